@@ -1,0 +1,19 @@
+/// Time as drivers, the sampler and the simulation see it (CONVENTIONS.md 11: time is injected).
+///
+/// `now` is monotonic and starts at an arbitrary point; `sleep(for:)` waits. The system clock
+/// really waits; a simulation's virtual clock just moves forward, so a simulated day runs in
+/// milliseconds and tests never sleep.
+public protocol HALClock: AnyObject, Sendable {
+    var now: Duration { get }
+    func sleep(for duration: Duration)
+}
+
+extension Duration {
+    /// Seconds as a `Double` (for arithmetic on signals and rates).
+    public var seconds: Double {
+        let (s, attos) = components
+        return Double(s) + Double(attos) / 1e18
+    }
+
+    public var milliseconds: Double { seconds * 1000 }
+}

@@ -1,0 +1,61 @@
+/// One step of an I2C transaction. Consecutive operations are joined by a repeated START; the
+/// transaction ends with a STOP.
+public enum I2COperation: Equatable, Sendable, CustomStringConvertible {
+    /// Send these bytes to the target (each must be ACKed).
+    case write([UInt8])
+    /// Clock in this many bytes from the target (the controller ACKs all but the last).
+    case read(count: Int)
+
+    public var description: String {
+        switch self {
+        case .write(let bytes): "w[" + bytes.map(hex2).joined(separator: " ") + "]"
+        case .read(let count): "r\(count)"
+        }
+    }
+}
+
+/// An I2C controller (a bus). The only required operation is ``transaction(_:_:)``; `read`,
+/// `write` and `writeRead` are conveniences on top of it (CONVENTIONS.md 2, after embedded-hal's `I2c`).
+///
+/// ## Contract
+/// - Wire sequence of `transaction(addr, [.write(a), .read(count: n)])`:
+///   `START addr+W a… Sr addr+R b₀…bₙ₋₁ STOP` — one repeated start between operations, one stop at the end.
+/// - Returns one byte array per `.read` operation, in order; writes return nothing.
+/// - Throws ``I2CError``. An absent target is `.noAcknowledge(.address)`, never an empty result.
+/// - Implementations serialize transactions: a driver never locks, shares or re-opens the bus
+///   (CONVENTIONS.md 1). The Linux backend sends one transaction as one `I2C_RDWR` ioctl; the
+///   simulated bus routes it to a chip model.
+public protocol I2CBus: AnyObject, Sendable {
+    /// The bus as people know it: `/dev/i2c-1`, or `sim:i2c-1` for a simulated board.
+    var name: String { get }
+
+    func transaction(_ address: I2CAddress, _ operations: [I2COperation]) throws(I2CError) -> [[UInt8]]
+}
+
+extension I2CBus {
+    /// `START addr+W bytes STOP`.
+    public func write(_ address: I2CAddress, _ bytes: [UInt8]) throws(I2CError) {
+        _ = try transaction(address, [.write(bytes)])
+    }
+
+    /// `START addr+R n bytes STOP`.
+    public func read(_ address: I2CAddress, count: Int) throws(I2CError) -> [UInt8] {
+        try transaction(address, [.read(count: count)]).first ?? []
+    }
+
+    /// `START addr+W bytes Sr addr+R n bytes STOP`: the usual "set register pointer, read" access.
+    public func writeRead(_ address: I2CAddress, _ bytes: [UInt8], count: Int) throws(I2CError) -> [UInt8] {
+        try transaction(address, [.write(bytes), .read(count: count)]).first ?? []
+    }
+
+    /// Probes an address the way `i2cdetect -r` does: a one-byte read that the target must ACK.
+    /// Returns `false` only for an address NACK; any other failure is thrown.
+    public func probe(_ address: I2CAddress) throws(I2CError) -> Bool {
+        do {
+            _ = try read(address, count: 1)
+            return true
+        } catch where error.kind == .noAcknowledge(.address) {
+            return false
+        }
+    }
+}

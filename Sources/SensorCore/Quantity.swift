@@ -1,0 +1,54 @@
+/// SI-style units FieldAgent reports in. Values cross module boundaries with their unit attached,
+/// never as bare counts or untyped doubles.
+public enum PhysicalUnit: String, Sendable, Codable {
+    case degreeCelsius = "°C"
+    case percentRelativeHumidity = "%RH"
+    case pascal = "Pa"
+    /// Standard gravity, 9.80665 m/s².
+    case standardGravity = "g"
+}
+
+/// A value with its unit.
+public struct Quantity: Equatable, Sendable, CustomStringConvertible {
+    public var value: Double
+    public var unit: PhysicalUnit
+
+    public init(_ value: Double, _ unit: PhysicalUnit) {
+        self.value = value
+        self.unit = unit
+    }
+
+    public static func celsius(_ v: Double) -> Quantity { Quantity(v, .degreeCelsius) }
+    public static func percentRH(_ v: Double) -> Quantity { Quantity(v, .percentRelativeHumidity) }
+    public static func pascals(_ v: Double) -> Quantity { Quantity(v, .pascal) }
+    public static func g(_ v: Double) -> Quantity { Quantity(v, .standardGravity) }
+
+    public var description: String { "\(value) \(unit.rawValue)" }
+}
+
+/// What a sensor measures. Each channel has one unit.
+public enum Channel: String, CaseIterable, Sendable, Codable, Comparable {
+    case temperature
+    case humidity
+    case pressure
+    case accelerationX
+    case accelerationY
+    case accelerationZ
+    /// RMS of the AC part (gravity removed) of the acceleration magnitude over the read window.
+    case vibrationRMS
+    /// Largest absolute AC deviation of the acceleration magnitude over the read window.
+    case vibrationPeak
+
+    public var unit: PhysicalUnit {
+        switch self {
+        case .temperature: .degreeCelsius
+        case .humidity: .percentRelativeHumidity
+        case .pressure: .pascal
+        case .accelerationX, .accelerationY, .accelerationZ, .vibrationRMS, .vibrationPeak: .standardGravity
+        }
+    }
+
+    public static func < (a: Channel, b: Channel) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
