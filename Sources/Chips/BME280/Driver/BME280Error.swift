@@ -34,6 +34,11 @@ public enum BME280Error: SensorFailure, Equatable {
         if case .bus(let error) = self { error } else { nil }
     }
 
+    private static func milliseconds(_ duration: Duration) -> String {
+        let ms = duration.milliseconds
+        return ms == ms.rounded() ? "\(Int(ms)) ms" : "\(ms) ms"
+    }
+
     public var description: String {
         switch self {
         case .bus(let error):
@@ -43,7 +48,7 @@ public enum BME280Error: SensorFailure, Equatable {
                 + (actual == 0x58 ? " (a BMP280)" : actual == 0x60 ? " (a BME280)" : "")
         case .notReady(let timeout, let bit):
             "BME280 not ready: status \(bit == .imUpdate ? "im_update (NVM copy)" : bit == .measuring ? "measuring" : "0x\(hex2(bit.rawValue))")"
-                + " expected clear within \(timeout), still set"
+                + " expected clear within \(Self.milliseconds(timeout)), still set"
         case .notCalibrated(let reason):
             "BME280 calibration unusable: \(reason)"
         case .measurementSkipped(let channel):

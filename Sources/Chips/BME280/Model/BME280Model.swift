@@ -67,6 +67,12 @@ public final class BME280Model: ChipModel, @unchecked Sendable {
         public var last: UInt8
         public var content: String
 
+        public init(first: UInt8, last: UInt8, content: String) {
+            self.first = first
+            self.last = last
+            self.content = content
+        }
+
         public var description: String {
             let range = first == last ? "0x\(hex2(first))" : "0x\(hex2(first))…0x\(hex2(last))"
             return "i2cdump has no bytes (XX) at \(range) (\(content)); a BME280 replay needs the id 0xD0, "
