@@ -130,7 +130,9 @@ public final class BME280: Sensor, @unchecked Sendable {
     ///   and `dig_T1` and `dig_P1` are non-zero;
     /// - one measurement lies within the operating range (−40…85 °C, 300…1100 hPa, 0…100 %RH, §1).
     ///
-    /// Throws only when the chip cannot be talked to; an implausible chip yields `passed == false`.
+    /// Throws when `start()` (run first if it never succeeded) fails or the bus fails; a chip that
+    /// answers but is implausible (changed calibration, skipped or unready measurement, values out of
+    /// range) yields `passed == false` with the reason in `detail`.
     public func selfTest() throws(BME280Error) -> SelfTestResult {
         if calibration == nil { try start() }
         let (cached, now) = try state.withLock { (state: inout State) throws(BME280Error) -> ([UInt8], [UInt8]) in
@@ -154,7 +156,7 @@ public final class BME280: Sensor, @unchecked Sendable {
         let values: [ChannelValue]
         do throws(BME280Error) {
             values = try sample()
-        } catch where error.category == .notCalibrated {
+        } catch where error.category != .bus {
             problems.append("measurement: \(error)")
             values = []
         }
