@@ -36,11 +36,15 @@ extension ADXL345 {
                 sz += s.z
                 magnitudes.append(s.magnitude)
             }
-            let meanMagnitude = magnitudes.reduce(0, +) / n
+            // Deviations are taken from the first magnitude before averaging (the shifted-data
+            // method), so a constant window gives exactly 0 and ~1 g of gravity does not cost
+            // precision in the sums.
+            let pivot = magnitudes[0]
+            let meanShifted = magnitudes.reduce(0) { $0 + ($1 - pivot) } / n
             var sumSquares = 0.0
             var peak = 0.0
             for m in magnitudes {
-                let ac = m - meanMagnitude
+                let ac = (m - pivot) - meanShifted
                 sumSquares += ac * ac
                 peak = max(peak, abs(ac))
             }
