@@ -35,10 +35,11 @@ let package = Package(
     targets: [
         .target(name: "HAL"),
         .target(name: "SensorCore", dependencies: ["HAL"]),
+        .target(name: "Configuration"),
         .target(name: "HALSimulation", dependencies: ["HAL", "SensorCore"]),
         .target(name: "HALTesting", dependencies: ["HAL"]),
         .target(name: "Boards",
-                dependencies: ["HAL", "HALSimulation", "SensorCore", "Yams"] + chipTargets),
+                dependencies: ["HAL", "HALSimulation", "SensorCore", "Configuration", "Yams"] + chipTargets),
         .target(name: "Diagnostics", dependencies: ["Boards", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .target(name: "AgentRuntime", dependencies: ["Boards", "Diagnostics", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fieldagent", dependencies: [
@@ -47,7 +48,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "HALTests", dependencies: ["HAL", "HALSimulation", "HALTesting"]),
-        .testTarget(name: "SensorCoreTests", dependencies: ["SensorCore"]),
+        .testTarget(name: "SensorCoreTests", dependencies: ["SensorCore", "Configuration"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConformanceTests", dependencies: ["HALSimulation", "SensorCore", "HALTesting"] + chipTargets),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Boards", "HALSimulation"]),

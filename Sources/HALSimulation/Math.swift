@@ -1,0 +1,12 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// libm, bound once so the rest of the target reads as plain maths.
+@inline(__always) func _sin(_ x: Double) -> Double { sin(x) }
+@inline(__always) func _cos(_ x: Double) -> Double { cos(x) }
+@inline(__always) func _log(_ x: Double) -> Double { log(x) }

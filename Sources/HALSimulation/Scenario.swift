@@ -1,0 +1,141 @@
+import HAL
+import SensorCore
+
+/// How one environmental quantity evolves: baseline + drift + Gaussian noise + events.
+public struct Signal: Equatable, Sendable {
+    public enum EventKind: String, Sendable, CaseIterable {
+        /// Adds `magnitude` for `duration`, then returns to normal.
+        case spike
+        /// Subtracts `magnitude` for `duration`.
+        case dip
+        /// Adds `magnitude` from `at` on.
+        case step
+    }
+
+    public struct Event: Equatable, Sendable {
+        public var kind: EventKind
+        public var at: Duration
+        public var duration: Duration
+        public var magnitude: Double
+
+        public init(_ kind: EventKind, at: Duration, duration: Duration = .seconds(10), magnitude: Double) {
+            self.kind = kind
+            self.at = at
+            self.duration = duration
+            self.magnitude = magnitude
+        }
+
+        func offset(at t: Duration) -> Double {
+            switch kind {
+            case .spike where t >= at && t < at + duration: magnitude
+            case .dip where t >= at && t < at + duration: -magnitude
+            case .step where t >= at: magnitude
+            default: 0
+            }
+        }
+    }
+
+    public var baseline: Double
+    /// Standard deviation of the noise.
+    public var noise: Double
+    public var driftPerHour: Double
+    public var events: [Event]
+
+    public init(baseline: Double, noise: Double = 0, driftPerHour: Double = 0, events: [Event] = []) {
+        self.baseline = baseline
+        self.noise = noise
+        self.driftPerHour = driftPerHour
+        self.events = events
+    }
+
+    /// The noise-free value at `t` (what a perfect sensor would read without noise).
+    public func trend(at t: Duration) -> Double {
+        baseline + driftPerHour * t.seconds / 3600 + events.reduce(0) { $0 + $1.offset(at: t) }
+    }
+}
+
+/// How a machine shakes the accelerometer. Vibration acts along the sensor's Z axis (the mounting
+/// axis, aligned with gravity), so it shows in the acceleration magnitude the driver analyses.
+public enum VibrationProfile: String, Sendable, CaseIterable {
+    /// Machine off: sensor noise only.
+    case idle
+    /// Motor running: a 50 Hz component of 0.1 g.
+    case running
+    /// Worn bearing: the running signature plus a 157 Hz defect tone of 0.5 g with 10 Hz impacts.
+    case bearingFault = "bearing_fault"
+
+    /// AC acceleration in g along the mounting axis at time `t` (deterministic, no noise).
+    func waveform(at t: Duration) -> Double {
+        let s = t.seconds
+        let motor = 0.1 * _sin(2 * .pi * 50 * s)
+        switch self {
+        case .idle: return 0
+        case .running: return motor
+        case .bearingFault:
+            let impactPhase = (s * 10).truncatingRemainder(dividingBy: 1)
+            let envelope = impactPhase < 0.3 ? 1.0 : 0.3
+            return motor + 0.5 * envelope * _sin(2 * .pi * 157 * s)
+        }
+    }
+}
+
+/// The simulated physical world of a board: environmental signals plus a vibration timeline, all
+/// driven by the scenario clock and a seed. The same seed gives the same values at the same
+/// times, bit for bit: noise is a pure function of (seed, channel, time step), not of call order.
+public struct Scenario: Equatable, Sendable {
+    public var seed: UInt64
+    public var signals: [Channel: Signal]
+    /// Profiles by start time, sorted; before the first one the machine is idle.
+    public var vibration: [(from: Duration, profile: VibrationProfile)]
+    /// Accelerometer noise (g, standard deviation per axis).
+    public var accelerationNoise: Double
+
+    public init(seed: UInt64, signals: [Channel: Signal] = [:],
+                vibration: [(from: Duration, profile: VibrationProfile)] = [], accelerationNoise: Double = 0.002) {
+        self.seed = seed
+        self.signals = signals
+        self.vibration = vibration.sorted { $0.from < $1.from }
+        self.accelerationNoise = accelerationNoise
+    }
+
+    public static func == (a: Scenario, b: Scenario) -> Bool {
+        a.seed == b.seed && a.signals == b.signals && a.accelerationNoise == b.accelerationNoise
+            && a.vibration.elementsEqual(b.vibration) { $0.from == $1.from && $0.profile == $1.profile }
+    }
+
+    /// The vibration profile in force at `t`.
+    public func profile(at t: Duration) -> VibrationProfile {
+        vibration.last { $0.from <= t }?.profile ?? .idle
+    }
+
+    /// The value of `channel` at `t`: nil when the scenario says nothing about it.
+    public func value(_ channel: Channel, at t: Duration) -> Double? {
+        switch channel {
+        case .accelerationX, .accelerationY, .accelerationZ:
+            let gravity = channel == .accelerationZ ? 1.0 : 0.0
+            let ac = channel == .accelerationZ ? profile(at: t).waveform(at: t) : 0
+            return gravity + ac + accelerationNoise * gaussian(channel, t, step: .microseconds(100))
+        default:
+            guard let signal = signals[channel] else { return nil }
+            return signal.trend(at: t) + signal.noise * gaussian(channel, t, step: .milliseconds(10))
+        }
+    }
+
+    /// Standard normal noise, constant within each `step` of time.
+    private func gaussian(_ channel: Channel, _ t: Duration, step: Duration) -> Double {
+        let index = UInt64(max(0, t / step).rounded(.down))
+        let salt = UInt64(Channel.allCases.firstIndex(of: channel) ?? 0)
+        var g = SplitMix64(seed: SplitMix64.hash(seed, salt, index))
+        let u1 = max(g.unit(), .leastNonzeroMagnitude)
+        let u2 = g.unit()
+        return (-2 * _log(u1)).squareRoot() * _cos(2 * .pi * u2)
+    }
+
+    /// Connects a chip's environment to this world for every channel the scenario drives.
+    public func drive(_ environment: Environment, channels: [Channel]) {
+        for channel in channels where value(channel, at: .zero) != nil {
+            let scenario = self
+            environment.attach(channel) { t in scenario.value(channel, at: t) ?? 0 }
+        }
+    }
+}
