@@ -5,7 +5,7 @@ public struct I2CAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
     public let rawValue: UInt8
 
     /// Returns `nil` for values above 0x7F (an 8-bit "write address" such as 0xEC is not a 7-bit address).
-    public init?(_ value: Int) {
+    public init?(checking value: Int) {
         guard (0...0x7F).contains(value) else { return nil }
         rawValue = UInt8(value)
     }

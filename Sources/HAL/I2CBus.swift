@@ -48,11 +48,19 @@ extension I2CBus {
         try transaction(address, [.write(bytes), .read(count: count)]).first ?? []
     }
 
-    /// Probes an address the way `i2cdetect -r` does: a one-byte read that the target must ACK.
+    /// Probes an address the way `i2cdetect` does by default: a zero-length write (SMBus quick
+    /// write), except at 0x30–0x37 and 0x50–0x5F where a one-byte read is used because a quick
+    /// write can corrupt EEPROMs there. Command-based chips such as the SHT3x NACK a read with
+    /// nothing to send, so a read-only probe would miss them.
     /// Returns `false` only for an address NACK; any other failure is thrown.
     public func probe(_ address: I2CAddress) throws(I2CError) -> Bool {
+        let readProbe = (0x30...0x37).contains(address.rawValue) || (0x50...0x5F).contains(address.rawValue)
         do {
-            _ = try read(address, count: 1)
+            if readProbe {
+                _ = try read(address, count: 1)
+            } else {
+                try write(address, [])
+            }
             return true
         } catch where error.kind == .noAcknowledge(.address) {
             return false

@@ -3,17 +3,25 @@ import Synchronization
 
 /// A clock that moves only when told to: `sleep(for:)` advances it at once, so drivers that wait
 /// for a conversion cost no wall time and a simulated day runs in seconds.
+///
+/// With a `timeScale` above zero, `sleep` also waits `duration / timeScale` of wall time, so a
+/// simulated board in the demo runs at a watchable pace (1 = real time, 60 = a minute a second).
 public final class VirtualClock: HALClock {
     private let current: Mutex<Duration>
+    public let timeScale: Double
 
-    public init(start: Duration = .zero) {
+    public init(start: Duration = .zero, timeScale: Double = 0) {
         current = Mutex(start)
+        self.timeScale = timeScale
     }
 
     public var now: Duration { current.withLock { $0 } }
 
     public func sleep(for duration: Duration) {
         advance(by: duration)
+        if timeScale > 0, duration > .zero {
+            wallSleep(seconds: duration.seconds / timeScale)
+        }
     }
 
     public func advance(by duration: Duration) {

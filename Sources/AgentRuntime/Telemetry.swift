@@ -1,0 +1,102 @@
+import SensorCore
+
+/// Aggregate of one channel over a send period.
+public struct ChannelAggregate: Codable, Equatable, Sendable {
+    public var avg: Double
+    public var min: Double
+    public var max: Double
+    public var count: Int
+    public var unit: String
+}
+
+/// Health of one sensor in a telemetry message.
+public struct SensorHealth: Codable, Equatable, Sendable {
+    public var chip: String
+    public var status: String
+    /// Readings that could not be taken in the period (the sensor failed).
+    public var unavailable: Int
+    public var error: String?
+}
+
+public struct Vibration: Codable, Equatable, Sendable {
+    public var rms: Double
+    public var peak: Double
+}
+
+/// One telemetry message (schema: `firmware-interface/telemetry.v1.schema.json`). Top-level
+/// environment values are the period averages of the first sensor in the board file that
+/// measured that channel; `readings` has every sensor's aggregates.
+public struct TelemetryMessage: Codable, Equatable, Sendable {
+    public var deviceId: String
+    /// Monotonic per device; with the device id it lets the hub drop duplicates.
+    public var seq: UInt64
+    /// Capture time of the end of the period, ISO 8601 UTC.
+    public var timestamp: String
+    public var periodSeconds: Double
+    public var temperature: Double?
+    public var humidity: Double?
+    public var pressure: Double?
+    public var vibration: Vibration?
+    public var readings: [String: [String: ChannelAggregate]]
+    public var sensors: [String: SensorHealth]
+}
+
+/// Collects readings over a send period and turns them into a message.
+public struct TelemetryWindow: Sendable {
+    private var values: [String: [Channel: [Double]]] = [:]
+    private var unavailable: [String: Int] = [:]
+    /// Sensor names in board order, for choosing top-level values.
+    private let order: [String]
+
+    public init(sensorOrder: [String]) {
+        order = sensorOrder
+    }
+
+    public var isEmpty: Bool { values.isEmpty && unavailable.isEmpty }
+
+    public mutating func add(_ readings: [Reading]) {
+        var failedSensors = Set<String>()
+        for reading in readings {
+            if let value = reading.value, reading.quality != .unavailable {
+                values[reading.sensor, default: [:]][reading.channel, default: []].append(value.value)
+            } else {
+                failedSensors.insert(reading.sensor)
+            }
+        }
+        for sensor in failedSensors { unavailable[sensor, default: 0] += 1 }
+    }
+
+    public func message(deviceID: String, seq: UInt64, timestamp: String, period: Duration,
+                        chips: [String: String], statuses: [String: String], errors: [String: String]) -> TelemetryMessage {
+        var readings: [String: [String: ChannelAggregate]] = [:]
+        for (sensor, channels) in values {
+            for (channel, series) in channels where !series.isEmpty {
+                readings[sensor, default: [:]][channel.rawValue] = ChannelAggregate(
+                    avg: rounded(series.reduce(0, +) / Double(series.count), channel),
+                    min: rounded(series.min() ?? 0, channel), max: rounded(series.max() ?? 0, channel),
+                    count: series.count, unit: channel.unit.rawValue)
+            }
+        }
+        func first(_ channel: Channel) -> Double? {
+            order.lazy.compactMap { readings[$0]?[channel.rawValue]?.avg }.first
+        }
+        var vibration: Vibration?
+        if let rms = first(.vibrationRMS), let peak = order.lazy.compactMap({ readings[$0]?[Channel.vibrationPeak.rawValue]?.max }).first {
+            vibration = Vibration(rms: rms, peak: peak)
+        }
+        var sensors: [String: SensorHealth] = [:]
+        for name in order {
+            sensors[name] = SensorHealth(chip: chips[name] ?? "?", status: statuses[name] ?? "unknown",
+                                         unavailable: unavailable[name] ?? 0, error: errors[name])
+        }
+        return TelemetryMessage(deviceId: deviceID, seq: seq, timestamp: timestamp, periodSeconds: period.seconds,
+                                temperature: first(.temperature), humidity: first(.humidity), pressure: first(.pressure),
+                                vibration: vibration, readings: readings, sensors: sensors)
+    }
+
+    /// Keeps the digits a sensor can resolve, so messages stay short.
+    private func rounded(_ value: Double, _ channel: Channel) -> Double {
+        let scale: Double = channel == .pressure ? 10 : channel.unit == .standardGravity ? 10_000 : 100
+        return (value * scale).rounded() / scale
+    }
+}

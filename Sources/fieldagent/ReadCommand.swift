@@ -1,0 +1,67 @@
+import AgentRuntime
+import ArgumentParser
+import Boards
+import Diagnostics
+import Foundation
+import SensorCore
+
+extension FieldAgent {
+    struct Read: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read every sensor and print the values in SI units with a quality flag per channel.")
+
+        @OptionGroup var options: BoardOptions
+
+        @Flag(help: "Read once and exit (default: every sampling interval until interrupted).")
+        var once = false
+
+        @Flag(help: "Print JSON lines instead of a table.")
+        var json = false
+
+        func run() async throws {
+            let logger = bootstrapLogging(options.logLevel)
+            let board = try openBoard(options)
+            let sampler = Sampler(board: board, logger: logger)
+            repeat {
+                let readings = sampler.sampleOnce()
+                if json {
+                    writeLine(try Self.jsonLine(readings, board: board))
+                } else {
+                    for r in readings {
+                        let value = r.value.map { "\(formatFixed($0.value, digits: $0.unit == .standardGravity ? 4 : 2)) \($0.unit.rawValue)" } ?? "—"
+                        writeLine("\(r.sensor.padding(toLength: 10, withPad: " ", startingAt: 0)) \(r.channel.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)) \(value.padding(toLength: 16, withPad: " ", startingAt: 0)) \(r.quality.rawValue)")
+                    }
+                    if !once { writeLine("") }
+                }
+                if !once { board.clock.sleep(for: board.file.sampling.interval) }
+            } while !once && !Task.isCancelled
+            if readings(sampler).contains(where: { $0 != .ok }) && once { throw Exit.failed }
+        }
+
+        private func readings(_ sampler: Sampler) -> [SensorStatus] { Array(sampler.statuses.values) }
+
+        struct Line: Encodable {
+            struct Value: Encodable {
+                var sensor: String
+                var chip: String
+                var channel: String
+                var value: Double?
+                var unit: String
+                var quality: String
+            }
+            var deviceId: String
+            var readings: [Value]
+        }
+
+        static func jsonLine(_ readings: [Reading], board: Board) throws -> String {
+            let chips = Dictionary(uniqueKeysWithValues: board.sensors.map { ($0.chip.name, $0.chip.kind.rawValue) })
+            let line = Line(deviceId: board.file.deviceID, readings: readings.map {
+                Line.Value(sensor: $0.sensor, chip: chips[$0.sensor] ?? "?", channel: $0.channel.rawValue,
+                           value: $0.value?.value, unit: $0.channel.unit.rawValue, quality: $0.quality.rawValue)
+            })
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return String(decoding: try encoder.encode(line), as: UTF8.self)
+        }
+    }
+}
