@@ -89,15 +89,26 @@ public enum ChipKind: String, Sendable, CaseIterable {
         }
     }
 
-    /// Whether the chip at `address` is this chip family (ID register, or an SHT3x status word with a valid CRC).
+    /// Whether the chip at `address` is this chip: the ID register (which tells a BME280 from a
+    /// BMP280), or for an SHT3x a status word with a valid CRC (SHT30/31/35 cannot be told apart
+    /// on the bus).
     public func identify(bus: any I2CBus, address: I2CAddress, clock: any HALClock) throws(I2CError) -> Bool {
         switch self {
-        case .bme280, .bmp280: try BME280Identification.identify(bus: bus, address: address)
+        case .bme280: try BME280Identification.variant(bus: bus, address: address) == .bme280
+        case .bmp280: try BME280Identification.variant(bus: bus, address: address) == .bmp280
         case .sht30, .sht31, .sht35: try SHT3xIdentification.identify(bus: bus, address: address, clock: clock)
         case .adxl345: try ADXL345Identification.identify(bus: bus, address: address)
         }
     }
 
-    /// One representative per driver family, for identifying unknown devices found by a scan.
-    public static let families: [ChipKind] = [.bme280, .sht31, .adxl345]
+    /// One representative per part that can be told apart on the bus, in the order to try them.
+    public static let detectable: [ChipKind] = [.bme280, .bmp280, .sht31, .adxl345]
+
+    /// Which known chip answers at `address`, if any (nil for an unknown device or one that does
+    /// not answer). Only chips that can live at that address are asked.
+    public static func detect(bus: any I2CBus, address: I2CAddress, clock: any HALClock) -> ChipKind? {
+        detectable.first { kind in
+            kind.addresses.contains(address) && ((try? kind.identify(bus: bus, address: address, clock: clock)) ?? false)
+        }
+    }
 }

@@ -62,11 +62,8 @@ public struct Doctor: Sendable {
                                 fix: "a device is holding the bus or the wiring is faulty: check SDA/SCL for shorts, pull-ups (2.2–4.7 kΩ to 3V3) and power-cycle the board"))
         }
         for address in scan.present where !expected.contains(address) {
-            let identity = ChipKind.families.first { kind in
-                kind.addresses.contains(I2CAddress(address))
-                    && ((try? kind.identify(bus: bus, address: I2CAddress(address), clock: board.clock)) ?? false)
-            }
-            let what = identity.map { "identifies as \($0.family)" } ?? "unknown device"
+            let identity = ChipKind.detect(bus: bus, address: I2CAddress(address), clock: board.clock)
+            let what = identity.map { "identifies as \($0.family == "SHT3x" ? "SHT3x" : $0.rawValue)" } ?? "unknown device"
             checks.append(Check(id: "bus:\(scan.bus):unexpected:\(I2CAddress(address))", title: "\(scan.bus) unexpected device \(I2CAddress(address))",
                                 status: .warn, detail: "\(what); the board file does not list it",
                                 fix: "add it to the board file if it belongs there, or remove it: an unlisted device can clash with a listed one"))

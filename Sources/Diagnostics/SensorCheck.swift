@@ -68,14 +68,11 @@ struct SensorCheck {
             // (the readings check reports the noise).
             for attempt in 1...3 where try chip.kind.identify(bus: sensor.bus, address: chip.address, clock: board.clock) {
                 let note = attempt > 1 ? " (on try \(attempt): replies are being corrupted)" : ""
-                return Check(id: id("present"), title: title, status: .ok, detail: "answers at \(chip.address) and identifies as \(chip.kind.family)\(note)")
+                return Check(id: id("present"), title: title, status: .ok, detail: "answers at \(chip.address) and identifies as \(chip.kind.family == "SHT3x" ? "SHT3x" : chip.kind.rawValue)\(note)")
             }
-            let actual = ChipKind.families.first { kind in
-                kind.family != chip.kind.family && kind.addresses.contains(chip.address)
-                    && ((try? kind.identify(bus: sensor.bus, address: chip.address, clock: board.clock)) ?? false)
-            }
+            let actual = ChipKind.detect(bus: sensor.bus, address: chip.address, clock: board.clock)
             return Check(id: id("present"), title: title, status: .fail,
-                         detail: "a device answers at \(chip.address) but it is \(actual.map { "a \($0.family)" } ?? "not a \(chip.kind.family)") (identity check failed)",
+                         detail: "a device answers at \(chip.address) but it is \(actual.map { "a \($0.rawValue)" } ?? "not a \(chip.kind.rawValue)") (identity check failed)",
                          fix: "check which part is fitted and set chip: for '\(chip.name)' in the board file to match")
         } catch where error.kind == .noAcknowledge(.address) {
             return Check(id: id("present"), title: title, status: .fail,

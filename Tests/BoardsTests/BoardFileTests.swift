@@ -1,0 +1,112 @@
+import Boards
+import Configuration
+import Foundation
+import HAL
+import Testing
+
+/// The repository root, for the shipped board files.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+@Suite struct BoardFileTests {
+    static let shipped = ["sim-factory-line", "sim-faulty", "sim-dump-replay", "rpi-4b", "rpi-5", "rpi-zero-2w"]
+
+    @Test(arguments: shipped)
+    func shippedBoardsAreValid(name: String) throws {
+        let file = try BoardFile.load(path: "\(repositoryRoot)/boards/\(name).yaml")
+        #expect(file.name == name)
+        #expect(!file.chips.isEmpty)
+    }
+
+    @Test func realBoardsUseTheHeaderBusAndTheirGPIOChip() throws {
+        let expected = ["rpi-4b": "gpiochip0", "rpi-5": "pinctrl-rp1", "rpi-zero-2w": "gpiochip0"]
+        for (name, chip) in expected {
+            let file = try BoardFile.load(path: "\(repositoryRoot)/boards/\(name).yaml")
+            #expect(file.backend == .linux)
+            #expect(file.buses.map(\.path) == ["/dev/i2c-1"])
+            #expect(file.gpio?.chip == chip)
+            #expect(file.gpio?.lines[.button]?.activeLow == true)
+        }
+    }
+
+    @Test func factoryLineHasAllThreeChipsLinesAndAScenario() throws {
+        let file = try BoardFile.load(path: "\(repositoryRoot)/boards/sim-factory-line.yaml")
+        #expect(file.chips.map(\.chip.kind) == [.bme280, .sht31, .adxl345])
+        #expect(file.chips.map(\.chip.address.rawValue) == [0x76, 0x44, 0x53])
+        #expect(Set(file.gpio?.lines.keys.map(\.rawValue) ?? []) == ["status_led", "alarm", "button"])
+        #expect(file.gpio?.lines[.button]?.debounce == .milliseconds(20))
+        #expect(file.sampling.sendFrequency == .seconds(30))
+        let scenario = try #require(file.simulation?.scenario)
+        #expect(scenario.seed == 42)
+        #expect(scenario.signals[.temperature]?.events.first?.kind == .spike)
+        #expect(scenario.profile(at: .seconds(300)) == .bearingFault)
+    }
+
+    @Test func aBadBoardFileListsEveryProblemAtOnce() throws {
+        let path = try #require(Bundle.module.path(forResource: "bad-board", ofType: "yaml", inDirectory: "Fixtures"))
+        do {
+            _ = try BoardFile.load(path: path)
+            Issue.record("a broken board file was accepted")
+        } catch {
+            let fields = error.issues.map(\.field)
+            let text = error.description
+            #expect(fields.contains("device_id"))
+            #expect(fields.contains("i2c[0].chips[0].chip"))       // BME281
+            #expect(fields.contains("i2c[0].chips[1].name"))       // ambient twice
+            #expect(fields.contains("i2c[0].chips[1].address"))    // 0x76 twice, and SHT31 cannot be at 0x76
+            #expect(fields.contains("i2c[0].chips[2].address"))    // 0x99
+            #expect(fields.contains("i2c[0].chips[3].adress"))     // typo: unknown field
+            #expect(fields.contains("gpio.alarm.line"))            // line 17 twice
+            #expect(fields.contains("sampling.interval"))          // banana
+            #expect(fields.contains("sampling.send_frequency"))    // 100000h
+            #expect(fields.contains("simulation.faults[0].chip"))  // nobody
+            #expect(fields.contains("simulation.faults[1].kind"))  // melt
+            #expect(error.issues.count >= 12)
+            #expect(text.contains("unknown chip 'BME281'; expected one of BME280"))
+            #expect(text.contains("SHT31 answers only at 0x44 or 0x45, not 0x76"))
+            // Every issue names the file and the line it was found on.
+            #expect(error.issues.allSatisfy { $0.file.hasPrefix(path + ":") || $0.file == path })
+            #expect(error.issues.first { $0.field == "sampling.interval" }?.file == "\(path):16")
+        }
+    }
+
+    @Test func missingRequiredFieldsAreNamed() {
+        #expect(throws: ConfigIssues.self) { try BoardFile.parse("board: x\n", path: "t.yaml") }
+        do {
+            _ = try BoardFile.parse("board: x\n", path: "t.yaml")
+        } catch {
+            #expect(error.issues.map(\.field).sorted() == ["backend", "device_id", "i2c"])
+            #expect(error.issues.allSatisfy { $0.message.hasPrefix("missing") })
+        }
+    }
+
+    @Test func notYAMLIsAClearError() {
+        do {
+            _ = try BoardFile.parse("board: [unclosed\n", path: "t.yaml")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.description.contains("not valid YAML"))
+        }
+    }
+
+    @Test func linuxBoardSaysWhatThisBuildCannotOpen() throws {
+        let file = try BoardFile.load(path: "\(repositoryRoot)/boards/rpi-4b.yaml")
+        do {
+            _ = try Board.open(file)
+            Issue.record("opened a Linux board without a Linux backend")
+        } catch {
+            #expect(error.description.contains("/dev/i2c-1"))
+        }
+    }
+
+    @Test func simulatedBoardOpensWithDriversModelsAndLines() throws {
+        let file = try BoardFile.load(path: "\(repositoryRoot)/boards/sim-faulty.yaml")
+        let board = try Board.open(file, timeScale: 0)
+        #expect(board.sensors.map(\.chip.name) == ["ambient", "duct", "motor"])
+        #expect(board.lines.statusLED != nil && board.lines.alarm != nil && board.lines.button != nil)
+        let sim = try #require(board.simulation)
+        #expect(sim.models.count == 3)
+        // The missing BME280 is planted as a fault over its model, not by leaving the model out.
+        #expect(try board.buses[0].bus.probe(I2CAddress(0x76)) == false)
+        #expect(try board.buses[0].bus.probe(I2CAddress(0x44)))
+    }
+}
