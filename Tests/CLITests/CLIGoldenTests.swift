@@ -1,0 +1,138 @@
+import Foundation
+import Testing
+
+/// CONVENTIONS.md 15: the CLI's output is a contract. These tests run the built executable and
+/// compare with snapshots in `Snapshots/`; `UPDATE_SNAPSHOTS=1 swift test --filter CLIGoldenTests`
+/// rewrites them (review the diff before committing).
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+struct Outcome {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+func fieldagent(_ arguments: [String]) throws -> Outcome {
+    let candidates = [
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("fieldagent").path,
+        "\(repositoryRoot)/.build/debug/fieldagent",
+    ]
+    let executable = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0) }, "build fieldagent first")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                   stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+func expectSnapshot(_ text: String, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let path = "\(repositoryRoot)/Tests/CLITests/Snapshots/\(name)"
+    if ProcessInfo.processInfo.environment["UPDATE_SNAPSHOTS"] == "1" {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return
+    }
+    let expected = try String(contentsOfFile: path, encoding: .utf8)
+    #expect(text == expected, "output differs from Snapshots/\(name)", sourceLocation: sourceLocation)
+}
+
+@Suite(.serialized) struct CLIGoldenTests {
+    @Test func helpListsTheSubcommandsAndExitCodes() throws {
+        let result = try fieldagent(["--help"])
+        #expect(result.status == 0)
+        try expectSnapshot(result.stdout, "help.txt")
+        let doctorHelp = try fieldagent(["doctor", "--help"])
+        try expectSnapshot(doctorHelp.stdout, "doctor-help.txt")
+    }
+
+    @Test func doctorOnTheFactoryLineIsHealthy() throws {
+        let result = try fieldagent(["doctor", "--board", "boards/sim-factory-line.yaml"])
+        #expect(result.status == 0)
+        try expectSnapshot(result.stdout, "doctor-sim-factory-line.txt")
+        #expect(result.stderr.contains("scanning /dev/i2c-1"))  // progress goes to stderr
+    }
+
+    @Test func doctorOnTheFaultyBoardFailsNamingEachFault() throws {
+        let result = try fieldagent(["doctor", "--board", "boards/sim-faulty.yaml"])
+        #expect(result.status == 2)
+        try expectSnapshot(result.stdout, "doctor-sim-faulty.txt")
+        #expect(result.stdout.contains("no ACK at 0x76 on /dev/i2c-1"))
+        #expect(result.stdout.contains("CRC errors mean corrupted bytes"))
+        #expect(result.stdout.contains("stopped answering"))
+    }
+
+    @Test func doctorJSONIsForScripts() throws {
+        let result = try fieldagent(["doctor", "--board", "boards/sim-faulty.yaml", "--json"])
+        #expect(result.status == 2)
+        #expect(result.stderr.isEmpty)
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let checks = try #require(json?["checks"] as? [[String: Any]])
+        #expect(checks.contains { $0["id"] as? String == "chip:ambient:present" && $0["status"] as? String == "FAIL" })
+    }
+
+    @Test func badBoardFileExits64WithEveryProblem() throws {
+        let result = try fieldagent(["doctor", "--board", "Tests/BoardsTests/Fixtures/bad-board.yaml"])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("problems:"))
+        #expect(result.stderr.contains("unknown chip 'BME281'"))
+        #expect(result.stderr.contains("sampling.interval"))
+        let missing = try fieldagent(["doctor", "--board", "boards/nope.yaml"])
+        #expect(missing.status == 64)
+        #expect(missing.stderr.contains("cannot read the file"))
+    }
+
+    @Test func readOnceJSONFromDumpsGivesTheDatasheetValues() throws {
+        let result = try fieldagent(["read", "--board", "boards/sim-dump-replay.yaml", "--once", "--json"])
+        #expect(result.status == 0)
+        struct Line: Decodable {
+            struct Value: Decodable { var sensor: String; var channel: String; var value: Double?; var quality: String }
+            var readings: [Value]
+        }
+        let line = try JSONDecoder().decode(Line.self, from: Data(result.stdout.utf8))
+        func value(_ sensor: String, _ channel: String) -> Double? {
+            line.readings.first { $0.sensor == sensor && $0.channel == channel }?.value
+        }
+        // BME280 datasheet integer compensation of the dumped registers (reference sheet G.1):
+        // T = 2508 → 25.08 °C; P = 25767233 / 256 = 100653.25 Pa; H = 49922 / 1024 = 48.752 %RH.
+        #expect(abs((value("ambient", "temperature") ?? 0) - 25.08) < 1e-9)
+        #expect(abs((value("ambient", "pressure") ?? 0) - 25767233.0 / 256) < 1e-9)
+        #expect(abs((value("ambient", "humidity") ?? 0) - 49922.0 / 1024) < 1e-9)
+        // ADXL345 full resolution, 3.9 mg/LSB: +10, −20, +256 counts.
+        #expect(abs((value("motor", "accelerationX") ?? 0) - 0.039) < 1e-9)
+        #expect(abs((value("motor", "accelerationY") ?? 0) + 0.078) < 1e-9)
+        #expect(abs((value("motor", "accelerationZ") ?? 0) - 0.9984) < 1e-9)
+        #expect(line.readings.allSatisfy { $0.quality == "good" })
+    }
+
+    @Test func runPrintsTelemetryLines() throws {
+        let result = try fieldagent(["run", "--board", "boards/sim-factory-line.yaml", "--sink", "stdout",
+                                     "--send-frequency", "10s", "--count", "3", "--time-scale", "0"])
+        #expect(result.status == 0)
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.count == 3)
+        for (i, line) in lines.enumerated() {
+            let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(json?["deviceId"] as? String == "factory-line-01")
+            #expect(json?["seq"] as? Int == i + 1)
+            #expect(json?["temperature"] is Double)
+            #expect((json?["vibration"] as? [String: Any])?["rms"] is Double)
+            #expect((json?["sensors"] as? [String: Any])?.count == 3)
+        }
+    }
+
+    @Test func badSendFrequencyIsAUsageError() throws {
+        for bad in ["banana", "-5s", "0s", "100000h"] {
+            let result = try fieldagent(["run", "--board", "boards/sim-factory-line.yaml", "--send-frequency", bad])
+            #expect(result.status == 64, "\(bad)")
+            #expect(result.stderr.contains("--send-frequency"), "\(bad)")
+        }
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need, then builds and runs every test.
+# This is the README's test command and what CI (.ci/run) calls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the build and the tests use (see README, "What the tests need").
+packages=(pkg-config)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
+
+python3 -c 'import jsonschema' 2>/dev/null || pip install --quiet jsonschema
+
+swift build --build-tests
+# The contract in firmware-interface/ first, so swift test's summary closes the output.
+python3 scripts/check-firmware-interface.py
+swift test
