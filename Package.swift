@@ -53,7 +53,8 @@ let package = Package(
         .testTarget(name: "ConformanceTests", dependencies: ["Boards", "HALSimulation", "SensorCore"]),
         .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "Boards", "HALSimulation", "SensorCore"]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Boards", "HALSimulation"]),
-        .testTarget(name: "CLITests", dependencies: ["fieldagent"]),
+        // Snapshots are read through #filePath so UPDATE_SNAPSHOTS=1 can rewrite them in place.
+        .testTarget(name: "CLITests", dependencies: ["fieldagent"], exclude: ["Snapshots"]),
     ] + chips.flatMap(chip),
     swiftLanguageModes: [.v6]
 )
