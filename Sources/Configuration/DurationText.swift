@@ -34,7 +34,7 @@ public enum DurationText {
             total += value * unit.1
             parts += 1
         }
-        return .milliseconds(Int64((total * 1000).rounded()))
+        return try milliseconds(seconds: total, original: original)
     }
 
     private static func iso8601(_ s: String, original: String) throws(ParseError) -> Duration {
@@ -58,7 +58,17 @@ public enum DurationText {
             }
         }
         guard number.isEmpty, s.count > 1 else { throw ParseError(text: original, reason: "incomplete ISO 8601 duration") }
-        return .milliseconds(Int64((total * 1000).rounded()))
+        return try milliseconds(seconds: total, original: original)
+    }
+
+    /// `Int64(_:)` traps past Int64.max milliseconds (about 292 million years, or an infinite
+    /// value from a long run of digits); such text is refused, not allowed to crash the agent.
+    private static func milliseconds(seconds: Double, original: String) throws(ParseError) -> Duration {
+        let ms = (seconds * 1000).rounded()
+        guard ms < Double(Int64.max) else {
+            throw ParseError(text: original, reason: "it is too long; the longest duration is about 292 million years")
+        }
+        return .milliseconds(Int64(ms))
     }
 
     /// `30s`, `5m`, `1h30m`, `250ms`: the shortest compact form.
