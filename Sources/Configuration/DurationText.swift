@@ -42,6 +42,9 @@ public enum DurationText {
         var total = 0.0
         var inTime = false
         var number = ""
+        // "PT" and "P1DT" have no component (after the T); ISO 8601 requires one.
+        var sawComponent = false
+        var sawTimeComponent = false
         for ch in s.uppercased().dropFirst() {
             switch ch {
             case "T": inTime = true
@@ -53,11 +56,13 @@ public enum DurationText {
                 }
                 total += value * (ch == "D" ? 86400 : ch == "H" ? 3600 : ch == "M" ? 60 : 1)
                 number = ""
+                sawComponent = true
+                sawTimeComponent = sawTimeComponent || inTime
             default:
                 throw ParseError(text: original, reason: "'\(ch)' is not allowed in an ISO 8601 duration (use days, hours, minutes, seconds)")
             }
         }
-        guard number.isEmpty, s.count > 1 else { throw ParseError(text: original, reason: "incomplete ISO 8601 duration") }
+        guard number.isEmpty, sawComponent, !inTime || sawTimeComponent else { throw ParseError(text: original, reason: "incomplete ISO 8601 duration") }
         return try milliseconds(seconds: total, original: original)
     }
 
