@@ -23,7 +23,8 @@ public enum DurationText {
         while !rest.isEmpty {
             let number = rest.prefix { $0.isNumber || $0 == "." }
             guard !number.isEmpty, let value = Double(number) else {
-                throw ParseError(text: original, reason: rest.first == "-" ? "it is negative" : "expected a number before a unit (ms, s, m, h, d), e.g. 30s")
+                throw ParseError(text: original, reason: !number.isEmpty ? "'\(number)' is not a number"
+                    : rest.first == "-" ? "it is negative" : "expected a number before a unit (ms, s, m, h, d), e.g. 30s")
             }
             rest = rest.dropFirst(number.count)
             let unitText = rest.prefix { $0.isLetter }
