@@ -23,7 +23,8 @@ public enum DurationText {
         while !rest.isEmpty {
             let number = rest.prefix { $0.isNumber || $0 == "." }
             guard !number.isEmpty, let value = Double(number) else {
-                throw ParseError(text: original, reason: rest.first == "-" ? "it is negative" : "expected a number before a unit (ms, s, m, h, d), e.g. 30s")
+                throw ParseError(text: original, reason: !number.isEmpty ? "'\(number)' is not a number"
+                    : rest.first == "-" ? "it is negative" : "expected a number before a unit (ms, s, m, h, d), e.g. 30s")
             }
             rest = rest.dropFirst(number.count)
             let unitText = rest.prefix { $0.isLetter }
@@ -34,7 +35,7 @@ public enum DurationText {
             total += value * unit.1
             parts += 1
         }
-        return .milliseconds(Int64((total * 1000).rounded()))
+        return try milliseconds(seconds: total, original: original)
     }
 
     private static func iso8601(_ s: String, original: String) throws(ParseError) -> Duration {
@@ -42,6 +43,9 @@ public enum DurationText {
         var total = 0.0
         var inTime = false
         var number = ""
+        // "PT" and "P1DT" have no component (after the T); ISO 8601 requires one.
+        var sawComponent = false
+        var sawTimeComponent = false
         for ch in s.uppercased().dropFirst() {
             switch ch {
             case "T": inTime = true
@@ -53,12 +57,24 @@ public enum DurationText {
                 }
                 total += value * (ch == "D" ? 86400 : ch == "H" ? 3600 : ch == "M" ? 60 : 1)
                 number = ""
+                sawComponent = true
+                sawTimeComponent = sawTimeComponent || inTime
             default:
                 throw ParseError(text: original, reason: "'\(ch)' is not allowed in an ISO 8601 duration (use days, hours, minutes, seconds)")
             }
         }
-        guard number.isEmpty, s.count > 1 else { throw ParseError(text: original, reason: "incomplete ISO 8601 duration") }
-        return .milliseconds(Int64((total * 1000).rounded()))
+        guard number.isEmpty, sawComponent, !inTime || sawTimeComponent else { throw ParseError(text: original, reason: "incomplete ISO 8601 duration") }
+        return try milliseconds(seconds: total, original: original)
+    }
+
+    /// `Int64(_:)` traps past Int64.max milliseconds (about 292 million years, or an infinite
+    /// value from a long run of digits); such text is refused, not allowed to crash the agent.
+    private static func milliseconds(seconds: Double, original: String) throws(ParseError) -> Duration {
+        let ms = (seconds * 1000).rounded()
+        guard ms < Double(Int64.max) else {
+            throw ParseError(text: original, reason: "it is too long; the longest duration is about 292 million years")
+        }
+        return .milliseconds(Int64(ms))
     }
 
     /// `30s`, `5m`, `1h30m`, `250ms`: the shortest compact form.

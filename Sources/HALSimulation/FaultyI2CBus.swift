@@ -90,6 +90,9 @@ public final class FaultyI2CBus: I2CBus {
                 if let device = state.unplugged.removeValue(forKey: fault.address) {
                     (device as? any ChipModel)?.powerOnReset()
                     base.attach(device, at: fault.address)
+                } else if let until = fault.until, fault.from < until {
+                    // Nobody asked while it was out, but it was unplugged all the same: it lost power.
+                    (base.device(at: fault.address) as? any ChipModel)?.powerOnReset()
                 }
             default: continue
             }
