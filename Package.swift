@@ -47,7 +47,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "HALTests", dependencies: ["HAL", "HALSimulation", "HALTesting"]),
+        .testTarget(name: "HALTests", dependencies: ["HAL", "HALSimulation", "HALTesting", "SensorCore"]),
         .testTarget(name: "SensorCoreTests", dependencies: ["SensorCore", "Configuration"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConformanceTests", dependencies: ["Boards", "HALSimulation", "SensorCore"]),

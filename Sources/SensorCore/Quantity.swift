@@ -23,7 +23,8 @@ public struct Quantity: Equatable, Sendable, CustomStringConvertible {
     public static func pascals(_ v: Double) -> Quantity { Quantity(v, .pascal) }
     public static func g(_ v: Double) -> Quantity { Quantity(v, .standardGravity) }
 
-    public var description: String { "\(value) \(unit.rawValue)" }
+    /// At most four decimals: more than any of these sensors resolves (45.1171875 → 45.1172).
+    public var description: String { "\((value * 10_000).rounded() / 10_000) \(unit.rawValue)" }
 }
 
 /// What a sensor measures. Each channel has one unit.

@@ -50,5 +50,6 @@ import Testing
         #expect(Quantity.percentRH(40).description == "40.0 %RH")
         #expect(Quantity.pascals(101_325).description == "101325.0 Pa")
         #expect(Quantity.g(-0.25).description == "-0.25 g")
+        #expect(Quantity.percentRH(45.1171875).description == "45.1172 %RH")
     }
 }
