@@ -3,8 +3,9 @@
 #
 # Boots Debian's own kernel under qemu (TCG, no root, no KVM) from a small initramfs that holds
 # busybox, i2c-tools, the kernel's i2c-dev/i2c-stub/configfs modules, gpio-sim (built here from
-# Debian's kernel source package when the kernel package lacks it) and fieldagent-hil, then runs
-# the checks against the real /dev/i2c-N and /dev/gpiochipN interfaces.
+# Debian's kernel source package when the kernel package lacks it), a small plain-I2C test adapter
+# of ours (scripts/kernel-hil/i2c-hil-adapter.c: i2c-stub cannot do I2C_RDWR) and fieldagent-hil,
+# then runs the checks against the real /dev/i2c-N and /dev/gpiochipN interfaces.
 # Recipe and measurements: ../shared/reference/kernel-hil.md (not part of the repository).
 #
 # Usage: scripts/kernel-hil.sh            (from anywhere; work files go to .build-hil/)
@@ -84,7 +85,19 @@ if [ ! -s "$VMLINUX" ]; then
     mv "$VMLINUX.tmp" "$VMLINUX"
 fi
 
-# --- 3. gpio-sim ----------------------------------------------------------------------------------
+# --- 3. Modules built here: gpio-sim, and our plain-I2C test adapter -----------------------------
+HEADERS=$TREE/usr/src/linux-headers-$ABI-amd64
+# The -amd64 headers include the -common tree by its installed path; point it at the extracted one.
+echo "include $TREE/usr/src/linux-headers-$ABI-common/Makefile" > "$HEADERS/Makefile"
+build_module() {  # build_module DIR: kbuild against the extracted headers
+    make -s -C "$HEADERS" M="$1" modules > "$1/build.log" 2>&1 || { cat "$1/build.log" >&2; die "building the module in $1"; }
+}
+ADAPTER_SRC=$KDIR/i2c-hil-adapter
+rm -rf "$ADAPTER_SRC"; mkdir -p "$ADAPTER_SRC"
+cp "$ROOT/scripts/kernel-hil/i2c-hil-adapter.c" "$ADAPTER_SRC/"
+echo 'obj-m := i2c-hil-adapter.o' > "$ADAPTER_SRC/Kbuild"
+build_module "$ADAPTER_SRC"
+
 GPIO_SIM=$(find "$MODULES" -name 'gpio-sim.ko*' | head -1)
 if [ -z "$GPIO_SIM" ]; then
     GPIO_SIM=$KDIR/gpio-sim/gpio-sim-hil.ko
@@ -103,9 +116,7 @@ if [ -z "$GPIO_SIM" ]; then
         sed -i 's/handle_simple_irq(irq_to_desc(irqnum));/generic_handle_irq(irqnum);/' "$SRC/irq_sim.c"
         grep -q 'generic_handle_irq(irqnum);' "$SRC/irq_sim.c" || die "irq_sim.c changed upstream; update the sed in $0"
         printf 'obj-m := gpio-sim-hil.o\ngpio-sim-hil-y := gpio-sim.o irq_sim.o\n' > "$SRC/Kbuild"
-        HEADERS=$TREE/usr/src/linux-headers-$ABI-amd64
-        echo "include $TREE/usr/src/linux-headers-$ABI-common/Makefile" > "$HEADERS/Makefile"
-        make -s -C "$HEADERS" M="$SRC" modules > "$SRC/build.log" 2>&1 || { cat "$SRC/build.log" >&2; die "building gpio-sim"; }
+        build_module "$SRC"
         rm -f "$DEBS/linux-source-${SERIES}_"*.deb  # 139 MB, needed once
     fi
 fi
@@ -127,6 +138,7 @@ strip -o "$RAMFS/bin/fieldagent-hil" "$HIL"
 cp "$MODULES/kernel/fs/configfs/configfs.ko" "$MODULES/kernel/drivers/i2c/i2c-dev.ko" \
    "$MODULES/kernel/drivers/i2c/i2c-stub.ko" "$RAMFS/modules/"
 cp "$GPIO_SIM" "$RAMFS/modules/gpio-sim.ko"
+cp "$ADAPTER_SRC/i2c-hil-adapter.ko" "$RAMFS/modules/"
 # Shared libraries at the paths ldd reports (libgpiod, libstdc++, libc, ld-linux; libi2c from the deb).
 for binary in "$HIL" "$TREE/usr/sbin/i2cset"; do
     LD_LIBRARY_PATH=$TREE/usr/lib/x86_64-linux-gnu ldd "$binary" | awk '/=>/ {print $3} /^\t\/lib/ {print $1}'
@@ -156,10 +168,19 @@ step mount -t configfs none /sys/kernel/config
 step insmod /modules/i2c-dev.ko
 step insmod /modules/i2c-stub.ko chip_addr=$(echo $STUB_ADDRESSES | tr ' ' ',')
 step insmod /modules/gpio-sim.ko
+step insmod /modules/i2c-hil-adapter.ko target=0x44
 BUS=
-for d in /sys/class/i2c-dev/*; do [ "\$(cat \$d/name)" = "SMBus stub driver" ] && BUS=\${d##*/}; done
+RDWR=
+for d in /sys/class/i2c-dev/*; do
+    case "\$(cat \$d/name)" in
+        "SMBus stub driver") BUS=\${d##*/} ;;
+        "fieldagent HIL I2C adapter") RDWR=\${d##*/} ;;
+    esac
+done
 [ -n "\$BUS" ] || { echo "FAIL setup: no i2c-stub adapter in /sys/class/i2c-dev"; finish fail; }
+[ -n "\$RDWR" ] || { echo "FAIL setup: no i2c-hil-adapter in /sys/class/i2c-dev"; finish fail; }
 N=\${BUS#i2c-}
+step i2cset -y \${RDWR#i2c-} 0x44 0x00 0x5a   # planted through the plain-I2C adapter
 step i2cset -y \$N 0x76 0xd0 0x60   # BME280 chip id, planted by another program
 step i2cset -y \$N 0x53 0x00 0xe5   # ADXL345 DEVID
 G=/sys/kernel/config/gpio-sim/hil
@@ -173,6 +194,7 @@ for name in led button alarm held door debounced quiet spare; do
 done
 step sh -c "echo 1 > \$G/live"
 export HIL_I2C_BUS=/dev/\$BUS HIL_I2C_ADDRESSES="$STUB_ADDRESSES" HIL_GPIO_LABEL=$GPIO_LABEL
+export HIL_I2C_RDWR_BUS=/dev/\$RDWR HIL_I2C_RDWR_COUNTERS=/sys/module/i2c_hil_adapter/parameters
 export HIL_GPIO_SIM=/sys/devices/platform/\$(cat \$G/dev_name)/\$(cat \$G/bank0/chip_name)
 echo "HIL-START \$(uname -r) i2c=\$HIL_I2C_BUS gpio=\$(cat \$G/bank0/chip_name)"
 /bin/fieldagent-hil

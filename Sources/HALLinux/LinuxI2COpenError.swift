@@ -19,6 +19,8 @@ public struct LinuxI2COpenError: Error, Equatable, Sendable, CustomStringConvert
     public var kind: Kind
     public var path: String
     public var errno: Int32
+    /// The call that failed (`open`, `ioctl(I2C_FUNCS)`).
+    public var operation: String
     /// What the user should do, in one sentence.
     public var fix: String
     /// `/dev/i2c-*` nodes that do exist, with adapter names (for ``Kind/noSuchDevice``).
@@ -51,9 +53,6 @@ public struct LinuxI2COpenError: Error, Equatable, Sendable, CustomStringConvert
         }
         self.operation = operation
     }
-
-    /// The call that failed (`open`, `ioctl(I2C_FUNCS)`).
-    public var operation: String
 
     public var description: String {
         var text = "cannot use \(path): \(operation) failed: \(errnoText(errno)) (errno \(errno))"

@@ -9,7 +9,10 @@ import Musl
 // and exits 0 only when every check passed.
 let hil = HILRunner()
 let only = CommandLine.arguments.dropFirst().first
-if only == nil || only == "i2c" { i2cChecks(hil) }
+if only == nil || only == "i2c" {
+    i2cChecks(hil)
+    i2cReadWriteChecks(hil)
+}
 if only == nil || only == "gpio" { gpioChecks(hil) }
 hil.emit("HIL-SUMMARY passed=\(hil.passed) failed=\(hil.failed)")
 exit(hil.failed == 0 && hil.passed > 0 ? 0 : 1)

@@ -118,6 +118,7 @@ import Testing
     @Test(arguments: [
         ([I2COperation.write([0xD0]), .read(count: 1)], "read byte data 0xD0 needs I2C_FUNC_SMBUS_READ_BYTE_DATA or I2C_FUNC_SMBUS_READ_I2C_BLOCK"),
         ([.write([0x88]), .read(count: 26)], "I2C block read 0x88 (26 bytes) needs I2C_FUNC_SMBUS_READ_I2C_BLOCK"),
+        ([.write([0xF4, 0x27])], "write byte data 0xF4=0x27 needs I2C_FUNC_SMBUS_WRITE_BYTE_DATA or I2C_FUNC_SMBUS_WRITE_I2C_BLOCK"),
         ([.write([0x88, 1, 2])], "I2C block write 0x88 (2 bytes) needs I2C_FUNC_SMBUS_WRITE_I2C_BLOCK"),
         ([.read(count: 1)], "receive byte needs I2C_FUNC_SMBUS_READ_BYTE"),
         ([.write([0xB6])], "send byte 0xB6 needs I2C_FUNC_SMBUS_WRITE_BYTE"),
