@@ -55,6 +55,13 @@ let package = Package(
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Boards", "HALSimulation"]),
         // Snapshots are read through #filePath so UPDATE_SNAPSHOTS=1 can rewrite them in place.
         .testTarget(name: "CLITests", dependencies: ["fieldagent"], exclude: ["Snapshots"]),
+        // Linux backends (issue 4): i2c-dev and libgpiod 1.6 behind the HAL protocols, and the
+        // kernel-level hardware-in-the-loop executable that scripts/kernel-hil.sh boots under qemu.
+        .target(name: "CLinuxI2C"),
+        .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+        .target(name: "HALLinux", dependencies: ["HAL", "CLinuxI2C", "CGPIOD"]),
+        .executableTarget(name: "fieldagent-hil", dependencies: ["HALLinux", "HAL"]),
+        .testTarget(name: "HALLinuxTests", dependencies: ["HALLinux", "HAL"]),
     ] + chips.flatMap(chip),
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,41 @@
+import CGPIOD
+import HAL
+import Synchronization
+
+/// An output line requested through libgpiod (consumer `config.consumer`, active-low applied by
+/// the kernel). Released when deinitialized.
+public final class LinuxOutputLine: GPIOOutputLine {
+    public let config: GPIOLineConfig
+    /// The chip it came from; kept open while the line lives.
+    public let chip: LinuxGPIOChip
+    /// libgpiod's line object; only touched with `current` locked (or by the chip's release).
+    nonisolated(unsafe) let line: OpaquePointer
+    /// The last logical value written successfully.
+    private let current: Mutex<Bool>
+
+    init(chip: LinuxGPIOChip, line: OpaquePointer, config: GPIOLineConfig, initial: Bool) {
+        self.chip = chip
+        self.line = line
+        self.config = config
+        current = Mutex(initial)
+    }
+
+    public func set(_ value: Bool) throws(GPIOError) {
+        let failure: SystemError? = current.withLock { current -> SystemError? in
+            do throws(SystemError) {
+                try systemCall("gpiod_line_set_value") { gpiod_line_set_value(line, value ? 1 : 0) }
+                current = value
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure {
+            throw GPIOError(.io, chip: chip.name, offset: config.offset, detail: "\(failure)")
+        }
+    }
+
+    public var value: Bool { current.withLock { $0 } }
+
+    deinit { chip.release(line) }
+}

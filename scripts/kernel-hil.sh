@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# Kernel-level hardware-in-the-loop test for HALLinux (issue 4).
+#
+# Boots Debian's own kernel under qemu (TCG, no root, no KVM) from a small initramfs that holds
+# busybox, i2c-tools, the kernel's i2c-dev/i2c-stub/configfs modules, gpio-sim (built here from
+# Debian's kernel source package when the kernel package lacks it), a small plain-I2C test adapter
+# of ours (scripts/kernel-hil/i2c-hil-adapter.c: i2c-stub cannot do I2C_RDWR) and fieldagent-hil,
+# then runs the checks against the real /dev/i2c-N and /dev/gpiochipN interfaces.
+# Recipe and measurements: ../shared/reference/kernel-hil.md (not part of the repository).
+#
+# Usage: scripts/kernel-hil.sh            (from anywhere; work files go to .build-hil/)
+# Env:   KERNEL_HIL_DIR   work folder (default: <package>/.build-hil; downloads are cached there)
+#        KERNEL_HIL_TIMEOUT  seconds before the guest is declared hung (default 180)
+# Exit:  0 every check passed; 1 a check failed; 2 set-up failed; 3 the guest hung or crashed.
+# Output: the guest's `PASS name` / `FAIL name: reason` lines, then a summary.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${KERNEL_HIL_DIR:-$ROOT/.build-hil}
+TIMEOUT=${KERNEL_HIL_TIMEOUT:-180}
+STUB_ADDRESSES="0x1d 0x53 0x76"
+GPIO_LABEL=fieldagent-hil
+START=$(date +%s)
+
+say() { printf '[kernel-hil %3ss] %s\n' "$(( $(date +%s) - START ))" "$*" >&2; }
+die() { say "SET-UP FAILED: $*"; exit 2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "need root for: $*"; fi; }
+
+# --- 1. Host tools --------------------------------------------------------------------------------
+# qemu and cpio run the guest; gcc/make/xz build gpio-sim; libgpiod-dev builds HALLinux.
+HOST_PACKAGES="qemu-system-x86 cpio gcc make xz-utils binutils libgpiod-dev"
+missing=""
+for p in $HOST_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+    say "installing:$missing"
+    as_root apt-get update -qq
+    # shellcheck disable=SC2086
+    as_root apt-get install -y -qq $missing >/dev/null
+fi
+
+# --- 2. Debian kernel packages (downloaded, never installed) -----------------------------------
+abi() { apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: linux-image-\(.*\)-amd64$/\1/p' | head -1; }
+ABI=$(abi)
+if [ -z "$ABI" ]; then as_root apt-get update -qq; ABI=$(abi); fi
+[ -n "$ABI" ] || die "apt-cache knows no linux-image-amd64; is this Debian with main in sources.list?"
+IMAGE=linux-image-$ABI-amd64
+KVERSION=$(apt-cache show "$IMAGE" | sed -n 's/^Version: //p' | head -1)
+KBUILD=$(apt-cache depends "linux-headers-$ABI-amd64" | sed -n 's/.*Depends: \(linux-kbuild-.*\)$/\1/p' | head -1)
+SERIES=${KBUILD#linux-kbuild-}  # 6.1
+KDIR=$WORK/kernel-$ABI
+DEBS=$WORK/debs
+mkdir -p "$DEBS" "$KDIR"
+say "kernel $ABI ($KVERSION)"
+
+fetch() {  # fetch PACKAGE[=VERSION]: download once into $DEBS
+    local name=${1%%=*}
+    ls "$DEBS/${name}_"*.deb >/dev/null 2>&1 && return 0
+    # Output only on failure (as root, apt warns that user _apt cannot write here; harmless).
+    local log
+    log=$(cd "$DEBS" && apt-get download -q "$1" 2>&1) || { printf '%s\n' "$log" >&2; die "apt-get download $1"; }
+}
+for p in "$IMAGE" "linux-headers-$ABI-amd64" "linux-headers-$ABI-common" "$KBUILD" busybox-static i2c-tools libi2c0; do
+    fetch "$p"
+done
+
+TREE=$KDIR/tree
+if [ ! -e "$TREE/.done" ]; then
+    rm -rf "$TREE"; mkdir -p "$TREE"
+    for p in "$IMAGE" "linux-headers-$ABI-amd64" "linux-headers-$ABI-common" "$KBUILD" busybox-static i2c-tools libi2c0; do
+        dpkg-deb -x "$DEBS/${p}_"*.deb "$TREE"
+    done
+    touch "$TREE/.done"
+fi
+MODULES=$TREE/lib/modules/$ABI-amd64
+
+# The uncompressed kernel boots through PVH in ~1/3 of the time bzImage needs under TCG.
+VMLINUX=$KDIR/vmlinux
+if [ ! -s "$VMLINUX" ]; then
+    VMLINUZ=$TREE/boot/vmlinuz-$ABI-amd64
+    off=$(LC_ALL=C grep -abo $'\xfd7zXZ\x00' "$VMLINUZ" | head -1 | cut -d: -f1)
+    [ -n "$off" ] || die "no xz payload in $VMLINUZ"
+    tail -c +$((off + 1)) "$VMLINUZ" | xz -dc > "$VMLINUX.tmp" 2>/dev/null || true  # trailing data after the stream
+    [ -s "$VMLINUX.tmp" ] || die "could not extract vmlinux"
+    mv "$VMLINUX.tmp" "$VMLINUX"
+fi
+
+# --- 3. Modules built here: gpio-sim, and our plain-I2C test adapter -----------------------------
+HEADERS=$TREE/usr/src/linux-headers-$ABI-amd64
+# The -amd64 headers include the -common tree by its installed path; point it at the extracted one.
+echo "include $TREE/usr/src/linux-headers-$ABI-common/Makefile" > "$HEADERS/Makefile"
+build_module() {  # build_module DIR: kbuild against the extracted headers
+    make -s -C "$HEADERS" M="$1" modules > "$1/build.log" 2>&1 || { cat "$1/build.log" >&2; die "building the module in $1"; }
+}
+ADAPTER_SRC=$KDIR/i2c-hil-adapter
+rm -rf "$ADAPTER_SRC"; mkdir -p "$ADAPTER_SRC"
+cp "$ROOT/scripts/kernel-hil/i2c-hil-adapter.c" "$ADAPTER_SRC/"
+echo 'obj-m := i2c-hil-adapter.o' > "$ADAPTER_SRC/Kbuild"
+build_module "$ADAPTER_SRC"
+
+GPIO_SIM=$(find "$MODULES" -name 'gpio-sim.ko*' | head -1)
+if [ -z "$GPIO_SIM" ]; then
+    GPIO_SIM=$KDIR/gpio-sim/gpio-sim-hil.ko
+    if [ ! -s "$GPIO_SIM" ]; then
+        say "$IMAGE has no gpio-sim: building it from linux-source-$SERIES $KVERSION"
+        fetch "linux-source-$SERIES=$KVERSION"
+        SRC=$KDIR/gpio-sim
+        rm -rf "$SRC"; mkdir -p "$SRC"
+        dpkg-deb --fsys-tarfile "$DEBS/linux-source-${SERIES}_"*.deb \
+            | tar -xO "./usr/src/linux-source-$SERIES.tar.xz" | xz -dc \
+            | tar -x -C "$SRC" --strip-components=3 \
+                "linux-source-$SERIES/drivers/gpio/gpio-sim.c" "linux-source-$SERIES/drivers/gpio/gpiolib.h" \
+                "linux-source-$SERIES/kernel/irq/irq_sim.c" \
+            || die "extracting gpio-sim sources from linux-source-$SERIES"
+        # irq_to_desc() is not exported to modules; generic_handle_irq() does the same lookup.
+        sed -i 's/handle_simple_irq(irq_to_desc(irqnum));/generic_handle_irq(irqnum);/' "$SRC/irq_sim.c"
+        grep -q 'generic_handle_irq(irqnum);' "$SRC/irq_sim.c" || die "irq_sim.c changed upstream; update the sed in $0"
+        printf 'obj-m := gpio-sim-hil.o\ngpio-sim-hil-y := gpio-sim.o irq_sim.o\n' > "$SRC/Kbuild"
+        build_module "$SRC"
+        rm -f "$DEBS/linux-source-${SERIES}_"*.deb  # 139 MB, needed once
+    fi
+fi
+
+# --- 4. The test executable ----------------------------------------------------------------------
+say "swift build --product fieldagent-hil"
+(cd "$ROOT" && swift build --product fieldagent-hil --static-swift-stdlib 2>&1 | grep -E 'error|warning:|Compiling|Build' >&2) \
+    || die "swift build failed"
+HIL=$(cd "$ROOT" && swift build --show-bin-path)/fieldagent-hil
+[ -x "$HIL" ] || die "no $HIL"
+
+# --- 5. Initramfs ---------------------------------------------------------------------------------
+RAMFS=$KDIR/initramfs
+rm -rf "$RAMFS"; mkdir -p "$RAMFS"/{bin,sbin,proc,sys,dev,tmp,modules,usr/bin,usr/sbin}
+cp "$TREE/bin/busybox" "$RAMFS/bin/busybox"
+ln -s busybox "$RAMFS/bin/sh"
+cp "$TREE/usr/sbin/i2cset" "$TREE/usr/sbin/i2cget" "$RAMFS/usr/sbin/"
+strip -o "$RAMFS/bin/fieldagent-hil" "$HIL"
+cp "$MODULES/kernel/fs/configfs/configfs.ko" "$MODULES/kernel/drivers/i2c/i2c-dev.ko" \
+   "$MODULES/kernel/drivers/i2c/i2c-stub.ko" "$RAMFS/modules/"
+cp "$GPIO_SIM" "$RAMFS/modules/gpio-sim.ko"
+cp "$ADAPTER_SRC/i2c-hil-adapter.ko" "$RAMFS/modules/"
+# Shared libraries at the paths ldd reports (libgpiod, libstdc++, libc, ld-linux; libi2c from the deb).
+for binary in "$HIL" "$TREE/usr/sbin/i2cset"; do
+    LD_LIBRARY_PATH=$TREE/usr/lib/x86_64-linux-gnu ldd "$binary" | awk '/=>/ {print $3} /^\t\/lib/ {print $1}'
+done | sort -u | while read -r lib; do
+    [ -n "$lib" ] || continue
+    case $lib in "$TREE"/*) dest=${lib#"$TREE"} ;; *) dest=$lib ;; esac
+    mkdir -p "$RAMFS$(dirname "$dest")"
+    cp -L "$lib" "$RAMFS$dest"
+done
+
+cat > "$RAMFS/init" <<INIT
+#!/bin/sh
+/bin/busybox --install -s /bin
+export PATH=/bin:/usr/sbin
+mount -t proc none /proc
+mount -t sysfs none /sys
+mount -t devtmpfs none /dev
+exec >/dev/console 2>&1 </dev/console
+finish() {  # isa-debug-exit: qemu exits with (value << 1) | 1: 16 -> 33 pass, 17 -> 35 fail
+    echo "HIL-RESULT \$1"
+    if [ "\$1" = pass ]; then printf '\\020'; else printf '\\021'; fi | dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null
+    poweroff -f
+}
+step() { "\$@" || { echo "FAIL setup: \$*"; finish fail; }; }
+step insmod /modules/configfs.ko
+step mount -t configfs none /sys/kernel/config
+step insmod /modules/i2c-dev.ko
+step insmod /modules/i2c-stub.ko chip_addr=$(echo $STUB_ADDRESSES | tr ' ' ',')
+step insmod /modules/gpio-sim.ko
+step insmod /modules/i2c-hil-adapter.ko target=0x44
+BUS=
+RDWR=
+for d in /sys/class/i2c-dev/*; do
+    case "\$(cat \$d/name)" in
+        "SMBus stub driver") BUS=\${d##*/} ;;
+        "fieldagent HIL I2C adapter") RDWR=\${d##*/} ;;
+    esac
+done
+[ -n "\$BUS" ] || { echo "FAIL setup: no i2c-stub adapter in /sys/class/i2c-dev"; finish fail; }
+[ -n "\$RDWR" ] || { echo "FAIL setup: no i2c-hil-adapter in /sys/class/i2c-dev"; finish fail; }
+N=\${BUS#i2c-}
+step i2cset -y \${RDWR#i2c-} 0x44 0x00 0x5a   # planted through the plain-I2C adapter
+step i2cset -y \$N 0x76 0xd0 0x60   # BME280 chip id, planted by another program
+step i2cset -y \$N 0x53 0x00 0xe5   # ADXL345 DEVID
+G=/sys/kernel/config/gpio-sim/hil
+step mkdir \$G \$G/bank0
+echo 8 > \$G/bank0/num_lines
+echo $GPIO_LABEL > \$G/bank0/label
+i=0
+for name in led button alarm held door debounced quiet spare; do
+    mkdir \$G/bank0/line\$i && echo \$name > \$G/bank0/line\$i/name
+    i=\$((i + 1))
+done
+step sh -c "echo 1 > \$G/live"
+export HIL_I2C_BUS=/dev/\$BUS HIL_I2C_ADDRESSES="$STUB_ADDRESSES" HIL_GPIO_LABEL=$GPIO_LABEL
+export HIL_I2C_RDWR_BUS=/dev/\$RDWR HIL_I2C_RDWR_COUNTERS=/sys/module/i2c_hil_adapter/parameters
+export HIL_GPIO_SIM=/sys/devices/platform/\$(cat \$G/dev_name)/\$(cat \$G/bank0/chip_name)
+echo "HIL-START \$(uname -r) i2c=\$HIL_I2C_BUS gpio=\$(cat \$G/bank0/chip_name)"
+/bin/fieldagent-hil
+rc=\$?
+# What fieldagent-hil wrote, read back by i2c-tools (an independent SMBus client).
+v=\$(i2cget -y \$N 0x53 0x2d 2>&1)
+if [ "\$v" = 0x08 ]; then echo "PASS i2c.write-seen-by-i2cget"; else echo "FAIL i2c.write-seen-by-i2cget: 0x53:0x2D is \$v, expected 0x08"; rc=1; fi
+[ \$rc = 0 ] && finish pass
+finish fail
+INIT
+chmod +x "$RAMFS/init"
+INITRD=$KDIR/initrd.cpio.gz
+(cd "$RAMFS" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) > "$INITRD"
+say "initramfs $(du -h "$INITRD" | cut -f1); booting $ABI under qemu (TCG)"
+
+# --- 6. Boot ---------------------------------------------------------------------------------------
+LOG=$KDIR/serial.log
+BOOT=$(date +%s)
+set +e
+timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -m 512M -nodefaults -serial stdio -display none -no-reboot \
+    -kernel "$VMLINUX" -initrd "$INITRD" -append 'console=ttyS0 panic=-1 quiet' \
+    -device isa-debug-exit,iobase=0xf4,iosize=0x04 < /dev/null | tr -d '\r' | tee "$LOG"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -c '^PASS ' "$LOG" || true)
+failed=$(grep -c '^FAIL ' "$LOG" || true)
+say "guest ran $(( $(date +%s) - BOOT ))s; qemu exit $status; $passed passed, $failed failed; serial log $LOG"
+case $status in
+    33) if grep -q '^HIL-RESULT pass' "$LOG" && [ "$failed" = 0 ] && [ "$passed" -gt 0 ]; then
+            say "PASS ($(( $(date +%s) - START ))s in all)"; exit 0
+        fi
+        say "FAIL: exit status says pass but the log disagrees"; exit 1 ;;
+    35) say "FAIL"; exit 1 ;;
+    124) say "FAIL: guest hung (no result within ${TIMEOUT}s)"; exit 3 ;;
+    *) say "FAIL: guest stopped without a result (crash or panic; see $LOG)"; exit 3 ;;
+esac
