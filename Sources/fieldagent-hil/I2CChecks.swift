@@ -61,7 +61,7 @@ func i2cChecks(_ hil: HILRunner) {
 
     hil.check("i2c.scan-finds-exactly-the-planted-addresses") {
         let planted = try environment("HIL_I2C_ADDRESSES").split(separator: " ")
-            .compactMap { Int($0.dropFirst(2), radix: 16) }.compactMap { I2CAddress($0) }.sorted()
+            .compactMap { Int($0.dropFirst(2), radix: 16) }.compactMap { I2CAddress(checking: $0) }.sorted()
         var found: [I2CAddress] = []
         for address in I2CAddress.scanRange where try bus.probe(address) { found.append(address) }
         try expectEqual(found, planted, "scan 0x08…0x77")
