@@ -53,6 +53,12 @@ let package = Package(
         .testTarget(name: "ConformanceTests", dependencies: ["HALSimulation", "SensorCore", "HALTesting"] + chipTargets),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Boards", "HALSimulation"]),
         .testTarget(name: "CLITests", dependencies: ["fieldagent"]),
+        // X.509 identity and TLS over the system OpenSSL 3 (DESIGN.md §2: one crypto stack).
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
+        .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
+        .target(name: "Identity", dependencies: ["COpenSSL", "COpenSSLShims"]),
+        .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
     ] + chips.flatMap(chip),
     swiftLanguageModes: [.v6]
 )
