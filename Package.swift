@@ -58,7 +58,9 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
         .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
         .target(name: "Identity", dependencies: ["COpenSSL", "COpenSSLShims"]),
+        .target(name: "Transport", dependencies: ["COpenSSL", "COpenSSLShims", "Identity"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "Identity"]),
     ] + chips.flatMap(chip),
     swiftLanguageModes: [.v6]
 )

@@ -109,8 +109,10 @@ public enum IdentityError: Error, Sendable, Equatable, CustomStringConvertible {
                 + "append the intermediate to the certificate file (leaf first) and check the CA file"
         case X509_V_ERR_CERT_HAS_EXPIRED: "a certificate in the chain has expired: renew it"
         case X509_V_ERR_CERT_NOT_YET_VALID: "a certificate in the chain is not valid yet: check the clock"
-        case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN: "the chain ends in a self-signed certificate that is not a trust anchor: check the CA file"
-        case X509_V_ERR_INVALID_PURPOSE: "the certificate is not meant for this use (extendedKeyUsage): issue one with the right usage"
+        case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+            "the chain ends in a self-signed certificate that is not a trust anchor: check the CA file"
+        case X509_V_ERR_INVALID_PURPOSE:
+            "the certificate is not meant for this use (extendedKeyUsage): issue one with the right usage"
         default: "check the certificate chain against the CA file"
         }
     }
