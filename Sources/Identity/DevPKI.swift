@@ -243,7 +243,8 @@ public enum DevPKI {
         let issuerCertificate = issuer?.certificate.pointer ?? raw
         for (nid, value) in profile.extensions {
             let sn = OBJ_nid2sn(nid).map { String(cString: $0) } ?? "\(nid)"
-            try step("extension \(sn)=\(value)", COpenSSLShims_X509_add_extension(raw, issuerCertificate, nid, value) == 1)
+            let added = COpenSSLShims_X509_add_extension(raw, issuerCertificate, nid, value) == 1
+            try step("extension \(sn)=\(value)", added)
         }
         let signer = issuer?.key ?? key
         try step("X509_sign", X509_sign(raw, signer.pointer, EVP_sha256()) > 0)

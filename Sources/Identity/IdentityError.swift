@@ -83,7 +83,8 @@ public enum IdentityError: Error, Sendable, Equatable, CustomStringConvertible {
                 + "the hub refuses it (401003): issue a new certificate with the same CN from the same CA"
         case let .notYetValid(subject, notBefore, now):
             let wait = UTC.span(notBefore.timeIntervalSince(now))
-            return "certificate \(subject) is not valid before \(UTC.text(notBefore)) (in \(wait), now \(UTC.text(now))); "
+            return "certificate \(subject) is not valid before \(UTC.text(notBefore)) "
+                + "(in \(wait), now \(UTC.text(now))); "
                 + "check the device clock (NTP) or use a certificate whose validity has started"
         case let .deviceIDMismatch(expected, commonName):
             return "certificate CN is \(commonName.map { "\"\($0)\"" } ?? "missing"), expected the device id "

@@ -85,7 +85,7 @@ public final class PrivateKey: @unchecked Sendable {
             throw .encryptedKey(path: source)
         }
         OpenSSLError.clear()
-        let bio: OpaquePointer? = pem.withUnsafeBytes { BIO_new_mem_buf($0.baseAddress, Int32($0.count)) }
+        let bio: OpaquePointer? = pem.withUnsafeBytes { BIO_new_mem_buf($0.baseAddress, Int32(clamping: $0.count)) }
         guard let bio else { throw .openSSL(operation: "BIO_new_mem_buf for \(source)", errors: OpenSSLError.drain()) }
         defer { BIO_free(bio) }
         // The callback answers "no passphrase" instead of prompting.

@@ -103,14 +103,16 @@ public enum ChainVerifier {
         let store = try trust.makeStore()
         defer { X509_STORE_free(store) }
         OpenSSLError.clear()
-        guard let context = X509_STORE_CTX_new(), let untrusted = OPENSSL_sk_new_null() else {
+        guard let context = X509_STORE_CTX_new() else {
             throw .openSSL(operation: "X509_STORE_CTX_new", errors: OpenSSLError.drain())
         }
-        defer {
-            X509_STORE_CTX_free(context)
-            OPENSSL_sk_free(untrusted)
+        defer { X509_STORE_CTX_free(context) }
+        guard let untrusted = OPENSSL_sk_new_null() else {
+            throw .openSSL(operation: "OPENSSL_sk_new_null", errors: OpenSSLError.drain())
         }
-        for intermediate in chain.dropFirst() where OPENSSL_sk_push(untrusted, UnsafeRawPointer(intermediate.pointer)) <= 0 {
+        defer { OPENSSL_sk_free(untrusted) }  // frees the list, not the certificates
+        for intermediate in chain.dropFirst()
+        where OPENSSL_sk_push(untrusted, UnsafeRawPointer(intermediate.pointer)) <= 0 {
             throw .openSSL(operation: "OPENSSL_sk_push", errors: OpenSSLError.drain())
         }
         guard X509_STORE_CTX_init(context, store, leaf.pointer, untrusted) == 1 else {

@@ -32,7 +32,7 @@ public final class X509Certificate: @unchecked Sendable, CustomStringConvertible
     /// Parses every PEM certificate in `pem`, in order; `source` names it in errors.
     public static func parseChain(pem: [UInt8], source: String) throws(IdentityError) -> [X509Certificate] {
         OpenSSLError.clear()
-        let bio: OpaquePointer? = pem.withUnsafeBytes { BIO_new_mem_buf($0.baseAddress, Int32($0.count)) }
+        let bio: OpaquePointer? = pem.withUnsafeBytes { BIO_new_mem_buf($0.baseAddress, Int32(clamping: $0.count)) }
         guard let bio else { throw .openSSL(operation: "BIO_new_mem_buf for \(source)", errors: OpenSSLError.drain()) }
         defer { BIO_free(bio) }
         var chain: [X509Certificate] = []

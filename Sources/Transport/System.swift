@@ -54,7 +54,8 @@ enum System {
     }
 
     /// Waits until `fd` is ready for `events` or `deadline` passes; false on timeout.
-    static func wait(_ fd: Int32, for events: Int16, until deadline: ContinuousClock.Instant) throws(SystemError) -> Bool {
+    static func wait(_ fd: Int32, for events: Int16,
+                     until deadline: ContinuousClock.Instant) throws(SystemError) -> Bool {
         while true {
             var entry = pollfd(fd: fd, events: events, revents: 0)
             let ready = try call("poll") { poll(&entry, 1, milliseconds(until: deadline)) }

@@ -18,7 +18,8 @@ enum TCPConnector {
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let first = list else {
-            let reason = status == EAI_SYSTEM ? "system error: \(SystemError(function: "getaddrinfo", errno: errno).reason)"
+            let reason = status == EAI_SYSTEM
+                ? "system error: \(SystemError(function: "getaddrinfo", errno: errno).reason)"
                 : String(cString: gai_strerror(status))
             throw .dns(host: host, reason: reason)
         }

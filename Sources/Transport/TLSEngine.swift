@@ -48,7 +48,8 @@ final class TLSEngine {
     private(set) var isClosed = false
 
     /// Takes over `fd` only when it returns; on a throw the caller still owns it.
-    static func make(context: TLSContext, fd: Int32, peer: String, expectedHost: String?) throws(TransportError) -> TLSEngine {
+    static func make(context: TLSContext, fd: Int32, peer: String,
+                     expectedHost: String?) throws(TransportError) -> TLSEngine {
         OpenSSLError.clear()
         guard let ssl = SSL_new(context.pointer) else {
             throw .tls(operation: "SSL_new", peer: peer, errors: OpenSSLError.drain())
@@ -151,7 +152,9 @@ final class TLSEngine {
             while offset < Int(count) {
                 do {
                     offset += try System.call("send") {
-                        chunk[offset..<Int(count)].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, System.sendFlags) }
+                        chunk[offset..<Int(count)].withUnsafeBytes {
+                            send(fd, $0.baseAddress, $0.count, System.sendFlags)
+                        }
                     }
                 } catch where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
                     try wait(for: Int16(POLLOUT), until: deadline, operation: operation)
