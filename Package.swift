@@ -62,6 +62,14 @@ let package = Package(
         .target(name: "HALLinux", dependencies: ["HAL", "CLinuxI2C", "CGPIOD"]),
         .executableTarget(name: "fieldagent-hil", dependencies: ["HALLinux", "HAL"]),
         .testTarget(name: "HALLinuxTests", dependencies: ["HALLinux", "HAL"]),
+        // X.509 identity and TLS over the system OpenSSL 3 (DESIGN.md §2: one crypto stack).
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
+        .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
+        .target(name: "Identity", dependencies: ["COpenSSL", "COpenSSLShims"]),
+        .target(name: "Transport", dependencies: ["COpenSSL", "COpenSSLShims", "Identity"]),
+        .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "Identity"]),
     ] + chips.flatMap(chip),
     swiftLanguageModes: [.v6]
 )
