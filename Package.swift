@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "HALSimulation", dependencies: ["HAL", "SensorCore"]),
         .target(name: "HALTesting", dependencies: ["HAL"]),
         .target(name: "Boards",
-                dependencies: ["HAL", "HALSimulation", "SensorCore", "Configuration", "Yams"] + chipTargets),
+                dependencies: ["HAL", "HALLinux", "HALSimulation", "SensorCore", "Configuration", "Yams"] + chipTargets),
         .target(name: "Diagnostics", dependencies: ["Boards", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .target(name: "AgentRuntime", dependencies: ["Boards", "Diagnostics", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fieldagent", dependencies: [

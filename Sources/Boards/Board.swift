@@ -1,5 +1,6 @@
 import Configuration
 import HAL
+import HALLinux
 import HALSimulation
 import SensorCore
 
@@ -38,19 +39,22 @@ public final class Board: Sendable {
     public let sensors: [Sensor]
     public let lines: Lines
     public let simulation: Simulation?
+    /// Buses that could not be opened, with why and the fix (`/dev/i2c-1` missing: enable I2C).
+    public let busFailures: [String: String]
 
     public struct OpenError: Error, CustomStringConvertible {
         public var description: String
     }
 
     init(file: BoardFile, clock: any HALClock, buses: [(name: String, bus: any I2CBus)], sensors: [Sensor],
-         lines: Lines, simulation: Simulation?) {
+         lines: Lines, simulation: Simulation?, busFailures: [String: String] = [:]) {
         self.file = file
         self.clock = clock
         self.buses = buses
         self.sensors = sensors
         self.lines = lines
         self.simulation = simulation
+        self.busFailures = busFailures
     }
 
     /// Opens the board a file describes. `timeScale` overrides the file's simulated time scale
@@ -58,12 +62,47 @@ public final class Board: Sendable {
     public static func open(_ file: BoardFile, timeScale: Double? = nil) throws(OpenError) -> Board {
         switch file.backend {
         case .simulated: return try openSimulated(file, timeScale: timeScale ?? file.simulation?.timeScale ?? 1)
-        case .linux:
-            throw OpenError(description: """
-                \(file.path): this build of fieldagent has no Linux I2C/GPIO backend yet, so it cannot open \
-                \(file.buses.map(\.path).joined(separator: ", ")); use a simulated board (boards/sim-*.yaml)
-                """)
+        case .linux: return try openLinux(file)
         }
+    }
+
+    /// Real hardware: one `LinuxI2CBus` per bus (i2c-dev), lines from libgpiod. A bus that cannot
+    /// be opened stops here with the fix (enable I2C, join the i2c group); a GPIO line that cannot
+    /// be requested is recorded for the doctor instead.
+    static func openLinux(_ file: BoardFile) throws(OpenError) -> Board {
+        let clock = SystemClock()
+        var busFailures: [String: String] = [:]
+        var buses: [(name: String, bus: any I2CBus)] = []
+        var sensors: [Sensor] = []
+        for spec in file.buses {
+            let bus: any I2CBus
+            do {
+                bus = try LinuxI2CBus(path: spec.path)
+            } catch {
+                // The doctor reports it with the fix; the sampler keeps retrying the chips on it
+                // and reports them failed with this reason.
+                busFailures[spec.path] = "\(error)"
+                bus = UnavailableI2CBus(name: spec.path, reason: "\(error)")
+            }
+            buses.append((spec.path, bus))
+            for chip in spec.chips {
+                sensors.append(Sensor(chip: chip, busName: spec.path, bus: bus,
+                                      driver: chip.kind.makeDriver(bus: bus, address: chip.address, clock: clock)))
+            }
+        }
+        var lines = Lines()
+        if let gpio = file.gpio {
+            do {
+                let chip = try LinuxGPIOChip(gpio.chip)
+                lines = requestLines(gpio) { role, config throws(GPIOError) -> Any in
+                    role.isOutput ? try chip.requestOutput(config) : try chip.requestInput(config)
+                }
+            } catch {
+                for role in gpio.lines.keys { lines.failures[role] = error }
+            }
+        }
+        return Board(file: file, clock: clock, buses: buses, sensors: sensors, lines: lines, simulation: nil,
+                     busFailures: busFailures)
     }
 
     static func openSimulated(_ file: BoardFile, timeScale: Double) throws(OpenError) -> Board {
@@ -148,5 +187,22 @@ public final class Board: Sendable {
             }
         }
         return lines
+    }
+}
+
+/// Stands in for a bus that could not be opened: every transaction fails with the reason, so
+/// the sensors on it report failed (never a value) and recover once the board is restarted with
+/// the bus enabled.
+final class UnavailableI2CBus: I2CBus {
+    let name: String
+    let reason: String
+
+    init(name: String, reason: String) {
+        self.name = name
+        self.reason = reason
+    }
+
+    func transaction(_ address: I2CAddress, _ operations: [I2COperation]) throws(I2CError) -> [[UInt8]] {
+        throw I2CError(.other, bus: name, address: address, operation: operations.summary, detail: reason)
     }
 }

@@ -88,14 +88,21 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         }
     }
 
-    @Test func linuxBoardSaysWhatThisBuildCannotOpen() throws {
-        let file = try BoardFile.load(path: "\(repositoryRoot)/boards/rpi-4b.yaml")
-        do {
-            _ = try Board.open(file)
-            Issue.record("opened a Linux board without a Linux backend")
-        } catch {
-            #expect(error.description.contains("/dev/i2c-1"))
-        }
+    @Test func linuxBoardWithoutI2CSaysHowToEnableIt() throws {
+        // This machine has no /dev/i2c-1: opening a Pi board must name the bus and the fix.
+        let file = try BoardFile.parse("""
+            board: pi
+            device_id: pi-01
+            backend: linux
+            i2c:
+              - bus: /dev/i2c-97
+                chips: [{ name: ambient, chip: BME280, address: 0x76 }]
+            """, path: "pi.yaml")
+        let board = try Board.open(file)
+        let failure = try #require(board.busFailures["/dev/i2c-97"])
+        #expect(failure.contains("dtparam=i2c_arm=on"))
+        // The sensor on it fails with that reason instead of inventing a value.
+        #expect(throws: (any Error).self) { try board.sensors[0].driver.start() }
     }
 
     @Test func simulatedBoardOpensWithDriversModelsAndLines() throws {
