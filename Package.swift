@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "Diagnostics", dependencies: ["Boards", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .target(name: "AgentRuntime", dependencies: ["Boards", "Diagnostics", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fieldagent", dependencies: [
-            "AgentRuntime", "Boards", "Diagnostics",
+            "AgentRuntime", "Boards", "Diagnostics", "Identity",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
