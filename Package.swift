@@ -53,6 +53,12 @@ let package = Package(
         .testTarget(name: "ConformanceTests", dependencies: ["HALSimulation", "SensorCore", "HALTesting"] + chipTargets),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Boards", "HALSimulation"]),
         .testTarget(name: "CLITests", dependencies: ["fieldagent"]),
+        // Pure protocol targets (DESIGN.md §3): standard library only, no I/O. The fuzzer in
+        // fuzz/ compiles Sources/MQTT/*.swift directly, so MQTT must stay dependency-free.
+        .target(name: "MQTT"),
+        .target(name: "IoTHub", dependencies: ["MQTT"]),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
+        .testTarget(name: "IoTHubTests", dependencies: ["IoTHub", "MQTT"]),
     ] + chips.flatMap(chip),
     swiftLanguageModes: [.v6]
 )
