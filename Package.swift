@@ -70,6 +70,12 @@ let package = Package(
         .target(name: "Transport", dependencies: ["COpenSSL", "COpenSSLShims", "Identity"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Identity"]),
+        // Pure protocol targets (DESIGN.md §3): standard library only, no I/O. The fuzzer in
+        // fuzz/ compiles Sources/MQTT/*.swift directly, so MQTT must stay dependency-free.
+        .target(name: "MQTT"),
+        .target(name: "IoTHub", dependencies: ["MQTT"]),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
+        .testTarget(name: "IoTHubTests", dependencies: ["IoTHub", "MQTT"]),
     ] + chips.flatMap(chip),
     swiftLanguageModes: [.v6]
 )
