@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "Diagnostics", dependencies: ["Boards", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .target(name: "AgentRuntime", dependencies: ["Boards", "Diagnostics", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fieldagent", dependencies: [
-            "AgentRuntime", "Boards", "Diagnostics", "Identity",
+            "AgentRuntime", "Boards", "Diagnostics", "Identity", "HubClient", "IoTHub",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -76,6 +76,10 @@ let package = Package(
         .target(name: "IoTHub", dependencies: ["MQTT"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
         .testTarget(name: "IoTHubTests", dependencies: ["IoTHub", "MQTT"]),
+        // The device side of the hub link: performs the MQTT session's actions over TLS.
+        .target(name: "HubClient", dependencies: ["MQTT", "IoTHub", "Transport", "Identity",
+                                                  .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "HubClientTests", dependencies: ["HubClient", "Identity", "IoTHub"]),
     ] + chips.flatMap(chip),
     swiftLanguageModes: [.v6]
 )

@@ -3,6 +3,8 @@ import ArgumentParser
 import Boards
 import Configuration
 import Foundation
+import HubClient
+import IoTHub
 
 extension FieldAgent {
     struct Run: AsyncParsableCommand {
@@ -11,6 +13,7 @@ extension FieldAgent {
 
         enum Sink: String, ExpressibleByArgument, CaseIterable {
             case stdout
+            case hub
         }
 
         @OptionGroup var options: BoardOptions
@@ -24,9 +27,12 @@ extension FieldAgent {
         @Option(help: "Stop after this many messages.")
         var count: Int?
 
+        @OptionGroup var link: HubOptions
+
         func validate() throws {
             if let sendFrequency { _ = try parseSendFrequency(sendFrequency) }
             if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+            if sink == .hub || link.hub != nil { _ = try link.settings(defaultDeviceID: nil) }
         }
 
         func run() async throws {
@@ -37,10 +43,32 @@ extension FieldAgent {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             logger.notice("sampling \(board.file.name) every \(DurationText.format(loop.interval)), sending every \(DurationText.format(frequency))")
-            loop.run(board: board, logger: logger) { message in
-                if let data = try? encoder.encode(message) {
-                    writeLine(String(decoding: data, as: UTF8.self))
+            guard sink == .hub || link.hub != nil else {
+                loop.run(board: board, logger: logger) { message in
+                    if let data = try? encoder.encode(message) {
+                        writeLine(String(decoding: data, as: UTF8.self))
+                    }
                 }
+                return
+            }
+            let client = HubClient(settings: try link.settings(defaultDeviceID: board.file.deviceID), logger: logger)
+            client.start()
+            loop.run(board: board, logger: logger) { message in
+                guard let data = try? encoder.encode(message) else { return }
+                // $.mid = device id + sequence number, so the hub side can drop duplicates.
+                let properties = IoTHubMessageProperties(messageID: "\(message.deviceId)-\(message.seq)",
+                                                         contentType: "application/json", contentEncoding: "utf-8")
+                do {
+                    try client.send(Array(data), properties: properties)
+                } catch {
+                    logger.error("telemetry not queued: \(error)")
+                }
+            }
+            let flushed = client.flush(timeout: .seconds(30))
+            client.stop()
+            if !flushed {
+                printError("fieldagent: \(client.unacknowledged) message(s) not acknowledged by the hub: \(client.lastError ?? "no answer")")
+                throw Exit.failed
             }
         }
     }
@@ -58,4 +86,51 @@ func parseSendFrequency(_ text: String) throws -> Duration {
         throw ValidationError("--send-frequency: \(text) is outside 1s…24h")
     }
     return value
+}
+
+/// Where the hub is and who this device is (issue 3). Flags override the board file's device id.
+struct HubOptions: ParsableArguments {
+    @Option(help: "The hub: HOST or HOST:PORT (IoT Hub, an IoT Edge gateway, LocalHub or an MQTT broker; port 8883 by default).")
+    var hub: String?
+
+    @Option(help: "Device id (default: the board file's device_id); must equal the certificate's CN.")
+    var deviceID: String?
+
+    @Option(help: "Device certificate chain (PEM, leaf first).")
+    var cert: String?
+
+    @Option(help: "Device private key (PEM, mode 0600).")
+    var key: String?
+
+    @Option(help: "Trust anchors for the hub: a PEM file or a folder (e.g. certs/trust/ for Azure).")
+    var ca: String?
+
+    @Option(help: "The DTDL model id announced at connect (IoT Plug and Play).")
+    var modelID: String?
+
+    func settings(defaultDeviceID: String?) throws -> HubClient.Settings {
+        var missing: [String] = []
+        if hub == nil { missing.append("--hub") }
+        if cert == nil { missing.append("--cert") }
+        if key == nil { missing.append("--key") }
+        if ca == nil { missing.append("--ca") }
+        guard missing.isEmpty, let hub, let cert, let key, let ca else {
+            throw ValidationError("sending to a hub needs \(missing.joined(separator: ", "))")
+        }
+        var host = hub
+        var port: UInt16 = 8883
+        if let colon = hub.lastIndex(of: ":"), !hub.hasSuffix("]") {
+            guard let p = UInt16(hub[hub.index(after: colon)...]), p > 0 else {
+                throw ValidationError("--hub: '\(hub)' has no valid port after ':'")
+            }
+            host = String(hub[..<colon])
+            port = p
+        }
+        var settings = HubClient.Settings(host: host, port: port, deviceID: deviceID ?? defaultDeviceID ?? "",
+                                          certificateFile: cert, keyFile: key, trustAnchors: ca, modelID: modelID)
+        if settings.deviceID.isEmpty, defaultDeviceID == nil {
+            settings.deviceID = "validation-only"
+        }
+        return settings
+    }
 }

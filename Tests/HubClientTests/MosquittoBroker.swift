@@ -1,0 +1,167 @@
+import Foundation
+import Identity
+import Testing
+
+/// A real Mosquitto 2 broker for one test: mutual TLS on 127.0.0.1, `require_certificate`,
+/// `use_identity_as_username`, and an ACL letting each device write only below its own tree
+/// (test-infrastructure.md). Stopped by PID when the test ends.
+final class MosquittoBroker: @unchecked Sendable {
+    let directory: String
+    let pki: DevPKI.Bundle
+    let port: UInt16
+    private var process: Process?
+    let log: String
+    var tlsVersion = "tlsv1.2"
+
+    static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/sbin/mosquitto") }
+
+    init(devices: [String] = ["dev-1", "dev-2"], tlsVersion: String = "tlsv1.2") throws {
+        directory = NSTemporaryDirectory() + "fieldagent-mqtt-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        pki = try DevPKI.generate(outputDirectory: directory, devices: devices + ["reader"], now: Date())
+        port = try Self.freePort()
+        log = directory + "/mosquitto.log"
+        self.tlsVersion = tlsVersion
+        try """
+        pattern write devices/%u/#
+        user reader
+        topic read #
+
+        """.write(toFile: directory + "/acl", atomically: true, encoding: .utf8)
+        try start()
+    }
+
+    func start() throws {
+        let f = pki.files
+        try """
+        per_listener_settings true
+        persistence false
+        user root
+        log_dest file \(log)
+        log_type all
+        listener \(port) 127.0.0.1
+        cafile \(f.caChain)
+        certfile \(f.serverCertificate)
+        keyfile \(f.serverKey)
+        tls_version \(tlsVersion)
+        require_certificate true
+        use_identity_as_username true
+        allow_anonymous false
+        acl_file \(directory)/acl
+
+        """.write(toFile: directory + "/mosquitto.conf", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
+        p.arguments = ["-c", directory + "/mosquitto.conf"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        process = p
+        try waitForPort()
+    }
+
+    /// SIGKILL, as a crash or power cut would.
+    func kill() {
+        guard let p = process else { return }
+        end(p, signal: SIGKILL)
+        process = nil
+    }
+
+    func stop() {
+        guard let p = process else { return }
+        end(p, signal: SIGTERM)
+        process = nil
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+    private func waitForPort() throws {
+        for _ in 0..<200 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let ok = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            close(fd)
+            if ok == 0 { return }
+            usleep(20_000)
+        }
+        throw BrokerError(message: "mosquitto did not start listening on \(port): \(logText())")
+    }
+
+    static func freePort() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw BrokerError(message: "no free port") }
+        return UInt16(bigEndian: address.sin_port)
+    }
+}
+
+struct BrokerError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// `mosquitto_sub` as the reading side: every message as "topic<TAB>payload-hex" lines.
+final class Subscriber: @unchecked Sendable {
+    let process = Process()
+    let output: String
+
+    init(broker: MosquittoBroker, topic: String = "devices/#") throws {
+        output = broker.directory + "/sub-\(UUID().uuidString).txt"
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
+        let f = broker.pki.files
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_sub")
+        process.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "--cafile", f.caChain,
+                             "--cert", f.devices["reader"]!.certificate, "--key", f.devices["reader"]!.key,
+                             "--insecure", "-t", topic, "-q", "1", "-i", "reader-\(UUID().uuidString.prefix(8))",
+                             "-F", "%t\t%x"]
+        process.standardOutput = FileHandle(forWritingAtPath: output)
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        usleep(300_000)  // subscribed before the test publishes
+    }
+
+    var lines: [String] {
+        ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    func waitFor(count: Int, timeout: Double = 10) -> [String] {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end, lines.count < count { usleep(20_000) }
+        return lines
+    }
+
+    deinit {
+        end(process, signal: SIGTERM)
+    }
+}
+
+/// Signals a child and waits (bounded) until it is gone; escalates to SIGKILL. Foundation's
+/// `waitUntilExit` can hang on Linux when called off the main thread, so this polls `isRunning`.
+func end(_ process: Process, signal: Int32) {
+    guard process.isRunning else { return }
+    kill(process.processIdentifier, signal)
+    for attempt in 0..<300 {
+        if !process.isRunning { return }
+        if attempt == 100 { kill(process.processIdentifier, SIGKILL) }
+        usleep(10_000)
+    }
+}
