@@ -60,7 +60,10 @@ let package = Package(
         .target(name: "CLinuxI2C"),
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .target(name: "HALLinux", dependencies: ["HAL", "CLinuxI2C", "CGPIOD"]),
-        .executableTarget(name: "fieldagent-hil", dependencies: ["HALLinux", "HAL"]),
+        .executableTarget(name: "fieldagent-hil", dependencies: [
+            "HALLinux", "HAL", "Boards", "Diagnostics", "HALSimulation", "SensorCore",
+            "BME280", "BME280Model", "ADXL345", "ADXL345Model",
+        ]),
         .testTarget(name: "HALLinuxTests", dependencies: ["HALLinux", "HAL"]),
         // X.509 identity and TLS over the system OpenSSL 3 (DESIGN.md §2: one crypto stack).
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",

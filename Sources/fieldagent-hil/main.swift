@@ -5,7 +5,8 @@ import Musl
 #endif
 
 // fieldagent-hil: HALLinux against the real kernel interfaces (i2c-stub, gpio-sim), run inside the
-// qemu guest that scripts/kernel-hil.sh boots. Prints `PASS name` / `FAIL name: reason` per check
+// qemu guest that scripts/kernel-hil.sh boots: the HAL backends alone (i2c, gpio), then the chip
+// drivers and the doctor on a board file (board). Prints `PASS name` / `FAIL name: reason` per check
 // and exits 0 only when every check passed.
 let hil = HILRunner()
 let only = CommandLine.arguments.dropFirst().first
@@ -14,5 +15,10 @@ if only == nil || only == "i2c" {
     i2cReadWriteChecks(hil)
 }
 if only == nil || only == "gpio" { gpioChecks(hil) }
+if only == nil || only == "board" {
+    // Needs i2c-stub and gpio-sim; plants the register images the doctor then reads.
+    chipImageChecks(hil)
+    doctorChecks(hil)
+}
 hil.emit("HIL-SUMMARY passed=\(hil.passed) failed=\(hil.failed)")
 exit(hil.failed == 0 && hil.passed > 0 ? 0 : 1)
