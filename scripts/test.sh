@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the build and the tests use (see README, "What the tests need").
-packages=(pkg-config libssl-dev openssl libgpiod-dev)
+packages=(pkg-config libssl-dev openssl libgpiod-dev mosquitto mosquitto-clients)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -22,6 +22,9 @@ fi
 python3 -c 'import jsonschema' 2>/dev/null || pip install --quiet jsonschema
 
 swift build --build-tests
-# The contract in firmware-interface/ first, so swift test's summary closes the output.
+# The contract in firmware-interface/ and the kernel-level HIL first, so swift test's summary
+# closes the output. The HIL boots Debian's kernel under qemu (scripts/kernel-hil.sh installs
+# and downloads what it needs; about a minute).
 python3 scripts/check-firmware-interface.py
+./scripts/kernel-hil.sh
 swift test

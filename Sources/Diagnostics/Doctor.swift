@@ -85,7 +85,7 @@ public struct Doctor: Sendable {
             let id = "gpio:\(role.rawValue)"
             let title = "\(role.title) \(gpio.chip) line \(config.offset)"
             if let error = board.lines.failures[role] {
-                checks.append(Check(id: id, title: title, status: .fail, detail: error.description, fix: gpioFix(error)))
+                checks.append(Check(id: id, title: title, status: .fail, detail: error.description, fix: gpioFix(error, chip: gpio.chip)))
                 continue
             }
             do {
@@ -105,7 +105,7 @@ public struct Doctor: Sendable {
                     checks.append(Check(id: id, title: title, status: .ok, detail: pressed ? "reads pressed" : "reads released"))
                 }
             } catch {
-                checks.append(Check(id: id, title: title, status: .fail, detail: error.description, fix: gpioFix(error)))
+                checks.append(Check(id: id, title: title, status: .fail, detail: error.description, fix: gpioFix(error, chip: gpio.chip)))
             }
         }
         return checks
@@ -117,12 +117,14 @@ public struct Doctor: Sendable {
         return String(failure[range.upperBound...])
     }
 
-    func gpioFix(_ error: GPIOError) -> String {
+    /// `chip` is the board file's name for the chip: `gpioinfo` resolves names, paths, numbers and
+    /// labels alike, and it reads the same on a real and a simulated board.
+    func gpioFix(_ error: GPIOError, chip: String) -> String {
         switch error.kind {
-        case .busy: "another program holds the line: find it with 'gpioinfo \(error.chip)', stop it, or move this function to a free line"
+        case .busy: "another program holds the line: find it with 'gpioinfo \(chip)', stop it, or move this function to a free line"
         case .permissionDenied: "add the user to the gpio group: sudo usermod -aG gpio $USER, then log in again"
         case .noSuchChip: "check gpio.chip in the board file against 'gpiodetect'"
-        case .noSuchLine: "check the line number in the board file against 'gpioinfo \(error.chip)'"
+        case .noSuchLine: "check the line number in the board file against 'gpioinfo \(chip)'"
         case .io, .closed: "power-cycle the board; if it persists, check the header wiring"
         }
     }
