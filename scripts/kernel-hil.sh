@@ -125,9 +125,13 @@ fi
 say "swift build --product fieldagent-hil"
 # The statically linked Foundation (Yams, under Boards, imports it) makes the linker warn about
 # mktemp inside libFoundationEssentials.a; not our code, so it is filtered out.
-(cd "$ROOT" && swift build --product fieldagent-hil --static-swift-stdlib 2>&1 | grep -E 'error|warning:|Compiling|Build' \
-    | grep -v "use of \`mktemp' is dangerous" >&2) || die "swift build failed"
-HIL=$(cd "$ROOT" && swift build --show-bin-path)/fieldagent-hil
+# Its own scratch folder: linking the static stdlib against objects in the normal .build (built
+# for the dynamic stdlib by `swift build --build-tests`) fails with undefined CoreFoundation/ICU
+# symbols; a separate folder links cleanly.
+SCRATCH="$ROOT/.build-hil/swift"
+(cd "$ROOT" && swift build --product fieldagent-hil --static-swift-stdlib --scratch-path "$SCRATCH" 2>&1 \
+    | grep -E 'error|warning:|Compiling|Build' | grep -v "use of \`mktemp' is dangerous" >&2) || die "swift build failed"
+HIL=$(cd "$ROOT" && swift build --show-bin-path --scratch-path "$SCRATCH")/fieldagent-hil
 [ -x "$HIL" ] || die "no $HIL"
 
 # --- 5. Initramfs ---------------------------------------------------------------------------------
