@@ -23,13 +23,17 @@ struct Options {
     var count = 20_000
     var size = 150
     var window = 20
+    /// Sends pause while this many messages are unacknowledged, as a sensor loop producing at
+    /// its own pace would never pile up the whole run in memory (mosquitto_pub -l likewise
+    /// reads stdin as it goes).
+    var backlog = 2000
     var timeoutSeconds = 120
     var makePKI: String?
     var devices = ["bench-1"]
 
     static let usage = """
     usage: hub-bench --host H --port P --cert PEM --key KEY --ca CHAIN --device-id ID
-                     [--count N] [--size BYTES] [--window W] [--timeout SECONDS]
+                     [--count N] [--size BYTES] [--window W] [--backlog N] [--timeout SECONDS]
            hub-bench --make-pki DIR [--devices a,b]   (dev PKI for the benchmark broker)
     """
 
@@ -59,6 +63,7 @@ struct Options {
             case "--count": count = try integer(flag, 1...10_000_000)
             case "--size": size = try integer(flag, 1...262_144)
             case "--window": window = try integer(flag, 1...65_535)
+            case "--backlog": backlog = try integer(flag, 1...10_000_000)
             case "--timeout": timeoutSeconds = try integer(flag, 1...86_400)
             case "--make-pki": makePKI = try value(flag)
             case "--devices": devices = try value(flag).split(separator: ",").map(String.init)
@@ -94,13 +99,13 @@ func run(_ options: Options) throws -> String {
     var logger = Logger(label: "hub-bench")
     logger.logLevel = .warning
     let client = HubClient(settings: settings, logger: logger)
-    // Payloads are built before the clock starts: the benchmark measures the link, not JSON.
-    let payloads = (1...options.count).map { body(sequence: $0, deviceID: options.deviceID, size: options.size) }
     let clock = ContinuousClock()
     let started = clock.now
     client.start()
-    for (index, payload) in payloads.enumerated() {
-        try client.send(payload, properties: IoTHubMessageProperties(messageID: "m\(index + 1)"))
+    for sequence in 1...options.count {
+        while client.unacknowledged >= options.backlog { Thread.sleep(forTimeInterval: 0.0005) }
+        try client.send(body(sequence: sequence, deviceID: options.deviceID, size: options.size),
+                        properties: IoTHubMessageProperties(messageID: "m\(sequence)"))
     }
     let flushed = client.flush(timeout: .seconds(options.timeoutSeconds))
     let elapsed = started.duration(to: clock.now)
@@ -111,8 +116,8 @@ func run(_ options: Options) throws -> String {
         throw BenchError(description: "only \(statistics.acknowledged) of \(options.count) messages were acknowledged within \(options.timeoutSeconds) s (dropped \(statistics.dropped), connects \(statistics.connects), last error: \(client.lastError ?? "none")); check the broker log and the certificate paths")
     }
     let rate = Double(options.count) / seconds
-    return String(format: #"{"tool":"hub-bench","window":%d,"messages":%d,"size":%d,"seconds":%.3f,"messages_per_second":%.0f,"connects":%d}"#,
-                  options.window, options.count, options.size, seconds, rate, statistics.connects)
+    return String(format: #"{"tool":"hub-bench","window":%d,"backlog":%d,"messages":%d,"size":%d,"seconds":%.3f,"messages_per_second":%.0f,"connects":%d}"#,
+                  options.window, options.backlog, options.count, options.size, seconds, rate, statistics.connects)
 }
 
 do {
