@@ -4,7 +4,8 @@
 # 1000) side by side on the same broker. Measures messages/s, CPU seconds per 10,000 messages and
 # peak RSS with /usr/bin/time. No subscriber: mosquitto_pub only exits after every PUBACK, and
 # hub-bench only after HubClient counted every acknowledgement, so acknowledged delivery is the
-# measure. Needs mosquitto, mosquitto-clients and time (apt).
+# measure. hub-bench is built with --static-swift-stdlib (see below); a row for the dynamically
+# linked build is added. Needs mosquitto, mosquitto-clients and time (apt).
 #
 # usage: scripts/bench-publish.sh [COUNT] [SIZE]     (defaults 20000 150)
 set -euo pipefail
@@ -18,9 +19,17 @@ for tool in /usr/sbin/mosquitto /usr/bin/mosquitto_pub "$TIME"; do
     [[ -x $tool ]] || { echo "bench-publish: $tool missing; apt-get install -y mosquitto mosquitto-clients time" >&2; exit 1; }
 done
 
-swift build -c release --product hub-bench 2>&1 | grep -E "error|warning:" || true
-BIN=$(swift build -c release --show-bin-path)/hub-bench
-[[ -x $BIN ]] || { echo "bench-publish: $BIN was not built" >&2; exit 1; }
+# Two builds: the Swift runtime and Foundation linked statically (how a device binary should ship:
+# a dynamically linked Foundation alone maps ~17 MB RSS before main runs), in its own scratch
+# path so it doesn't invalidate .build, and the default dynamic build for comparison.
+swift build -c release --product hub-bench 2>&1 | grep -E "error|warning:" | grep -v "use of .mktemp" || true
+DYNAMIC_BIN=$(swift build -c release --show-bin-path)/hub-bench
+STATIC=(-c release --static-swift-stdlib --scratch-path .build-bench)
+swift build "${STATIC[@]}" --product hub-bench 2>&1 | grep -E "error|warning:" | grep -v "use of .mktemp" || true
+BIN=$(swift build "${STATIC[@]}" --show-bin-path)/hub-bench
+for b in "$BIN" "$DYNAMIC_BIN"; do
+    [[ -x $b ]] || { echo "bench-publish: $b was not built" >&2; exit 1; }
+done
 
 WORK=$(mktemp -d /tmp/fieldagent-bench.XXXXXX)
 BROKER_PID=
@@ -82,24 +91,33 @@ for i in range(1, count + 1):
     print(head + "x" * max(0, size - len(head) - 2) + '"}')
 PY
 
-# One measured run: prints "elapsed user sys maxrss_kb" (the tool's own output goes to a log).
+# REPEATS measured runs (default 3; runs are short and the machine may be shared, so the table
+# takes each column's median): prints "elapsed user sys maxrss_kb;..." per run.
+REPEATS=${REPEATS:-3}
 measure() {
-    local name=$1; shift
-    "$TIME" -o "$WORK/$name.time" -f "%e %U %S %M" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" \
-        || { echo "bench-publish: $name failed:" >&2; cat "$WORK/$name.err" "$WORK/$name.out" >&2; exit 1; }
-    tail -n 1 "$WORK/$name.time"
+    local name=$1 runs="" i; shift
+    for i in $(seq "$REPEATS"); do
+        "$TIME" -o "$WORK/$name.time" -f "%e %U %S %M" "$@" <"$WORK/lines.txt" >"$WORK/$name.out" 2>"$WORK/$name.err" \
+            || { echo "bench-publish: $name failed:" >&2; cat "$WORK/$name.err" "$WORK/$name.out" >&2; exit 1; }
+        runs+="$(tail -n 1 "$WORK/$name.time");"
+    done
+    echo "$runs"
 }
 
 RESULTS=()
 mp=$(measure mosquitto_pub /usr/bin/mosquitto_pub -h 127.0.0.1 -p "$PORT" --cafile "$CA" --cert "$CERT" --key "$KEY" \
-        -i "$DEVICE" -q 1 -M 1000 -t "devices/$DEVICE/messages/events/" -l <"$WORK/lines.txt")
+        -i "$DEVICE" -q 1 -M 1000 -t "devices/$DEVICE/messages/events/" -l)
 RESULTS+=("mosquitto_pub (-M 1000)|$mp")
-for window in 20 1000; do
-    hb=$(measure "hub-bench-$window" "$BIN" --host 127.0.0.1 --port "$PORT" --cert "$CERT" --key "$KEY" --ca "$CA" \
-            --device-id "$DEVICE" --count "$COUNT" --size "$SIZE" --window "$window")
-    RESULTS+=("hub-bench (window $window)|$hb")
-    echo "hub-bench window $window: $(cat "$WORK/hub-bench-$window.out")"
-done
+run_hub_bench() {  # NAME LABEL BINARY WINDOW
+    local hb
+    hb=$(measure "$1" "$3" --host 127.0.0.1 --port "$PORT" --cert "$CERT" --key "$KEY" --ca "$CA" \
+            --device-id "$DEVICE" --count "$COUNT" --size "$SIZE" --window "$4")
+    RESULTS+=("$2|$hb")
+    echo "$2: $(cat "$WORK/$1.out")"
+}
+run_hub_bench hub-bench-20 "hub-bench (window 20)" "$BIN" 20
+run_hub_bench hub-bench-1000 "hub-bench (window 1000)" "$BIN" 1000
+run_hub_bench hub-bench-dynamic "hub-bench (window 1000, dynamic stdlib)" "$DYNAMIC_BIN" 1000
 if [[ -s $WORK/mosquitto.log ]]; then echo "broker log:"; cat "$WORK/mosquitto.log"; fi
 
 echo
@@ -110,9 +128,11 @@ import sys
 count = int(sys.argv[1])
 rows = []
 for entry in sys.argv[2:]:
-    name, figures = entry.split("|")
-    elapsed, user, system, rss_kb = (float(x) for x in figures.split())
-    rows.append((name, count / max(elapsed, 1e-3), (user + system) * 10000 / count, rss_kb / 1024))
+    name, runs = entry.split("|")
+    samples = [[float(x) for x in run.split()] for run in runs.split(";") if run.strip()]
+    median = lambda column: sorted(s[column] for s in samples)[len(samples) // 2]
+    cpu = sorted(s[1] + s[2] for s in samples)[len(samples) // 2]  # user + system
+    rows.append((name, count / max(median(0), 1e-3), cpu * 10000 / count, median(3) / 1024))
 base = rows[0]
 print()
 print("| tool | messages/s | CPU s / 10k msgs | peak RSS MB | throughput vs mosquitto_pub | CPU vs mosquitto_pub |")
@@ -120,5 +140,5 @@ print("|---|---:|---:|---:|---:|---:|")
 for name, rate, cpu, rss in rows:
     print(f"| {name} | {rate:,.0f} | {cpu:.3f} | {rss:.1f} | {rate / base[1]:.2f}× | {cpu / base[2]:.2f}× |")
 print()
-print("targets: throughput ≥ 0.9× mosquitto_pub, CPU/message ≤ 1.5×, peak RSS ≤ 16 MB")
+print(f"medians of {len(samples)} runs each; targets: throughput ≥ 0.9× mosquitto_pub, CPU/message ≤ 1.5×, peak RSS ≤ 16 MB")
 PY
