@@ -83,6 +83,9 @@ let package = Package(
         .target(name: "HubClient", dependencies: ["MQTT", "IoTHub", "Transport", "Identity",
                                                   .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "HubClientTests", dependencies: ["HubClient", "Identity", "IoTHub"]),
+        // Issue-3 publish benchmark (scripts/bench-publish.sh runs it next to mosquitto_pub).
+        .executableTarget(name: "hub-bench", dependencies: ["HubClient", "IoTHub", "Identity",
+                                                           .product(name: "Logging", package: "swift-log")]),
     ] + chips.flatMap(chip),
     swiftLanguageModes: [.v6]
 )
