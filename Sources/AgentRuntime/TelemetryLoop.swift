@@ -34,6 +34,8 @@ public struct TelemetryLoop: Sendable {
         while !Task.isCancelled {
             window.add(sampler.sampleOnce())
             nextSample += interval
+            // Send when the period is over, or when the next sample would already fall past its end
+            // (an interval that does not divide the send frequency).
             if clock.now - periodStart >= sendFrequency - .milliseconds(1) || nextSample - periodStart > sendFrequency {
                 seq += 1
                 let statuses = sampler.statuses

@@ -36,7 +36,8 @@ public final class FaultyI2CBus: I2CBus {
 
     public func transaction(_ address: I2CAddress, _ operations: [I2COperation]) throws(I2CError) -> [[UInt8]] {
         let now = clock.now
-        let decision: Result<[[UInt8]]?, I2CError> = state.withLock { state in
+        // A fault that fails the whole transaction, decided before the chip sees anything.
+        let injected: I2CError? = state.withLock { state in
             applyTimedEffects(&state, now: now)
             for fault in state.faults where fault.address == address && fault.isActive(at: now) {
                 let kind: I2CError.Kind
@@ -47,13 +48,12 @@ public final class FaultyI2CBus: I2CBus {
                 default: continue
                 }
                 state.injected["\(fault.kind)", default: 0] += 1
-                return .failure(I2CError(kind, bus: base.name, address: address, operation: operations.summary,
-                                         detail: "injected fault: \(fault.kind)"))
+                return I2CError(kind, bus: base.name, address: address, operation: operations.summary,
+                                detail: "injected fault: \(fault.kind)")
             }
-            return .success(nil)
+            return nil
         }
-        if case .success(let shortCircuit?) = decision { return shortCircuit }
-        if case .failure(let error) = decision { throw error }
+        if let injected { throw injected }
 
         var reads = try base.transaction(address, operations)
         state.withLock { state in

@@ -1,3 +1,4 @@
+import Foundation
 import Identity
 import IoTHub
 import Logging
@@ -135,4 +136,3 @@ public final class HubClient: Sendable {
     }
 }
 
-import Foundation

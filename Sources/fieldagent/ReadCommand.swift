@@ -35,10 +35,9 @@ extension FieldAgent {
                 }
                 if !once { board.clock.sleep(for: board.file.sampling.interval) }
             } while !once && !Task.isCancelled
-            if readings(sampler).contains(where: { $0 != .ok }) && once { throw Exit.failed }
+            // `read --once` is for scripts: a sensor that gave no value makes it exit 2.
+            if once, sampler.statuses.values.contains(where: { $0 != .ok }) { throw Exit.failed }
         }
-
-        private func readings(_ sampler: Sampler) -> [SensorStatus] { Array(sampler.statuses.values) }
 
         struct Line: Encodable {
             struct Value: Encodable {

@@ -32,7 +32,7 @@ extension FieldAgent {
         func validate() throws {
             if let sendFrequency { _ = try parseSendFrequency(sendFrequency) }
             if let count, count < 1 { throw ValidationError("--count must be at least 1") }
-            if sink == .hub || link.hub != nil { _ = try link.settings(defaultDeviceID: nil) }
+            if sink == .hub || link.hub != nil { try link.validateFlags() }
         }
 
         func run() async throws {
@@ -108,15 +108,15 @@ struct HubOptions: ParsableArguments {
     @Option(help: "The DTDL model id announced at connect (IoT Plug and Play).")
     var modelID: String?
 
-    func settings(defaultDeviceID: String?) throws -> HubClient.Settings {
-        var missing: [String] = []
-        if hub == nil { missing.append("--hub") }
-        if cert == nil { missing.append("--cert") }
-        if key == nil { missing.append("--key") }
-        if ca == nil { missing.append("--ca") }
-        guard missing.isEmpty, let hub, let cert, let key, let ca else {
-            throw ValidationError("sending to a hub needs \(missing.joined(separator: ", "))")
-        }
+    /// Every missing flag at once, and a readable port; the device id can come from the board file.
+    func validateFlags() throws {
+        let missing = [("--hub", hub), ("--cert", cert), ("--key", key), ("--ca", ca)].filter { $0.1 == nil }.map(\.0)
+        guard missing.isEmpty else { throw ValidationError("sending to a hub needs \(missing.joined(separator: ", "))") }
+        _ = try endpoint()
+    }
+
+    func endpoint() throws -> (host: String, port: UInt16) {
+        let hub = self.hub ?? ""
         var host = hub
         var port: UInt16 = 8883
         if let colon = hub.lastIndex(of: ":"), !hub.hasSuffix("]") {
@@ -126,11 +126,13 @@ struct HubOptions: ParsableArguments {
             host = String(hub[..<colon])
             port = p
         }
-        var settings = HubClient.Settings(host: host, port: port, deviceID: deviceID ?? defaultDeviceID ?? "",
-                                          certificateFile: cert, keyFile: key, trustAnchors: ca, modelID: modelID)
-        if settings.deviceID.isEmpty, defaultDeviceID == nil {
-            settings.deviceID = "validation-only"
-        }
-        return settings
+        return (host, port)
+    }
+
+    func settings(defaultDeviceID: String) throws -> HubClient.Settings {
+        try validateFlags()
+        let (host, port) = try endpoint()
+        return HubClient.Settings(host: host, port: port, deviceID: deviceID ?? defaultDeviceID,
+                                  certificateFile: cert ?? "", keyFile: key ?? "", trustAnchors: ca ?? "", modelID: modelID)
     }
 }
