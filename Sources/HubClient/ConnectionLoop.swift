@@ -16,9 +16,13 @@ final class ConnectionLoop {
     let start: ContinuousClock.Instant
     /// The reason last logged for a failed connect, so a repeating failure is logged once.
     var lastLoggedFailure: String?
-    var twinRequestID = 0
-    var twinDeadline: Duration?
-    var twinLogged = false
+    var operations: IoTHubDeviceOperations
+    /// Packet id → source token for messages from the ``HubMessageSource`` awaiting PUBACK.
+    var tokens: [UInt16: UInt64] = [:]
+    /// The token of the message being handed to the session (its `.publishAccepted` names its packet id).
+    var publishingToken: UInt64?
+    /// When the source last had nothing (or was paced), don't ask again before this.
+    var sourceIdleUntil: Duration = .zero
 
     // Per connection.
     var session: MQTTClientSession?
@@ -31,6 +35,8 @@ final class ConnectionLoop {
     init(client: HubClient) {
         self.client = client
         backoff = ReconnectBackoff(base: client.settings.backoffBase, cap: client.settings.backoffCap)
+        operations = IoTHubDeviceOperations(deviceID: client.settings.deviceID,
+                                            seed: UInt64.random(in: 1...UInt64.max))
         start = clock.now
     }
 
@@ -60,6 +66,7 @@ final class ConnectionLoop {
             let outcome = pump(tls)
             tls.close()
             _ = session?.handle(.connectionLost, at: now)
+            operations.disconnected()
             if stopRequested { break }
             if !waitBeforeRetry(reason: outcome) { break }
         }
@@ -127,11 +134,19 @@ final class ConnectionLoop {
                 do { out += try MQTTEncoder.encode(packet) } catch { return "cannot encode \(packet): \(error)" }
             case .scheduleTick(let at):
                 deadline = deadline.map { min($0, at) } ?? at
-            case .publishAcknowledged:
+            case .publishAcknowledged(let id):
                 outstanding -= 1
-                client.shared.withLock { $0.statistics.acknowledged += 1 }
+                if let token = tokens.removeValue(forKey: id) {
+                    client.shared.withLock { $0.sourceInFlight -= 1 }
+                    client.source?.acknowledged([token])
+                } else {
+                    client.shared.withLock { $0.statistics.acknowledged += 1 }
+                }
             case .publishAccepted(let id):
-                if id != nil { outstanding += 1 }
+                if let id {
+                    outstanding += 1
+                    if let token = publishingToken { tokens[id] = token }
+                }
             case .publishRefused(let refusal):
                 return "the session refused a publish: \(refusal)"
             case .connectionEstablished(let sessionPresent):
@@ -146,21 +161,20 @@ final class ConnectionLoop {
                 }
                 logger.notice("connected to the hub at \(settings.host):\(settings.port) as \(settings.deviceID) (\(protocolVersion), session \(sessionPresent ? "resumed" : "new"), \(resent) message(s) resent)",
                               metadata: ["feature": "hub"])
-                let filters = [IoTHubTopic.twinResponseFilter, IoTHubTopic.twinDesiredPatchFilter, IoTHubTopic.methodRequestFilter]
-                guard session != nil else { return "no session" }
-                queue += session?.handle(.subscribeRequested(filters.map { MQTTPacket.Subscription(filter: $0, qos: .atMostOnce) }), at: now) ?? []
+                // Twin and methods at QoS 0 (answers are correlated by $rid), C2D at QoS 1 (A.8).
+                let subscriptions = operations.subscriptions.map {
+                    MQTTPacket.Subscription(filter: $0, qos: $0.hasPrefix("devices/") ? .atLeastOnce : .atMostOnce)
+                }
+                queue += session?.handle(.subscribeRequested(subscriptions), at: now) ?? []
             case .subscribeResult(_, let results):
                 if let refused = results.first(where: { $0.returnCode == .failure }) {
-                    twinUnavailable("the broker refused the subscription to \(refused.filter) (not an IoT Hub, or no twin service)")
-                } else if session != nil {
-                    twinRequestID += 1
-                    if let topic = try? IoTHubTopic.twinGet(requestID: "\(twinRequestID)") {
-                        queue += session?.handle(.publishRequested(MQTTPublishRequest(topic: topic, payload: [], qos: .atMostOnce)), at: now) ?? []
-                        twinDeadline = now + .seconds(10)
-                    }
+                    queue += publishActions(operations.subscriptionRefused(
+                        reason: "the broker refused the subscription to \(refused.filter) (not an IoT Hub, or no twin service)"))
+                } else {
+                    queue += publishActions(operations.connected(now: now))
                 }
             case .deliver(let message):
-                received(message)
+                queue += publishActions(operations.received(topic: message.topic, payload: message.payload, now: now))
             case .connectionFailed(let code):
                 return "the hub refused the connection: CONNACK \(code)"
             case .closeConnection(let reason):
@@ -196,12 +210,13 @@ final class ConnectionLoop {
                 deadline = nil
                 if let ended = handle(.tick) { return ended }
             }
-            if let twinDeadline, twinDeadline <= now {
-                self.twinDeadline = nil
-                twinUnavailable("no answer to the twin GET within 10 s")
+            if connected {
+                if let ended = performCommands() { return ended }
+                if let due = operations.nextDeadline, due <= now,
+                   let ended = perform(operations.tick(now: now)) { return ended }
             }
             let hasWork = connected && outstanding < settings.inFlightWindow * 2
-                && client.shared.withLock { $0.pending.count > $0.pendingHead }
+                && (client.shared.withLock { $0.pending.count > $0.pendingHead } || (client.source != nil && sourceIdleUntil <= now))
             let wait: Duration = hasWork ? .milliseconds(1) : min(.milliseconds(50), max(.milliseconds(1), (deadline ?? now + .seconds(1)) - now))
             do {
                 let bytes = try tls.read(max: 65536, timeout: wait)
@@ -233,21 +248,81 @@ final class ConnectionLoop {
                 return ended
             }
         }
+        let more = room - batch.count
+        guard more > 0, let source = client.source, sourceIdleUntil <= now else { return nil }
+        let taken = source.take(limit: more)
+        // A source that has nothing (or is pacing a backlog) is asked again a little later.
+        if taken.count < more { sourceIdleUntil = now + .milliseconds(20) }
+        client.shared.withLock { $0.sourceInFlight += taken.count }
+        for message in taken {
+            publishingToken = message.token
+            defer { publishingToken = nil }
+            if let ended = handle(.publishRequested(MQTTPublishRequest(topic: message.topic, payload: message.payload, qos: .atLeastOnce))) {
+                return ended
+            }
+        }
         return nil
     }
 
-    func twinUnavailable(_ reason: String) {
-        client.shared.withLock { $0.twin = .unavailable(reason: reason) }
-        if !twinLogged {
-            logger.warning("device twin unavailable: \(reason); telemetry continues without it", metadata: ["feature": "twin"])
-            twinLogged = true
+    /// What the agent asked for since the last turn (reported patches, method answers).
+    func performCommands() -> String? {
+        let commands = client.shared.withLock { s in
+            defer { s.commands.removeAll() }
+            return s.commands
         }
+        for command in commands {
+            let outputs: [IoTHubDeviceOperations.Output]
+            switch command {
+            case .report(let patch): outputs = operations.report(patch, now: now).outputs
+            case .respond(let request, let status, let payload): outputs = operations.respond(to: request, status: status, payload: payload)
+            case .requestTwin: outputs = operations.requestTwin(now: now)
+            }
+            if let ended = perform(outputs) { return ended }
+        }
+        return nil
     }
 
-    func received(_ message: MQTTMessage) {
-        if let response = try? IoTHubTopic.parseTwinResponse(message.topic), response.requestID == "\(twinRequestID)" {
-            twinDeadline = nil
-            client.shared.withLock { $0.twin = response.status.code == 200 ? .available : .unavailable(reason: "twin GET answered \(response.status.code)") }
+    func perform(_ outputs: [IoTHubDeviceOperations.Output]) -> String? {
+        for action in publishActions(outputs) {
+            if case .send(let packet) = action {
+                do { out += try MQTTEncoder.encode(packet) } catch { return "cannot encode \(packet): \(error)" }
+            }
+        }
+        return nil
+    }
+
+    /// Turns the operations' outputs into session actions (publishes) and delivers their events.
+    func publishActions(_ outputs: [IoTHubDeviceOperations.Output]) -> [MQTTClientSession.Action] {
+        var actions: [MQTTClientSession.Action] = []
+        for output in outputs {
+            switch output {
+            case .publish(let topic, let payload):
+                actions += session?.handle(.publishRequested(MQTTPublishRequest(topic: topic, payload: payload, qos: .atMostOnce)), at: now) ?? []
+            case .event(let event):
+                note(event)
+                client.onEvent?(event)
+            case .ignored(let reason):
+                logger.warning("ignored a message from the hub: \(reason)", metadata: ["feature": "hub"])
+            }
+        }
+        return actions
+    }
+
+    /// Logs what the agent should see in its log whatever it does with the event.
+    func note(_ event: IoTHubDeviceEvent) {
+        switch event {
+        case .twin:
+            client.shared.withLock { $0.twin = .available }
+        case .twinUnavailable(let reason):
+            client.shared.withLock { $0.twin = .unavailable(reason: reason) }
+            logger.warning("device twin unavailable: \(reason); telemetry continues without it", metadata: ["feature": "twin"])
+        case .reportedRejected(_, let status, let body):
+            logger.error("the hub rejected a reported-properties patch: \(status) \(String(decoding: body.prefix(200), as: UTF8.self))",
+                         metadata: ["feature": "twin"])
+        case .methodCall(let request, _):
+            logger.info("direct method \(request.name) called ($rid \(request.requestID))", metadata: ["feature": "methods"])
+        default:
+            break
         }
     }
 }

@@ -11,7 +11,12 @@ import Transport
 /// threads hand it telemetry with ``send(_:properties:)``; it connects, reconnects with
 /// full-jitter backoff, and retransmits unacknowledged QoS 1 messages with DUP after a reconnect.
 ///
-/// Messages waiting here are in memory; the durable outbox (issue 6) will sit in front of it.
+/// Twin, direct methods and C2D go through ``IoTHubDeviceOperations``: what the hub asks or
+/// answers arrives at `onEvent` (on the connection thread; hand it off, don't block), and the
+/// agent answers with ``report(_:)`` and ``respond(to:status:payload:)``.
+///
+/// Telemetry comes from two places: ``send(_:properties:)`` (an in-memory queue, bounded) and an
+/// optional ``HubMessageSource`` such as the durable outbox, told of each PUBACK by token.
 public final class HubClient: Sendable {
     public struct Settings: Sendable {
         public var host: String
@@ -66,7 +71,16 @@ public final class HubClient: Sendable {
         public var retransmitted = 0
     }
 
+    /// Something the agent asked the link to do; performed by the connection thread.
+    enum Command: Sendable {
+        case report([UInt8])
+        case respond(IoTHubMethodRequest, status: Int, payload: [UInt8])
+        case requestTwin
+    }
+
     struct Shared {
+        var commands: [Command] = []
+        var sourceInFlight = 0
         var pending: [(topic: String, payload: [UInt8])] = []
         var pendingHead = 0
         var state: LinkState = .connecting
@@ -79,10 +93,35 @@ public final class HubClient: Sendable {
     let settings: Settings
     let logger: Logger
     let shared = Mutex(Shared())
+    let source: (any HubMessageSource)?
+    let onEvent: (@Sendable (IoTHubDeviceEvent) -> Void)?
 
-    public init(settings: Settings, logger: Logger) {
+    /// - Parameters:
+    ///   - source: where durable telemetry comes from (taken when the in-flight window has room).
+    ///   - onEvent: twin documents, desired patches, method calls, C2D messages and reported-patch
+    ///     results; called on the connection thread.
+    public init(settings: Settings, logger: Logger, source: (any HubMessageSource)? = nil,
+                onEvent: (@Sendable (IoTHubDeviceEvent) -> Void)? = nil) {
         self.settings = settings
         self.logger = logger
+        self.source = source
+        self.onEvent = onEvent
+    }
+
+    /// Queues a reported-properties patch (JSON merge patch); sent with a `$rid` when connected,
+    /// again after a time-out, a 429/5xx or a reconnect, until the hub accepts it.
+    public func report(_ patch: [UInt8]) {
+        shared.withLock { $0.commands.append(.report(patch)) }
+    }
+
+    /// Answers a direct method (dropped if the link went down since the call: the hub has timed it out).
+    public func respond(to request: IoTHubMethodRequest, status: Int, payload: [UInt8]) {
+        shared.withLock { $0.commands.append(.respond(request, status: status, payload: payload)) }
+    }
+
+    /// Asks for the full twin again (it is fetched at every connect anyway).
+    public func requestTwin() {
+        shared.withLock { $0.commands.append(.requestTwin) }
     }
 
     /// Queues one telemetry message. Never blocks; when more than `maximumPending` wait, the
@@ -105,7 +144,10 @@ public final class HubClient: Sendable {
     public var lastError: String? { shared.withLock { $0.lastError } }
 
     /// Messages accepted by ``send(_:properties:)`` and not yet acknowledged by the hub.
-    public var unacknowledged: Int { shared.withLock { $0.statistics.enqueued - $0.statistics.acknowledged - $0.statistics.dropped } }
+    public var unacknowledged: Int {
+        shared.withLock { $0.statistics.enqueued - $0.statistics.acknowledged - $0.statistics.dropped + $0.sourceInFlight }
+            + (source?.waiting ?? 0)
+    }
 
     /// Starts the connection thread.
     public func start() {
@@ -136,3 +178,29 @@ public final class HubClient: Sendable {
     }
 }
 
+
+/// One telemetry message from a ``HubMessageSource``; `token` comes back in
+/// ``HubMessageSource/acknowledged(_:)`` once the hub has sent its PUBACK.
+public struct HubOutgoing: Sendable, Equatable {
+    public var topic: String
+    public var payload: [UInt8]
+    public var token: UInt64
+
+    public init(topic: String, payload: [UInt8], token: UInt64) {
+        self.topic = topic
+        self.payload = payload
+        self.token = token
+    }
+}
+
+/// Durable telemetry for the link (the outbox): the connection thread takes messages when its
+/// in-flight window has room and reports each PUBACK. A message taken and not acknowledged when
+/// the process dies is taken again after restart (at-least-once; the hub dedupes by `$.mid`).
+public protocol HubMessageSource: AnyObject, Sendable {
+    /// Up to `limit` messages not handed out before, in the order they should be sent.
+    func take(limit: Int) -> [HubOutgoing]
+    /// The hub acknowledged these messages.
+    func acknowledged(_ tokens: [UInt64])
+    /// Messages not yet taken (for ``HubClient/flush(timeout:)`` and pacing).
+    var waiting: Int { get }
+}

@@ -10,7 +10,7 @@ import Testing
 struct HubClientMosquittoTests {
     func client(_ broker: MosquittoBroker, device: String = "dev-1", certificateOf: String? = nil,
                 trust: String? = nil, expectedHost: String? = nil, key: String? = nil,
-                certificate: String? = nil) -> HubClient {
+                certificate: String? = nil, source: (any HubMessageSource)? = nil) -> HubClient {
         let files = broker.pki.files.devices[certificateOf ?? device]!
         var settings = HubClient.Settings(host: "127.0.0.1", port: broker.port, deviceID: device,
                                           certificateFile: certificate ?? files.certificate, keyFile: key ?? files.key,
@@ -18,7 +18,7 @@ struct HubClientMosquittoTests {
         settings.expectedHostName = expectedHost
         settings.backoffBase = .milliseconds(50)
         settings.backoffCap = .milliseconds(500)
-        return HubClient(settings: settings, logger: Logger(label: "test"))
+        return HubClient(settings: settings, logger: Logger(label: "test"), source: source)
     }
 
     func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
@@ -53,6 +53,23 @@ struct HubClientMosquittoTests {
             #expect(parts.last == hex(bodies[i]))
         }
         #expect(hub.statistics.acknowledged == 3)
+    }
+
+    @Test func messagesFromASourceAreSentInOrderAndEachPubackReturnsItsToken() throws {
+        let broker = try MosquittoBroker()
+        let subscriber = try Subscriber(broker: broker)
+        let source = ListSource((1...60).map { seq in
+            HubOutgoing(topic: "devices/dev-1/messages/events/%24.mid=dev-1-\(seq)", payload: Array("{\"seq\":\(seq)}".utf8),
+                        token: UInt64(seq))
+        })
+        let hub = client(broker, source: source)
+        hub.start()
+        defer { hub.stop() }
+        #expect(hub.flush(timeout: .seconds(10)))
+        #expect(source.acknowledgedTokens.sorted() == (1...60).map(UInt64.init))
+        let lines = subscriber.waitFor(count: 60)
+        #expect(lines.map { $0.split(separator: "\t").first.map(String.init) ?? "" }
+            == (1...60).map { "devices/dev-1/messages/events/%24.mid=dev-1-\($0)" })
     }
 
     @Test func againstPlainMosquittoTheTwinIsUnavailableOnceAndTelemetryStillFlows() throws {
@@ -142,4 +159,25 @@ struct HubClientMosquittoTests {
 
     // A TLS 1.1-only server is covered in TransportTests with our own listener capped at TLS 1.1:
     // Mosquitto 2.0.11 on OpenSSL 3 still negotiates TLS 1.2 with `tls_version tlsv1.1`.
+}
+
+/// A fixed list of messages handed out a few at a time, remembering what the hub acknowledged.
+final class ListSource: HubMessageSource, @unchecked Sendable {
+    let lock = NSLock()
+    var messages: [HubOutgoing]
+    var acknowledgedTokens: [UInt64] = []
+
+    init(_ messages: [HubOutgoing]) { self.messages = messages }
+
+    func take(limit: Int) -> [HubOutgoing] {
+        lock.withLock {
+            let batch = Array(messages.prefix(min(limit, 7)))
+            messages.removeFirst(batch.count)
+            return batch
+        }
+    }
+
+    func acknowledged(_ tokens: [UInt64]) { lock.withLock { acknowledgedTokens += tokens } }
+
+    var waiting: Int { lock.withLock { messages.count } }
 }
