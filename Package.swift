@@ -35,13 +35,13 @@ let package = Package(
     targets: [
         .target(name: "HAL"),
         .target(name: "SensorCore", dependencies: ["HAL"]),
-        .target(name: "Configuration"),
+        .target(name: "Configuration", dependencies: ["Yams"]),
         .target(name: "HALSimulation", dependencies: ["HAL", "SensorCore"]),
         .target(name: "HALTesting", dependencies: ["HAL"]),
         .target(name: "Boards",
                 dependencies: ["HAL", "HALLinux", "HALSimulation", "SensorCore", "Configuration", "Yams"] + chipTargets),
         .target(name: "Diagnostics", dependencies: ["Boards", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "AgentRuntime", dependencies: ["Boards", "Diagnostics", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fieldagent", dependencies: [
             "AgentRuntime", "Boards", "Diagnostics", "Identity", "HubClient", "IoTHub",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "SensorCoreTests", dependencies: ["SensorCore", "Configuration"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConformanceTests", dependencies: ["Boards", "HALSimulation", "SensorCore"]),
-        .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "Boards", "HALSimulation", "SensorCore"]),
+        .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "Boards", "Configuration", "HALSimulation", "SensorCore"]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Boards", "HALSimulation"]),
         // Snapshots are read through #filePath so UPDATE_SNAPSHOTS=1 can rewrite them in place.
         .testTarget(name: "CLITests", dependencies: ["fieldagent"], exclude: ["Snapshots"]),

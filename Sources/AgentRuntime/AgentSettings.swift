@@ -1,0 +1,246 @@
+import Configuration
+import Foundation
+import SensorCore
+
+/// What the cloud may change while the agent runs (the twin's writable properties, DTDL
+/// `firmware-interface/fieldagent.dtdl.json`), with the limits each one is checked against.
+public struct AgentSettings: Sendable, Equatable, Codable {
+    public var sendFrequency: Duration
+    /// Channels left out of telemetry and spike detection.
+    public var disabledChannels: Set<Channel>
+    /// A verdict at or above this spike probability raises an alert.
+    public var spikeThreshold: Double
+    public var route: Route
+
+    public init(sendFrequency: Duration = .seconds(30), disabledChannels: Set<Channel> = [],
+                spikeThreshold: Double = 0.5, route: Route = .hub) {
+        self.sendFrequency = sendFrequency
+        self.disabledChannels = disabledChannels
+        self.spikeThreshold = spikeThreshold
+        self.route = route
+    }
+
+    public static let sendFrequencyRange: ClosedRange<Duration> = .seconds(1) ... .seconds(86400)
+    public static let spikeThresholdRange: ClosedRange<Double> = 0.01...0.99
+    /// Longer desired strings are refused before parsing (a twin document may be 32 KB; a
+    /// setting is a few characters).
+    public static let maximumTextLength = 64
+
+    enum CodingKeys: String, CodingKey {
+        case sendFrequency, disabledChannels, spikeThreshold, route
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let text = try c.decode(String.self, forKey: .sendFrequency)
+        sendFrequency = try DurationText.parse(text)
+        disabledChannels = try c.decode(Set<Channel>.self, forKey: .disabledChannels)
+        spikeThreshold = try c.decode(Double.self, forKey: .spikeThreshold)
+        route = try c.decode(Route.self, forKey: .route)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(DurationText.format(sendFrequency), forKey: .sendFrequency)
+        try c.encode(disabledChannels.map(\.rawValue).sorted(), forKey: .disabledChannels)
+        try c.encode(spikeThreshold, forKey: .spikeThreshold)
+        try c.encode(route, forKey: .route)
+    }
+}
+
+/// The names of the writable properties, as in the DTDL model and on the twin.
+public enum WritableProperty: String, CaseIterable, Sendable {
+    case sendFrequency
+    case channels
+    case spikeThreshold
+    case route
+}
+
+extension AgentSettings {
+    /// This setting's value as the twin shows it (`"30s"`, `{"temperature":true,…}`, `0.5`, `"hub"`).
+    public func twinValue(_ property: WritableProperty) -> JSONValue {
+        switch property {
+        case .sendFrequency: .string(DurationText.format(sendFrequency))
+        case .channels: .object(Dictionary(uniqueKeysWithValues: Channel.allCases.map { ($0.rawValue, .bool(!disabledChannels.contains($0))) }))
+        case .spikeThreshold: .number(spikeThreshold)
+        case .route: .string(route.rawValue)
+        }
+    }
+
+    /// Applies one desired value, or says exactly why it cannot (the settings stay as they were).
+    public mutating func apply(_ property: WritableProperty, _ value: JSONValue) -> Result<Void, SettingRejection> {
+        switch property {
+        case .sendFrequency:
+            guard case .string(let text) = value else {
+                return .failure(SettingRejection("sendFrequency must be a string such as \"30s\", \"5m\", \"1h\" or \"PT30S\", not \(value.kind)"))
+            }
+            guard text.count <= Self.maximumTextLength else {
+                return .failure(SettingRejection("sendFrequency is \(text.utf8.count) characters long; expected a duration such as \"30s\""))
+            }
+            let duration: Duration
+            do { duration = try DurationText.parse(text) } catch {
+                return .failure(SettingRejection("sendFrequency \"\(text)\": \(error.description)"))
+            }
+            guard Self.sendFrequencyRange.contains(duration) else {
+                return .failure(SettingRejection("sendFrequency \"\(text)\" is outside 1s…24h"))
+            }
+            sendFrequency = duration
+        case .channels:
+            guard case .object(let fields) = value else {
+                return .failure(SettingRejection("channels must be an object of channel: true|false, not \(value.kind)"))
+            }
+            var disabled = disabledChannels
+            for (name, enabled) in fields.sorted(by: { $0.key < $1.key }) {
+                guard let channel = Channel(rawValue: name) else {
+                    return .failure(SettingRejection("channels: '\(name.prefix(Self.maximumTextLength))' is not a channel; expected \(Channel.allCases.map(\.rawValue).joined(separator: ", "))"))
+                }
+                guard case .bool(let on) = enabled else {
+                    return .failure(SettingRejection("channels.\(name) must be true or false, not \(enabled.kind)"))
+                }
+                if on { disabled.remove(channel) } else { disabled.insert(channel) }
+            }
+            disabledChannels = disabled
+        case .spikeThreshold:
+            guard case .number(let threshold) = value else {
+                return .failure(SettingRejection("spikeThreshold must be a number between 0.01 and 0.99, not \(value.kind)"))
+            }
+            guard Self.spikeThresholdRange.contains(threshold) else {
+                return .failure(SettingRejection("spikeThreshold \(threshold) is outside 0.01…0.99"))
+            }
+            spikeThreshold = threshold
+        case .route:
+            guard case .string(let text) = value, let route = Route(rawValue: text) else {
+                return .failure(SettingRejection("route must be \"hub\" or \"predictor\", not \(value.description.prefix(Self.maximumTextLength))"))
+            }
+            self.route = route
+        }
+        return .success(())
+    }
+}
+
+public struct SettingRejection: Error, Equatable, Sendable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}
+
+/// The agent's side of the device twin's writable properties (IoT Plug and Play conventions,
+/// reference B.3): desired values are applied in `$version` order, each validated and
+/// acknowledged `{value, ac, av, ad}`; a bad value is answered `ac: 400` with the reason while the
+/// last good value stays in force.
+///
+/// ## Contract
+/// - Pure: bytes in, settings and a reported patch out; persisted as ``Snapshot``.
+/// - A desired patch whose `$version` is not above the last one applied is stale and ignored.
+/// - A full twin (GET at every connect) is authoritative when its desired `$version` differs from
+///   the last one applied: every writable property in it is applied and acknowledged.
+/// - Properties the agent does not know are left alone (another component may own them).
+public struct TwinProperties: Sendable, Equatable {
+    public struct Snapshot: Codable, Sendable, Equatable {
+        public var settings: AgentSettings
+        /// The desired `$version` last applied (0: none yet).
+        public var desiredVersion: Int
+    }
+
+    public struct Update: Sendable, Equatable {
+        /// Properties whose value in force changed.
+        public var changed: [WritableProperty] = []
+        /// The reported patch to send (acknowledgements), if any.
+        public var reportedPatch: [UInt8]?
+        /// Per rejected property, the reason (also in the patch's `ad`).
+        public var rejected: [WritableProperty: String] = [:]
+        /// The patch was older than what is in force and was ignored.
+        public var stale = false
+        /// The body could not be read at all.
+        public var unreadable: String?
+
+        public init() {}
+    }
+
+    public private(set) var settings: AgentSettings
+    public private(set) var desiredVersion: Int
+
+    public init(settings: AgentSettings, desiredVersion: Int = 0) {
+        self.settings = settings
+        self.desiredVersion = desiredVersion
+    }
+
+    public init(snapshot: Snapshot) {
+        self.init(settings: snapshot.settings, desiredVersion: snapshot.desiredVersion)
+    }
+
+    public var snapshot: Snapshot { Snapshot(settings: settings, desiredVersion: desiredVersion) }
+
+    /// A desired patch from `$iothub/twin/PATCH/properties/desired/?$version=N`.
+    public mutating func applyPatch(version: Int, body: [UInt8]) -> Update {
+        guard version > desiredVersion else {
+            var update = Update()
+            update.stale = true
+            return update
+        }
+        guard let patch = JSONValue.parse(body), case .object = patch else {
+            var update = Update()
+            update.unreadable = "the desired patch (version \(version)) is not a JSON object"
+            return update
+        }
+        return apply(patch, version: version)
+    }
+
+    /// The answer to a twin GET: `{"desired":{…,"$version":N},"reported":{…}}`.
+    public mutating func applyFullTwin(_ document: [UInt8]) -> Update {
+        guard let twin = JSONValue.parse(document), let desired = twin["desired"], case .object = desired,
+              case .number(let v)? = desired["$version"], let version = Int(exactly: v) else {
+            var update = Update()
+            update.unreadable = "the twin document has no desired section with a $version"
+            return update
+        }
+        if version == desiredVersion {
+            // Nothing new; acknowledge again only what the reported side does not show yet.
+            let reported = twin["reported"]
+            let missing = WritableProperty.allCases.filter { property in
+                desired[property.rawValue] != nil && reported?[property.rawValue]?["av"] != .number(Double(version))
+            }
+            guard !missing.isEmpty else { return Update() }
+            var fields: [String: JSONValue] = [:]
+            for property in missing { fields[property.rawValue] = desired[property.rawValue] }
+            return apply(.object(fields), version: version)
+        }
+        return apply(desired, version: version)
+    }
+
+    /// Acknowledgements `ac: 203, av: 0` for the values in force, sent when the twin has no
+    /// desired value for them (reference B.3: "publish its default").
+    public func defaultsReport(for twinDocument: [UInt8]) -> [UInt8]? {
+        let desired = JSONValue.parse(twinDocument)?["desired"]
+        let reported = JSONValue.parse(twinDocument)?["reported"]
+        var fields: [String: JSONValue] = [:]
+        for property in WritableProperty.allCases where desired?[property.rawValue] == nil && reported?[property.rawValue] == nil {
+            fields[property.rawValue] = Self.ack(settings.twinValue(property), code: 203, version: 0, description: "device default")
+        }
+        return fields.isEmpty ? nil : JSONValue.object(fields).encoded()
+    }
+
+    mutating func apply(_ desired: JSONValue, version: Int) -> Update {
+        var update = Update()
+        var acks: [String: JSONValue] = [:]
+        for property in WritableProperty.allCases {
+            guard let value = desired[property.rawValue] else { continue }
+            let before = settings.twinValue(property)
+            switch settings.apply(property, value) {
+            case .success:
+                if settings.twinValue(property) != before { update.changed.append(property) }
+                acks[property.rawValue] = Self.ack(settings.twinValue(property), code: 200, version: version, description: "applied")
+            case .failure(let rejection):
+                update.rejected[property] = rejection.reason
+                acks[property.rawValue] = Self.ack(before, code: 400, version: version, description: rejection.reason)
+            }
+        }
+        desiredVersion = version
+        update.reportedPatch = acks.isEmpty ? nil : JSONValue.object(acks).encoded()
+        return update
+    }
+
+    static func ack(_ value: JSONValue, code: Int, version: Int, description: String) -> JSONValue {
+        .object(["value": value, "ac": .number(Double(code)), "av": .number(Double(version)), "ad": .string(description)])
+    }
+}

@@ -1,0 +1,128 @@
+import AgentRuntime
+import Configuration
+import Foundation
+import SensorCore
+import Testing
+
+/// Writable properties per the Plug and Play acknowledgement convention (reference B.3).
+@Suite struct TwinPropertiesTests {
+    func json(_ bytes: [UInt8]?) -> JSONValue? { bytes.flatMap(JSONValue.parse) }
+
+    func patch(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    @Test func aGoodSendFrequencyIsAppliedAndAcknowledgedWithItsVersion() {
+        var twin = TwinProperties(settings: AgentSettings())
+        let update = twin.applyPatch(version: 4, body: patch(#"{"sendFrequency":"2s","$version":4}"#))
+        #expect(twin.settings.sendFrequency == .seconds(2))
+        #expect(update.changed == [.sendFrequency])
+        #expect(json(update.reportedPatch) == JSONValue.parse(patch(#"{"sendFrequency":{"value":"2s","ac":200,"av":4,"ad":"applied"}}"#)))
+        #expect(twin.desiredVersion == 4)
+    }
+
+    @Test func iso8601IsAcceptedAndReportedInTheShortForm() {
+        var twin = TwinProperties(settings: AgentSettings())
+        let update = twin.applyPatch(version: 2, body: patch(#"{"sendFrequency":"PT5M"}"#))
+        #expect(twin.settings.sendFrequency == .seconds(300))
+        #expect(json(update.reportedPatch)?["sendFrequency"]?["value"] == .string("5m"))
+    }
+
+    /// The issue's list of bad values: each is answered 400 with a reason, and 30s stays in force.
+    @Test(arguments: [
+        (#""banana""#, "banana"),
+        (#""-5s""#, "-5s"),
+        ("0", "not a number"),
+        (#""100000h""#, "outside 1s…24h"),
+        ("12.5", "not a number"),
+        ("null", "not null"),
+        (#"{"seconds":5}"#, "not an object"),
+        ("\"" + String(repeating: "9", count: 300 * 1024) + "s\"", "characters long"),
+    ])
+    func aBadSendFrequencyIsRefusedAndTheLastGoodValueStays(value: String, reasonContains: String) {
+        var twin = TwinProperties(settings: AgentSettings(sendFrequency: .seconds(30)))
+        let update = twin.applyPatch(version: 9, body: patch(#"{"sendFrequency":\#(value)}"#))
+        #expect(twin.settings.sendFrequency == .seconds(30))
+        #expect(update.changed.isEmpty)
+        let ack = json(update.reportedPatch)?["sendFrequency"]
+        #expect(ack?["ac"] == .number(400))
+        #expect(ack?["av"] == .number(9))
+        #expect(ack?["value"] == .string("30s"), "the value in force is reported, not the bad one")
+        guard case .string(let reason)? = ack?["ad"] else {
+            Issue.record("no reason in \(String(describing: ack))")
+            return
+        }
+        #expect(reason.contains(reasonContains), "reason: \(reason.prefix(200))")
+        #expect(reason.utf8.count < 200, "the reason must not echo a huge value")
+    }
+
+    @Test func aStaleVersionIsIgnored() {
+        var twin = TwinProperties(settings: AgentSettings(), desiredVersion: 7)
+        let update = twin.applyPatch(version: 6, body: patch(#"{"sendFrequency":"1h"}"#))
+        #expect(update.stale)
+        #expect(update.reportedPatch == nil)
+        #expect(twin.settings.sendFrequency == .seconds(30))
+        #expect(twin.applyPatch(version: 7, body: patch(#"{"sendFrequency":"1h"}"#)).stale)
+    }
+
+    @Test func eachPropertyIsJudgedOnItsOwn() {
+        var twin = TwinProperties(settings: AgentSettings())
+        let update = twin.applyPatch(version: 3, body: patch(#"{"sendFrequency":"5s","route":"predictor","spikeThreshold":7,"channels":{"humidity":false}}"#))
+        #expect(twin.settings.sendFrequency == .seconds(5))
+        #expect(twin.settings.route == .predictor)
+        #expect(twin.settings.spikeThreshold == 0.5)
+        #expect(twin.settings.disabledChannels == [.humidity])
+        #expect(Set(update.changed) == [.sendFrequency, .route, .channels])
+        #expect(update.rejected.keys.sorted { $0.rawValue < $1.rawValue } == [.spikeThreshold])
+        #expect(json(update.reportedPatch)?["spikeThreshold"]?["ac"] == .number(400))
+        #expect(json(update.reportedPatch)?["channels"]?["value"]?["humidity"] == .bool(false))
+        #expect(json(update.reportedPatch)?["channels"]?["value"]?["temperature"] == .bool(true))
+    }
+
+    @Test func unknownChannelsAndRoutesAreRefused() {
+        var twin = TwinProperties(settings: AgentSettings())
+        let update = twin.applyPatch(version: 1, body: patch(#"{"channels":{"co2":false},"route":"cloud"}"#))
+        #expect(update.rejected[.channels]?.contains("'co2' is not a channel") == true)
+        #expect(update.rejected[.route]?.contains("\"hub\" or \"predictor\"") == true)
+        #expect(twin.settings == AgentSettings())
+    }
+
+    @Test func aFullTwinWithANewerVersionIsApplied() {
+        var twin = TwinProperties(settings: AgentSettings(), desiredVersion: 2)
+        let doc = patch(#"{"desired":{"sendFrequency":"10s","$version":5},"reported":{"$version":3}}"#)
+        let update = twin.applyFullTwin(doc)
+        #expect(twin.settings.sendFrequency == .seconds(10))
+        #expect(twin.desiredVersion == 5)
+        #expect(json(update.reportedPatch)?["sendFrequency"]?["av"] == .number(5))
+    }
+
+    @Test func aFullTwinAlreadyAppliedAndAcknowledgedChangesNothing() {
+        var twin = TwinProperties(settings: AgentSettings(sendFrequency: .seconds(10)), desiredVersion: 5)
+        let doc = patch(#"{"desired":{"sendFrequency":"10s","$version":5},"reported":{"sendFrequency":{"value":"10s","ac":200,"av":5},"$version":4}}"#)
+        #expect(twin.applyFullTwin(doc) == TwinProperties.Update())
+        // Applied but the acknowledgement never reached the hub: it is sent again.
+        let unacked = patch(#"{"desired":{"sendFrequency":"10s","$version":5},"reported":{"$version":4}}"#)
+        #expect(json(twin.applyFullTwin(unacked).reportedPatch)?["sendFrequency"]?["ac"] == .number(200))
+    }
+
+    @Test func defaultsAreReportedWith203WhenTheTwinHasNoDesiredValue() {
+        let twin = TwinProperties(settings: AgentSettings())
+        let report = json(twin.defaultsReport(for: patch(#"{"desired":{"$version":1},"reported":{"$version":1}}"#)))
+        #expect(report?["sendFrequency"] == JSONValue.parse(patch(#"{"value":"30s","ac":203,"av":0,"ad":"device default"}"#)))
+        #expect(report?["route"]?["value"] == .string("hub"))
+    }
+
+    @Test func snapshotsRoundTripThroughJSON() throws {
+        var twin = TwinProperties(settings: AgentSettings())
+        _ = twin.applyPatch(version: 8, body: patch(#"{"sendFrequency":"90s","channels":{"pressure":false}}"#))
+        let data = try JSONEncoder().encode(twin.snapshot)
+        let restored = TwinProperties(snapshot: try JSONDecoder().decode(TwinProperties.Snapshot.self, from: data))
+        #expect(restored == twin)
+        #expect(restored.settings.sendFrequency == .seconds(90))
+    }
+
+    @Test func garbageIsReportedNotApplied() {
+        var twin = TwinProperties(settings: AgentSettings())
+        #expect(twin.applyPatch(version: 2, body: patch("not json")).unreadable != nil)
+        #expect(twin.applyFullTwin(patch("[]")).unreadable != nil)
+        #expect(twin.desiredVersion == 0)
+    }
+}
