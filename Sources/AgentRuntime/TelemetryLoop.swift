@@ -6,10 +6,14 @@ import SensorCore
 
 /// The sampler at `sendFrequency`: reads every `sampling.interval`, emits one aggregate message
 /// per period to a sink. Time comes from the board's clock (virtual on a simulated board).
+///
+/// The send frequency and the enabled channels are read from `settings` at every sample, so a
+/// twin change takes effect within one sample interval (never more than a second of board time
+/// late: long waits are cut into one-second steps).
 public struct TelemetryLoop: Sendable {
     public var sendFrequency: Duration
     public var interval: Duration
-    /// Stop after this many messages (nil: run until cancelled).
+    /// Stop after this many messages (nil: run until cancelled or `shouldStop` says so).
     public var count: Int?
 
     public init(sendFrequency: Duration, interval: Duration, count: Int? = nil) {
@@ -18,9 +22,19 @@ public struct TelemetryLoop: Sendable {
         self.count = count
     }
 
-    /// Runs the loop, handing each message to `sink`. Returns when `count` messages were sent or
-    /// the task is cancelled.
+    /// Runs the loop with this loop's fixed send frequency.
     public func run(board: Board, logger: Logger, sink: (TelemetryMessage) -> Void) {
+        let fixed = AgentSettings(sendFrequency: sendFrequency)
+        run(board: board, logger: logger, settings: { fixed }, sink: sink)
+    }
+
+    /// Runs the loop, handing each message to `sink` (its `seq` counts from 1; a durable sink
+    /// replaces it with the outbox's) and every sample's readings to `onSample`. Returns when
+    /// `count` messages were sent, the task is cancelled or `shouldStop` returns true.
+    public func run(board: Board, logger: Logger, settings: () -> AgentSettings,
+                    shouldStop: () -> Bool = { false },
+                    onSample: ([Reading], Duration) -> Void = { _, _ in },
+                    sink: (TelemetryMessage) -> Void) {
         let sampler = Sampler(board: board, logger: logger)
         let clock = board.clock
         let wallStart = Date()
@@ -31,12 +45,17 @@ public struct TelemetryLoop: Sendable {
         var window = TelemetryWindow(sensorOrder: order)
         var periodStart = clock.now
         var nextSample = clock.now
-        while !Task.isCancelled {
-            window.add(sampler.sampleOnce())
-            nextSample += interval
+        while !Task.isCancelled && !shouldStop() {
+            let current = settings()
+            let frequency = current.sendFrequency
+            let step = min(interval, frequency)
+            let readings = sampler.sampleOnce().filter { !current.disabledChannels.contains($0.channel) }
+            window.add(readings)
+            onSample(readings, clock.now - clockStart)
+            nextSample += step
             // Send when the period is over, or when the next sample would already fall past its end
             // (an interval that does not divide the send frequency).
-            if clock.now - periodStart >= sendFrequency - .milliseconds(1) || nextSample - periodStart > sendFrequency {
+            if clock.now - periodStart >= frequency - .milliseconds(1) || nextSample - periodStart > frequency {
                 seq += 1
                 let statuses = sampler.statuses
                 var labels: [String: String] = [:]
@@ -53,8 +72,18 @@ public struct TelemetryLoop: Sendable {
                 periodStart = end
                 if let count, seq >= UInt64(count) { return }
             }
-            let wait = nextSample - clock.now
-            if wait > .zero { clock.sleep(for: wait) } else { nextSample = clock.now }
+            // Wait for the next sample in steps of at most a second, so a shorter send frequency
+            // (or a stop) is seen without waiting out a long interval.
+            while true {
+                let wait = nextSample - clock.now
+                if wait <= .zero { nextSample = max(nextSample, clock.now); break }
+                let latest = settings()
+                if latest.sendFrequency < frequency || shouldStop() || Task.isCancelled {
+                    nextSample = clock.now
+                    break
+                }
+                clock.sleep(for: min(wait, .seconds(1)))
+            }
         }
     }
 

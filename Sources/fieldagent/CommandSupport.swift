@@ -34,15 +34,19 @@ func printError(_ text: String) {
 
 /// Loads and opens a board, printing every problem of a bad board file and exiting 64.
 func openBoard(_ options: BoardOptions) throws -> Board {
+    try openBoard(path: options.board, timeScale: options.timeScale)
+}
+
+func openBoard(path: String, timeScale: Double?) throws -> Board {
     let file: BoardFile
     do {
-        file = try BoardFile.load(path: options.board)
+        file = try BoardFile.load(path: path)
     } catch {
         printError("fieldagent: the board file has \(error)")
         throw Exit.usage
     }
     do {
-        return try Board.open(file, timeScale: options.timeScale)
+        return try Board.open(file, timeScale: timeScale)
     } catch {
         printError("fieldagent: \(error)")
         throw Exit.failed

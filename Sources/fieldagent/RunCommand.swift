@@ -5,24 +5,43 @@ import Configuration
 import Foundation
 import HubClient
 import IoTHub
+import Logging
 
 extension FieldAgent {
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run the agent: sample the board and send one telemetry message per send period.")
+            abstract: "Run the agent: sample the board and send one telemetry message per send period.",
+            discussion: """
+                Settings come from --config agent.yaml (see docs/agent-config.md) and these flags; a flag \
+                overrides the file. With a hub, the device twin may change sendFrequency, channels, \
+                spikeThreshold and route while the agent runs; applied values are kept in --state-dir.
+                """)
 
         enum Sink: String, ExpressibleByArgument, CaseIterable {
             case stdout
             case hub
         }
 
-        @OptionGroup var options: BoardOptions
+        @Option(help: "The agent configuration file (YAML): board, device id, hub, state directory, send frequency, route.")
+        var config: String?
 
-        @Option(help: "Where telemetry goes: \(Sink.allCases.map(\.rawValue).joined(separator: ", ")).")
-        var sink: Sink = .stdout
+        @Option(name: .long, help: "The board file (boards/*.yaml); required here or in --config.")
+        var board: String?
+
+        @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+        var logLevel: Logger.Level?
+
+        @Option(name: .long, help: "Simulated boards: how fast simulated time runs (1 = real time, 60 = a minute a second, 0 = as fast as possible). Default: the board file's.")
+        var timeScale: Double?
+
+        @Option(help: "Where telemetry goes: \(Sink.allCases.map(\.rawValue).joined(separator: ", ")) (default: hub when a hub is configured).")
+        var sink: Sink?
 
         @Option(help: "How often a message is sent: 30s, 5m, 1h or ISO 8601 (PT30S); 1 s … 24 h. Default: the board file's.")
         var sendFrequency: String?
+
+        @Option(help: "Where the agent keeps its state (twin settings, outbox). Default: $FIELDAGENT_STATE_DIR, or none.")
+        var stateDir: String?
 
         @Option(help: "Stop after this many messages.")
         var count: Int?
@@ -32,44 +51,93 @@ extension FieldAgent {
         func validate() throws {
             if let sendFrequency { _ = try parseSendFrequency(sendFrequency) }
             if let count, count < 1 { throw ValidationError("--count must be at least 1") }
-            if sink == .hub || link.hub != nil { try link.validateFlags() }
+            if let timeScale, timeScale < 0 { throw ValidationError("--time-scale must be 0 or more") }
+            if config == nil {
+                if board == nil { throw ValidationError("--board is required (or give --config with a board: line)") }
+                if sink == .hub || link.hub != nil { try link.validateFlags() }
+            }
         }
 
         func run() async throws {
-            let logger = bootstrapLogging(options.logLevel)
-            let board = try openBoard(options)
-            let frequency = try sendFrequency.map(parseSendFrequency) ?? board.file.sampling.sendFrequency
-            let loop = TelemetryLoop(sendFrequency: frequency, interval: board.file.sampling.interval, count: count)
+            let file: AgentConfig?
+            do {
+                file = try config.map(AgentConfig.load)
+            } catch {
+                printError("fieldagent: \(config ?? "") has \(error)")
+                throw Exit.usage
+            }
+            let merged: RunSettings
+            do {
+                merged = try RunSettings(flags: self, file: file)
+            } catch {
+                printError("fieldagent: \(error)")
+                throw Exit.usage
+            }
+            let logger = bootstrapLogging(merged.logLevel)
+            let board = try openBoard(path: merged.board, timeScale: timeScale)
+            var initial = AgentSettings(sendFrequency: merged.sendFrequency ?? board.file.sampling.sendFrequency)
+            initial.route = merged.route ?? .hub
+            let hub = try merged.hub.map { try $0.settings(defaultDeviceID: board.file.deviceID) }
+            let options = Agent.Options(agentVersion: FieldAgent.configuration.version, initialSettings: initial,
+                                        stateDirectory: merged.stateDirectory, count: count,
+                                        certificateFile: hub?.certificateFile)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            logger.notice("sampling \(board.file.name) every \(DurationText.format(loop.interval)), sending every \(DurationText.format(frequency))")
-            guard sink == .hub || link.hub != nil else {
-                loop.run(board: board, logger: logger) { message in
-                    if let data = try? encoder.encode(message) {
-                        writeLine(String(decoding: data, as: UTF8.self))
-                    }
-                }
-                return
+            let printing = hub == nil || sink == .stdout
+            let agent = Agent(board: board, options: options, hub: hub, logger: logger) { message in
+                if printing, let data = try? encoder.encode(message) { writeLine(String(decoding: data, as: UTF8.self)) }
             }
-            let client = HubClient(settings: try link.settings(defaultDeviceID: board.file.deviceID), logger: logger)
-            client.start()
-            loop.run(board: board, logger: logger) { message in
-                guard let data = try? encoder.encode(message) else { return }
-                // $.mid = device id + sequence number, so the hub side can drop duplicates.
-                let properties = IoTHubMessageProperties(messageID: "\(message.deviceId)-\(message.seq)",
-                                                         contentType: "application/json", contentEncoding: "utf-8")
-                do {
-                    try client.send(Array(data), properties: properties)
-                } catch {
-                    logger.error("telemetry not queued: \(error)")
-                }
-            }
-            let flushed = client.flush(timeout: .seconds(30))
-            client.stop()
-            if !flushed {
-                printError("fieldagent: \(client.unacknowledged) message(s) not acknowledged by the hub: \(client.lastError ?? "no answer")")
+            logger.notice("sampling \(board.file.name) every \(DurationText.format(min(board.file.sampling.interval, agent.settings.sendFrequency))), sending every \(DurationText.format(agent.settings.sendFrequency))\(hub.map { " to \($0.host):\($0.port)" } ?? "")")
+            let signals = stopOnSignals { agent.stop() }
+            defer { signals.forEach { $0.cancel() } }
+            if !agent.run() {
+                let client = agent.hubClient
+                printError("fieldagent: \(client?.unacknowledged ?? 0) message(s) not acknowledged by the hub: \(client?.lastError ?? "no answer")")
                 throw Exit.failed
             }
+        }
+    }
+}
+
+/// Flags over agent.yaml over defaults, with every missing or conflicting setting reported at once.
+struct RunSettings {
+    var board: String
+    var logLevel: Logger.Level
+    var sendFrequency: Duration?
+    var stateDirectory: String?
+    var route: Route?
+    var hub: HubOptions?
+
+    init(flags: FieldAgent.Run, file: AgentConfig?) throws {
+        var problems: [String] = []
+        board = flags.board ?? file?.board ?? ""
+        if board.isEmpty { problems.append("no board: give --board or a board: line in \(file?.path ?? "--config")") }
+        logLevel = flags.logLevel ?? file?.logLevel.flatMap(Logger.Level.init(rawValue:)) ?? .notice
+        sendFrequency = try flags.sendFrequency.map(parseSendFrequency) ?? file?.sendFrequency
+        stateDirectory = flags.stateDir ?? ProcessInfo.processInfo.environment["FIELDAGENT_STATE_DIR"] ?? file?.stateDirectory
+        route = file?.route
+        var link = flags.link
+        if let hub = file?.hub {
+            if link.hub == nil, let host = hub.host { link.hub = hub.port.map { "\(host):\($0)" } ?? host }
+            link.cert = link.cert ?? hub.cert
+            link.key = link.key ?? hub.key
+            link.ca = link.ca ?? hub.ca
+            link.modelID = link.modelID ?? hub.modelID
+            link.expectedHostName = link.expectedHostName ?? hub.expectedHostName
+        }
+        link.deviceID = link.deviceID ?? file?.deviceID
+        let wantsHub = flags.sink == .hub || link.hub != nil
+        if wantsHub {
+            let missing = [("hub host (--hub or hub.host)", link.hub), ("--cert or hub.cert", link.cert),
+                           ("--key or hub.key", link.key), ("--ca or hub.ca", link.ca)].filter { $0.1 == nil }.map(\.0)
+            if !missing.isEmpty { problems.append("sending to a hub needs \(missing.joined(separator: ", "))") }
+            if link.hub != nil {
+                do { _ = try link.endpoint() } catch { problems.append("\(error)") }
+            }
+        }
+        hub = wantsHub && flags.sink != .stdout ? link : nil
+        guard problems.isEmpty else {
+            throw ValidationError(problems.count == 1 ? problems[0] : "\(problems.count) problems:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
         }
     }
 }
@@ -105,8 +173,11 @@ struct HubOptions: ParsableArguments {
     @Option(help: "Trust anchors for the hub: a PEM file or a folder (e.g. certs/trust/ for Azure).")
     var ca: String?
 
-    @Option(help: "The DTDL model id announced at connect (IoT Plug and Play).")
+    @Option(help: "The DTDL model id announced at connect (IoT Plug and Play). Default: FieldAgent's (firmware-interface/).")
     var modelID: String?
+
+    @Option(help: "The name the hub's certificate must carry, when it differs from --hub's host.")
+    var expectedHostName: String?
 
     /// Every missing flag at once, and a readable port; the device id can come from the board file.
     func validateFlags() throws {
@@ -132,7 +203,27 @@ struct HubOptions: ParsableArguments {
     func settings(defaultDeviceID: String) throws -> HubClient.Settings {
         try validateFlags()
         let (host, port) = try endpoint()
-        return HubClient.Settings(host: host, port: port, deviceID: deviceID ?? defaultDeviceID,
-                                  certificateFile: cert ?? "", keyFile: key ?? "", trustAnchors: ca ?? "", modelID: modelID)
+        var settings = HubClient.Settings(host: host, port: port, deviceID: deviceID ?? defaultDeviceID,
+                                          certificateFile: cert ?? "", keyFile: key ?? "", trustAnchors: ca ?? "",
+                                          modelID: modelID ?? FieldAgentModel.id)
+        settings.expectedHostName = expectedHostName
+        return settings
+    }
+}
+
+/// The DTDL model this agent implements (firmware-interface/fieldagent.dtdl.json); announced as
+/// `model-id` at connect so IoT Plug and Play tools know the telemetry, properties and commands.
+enum FieldAgentModel {
+    static let id = "dtmi:fieldagent:device:FieldAgent;1"
+}
+
+/// SIGINT/SIGTERM ask the agent to stop after the current sample (then it flushes and exits).
+func stopOnSignals(_ stop: @escaping @Sendable () -> Void) -> [any DispatchSourceSignal] {
+    [SIGINT, SIGTERM].map { number in
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler { stop() }
+        source.resume()
+        return source
     }
 }

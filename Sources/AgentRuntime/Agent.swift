@@ -1,0 +1,295 @@
+import Boards
+import Configuration
+import Diagnostics
+import Foundation
+import HAL
+import HubClient
+import Identity
+import IoTHub
+import Logging
+import SensorCore
+import Synchronization
+
+/// The composition root of `fieldagent run` (DESIGN.md §3): the sampler on the board's clock,
+/// the live settings the twin may change, the hub link, direct methods, and where messages go.
+///
+/// Threads: the caller's thread runs the telemetry loop; the hub client's thread delivers twin
+/// events (applied under a lock, quick); direct methods run on a dispatch queue so a slow doctor
+/// run never stalls the link.
+public final class Agent: Sendable {
+    public struct Options: Sendable {
+        public var agentVersion: String
+        /// Settings before any twin value (flags, agent.yaml, board file).
+        public var initialSettings: AgentSettings
+        /// Where the applied twin settings are kept across restarts (nil: not kept).
+        public var stateDirectory: String?
+        public var count: Int?
+        /// The device certificate, for `certificateDaysLeft`.
+        public var certificateFile: String?
+
+        public init(agentVersion: String, initialSettings: AgentSettings, stateDirectory: String? = nil,
+                    count: Int? = nil, certificateFile: String? = nil) {
+            self.agentVersion = agentVersion
+            self.initialSettings = initialSettings
+            self.stateDirectory = stateDirectory
+            self.count = count
+            self.certificateFile = certificateFile
+        }
+    }
+
+    struct State {
+        var twin: TwinProperties
+        var sensorStatuses: [String: String] = [:]
+        var blinkUntil: ContinuousClock.Instant?
+        var stop = false
+    }
+
+    public let board: Board
+    public let options: Options
+    let logger: Logger
+    let state: Mutex<State>
+    let store: SettingsStore?
+    let output: @Sendable (TelemetryMessage) -> Void
+    let hubSettings: HubClient.Settings?
+    let link = Mutex<HubClient?>(nil)
+    let methods = DispatchQueue(label: "fieldagent.methods")
+    let started = ContinuousClock.now
+
+    /// - Parameters:
+    ///   - hub: where to connect (nil: no hub; messages go only to `output`).
+    ///   - output: every aggregate message, after it was handed to the hub link (or instead of it).
+    public init(board: Board, options: Options, hub: HubClient.Settings?, logger: Logger,
+                output: @escaping @Sendable (TelemetryMessage) -> Void = { _ in }) {
+        self.board = board
+        self.options = options
+        self.logger = logger
+        self.hubSettings = hub
+        self.output = output
+        store = options.stateDirectory.map { SettingsStore(directory: $0) }
+        var twin = TwinProperties(settings: options.initialSettings)
+        if let store {
+            switch store.load() {
+            case .success(let snapshot?):
+                twin = TwinProperties(snapshot: snapshot)
+                logger.notice("restored twin settings (desired $version \(snapshot.desiredVersion)) from \(store.path): sendFrequency \(DurationText.format(snapshot.settings.sendFrequency)), route \(snapshot.settings.route.rawValue)",
+                              metadata: ["feature": "twin"])
+            case .success(nil):
+                break
+            case .failure(let problem):
+                logger.warning("\(problem); starting from the configured settings", metadata: ["feature": "twin"])
+            }
+        }
+        state = Mutex(State(twin: twin))
+    }
+
+    /// The settings in force now.
+    public var settings: AgentSettings { state.withLock { $0.twin.settings } }
+    public var desiredVersion: Int { state.withLock { $0.twin.desiredVersion } }
+    public var hubClient: HubClient? { link.withLock { $0 } }
+
+    /// Asks ``run()`` to return after the current sample.
+    public func stop() { state.withLock { $0.stop = true } }
+
+    /// Samples and sends until `count` messages went out or ``stop()``; then flushes the link for
+    /// up to `flushTimeout`. Returns false when messages were left unacknowledged.
+    @discardableResult
+    public func run(flushTimeout: Duration = .seconds(30)) -> Bool {
+        let client = hubSettings.map { settings in
+            HubClient(settings: settings, logger: logger, onEvent: { [weak self] event in self?.handle(event) })
+        }
+        link.withLock { $0 = client }
+        client?.start()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let loop = TelemetryLoop(sendFrequency: settings.sendFrequency, interval: board.file.sampling.interval, count: options.count)
+        loop.run(board: board, logger: logger, settings: { self.settings }, shouldStop: { self.state.withLock { $0.stop } }) { message in
+            if let client, let data = try? encoder.encode(message) {
+                // $.mid = device id + sequence number, so the hub side can drop duplicates.
+                let properties = IoTHubMessageProperties(messageID: "\(message.deviceId)-\(message.seq)",
+                                                         contentType: "application/json", contentEncoding: "utf-8")
+                do { try client.send(Array(data), properties: properties) } catch {
+                    logger.error("telemetry not queued: \(error)")
+                }
+            }
+            output(message)
+            reportHealthIfChanged(message)
+        }
+        guard let client else { return true }
+        let flushed = client.flush(timeout: flushTimeout)
+        client.stop()
+        return flushed
+    }
+
+    // MARK: Twin
+
+    func handle(_ event: IoTHubDeviceEvent) {
+        switch event {
+        case .twin(let document):
+            let (update, defaults) = state.withLock { s in
+                (s.twin.applyFullTwin(document), s.twin.defaultsReport(for: document))
+            }
+            finish(update, source: "twin GET")
+            if let defaults { hubClient?.report(defaults) }
+            hubClient?.report(readOnlyProperties())
+        case .desiredPatch(let version, let body):
+            let update = state.withLock { $0.twin.applyPatch(version: version, body: body) }
+            if update.stale {
+                logger.info("ignored a stale desired patch ($version \(version) ≤ \(desiredVersion))", metadata: ["feature": "twin"])
+            }
+            finish(update, source: "desired patch $version \(version)")
+        case .methodCall(let request, let payload):
+            methods.async { [self] in
+                let (status, body) = invoke(request.name, payload: payload)
+                hubClient?.respond(to: request, status: status, payload: body)
+            }
+        case .cloudToDevice(let properties, let payload):
+            logger.notice("cloud-to-device message \(properties.messageID ?? "(no id)"): \(String(decoding: payload.prefix(200), as: UTF8.self))",
+                          metadata: ["feature": "c2d"])
+        case .reportedAccepted, .reportedRejected, .twinUnavailable:
+            break  // logged by the link
+        }
+    }
+
+    func finish(_ update: TwinProperties.Update, source: String) {
+        if let unreadable = update.unreadable {
+            logger.warning("\(unreadable); settings unchanged", metadata: ["feature": "twin"])
+            return
+        }
+        let current = settings
+        for property in update.changed {
+            logger.notice("\(property.rawValue) is now \(current.twinValue(property)) (from the \(source))", metadata: ["feature": "twin"])
+        }
+        for (property, reason) in update.rejected.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            logger.warning("refused desired \(property.rawValue): \(reason); \(current.twinValue(property)) stays in force", metadata: ["feature": "twin"])
+        }
+        if update.reportedPatch != nil, let store {
+            let snapshot = state.withLock { $0.twin.snapshot }
+            if case .failure(let problem) = store.save(snapshot) {
+                logger.error("\(problem); the applied settings will not survive a restart", metadata: ["feature": "twin"])
+            }
+        }
+        if let patch = update.reportedPatch { hubClient?.report(patch) }
+    }
+
+    /// Read-only reported properties: what this agent is, its sensors and their health, and how
+    /// long its certificate has left.
+    func readOnlyProperties() -> [UInt8] {
+        var fields: [String: JSONValue] = [
+            "agentVersion": .string(options.agentVersion),
+            "board": .string(board.file.name),
+            "sensors": sensorsProperty(state.withLock { $0.sensorStatuses }),
+        ]
+        if let file = options.certificateFile, let chain = try? X509Certificate.load(chainFile: file), let leaf = chain.first,
+           let validity = try? CertificateValidity.evaluate(leaf, now: Date()) {
+            fields["certificateDaysLeft"] = .number(Double(validity.daysLeft))
+        }
+        return JSONValue.object(fields).encoded()
+    }
+
+    func sensorsProperty(_ statuses: [String: String]) -> JSONValue {
+        .object(Dictionary(uniqueKeysWithValues: board.sensors.map { sensor in
+            (sensor.chip.name, JSONValue.object(["chip": .string(sensor.chip.kind.rawValue),
+                                                 "status": .string(statuses[sensor.chip.name] ?? "unknown")]))
+        }))
+    }
+
+    func reportHealthIfChanged(_ message: TelemetryMessage) {
+        let statuses = message.sensors.mapValues(\.status)
+        let changed = state.withLock { s in
+            defer { s.sensorStatuses = statuses }
+            return s.sensorStatuses != statuses
+        }
+        if changed, let client = hubClient, client.state == .connected {
+            client.report(JSONValue.object(["sensors": sensorsProperty(statuses)]).encoded())
+        }
+    }
+
+    // MARK: Direct methods
+
+    public static let methodNames = ["runDiagnostics", "blinkLed", "getHealth"]
+
+    /// Runs one direct method; returns the status and the JSON response payload.
+    public func invoke(_ name: String, payload: [UInt8]) -> (Int, [UInt8]) {
+        func error(_ status: Int, _ message: String) -> (Int, [UInt8]) {
+            (status, JSONValue.object(["error": .string(message)]).encoded())
+        }
+        switch name {
+        case "runDiagnostics":
+            let report = Doctor(reads: 3).run(board)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            guard let data = try? encoder.encode(report) else { return error(500, "the doctor report could not be encoded") }
+            return (200, Array(data))
+        case "blinkLed":
+            let request = payload.isEmpty ? JSONValue.object([:]) : JSONValue.parse(payload)
+            var seconds = 5.0
+            switch request {
+            case .object(let fields)?:
+                if let value = fields["seconds"] {
+                    guard case .number(let n) = value, n >= 1, n <= 300 else {
+                        return error(400, "seconds must be a number from 1 to 300, got \(value.description.prefix(40))")
+                    }
+                    seconds = n
+                }
+            case .number(let n)? where n >= 1 && n <= 300:
+                seconds = n
+            default:
+                return error(400, "the payload must be {\"seconds\": 1…300}, got \(String(decoding: payload.prefix(40), as: UTF8.self))")
+            }
+            guard let led = board.lines.statusLED else {
+                return error(409, "this board has no status_led line (board file \(board.file.path)); add gpio.status_led to blink it")
+            }
+            blink(led, for: seconds)
+            return (200, JSONValue.object(["blinking": .bool(true), "seconds": .number(seconds)]).encoded())
+        case "getHealth":
+            return (200, health().encoded())
+        default:
+            return error(404, "unknown method '\(name.prefix(64))'; this device offers \(Self.methodNames.joined(separator: ", "))")
+        }
+    }
+
+    func blink(_ led: any GPIOOutputLine, for seconds: Double) {
+        let until = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        let alreadyBlinking = state.withLock { s in
+            defer { s.blinkUntil = until }
+            return s.blinkUntil.map { $0 > .now } ?? false
+        }
+        guard !alreadyBlinking else { return }
+        let logger = self.logger
+        Thread.detachNewThread { [self] in
+            var on = false
+            while let end = state.withLock({ $0.blinkUntil }), ContinuousClock.now < end {
+                on.toggle()
+                do { try led.set(on) } catch {
+                    logger.warning("blinkLed: \(error)", metadata: ["feature": "methods"])
+                    break
+                }
+                Thread.sleep(forTimeInterval: 0.25)
+            }
+            try? led.set(false)
+        }
+    }
+
+    func health() -> JSONValue {
+        let statuses = state.withLock { $0.sensorStatuses }
+        var fields: [String: JSONValue] = [
+            "agentVersion": .string(options.agentVersion),
+            "board": .string(board.file.name),
+            "uptimeSeconds": .number((ContinuousClock.now - started).seconds.rounded()),
+            "sensors": sensorsProperty(statuses),
+            "settings": .object(Dictionary(uniqueKeysWithValues: WritableProperty.allCases.map { ($0.rawValue, settings.twinValue($0)) })),
+            "desiredVersion": .number(Double(desiredVersion)),
+        ]
+        if let client = hubClient {
+            let stats = client.statistics
+            fields["link"] = .object([
+                "state": .string("\(client.state)"),
+                "sent": .number(Double(stats.acknowledged)),
+                "waiting": .number(Double(client.unacknowledged)),
+                "dropped": .number(Double(stats.dropped)),
+                "lastError": client.lastError.map(JSONValue.string) ?? .null,
+            ])
+        }
+        return .object(fields)
+    }
+}
