@@ -150,6 +150,11 @@ public final class Agent: Sendable {
         }
     }
 
+    /// Applies a desired patch as if the hub had sent it (tests and the demo without a hub).
+    public func applyDesiredPatchForTesting(version: Int, body: [UInt8]) {
+        handle(.desiredPatch(version: version, body: body))
+    }
+
     func finish(_ update: TwinProperties.Update, source: String) {
         if let unreadable = update.unreadable {
             logger.warning("\(unreadable); settings unchanged", metadata: ["feature": "twin"])
