@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Golden check: what fieldagent sends validates against firmware-interface/ (JSON Schema).
+"""Golden check: what fieldagent sends (telemetry, twin patches, method answers) validates against
+firmware-interface/ (JSON Schema).
 
 Runs the built executable on the simulated boards and validates every message, plus the committed
 examples. Prints 'firmware-interface: N passed, M failed' and exits non-zero on any failure.
@@ -27,10 +28,38 @@ for board in ["sim-factory-line", "sim-faulty", "sim-dump-replay"]:
         message = json.loads(line)
         cases.append((f"{board} seq {message['seq']}", message))
 
+# Twin patches and direct-method answers, as the agent produces them (issue 5, item 5).
+twin_schema = json.loads((root / "firmware-interface" / "twin.v1.schema.json").read_text())
+methods_schema = json.loads((root / "firmware-interface" / "methods.v1.schema.json").read_text())
+jsonschema.Draft202012Validator.check_schema(twin_schema)
+jsonschema.Draft202012Validator.check_schema(methods_schema)
+json.loads((root / "firmware-interface" / "fieldagent.dtdl.json").read_text())
+
+
+def sub_schema(root_schema, definition):
+    return {"$schema": root_schema["$schema"], "$defs": root_schema["$defs"], "$ref": f"#/$defs/{definition}"}
+
+
+typed_cases = [(f"{name}", message, schema) for name, message in cases]
+for example in sorted((root / "firmware-interface" / "examples").glob("twin*.json")):
+    typed_cases.append((f"example {example.name}", json.loads(example.read_text()), twin_schema))
+for board in ["sim-factory-line", "sim-faulty"]:
+    out = subprocess.run([str(binary), "interface-samples", "--board", f"boards/{board}.yaml", "--time-scale", "0"],
+                         cwd=root, capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        sample = json.loads(line)
+        label = f"{board} {sample['kind']} {sample['name']}"
+        if sample["kind"] == "reported":
+            typed_cases.append((label, {"reported": sample["body"]}, twin_schema))
+        elif sample["status"] == 200:
+            typed_cases.append((label, sample["body"], sub_schema(methods_schema, f"{sample['name']}.response")))
+        else:
+            typed_cases.append((label, sample["body"], sub_schema(methods_schema, "error")))
+
 passed = failed = 0
-for name, message in cases:
+for name, message, against in typed_cases:
     try:
-        jsonschema.validate(message, schema, format_checker=jsonschema.FormatChecker())
+        jsonschema.validate(message, against, format_checker=jsonschema.FormatChecker())
         passed += 1
     except jsonschema.ValidationError as error:
         failed += 1

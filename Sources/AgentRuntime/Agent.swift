@@ -191,6 +191,9 @@ public final class Agent: Sendable {
         return JSONValue.object(fields).encoded()
     }
 
+    /// The read-only reported properties as they would be sent now.
+    public func readOnlyPropertiesForInterfaceCheck() -> [UInt8] { readOnlyProperties() }
+
     func sensorsProperty(_ statuses: [String: String]) -> JSONValue {
         .object(Dictionary(uniqueKeysWithValues: board.sensors.map { sensor in
             (sensor.chip.name, JSONValue.object(["chip": .string(sensor.chip.kind.rawValue),
