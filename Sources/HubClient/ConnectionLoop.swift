@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Identity
 import IoTHub
 import Logging
@@ -16,6 +25,7 @@ final class ConnectionLoop {
     let start: ContinuousClock.Instant
     /// The reason last logged for a failed connect, so a repeating failure is logged once.
     var lastLoggedFailure: String?
+    var lastCertificateWarning: String?
     var operations: IoTHubDeviceOperations
     /// Packet id → source token for messages from the ``HubMessageSource`` awaiting PUBACK.
     var tokens: [UInt16: UInt64] = [:]
@@ -75,6 +85,13 @@ final class ConnectionLoop {
 
     func connect() throws -> TLSConnection {
         let identity = try X509Identity.load(certificateFile: settings.certificateFile, keyFile: settings.keyFile)
+        // An expired (or not yet valid) certificate is refused here, with its dates, rather than
+        // left to the hub's TLS alert, which may arrive as a bare connection reset.
+        let validity = try identity.validity(now: Date())
+        if let warning = validity.warning, warning != lastCertificateWarning {
+            logger.warning("\(warning)", metadata: ["feature": "identity"])
+            lastCertificateWarning = warning
+        }
         let trust = try TrustAnchors.at(settings.trustAnchors)
         return try TLSConnection.connect(host: settings.host, port: settings.port,
                                          configuration: .client(trustAnchors: trust, identity: identity),
@@ -98,13 +115,14 @@ final class ConnectionLoop {
         let end = clock.now + delay
         while clock.now < end {
             if stopRequested { return false }
-            Thread.sleep(forTimeInterval: 0.02)
+            usleep(20_000)
         }
         return !stopRequested
     }
 
     static func seconds(_ d: Duration) -> String {
-        String(format: "%.1f", Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+        let tenths = Int(((Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18) * 10).rounded())
+        return "\(tenths / 10).\(tenths % 10)"
     }
 
     func fail(permanently reason: String) {

@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Identity
 import IoTHub
 import Logging
@@ -151,11 +160,17 @@ public final class HubClient: Sendable {
 
     /// Starts the connection thread.
     public func start() {
-        let worker = Thread { [self] in
+        let failed = startThread(name: "fieldagent-hub") { [self] in
             ConnectionLoop(client: self).run()
         }
-        worker.name = "fieldagent-hub"
-        worker.start()
+        if failed != 0 {
+            let reason = "cannot start the hub link's thread (pthread_create: \(String(cString: strerror(failed)))); free some threads or memory and restart"
+            logger.error("\(reason)")
+            shared.withLock {
+                $0.state = .stopped
+                $0.lastError = reason
+            }
+        }
     }
 
     /// Waits until every queued message is acknowledged or `timeout` passes; true when all were.
@@ -164,7 +179,7 @@ public final class HubClient: Sendable {
         let end = clock.now + timeout
         while clock.now < end {
             if unacknowledged == 0 { return true }
-            Thread.sleep(forTimeInterval: 0.01)
+            usleep(10_000)
         }
         return unacknowledged == 0
     }
@@ -174,7 +189,7 @@ public final class HubClient: Sendable {
         shared.withLock { $0.stopRequested = true }
         let clock = ContinuousClock()
         let end = clock.now + .seconds(5)
-        while clock.now < end, state != .stopped { Thread.sleep(forTimeInterval: 0.01) }
+        while clock.now < end, state != .stopped { usleep(10_000) }
     }
 }
 

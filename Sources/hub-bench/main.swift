@@ -2,7 +2,16 @@
 // through HubClient (one send per message, each with its own $.mid), waits until the broker has
 // acknowledged all of them, and prints one JSON line. scripts/bench-publish.sh runs it next to
 // mosquitto_pub on the same broker. Hand-parsed flags keep the binary (and its RSS) small.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import HubClient
 import Identity
 import IoTHub
@@ -103,7 +112,7 @@ func run(_ options: Options) throws -> String {
     let started = clock.now
     client.start()
     for sequence in 1...options.count {
-        while client.unacknowledged >= options.backlog { Thread.sleep(forTimeInterval: 0.0005) }
+        while client.unacknowledged >= options.backlog { usleep(500) }
         try client.send(body(sequence: sequence, deviceID: options.deviceID, size: options.size),
                         properties: IoTHubMessageProperties(messageID: "m\(sequence)"))
     }
@@ -116,14 +125,16 @@ func run(_ options: Options) throws -> String {
         throw BenchError(description: "only \(statistics.acknowledged) of \(options.count) messages were acknowledged within \(options.timeoutSeconds) s (dropped \(statistics.dropped), connects \(statistics.connects), last error: \(client.lastError ?? "none")); check the broker log and the certificate paths")
     }
     let rate = Double(options.count) / seconds
-    return String(format: #"{"tool":"hub-bench","window":%d,"backlog":%d,"messages":%d,"size":%d,"seconds":%.3f,"messages_per_second":%.0f,"connects":%d}"#,
-                  options.window, options.backlog, options.count, options.size, seconds, rate, statistics.connects)
+    let milliseconds = Int((seconds * 1000).rounded())
+    let secondsText = "\(milliseconds / 1000).\(String(1000 + milliseconds % 1000).dropFirst())"
+    return #"{"tool":"hub-bench","window":\#(options.window),"backlog":\#(options.backlog),"messages":\#(options.count),"size":\#(options.size),"seconds":\#(secondsText),"messages_per_second":\#(Int(rate.rounded())),"connects":\#(statistics.connects)}"#
 }
 
 do {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
     print(try run(options))
 } catch {
-    FileHandle.standardError.write(Data("hub-bench: \(error)\n".utf8))
+    let line = "hub-bench: \(error)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
     exit(2)
 }
