@@ -99,6 +99,8 @@ public final class Agent: Sendable {
         }
         link.withLock { $0 = client }
         client?.start()
+        let statusWriter = startStatusWriter()
+        defer { statusWriter?.cancel() }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let loop = TelemetryLoop(sendFrequency: settings.sendFrequency, interval: board.file.sampling.interval, count: options.count)
@@ -118,6 +120,43 @@ public final class Agent: Sendable {
         let flushed = client.flush(timeout: flushTimeout)
         client.stop()
         return flushed
+    }
+
+    // MARK: Status
+
+    /// What `fieldagent status` reads, refreshed every 2 s while the agent runs.
+    public func status() -> AgentStatus {
+        let current = settings
+        let client = hubClient
+        let twin: String
+        switch client?.twin {
+        case .available?: twin = "in sync (desired $version \(desiredVersion))"
+        case .unavailable(let reason)?: twin = "unavailable: \(reason)"
+        case .unknown?: twin = "not fetched yet"
+        case nil: twin = "no hub configured"
+        }
+        return AgentStatus(pid: getpid(), deviceID: board.file.deviceID, board: board.file.name, updated: Date(),
+                           link: client.map { "\($0.state)" } ?? "no hub configured", lastError: client?.lastError, twin: twin,
+                           settings: Dictionary(uniqueKeysWithValues: WritableProperty.allCases.map { ($0.rawValue, current.twinValue($0)) }),
+                           sent: client?.statistics.acknowledged ?? 0, outbox: nil, route: current.route.rawValue, detector: nil)
+    }
+
+    func startStatusWriter() -> (any DispatchSourceTimer)? {
+        guard let directory = options.stateDirectory else { return nil }
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now(), repeating: .seconds(2))
+        let logger = self.logger
+        let warned = Mutex(false)
+        timer.setEventHandler { [weak self] in
+            guard let self else { return }
+            if !self.status().write(to: directory), !warned.withLock({ $0 }) {
+                warned.withLock { $0 = true }
+                logger.warning("cannot write \(AgentStatus.path(in: directory)); fieldagent status will not see this agent")
+            }
+        }
+        timer.resume()
+        return timer
     }
 
     // MARK: Twin

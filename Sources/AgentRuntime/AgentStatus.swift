@@ -1,0 +1,64 @@
+import Foundation
+
+/// What `fieldagent status` shows: the running agent writes it to `status.json` in its state
+/// directory every few seconds (temporary file + rename, so a reader never sees half of it).
+public struct AgentStatus: Codable, Equatable, Sendable {
+    public struct Outbox: Codable, Equatable, Sendable {
+        public var mode: String
+        public var depth: Int
+        public var bytes: Int
+        public var oldestAgeSeconds: Double?
+        public var droppedAggregates: UInt64
+        public var droppedAlerts: UInt64
+        public var droppedUnreadable: UInt64
+        public var nextSequence: UInt64
+
+        public init(mode: String, depth: Int, bytes: Int, oldestAgeSeconds: Double?, droppedAggregates: UInt64,
+                    droppedAlerts: UInt64, droppedUnreadable: UInt64, nextSequence: UInt64) {
+            self.mode = mode
+            self.depth = depth
+            self.bytes = bytes
+            self.oldestAgeSeconds = oldestAgeSeconds
+            self.droppedAggregates = droppedAggregates
+            self.droppedAlerts = droppedAlerts
+            self.droppedUnreadable = droppedUnreadable
+            self.nextSequence = nextSequence
+        }
+    }
+
+    public var pid: Int32
+    public var deviceID: String
+    public var board: String
+    public var updated: Date
+    public var link: String
+    public var lastError: String?
+    public var twin: String
+    public var settings: [String: JSONValue]
+    public var sent: Int
+    public var outbox: Outbox?
+    public var route: String
+    public var detector: String?
+
+    public static func path(in directory: String) -> String { directory + "/status.json" }
+
+    public func write(to directory: String) -> Bool {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        guard let data = try? encoder.encode(self) else { return false }
+        let path = Self.path(in: directory)
+        let temporary = path + ".tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: data) else { return false }
+        return rename(temporary, path) == 0
+    }
+
+    public static func read(from directory: String) -> AgentStatus? {
+        guard let data = FileManager.default.contents(atPath: path(in: directory)) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try? decoder.decode(AgentStatus.self, from: data)
+    }
+
+    /// Whether the process that wrote this is still there.
+    public var processAlive: Bool { kill(pid, 0) == 0 || errno == EPERM }
+}
