@@ -284,10 +284,12 @@ final class ConnectionLoop {
 
     /// What the agent asked for since the last turn (reported patches, method answers).
     func performCommands() -> String? {
-        let commands = client.shared.withLock { s in
+        let commands = client.shared.withLock { s -> [HubClient.Command] in
+            guard !s.commands.isEmpty else { return [] }
             defer { s.commands.removeAll() }
             return s.commands
         }
+        guard !commands.isEmpty else { return nil }
         for command in commands {
             let outputs: [IoTHubDeviceOperations.Output]
             switch command {

@@ -89,8 +89,10 @@ public struct IoTHubDeviceOperations: Sendable {
     /// The earliest time ``tick(now:)`` has something to do.
     public var nextDeadline: Duration? {
         guard isConnected else { return nil }
-        let candidates = [requests.nextDeadline, getDue, reports.map(\.notBefore).min()].compactMap { $0 }
-        return candidates.min()
+        var earliest = getDue
+        if !requests.isEmpty, let due = requests.nextDeadline { earliest = min(earliest ?? due, due) }
+        for report in reports { earliest = min(earliest ?? report.notBefore, report.notBefore) }
+        return earliest
     }
 
     /// The subscriptions are in place: ask for the full twin and send waiting reported patches.
