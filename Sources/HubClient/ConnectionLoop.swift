@@ -177,6 +177,7 @@ final class ConnectionLoop {
                     $0.statistics.connects += 1
                     $0.statistics.retransmitted += resent
                 }
+                client.source?.linkUp()
                 logger.notice("connected to the hub at \(settings.host):\(settings.port) as \(settings.deviceID) (\(protocolVersion), session \(sessionPresent ? "resumed" : "new"), \(resent) message(s) resent)",
                               metadata: ["feature": "hub"])
                 // Twin and methods at QoS 0 (answers are correlated by $rid), C2D at QoS 1 (A.8).

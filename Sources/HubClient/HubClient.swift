@@ -218,4 +218,10 @@ public protocol HubMessageSource: AnyObject, Sendable {
     func acknowledged(_ tokens: [UInt64])
     /// Messages not yet taken (for ``HubClient/flush(timeout:)`` and pacing).
     var waiting: Int { get }
+    /// The link is (again) up: what was queued meanwhile is a backlog to drain.
+    func linkUp()
+}
+
+extension HubMessageSource {
+    public func linkUp() {}
 }
