@@ -490,6 +490,11 @@ public final class Outbox: Sendable {
 
     // MARK: Measurement
 
+    /// A pragma of the open database file; `nil` while degraded (for tests).
+    func durablePragma(_ name: String) -> String? {
+        state.withLock { state in (state.store as? SQLiteStore)?.pragma(name) }
+    }
+
     /// Moves the WAL into the main file (for measuring bytes per message). False when degraded.
     @discardableResult
     public func checkpoint() -> Bool {

@@ -27,11 +27,17 @@ final class SQLiteStore: OutboxStore {
     static func open(path: String, configuration: OutboxConfiguration,
                      initialSequence: UInt64) throws(StoreFailure) -> (SQLiteStore, Contents) {
         var config = Configuration()
-        config.journalMode = .wal
         config.label = "outbox"
         let synchronous = configuration.synchronous.rawValue
         let pageLimit = configuration.maximumFileBytes.map { max(16, $0 / 4096) }
+        // WAL is set here rather than with `config.journalMode = .wal`: GRDB's WAL set-up then
+        // forces `synchronous = NORMAL` (overriding the configured FULL) and commits a throw-away
+        // table, which fails on a full disk and would keep a full file from ever reopening.
         config.prepareDatabase { db in
+            let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+            guard mode == "wal" else {
+                throw StoreFailure.unusable("SQLite refused WAL mode (journal_mode is \(mode ?? "unknown"))")
+            }
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
             if let pageLimit { try db.execute(sql: "PRAGMA max_page_count = \(pageLimit)") }
         }
@@ -62,6 +68,11 @@ final class SQLiteStore: OutboxStore {
     private init(path: String, queue: DatabaseQueue) {
         self.path = path
         self.queue = queue
+    }
+
+    /// A pragma's value as text (tests check `synchronous` and `journal_mode`).
+    func pragma(_ name: String) -> String? {
+        try? queue.read { db in try String.fetchOne(db, sql: "PRAGMA \(name)") }
     }
 
     func close() {
