@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         .target(name: "HAL"),
@@ -86,6 +87,14 @@ let package = Package(
         // Issue-3 publish benchmark (scripts/bench-publish.sh runs it next to mosquitto_pub).
         .executableTarget(name: "hub-bench", dependencies: ["HubClient", "IoTHub", "Identity",
                                                            .product(name: "Logging", package: "swift-log")]),
+        // Issue 6: the durable outbox (SQLite through GRDB, WAL, one file under the state
+        // directory), its benchmark (scripts/bench-outbox.sh), which also serves as the process the
+        // kill -9 test kills.
+        .target(name: "Outbox", dependencies: [.product(name: "GRDB", package: "GRDB.swift"),
+                                               .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(name: "outbox-bench", dependencies: ["Outbox", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "OutboxTests", dependencies: ["Outbox", "outbox-bench",
+                                                        .product(name: "Logging", package: "swift-log")]),
     ] + chips.flatMap(chip),
     swiftLanguageModes: [.v6]
 )
