@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "Boards",
                 dependencies: ["HAL", "HALLinux", "HALSimulation", "SensorCore", "Configuration", "Yams"] + chipTargets),
         .target(name: "Diagnostics", dependencies: ["Boards", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "SensorCore", "HubClient", "IoTHub", "Identity", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "SensorCore", "HubClient", "IoTHub", "Identity", "Outbox", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fieldagent", dependencies: [
             "AgentRuntime", "Boards", "Diagnostics", "Identity", "HubClient", "IoTHub",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -52,7 +52,8 @@ let package = Package(
         .testTarget(name: "SensorCoreTests", dependencies: ["SensorCore", "Configuration"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConformanceTests", dependencies: ["Boards", "HALSimulation", "SensorCore"]),
-        .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "Boards", "Configuration", "HALSimulation", "SensorCore"]),
+        .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "Boards", "Configuration", "HALSimulation", "SensorCore",
+                                                           "HubClient", "IoTHub", "Outbox", "TestSupport"]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Boards", "HALSimulation"]),
         // Snapshots are read through #filePath so UPDATE_SNAPSHOTS=1 can rewrite them in place.
         .testTarget(name: "CLITests", dependencies: ["fieldagent"], exclude: ["Snapshots"]),
@@ -83,7 +84,9 @@ let package = Package(
         // The device side of the hub link: performs the MQTT session's actions over TLS.
         .target(name: "HubClient", dependencies: ["MQTT", "IoTHub", "Transport", "Identity",
                                                   .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "HubClientTests", dependencies: ["HubClient", "Identity", "IoTHub"]),
+        // Real servers for tests (Mosquitto with mutual TLS, mosquitto_sub); not shipped in a product.
+        .target(name: "TestSupport", dependencies: ["Identity"]),
+        .testTarget(name: "HubClientTests", dependencies: ["HubClient", "Identity", "IoTHub", "TestSupport"]),
         // Issue-3 publish benchmark (scripts/bench-publish.sh runs it next to mosquitto_pub).
         .executableTarget(name: "hub-bench", dependencies: ["HubClient", "IoTHub", "Identity",
                                                            .product(name: "Logging", package: "swift-log")]),

@@ -7,6 +7,7 @@ import HubClient
 import Identity
 import IoTHub
 import Logging
+import Outbox
 import SensorCore
 import Synchronization
 
@@ -26,6 +27,10 @@ public final class Agent: Sendable {
         public var count: Int?
         /// The device certificate, for `certificateDaysLeft`.
         public var certificateFile: String?
+        /// The durable outbox in the state directory (with a hub).
+        public var outbox = OutboxConfiguration()
+        /// Backlog messages per second after a reconnect (live messages are not paced).
+        public var drainRate: Double = 50
 
         public init(agentVersion: String, initialSettings: AgentSettings, stateDirectory: String? = nil,
                     count: Int? = nil, certificateFile: String? = nil) {
@@ -52,6 +57,7 @@ public final class Agent: Sendable {
     let output: @Sendable (TelemetryMessage) -> Void
     let hubSettings: HubClient.Settings?
     let link = Mutex<HubClient?>(nil)
+    let queue = Mutex<OutboxSource?>(nil)
     let methods = DispatchQueue(label: "fieldagent.methods")
     let started = ContinuousClock.now
 
@@ -86,16 +92,33 @@ public final class Agent: Sendable {
     public var settings: AgentSettings { state.withLock { $0.twin.settings } }
     public var desiredVersion: Int { state.withLock { $0.twin.desiredVersion } }
     public var hubClient: HubClient? { link.withLock { $0 } }
+    /// The durable outbox feeding the hub link (nil without a hub).
+    public var outbox: Outbox? { queue.withLock { $0?.outbox } }
 
     /// Asks ``run()`` to return after the current sample.
     public func stop() { state.withLock { $0.stop = true } }
 
     /// Samples and sends until `count` messages went out or ``stop()``; then flushes the link for
-    /// up to `flushTimeout`. Returns false when messages were left unacknowledged.
+    /// up to `flushTimeout`. Returns false when messages were left unacknowledged (they stay in
+    /// the outbox for the next start).
+    ///
+    /// - Throws: ``OutboxError`` for an invalid outbox setting or state directory (nothing started).
     @discardableResult
-    public func run(flushTimeout: Duration = .seconds(30)) -> Bool {
+    public func run(flushTimeout: Duration = .seconds(30)) throws(OutboxError) -> Bool {
+        var source: OutboxSource?
+        if let hubSettings {
+            let directory = try StateDirectory.resolve(flag: options.stateDirectory, environment: [:])
+            let outbox = try Outbox(directory: directory, configuration: options.outbox, logger: logger)
+            source = try OutboxSource(outbox: outbox, deviceID: hubSettings.deviceID, drainRate: options.drainRate)
+            let stats = outbox.statistics
+            if stats.depth > 0 {
+                logger.notice("outbox \(outbox.path): \(stats.depth) message(s) from before this start waiting for the hub; they drain at \(options.drainRate)/s once connected",
+                              metadata: ["feature": "outbox"])
+            }
+        }
+        queue.withLock { $0 = source }
         let client = hubSettings.map { settings in
-            HubClient(settings: settings, logger: logger, onEvent: { [weak self] event in self?.handle(event) })
+            HubClient(settings: settings, logger: logger, source: source, onEvent: { [weak self] event in self?.handle(event) })
         }
         link.withLock { $0 = client }
         client?.start()
@@ -105,12 +128,20 @@ public final class Agent: Sendable {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let loop = TelemetryLoop(sendFrequency: settings.sendFrequency, interval: board.file.sampling.interval, count: options.count)
         loop.run(board: board, logger: logger, settings: { self.settings }, shouldStop: { self.state.withLock { $0.stop } }) { message in
-            if let client, let data = try? encoder.encode(message) {
-                // $.mid = device id + sequence number, so the hub side can drop duplicates.
-                let properties = IoTHubMessageProperties(messageID: "\(message.deviceId)-\(message.seq)",
-                                                         contentType: "application/json", contentEncoding: "utf-8")
-                do { try client.send(Array(data), properties: properties) } catch {
-                    logger.error("telemetry not queued: \(error)")
+            var message = message
+            if let outbox = source?.outbox {
+                // Written durably before it is sent; the outbox's sequence number goes in the body
+                // (and, with the device id, into $.mid when it is sent).
+                let captured = Self.date(message.timestamp) ?? Date()
+                do {
+                    let entry = try outbox.enqueue(kind: .aggregate, capturedAt: captured,
+                                                   properties: ["$.ct": "application/json", "$.ce": "utf-8"]) { seq in
+                        message.seq = seq
+                        return (try? encoder.encode(message)).map(Array.init) ?? []
+                    }
+                    message.seq = entry.seq
+                } catch {
+                    logger.error("telemetry message not queued: \(error)", metadata: ["feature": "outbox"])
                 }
             }
             output(message)
@@ -119,6 +150,7 @@ public final class Agent: Sendable {
         guard let client else { return true }
         let flushed = client.flush(timeout: flushTimeout)
         client.stop()
+        source?.close()
         return flushed
     }
 
@@ -138,7 +170,15 @@ public final class Agent: Sendable {
         return AgentStatus(pid: getpid(), deviceID: board.file.deviceID, board: board.file.name, updated: Date(),
                            link: client.map { "\($0.state)" } ?? "no hub configured", lastError: client?.lastError, twin: twin,
                            settings: Dictionary(uniqueKeysWithValues: WritableProperty.allCases.map { ($0.rawValue, current.twinValue($0)) }),
-                           sent: client?.statistics.acknowledged ?? 0, outbox: nil, route: current.route.rawValue, detector: nil)
+                           sent: (client?.statistics.acknowledged ?? 0) + (queue.withLock { $0?.acknowledgedCount } ?? 0),
+                           outbox: outbox.map { Self.outboxStatus($0.statistics) }, route: current.route.rawValue, detector: nil)
+    }
+
+    public static func outboxStatus(_ stats: OutboxStatistics) -> AgentStatus.Outbox {
+        AgentStatus.Outbox(mode: "\(stats.mode)", depth: stats.depth, bytes: stats.bytes,
+                           oldestAgeSeconds: stats.oldestAge.map { Double($0.components.seconds) },
+                           droppedAggregates: stats.drops.aggregates, droppedAlerts: stats.drops.alerts,
+                           droppedUnreadable: stats.drops.unreadable, nextSequence: stats.nextSequence)
     }
 
     func startStatusWriter() -> (any DispatchSourceTimer)? {
@@ -223,6 +263,14 @@ public final class Agent: Sendable {
             "board": .string(board.file.name),
             "sensors": sensorsProperty(state.withLock { $0.sensorStatuses }),
         ]
+        if let stats = outbox?.statistics {
+            fields["outbox"] = .object([
+                "depth": .number(Double(stats.depth)),
+                "oldestAgeSeconds": stats.oldestAge.map { .number(Double($0.components.seconds)) } ?? .null,
+                "droppedAggregates": .number(Double(stats.drops.aggregates)),
+                "droppedAlerts": .number(Double(stats.drops.alerts)),
+            ])
+        }
         if let file = options.certificateFile, let chain = try? X509Certificate.load(chainFile: file), let leaf = chain.first,
            let validity = try? CertificateValidity.evaluate(leaf, now: Date()) {
             fields["certificateDaysLeft"] = .number(Double(validity.daysLeft))
@@ -238,6 +286,10 @@ public final class Agent: Sendable {
             (sensor.chip.name, JSONValue.object(["chip": .string(sensor.chip.kind.rawValue),
                                                  "status": .string(statuses[sensor.chip.name] ?? "unknown")]))
         }))
+    }
+
+    static func date(_ iso8601: String) -> Date? {
+        try? Date(iso8601, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
     func reportHealthIfChanged(_ message: TelemetryMessage) {

@@ -31,6 +31,8 @@ final class ConnectionLoop {
     var tokens: [UInt16: UInt64] = [:]
     /// The token of the message being handed to the session (its `.publishAccepted` names its packet id).
     var publishingToken: UInt64?
+    /// PUBACKed source tokens not yet reported: one call (one outbox transaction) per read.
+    var ackedTokens: [UInt64] = []
     /// When the source last had nothing (or was paced), don't ask again before this.
     var sourceIdleUntil: Duration = .zero
 
@@ -155,8 +157,7 @@ final class ConnectionLoop {
             case .publishAcknowledged(let id):
                 outstanding -= 1
                 if let token = tokens.removeValue(forKey: id) {
-                    client.shared.withLock { $0.sourceInFlight -= 1 }
-                    client.source?.acknowledged([token])
+                    ackedTokens.append(token)
                 } else {
                     client.shared.withLock { $0.statistics.acknowledged += 1 }
                 }
@@ -240,7 +241,12 @@ final class ConnectionLoop {
             do {
                 let bytes = try tls.read(max: 65536, timeout: wait)
                 if bytes.isEmpty { return "the hub closed the connection" }
-                if let ended = handle(.bytesReceived(bytes)) { return ended }
+                let ended = handle(.bytesReceived(bytes))
+                if !ackedTokens.isEmpty {
+                    client.source?.acknowledged(ackedTokens)
+                    ackedTokens.removeAll(keepingCapacity: true)
+                }
+                if let ended { return ended }
             } catch {
                 if case .timeout = error { continue }
                 return "\(error)"
@@ -272,7 +278,6 @@ final class ConnectionLoop {
         let taken = source.take(limit: more)
         // A source that has nothing (or is pacing a backlog) is asked again a little later.
         if taken.count < more { sourceIdleUntil = now + .milliseconds(20) }
-        client.shared.withLock { $0.sourceInFlight += taken.count }
         for message in taken {
             publishingToken = message.token
             defer { publishingToken = nil }

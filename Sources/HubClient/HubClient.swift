@@ -89,7 +89,6 @@ public final class HubClient: Sendable {
 
     struct Shared {
         var commands: [Command] = []
-        var sourceInFlight = 0
         var pending: [(topic: String, payload: [UInt8])] = []
         var pendingHead = 0
         var state: LinkState = .connecting
@@ -154,7 +153,7 @@ public final class HubClient: Sendable {
 
     /// Messages accepted by ``send(_:properties:)`` and not yet acknowledged by the hub.
     public var unacknowledged: Int {
-        shared.withLock { $0.statistics.enqueued - $0.statistics.acknowledged - $0.statistics.dropped + $0.sourceInFlight }
+        shared.withLock { $0.statistics.enqueued - $0.statistics.acknowledged - $0.statistics.dropped }
             + (source?.waiting ?? 0)
     }
 
@@ -216,7 +215,7 @@ public protocol HubMessageSource: AnyObject, Sendable {
     func take(limit: Int) -> [HubOutgoing]
     /// The hub acknowledged these messages.
     func acknowledged(_ tokens: [UInt64])
-    /// Messages not yet taken (for ``HubClient/flush(timeout:)`` and pacing).
+    /// Messages not yet acknowledged, taken or not (for ``HubClient/flush(timeout:)``).
     var waiting: Int { get }
     /// The link is (again) up: what was queued meanwhile is a backlog to drain.
     func linkUp()

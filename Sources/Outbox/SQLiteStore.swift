@@ -13,6 +13,8 @@ final class SQLiteStore: OutboxStore {
 
     let path: String
     private let queue: DatabaseQueue
+    /// The configured `synchronous` pragma (FULL or NORMAL).
+    private let synchronous: String
 
     /// What the file held when it was opened.
     struct Contents {
@@ -47,7 +49,7 @@ final class SQLiteStore: OutboxStore {
         } catch {
             throw classify(error, doing: "open")
         }
-        let store = SQLiteStore(path: path, queue: queue)
+        let store = SQLiteStore(path: path, queue: queue, synchronous: synchronous)
         do {
             let check = try queue.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
             guard check == ["ok"] else {
@@ -65,9 +67,10 @@ final class SQLiteStore: OutboxStore {
         }
     }
 
-    private init(path: String, queue: DatabaseQueue) {
+    private init(path: String, queue: DatabaseQueue, synchronous: String) {
         self.path = path
         self.queue = queue
+        self.synchronous = synchronous
     }
 
     /// A pragma's value as text (tests check `synchronous` and `journal_mode`).
@@ -223,8 +226,35 @@ final class SQLiteStore: OutboxStore {
                          capturedAtMilliseconds: row[2], body: [UInt8](body), properties: [UInt8](properties))
     }
 
+    /// Deletions (acknowledged messages) commit with `synchronous = NORMAL` even when enqueues use
+    /// FULL: losing one to a power cut only means the hub gets that message again (it dedupes by
+    /// `$.mid`), and the WAL is written in order, so the next fsynced enqueue makes earlier
+    /// deletions durable too. This keeps a drain at thousands of messages per second instead of
+    /// one fsync per PUBACK batch (docs/outbox.md, "Durability").
     func remove(_ seqs: [UInt64]) throws(StoreFailure) -> [Victim] {
-        try write("delete") { db in
+        guard synchronous != "NORMAL" else { return try removeInTransaction(seqs) }
+        do {
+            return try queue.writeWithoutTransaction { db in
+                try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute()
+                defer { try? db.cachedStatement(sql: "PRAGMA synchronous = \(synchronous)").execute() }
+                var removed: [Victim] = []
+                try db.inTransaction {
+                    removed = try Self.delete(seqs, db)
+                    return .commit
+                }
+                return removed
+            }
+        } catch {
+            throw Self.classify(error, doing: "delete")
+        }
+    }
+
+    private func removeInTransaction(_ seqs: [UInt64]) throws(StoreFailure) -> [Victim] {
+        try write("delete") { db in try Self.delete(seqs, db) }
+    }
+
+    private static func delete(_ seqs: [UInt64], _ db: Database) throws -> [Victim] {
+        do {
             let statement = try db.cachedStatement(sql: "DELETE FROM messages WHERE seq = ? RETURNING kind, size")
             var removed: [Victim] = []
             for seq in seqs {

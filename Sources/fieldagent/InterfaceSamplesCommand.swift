@@ -20,7 +20,7 @@ extension FieldAgent {
                                                            initialSettings: AgentSettings(sendFrequency: board.file.sampling.sendFrequency),
                                                            count: 1),
                               hub: nil, logger: Logger(label: "interface-samples"))
-            agent.run()
+            try agent.run()
             func emit(_ kind: String, _ name: String, _ status: Int?, _ body: [UInt8]) {
                 var line: [String: JSONValue] = ["kind": .string(kind), "name": .string(name),
                                                  "body": JSONValue.parse(body) ?? .string(String(decoding: body, as: UTF8.self))]

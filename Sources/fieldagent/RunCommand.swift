@@ -46,12 +46,33 @@ extension FieldAgent {
         @Option(help: "Stop after this many messages.")
         var count: Int?
 
+        @Option(help: "Backlog messages per second after a reconnect (live readings are not paced). Default 50.")
+        var drainRate: Double?
+
+        @Option(help: "Outbox size quota, e.g. 64MB (oldest aggregates are dropped first, and counted). Default 128MB.")
+        var outboxQuota: String?
+
+        @Option(help: "Outbox maximum age, e.g. 7d (older messages are dropped, and counted). Default 7d.")
+        var outboxMaxAge: String?
+
         @OptionGroup var link: HubOptions
 
         func validate() throws {
             if let sendFrequency { _ = try parseSendFrequency(sendFrequency) }
             if let count, count < 1 { throw ValidationError("--count must be at least 1") }
             if let timeScale, timeScale < 0 { throw ValidationError("--time-scale must be 0 or more") }
+            if let drainRate, !(drainRate > 0 && drainRate <= 100_000) { throw ValidationError("--drain-rate must be above 0 and at most 100000 messages/s") }
+            if let outboxQuota, (AgentConfig.parseByteSize(outboxQuota) ?? 0) < 64 * 1024 {
+                throw ValidationError("--outbox-quota: '\(outboxQuota)' is not a size of at least 64KB; write e.g. 512KB, 64MB or 1GB")
+            }
+            if let outboxMaxAge {
+                do {
+                    let age = try DurationText.parse(outboxMaxAge)
+                    if age < .seconds(60) { throw ValidationError("--outbox-max-age must be at least 1m") }
+                } catch let error as ValidationError { throw error } catch {
+                    throw ValidationError("--outbox-max-age: \(error)")
+                }
+            }
             if config == nil {
                 if board == nil { throw ValidationError("--board is required (or give --config with a board: line)") }
                 if sink == .hub || link.hub != nil { try link.validateFlags() }
@@ -78,9 +99,12 @@ extension FieldAgent {
             var initial = AgentSettings(sendFrequency: merged.sendFrequency ?? board.file.sampling.sendFrequency)
             initial.route = merged.route ?? .hub
             let hub = try merged.hub.map { try $0.settings(defaultDeviceID: board.file.deviceID) }
-            let options = Agent.Options(agentVersion: FieldAgent.configuration.version, initialSettings: initial,
+            var options = Agent.Options(agentVersion: FieldAgent.configuration.version, initialSettings: initial,
                                         stateDirectory: merged.stateDirectory, count: count,
                                         certificateFile: hub?.certificateFile)
+            options.drainRate = drainRate ?? file?.outbox.drainRate ?? options.drainRate
+            if let quota = outboxQuota.flatMap(AgentConfig.parseByteSize) ?? file?.outbox.quotaBytes { options.outbox.quotaBytes = quota }
+            if let age = try outboxMaxAge.map({ try DurationText.parse($0) }) ?? file?.outbox.maximumAge { options.outbox.maximumAge = age }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             let printing = hub == nil || sink == .stdout
@@ -90,7 +114,14 @@ extension FieldAgent {
             logger.notice("sampling \(board.file.name) every \(DurationText.format(min(board.file.sampling.interval, agent.settings.sendFrequency))), sending every \(DurationText.format(agent.settings.sendFrequency))\(hub.map { " to \($0.host):\($0.port)" } ?? "")")
             let signals = stopOnSignals { agent.stop() }
             defer { signals.forEach { $0.cancel() } }
-            if !agent.run() {
+            let flushed: Bool
+            do {
+                flushed = try agent.run()
+            } catch {
+                printError("fieldagent: \(error)")
+                throw Exit.usage
+            }
+            if !flushed {
                 let client = agent.hubClient
                 printError("fieldagent: \(client?.unacknowledged ?? 0) message(s) not acknowledged by the hub: \(client?.lastError ?? "no answer")")
                 throw Exit.failed
@@ -114,7 +145,8 @@ struct RunSettings {
         if board.isEmpty { problems.append("no board: give --board or a board: line in \(file?.path ?? "--config")") }
         logLevel = flags.logLevel ?? file?.logLevel.flatMap(Logger.Level.init(rawValue:)) ?? .notice
         sendFrequency = try flags.sendFrequency.map(parseSendFrequency) ?? file?.sendFrequency
-        stateDirectory = flags.stateDir ?? ProcessInfo.processInfo.environment["FIELDAGENT_STATE_DIR"] ?? file?.stateDirectory
+        stateDirectory = (flags.stateDir ?? ProcessInfo.processInfo.environment["FIELDAGENT_STATE_DIR"] ?? file?.stateDirectory)
+            .map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
         route = file?.route
         var link = flags.link
         if let hub = file?.hub {

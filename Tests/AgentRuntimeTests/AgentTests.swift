@@ -34,7 +34,7 @@ import Testing
             }
         }
         box.withLock { $0 = agent }
-        agent.run()
+        try agent.run()
         let times = stamps.withLock { $0 }
         #expect(times.count == 8)
         #expect(agent.settings.sendFrequency == .seconds(2))
@@ -62,7 +62,7 @@ import Testing
         let sent = Mutex<[TelemetryMessage]>([])
         let agent = Agent(board: board, options: .init(agentVersion: "test", initialSettings: AgentSettings(disabledChannels: [.humidity]), count: 2),
                           hub: nil, logger: Logger(label: "test")) { message in sent.withLock { $0.append(message) } }
-        agent.run()
+        try agent.run()
         let messages = sent.withLock { $0 }
         #expect(messages.count == 2)
         #expect(messages.allSatisfy { $0.humidity == nil && $0.readings["duct"]?["humidity"] == nil && $0.temperature != nil })

@@ -4,6 +4,7 @@ import Identity
 import IoTHub
 import Logging
 import Testing
+import TestSupport
 
 /// Issue 3 acceptance against a real Mosquitto 2 with mutual TLS (started per test).
 @Suite(.serialized, .enabled(if: MosquittoBroker.available, "needs mosquitto (scripts/test.sh installs it)"))
@@ -173,11 +174,14 @@ final class ListSource: HubMessageSource, @unchecked Sendable {
         lock.withLock {
             let batch = Array(messages.prefix(min(limit, 7)))
             messages.removeFirst(batch.count)
+            taken += batch.count
             return batch
         }
     }
 
+    var taken = 0
+
     func acknowledged(_ tokens: [UInt64]) { lock.withLock { acknowledgedTokens += tokens } }
 
-    var waiting: Int { lock.withLock { messages.count } }
+    var waiting: Int { lock.withLock { messages.count + taken - acknowledgedTokens.count } }
 }

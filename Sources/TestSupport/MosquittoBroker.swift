@@ -1,21 +1,24 @@
 import Foundation
 import Identity
-import Testing
 
 /// A real Mosquitto 2 broker for one test: mutual TLS on 127.0.0.1, `require_certificate`,
 /// `use_identity_as_username`, and an ACL letting each device write only below its own tree
 /// (test-infrastructure.md). Stopped by PID when the test ends.
-final class MosquittoBroker: @unchecked Sendable {
-    let directory: String
-    let pki: DevPKI.Bundle
-    let port: UInt16
+public final class MosquittoBroker: @unchecked Sendable {
+    public let directory: String
+    public let pki: DevPKI.Bundle
+    public let port: UInt16
     private var process: Process?
-    let log: String
-    var tlsVersion = "tlsv1.2"
+    public let log: String
+    public var tlsVersion = "tlsv1.2"
 
-    static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/sbin/mosquitto") }
+    public static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/sbin/mosquitto") }
 
-    init(devices: [String] = ["dev-1", "dev-2"], tlsVersion: String = "tlsv1.2") throws {
+    /// `log_type all` logs every PUBLISH (what the refusal tests read); off for bulk tests.
+    public var logEverything = true
+
+    public init(devices: [String] = ["dev-1", "dev-2"], tlsVersion: String = "tlsv1.2", logEverything: Bool = true) throws {
+        self.logEverything = logEverything
         directory = NSTemporaryDirectory() + "fieldagent-mqtt-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -32,14 +35,14 @@ final class MosquittoBroker: @unchecked Sendable {
         try start()
     }
 
-    func start() throws {
+    public func start() throws {
         let f = pki.files
         try """
         per_listener_settings true
         persistence false
         user root
         log_dest file \(log)
-        log_type all
+        log_type \(logEverything ? "all" : "error")
         listener \(port) 127.0.0.1
         cafile \(f.caChain)
         certfile \(f.serverCertificate)
@@ -62,13 +65,13 @@ final class MosquittoBroker: @unchecked Sendable {
     }
 
     /// SIGKILL, as a crash or power cut would.
-    func kill() {
+    public func kill() {
         guard let p = process else { return }
         end(p, signal: SIGKILL)
         process = nil
     }
 
-    func stop() {
+    public func stop() {
         guard let p = process else { return }
         end(p, signal: SIGTERM)
         process = nil
@@ -79,7 +82,7 @@ final class MosquittoBroker: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+    public func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
     private func waitForPort() throws {
         for _ in 0..<200 {
@@ -98,7 +101,7 @@ final class MosquittoBroker: @unchecked Sendable {
         throw BrokerError(message: "mosquitto did not start listening on \(port): \(logText())")
     }
 
-    static func freePort() throws -> UInt16 {
+    public static func freePort() throws -> UInt16 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -120,11 +123,11 @@ struct BrokerError: Error, CustomStringConvertible {
 }
 
 /// `mosquitto_sub` as the reading side: every message as "topic<TAB>payload-hex" lines.
-final class Subscriber: @unchecked Sendable {
-    let process = Process()
-    let output: String
+public final class Subscriber: @unchecked Sendable {
+    public let process = Process()
+    public let output: String
 
-    init(broker: MosquittoBroker, topic: String = "devices/#") throws {
+    public init(broker: MosquittoBroker, topic: String = "devices/#") throws {
         output = broker.directory + "/sub-\(UUID().uuidString).txt"
         _ = FileManager.default.createFile(atPath: output, contents: nil)
         let f = broker.pki.files
@@ -139,11 +142,11 @@ final class Subscriber: @unchecked Sendable {
         usleep(300_000)  // subscribed before the test publishes
     }
 
-    var lines: [String] {
+    public var lines: [String] {
         ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
-    func waitFor(count: Int, timeout: Double = 10) -> [String] {
+    public func waitFor(count: Int, timeout: Double = 10) -> [String] {
         let end = Date().addingTimeInterval(timeout)
         while Date() < end, lines.count < count { usleep(20_000) }
         return lines
@@ -156,7 +159,7 @@ final class Subscriber: @unchecked Sendable {
 
 /// Signals a child and waits (bounded) until it is gone; escalates to SIGKILL. Foundation's
 /// `waitUntilExit` can hang on Linux when called off the main thread, so this polls `isRunning`.
-func end(_ process: Process, signal: Int32) {
+public func end(_ process: Process, signal: Int32) {
     guard process.isRunning else { return }
     kill(process.processIdentifier, signal)
     for attempt in 0..<300 {

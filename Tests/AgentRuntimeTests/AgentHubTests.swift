@@ -1,0 +1,130 @@
+import AgentRuntime
+import Boards
+import Foundation
+import HubClient
+import IoTHub
+import Logging
+import Outbox
+import Synchronization
+import Testing
+import TestSupport
+
+/// The agent's delivery path end to end: sampler → outbox (SQLite) → HubClient (TLS) → a real
+/// Mosquitto → a subscriber (issue 6).
+@Suite(.serialized, .enabled(if: MosquittoBroker.available, "needs mosquitto (scripts/test.sh installs it)"))
+struct AgentHubTests {
+    func temporaryDirectory() -> String {
+        let path = NSTemporaryDirectory() + "fieldagent-state-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    func hubSettings(_ broker: MosquittoBroker, device: String) -> HubClient.Settings {
+        let files = broker.pki.files.devices[device]!
+        var settings = HubClient.Settings(host: "127.0.0.1", port: broker.port, deviceID: device,
+                                          certificateFile: files.certificate, keyFile: files.key,
+                                          trustAnchors: broker.pki.files.caChain)
+        settings.backoffBase = .milliseconds(50)
+        settings.backoffCap = .milliseconds(500)
+        return settings
+    }
+
+    /// "topic<TAB>hex" → (topic, decoded body).
+    func decode(_ line: String) -> (topic: String, body: String) {
+        let parts = line.split(separator: "\t", maxSplits: 1).map(String.init)
+        var bytes: [UInt8] = []
+        var hex = Substring(parts.count > 1 ? parts[1] : "")
+        while hex.count >= 2 {
+            bytes.append(UInt8(hex.prefix(2), radix: 16) ?? 0)
+            hex = hex.dropFirst(2)
+        }
+        return (parts.first ?? "", String(decoding: bytes, as: UTF8.self))
+    }
+
+    @Test func telemetryGoesThroughTheOutboxAndSequenceNumbersSurviveARestart() throws {
+        let broker = try MosquittoBroker(devices: ["factory-line-01"])
+        let subscriber = try Subscriber(broker: broker)
+        let state = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        for _ in 0..<2 {
+            let board = try openBoard("sim-factory-line")
+            let options = Agent.Options(agentVersion: "test", initialSettings: AgentSettings(sendFrequency: .seconds(5)),
+                                        stateDirectory: state, count: 3)
+            let agent = Agent(board: board, options: options, hub: hubSettings(broker, device: "factory-line-01"),
+                              logger: Logger(label: "test"))
+            #expect(try agent.run(flushTimeout: .seconds(15)))
+            #expect(agent.outbox?.depth == 0, "acknowledged messages are deleted")
+        }
+        let telemetry = subscriber.waitFor(count: 6).map(decode).filter { $0.topic.contains("/messages/events/") }
+        #expect(telemetry.count == 6)
+        for (i, message) in telemetry.enumerated() {
+            #expect(message.topic.hasPrefix("devices/factory-line-01/messages/events/%24.mid=factory-line-01-\(i + 1)&%24.ct=application%2Fjson&%24.ce=utf-8&%24.ctime=20"),
+                    "\(message.topic)")
+            #expect(message.body.contains("\"seq\":\(i + 1),"), "\(message.body.prefix(80))")
+        }
+    }
+
+    /// The hub unreachable for a simulated 3 days at 1 message/s: 259,200 readings wait in the
+    /// outbox with their capture times, then drain oldest first, under the configured rate.
+    @Test func threeDaysOfBacklogDrainOldestFirstUnderTheRate() throws {
+        let broker = try MosquittoBroker(devices: ["press-7"], logEverything: false)
+        let subscriber = try Subscriber(broker: broker)
+        let state = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let outbox = try Outbox(directory: StateDirectory(path: state, source: .flag), logger: Logger(label: "test"))
+        let count = 3 * 24 * 3600
+        let start = Date().addingTimeInterval(-Double(count))
+        var batch: [OutboxDraft] = []
+        for i in 0..<count {
+            let captured = start.addingTimeInterval(Double(i))
+            batch.append(OutboxDraft(kind: .aggregate, capturedAt: captured, properties: ["$.ct": "application/json"]) { seq in
+                Array(#"{"seq":\#(seq),"t":\#(Int(captured.timeIntervalSince1970))}"#.utf8)
+            })
+            if batch.count == 2000 {
+                _ = try outbox.enqueue(batch: batch)
+                batch.removeAll()
+            }
+        }
+        _ = try outbox.enqueue(batch: batch)
+        #expect(outbox.depth == count)
+        let rate = 25_000.0
+        let source = try OutboxSource(outbox: outbox, deviceID: "press-7", drainRate: rate)
+        let client = HubClient(settings: hubSettings(broker, device: "press-7"), logger: Logger(label: "test"), source: source)
+        let began = Date()
+        client.start()
+        defer { client.stop() }
+        // The drained count, every 100 ms: no second may carry more than the rate (plus one burst).
+        var samples: [(Date, Int)] = []
+        while Date().timeIntervalSince(began) < 60, outbox.depth > 0 {
+            samples.append((Date(), source.counts.backlog))
+            usleep(100_000)
+        }
+        let elapsed = Date().timeIntervalSince(began)
+        #expect(outbox.depth == 0, "all delivered within 60 s")
+        #expect(Double(count) / elapsed <= rate * 1.05, "average drain \(Double(count) / elapsed)/s against \(rate)/s")
+        for (i, (time, drained)) in samples.enumerated() {
+            guard let later = samples[(i + 1)...].first(where: { $0.0.timeIntervalSince(time) >= 1 }) else { break }
+            let perSecond = Double(later.1 - drained) / later.0.timeIntervalSince(time)
+            #expect(perSecond <= rate * 2 + 1, "\(Int(perSecond)) messages/s in one second")
+        }
+        let lines = subscriber.waitFor(count: count, timeout: 30)
+        #expect(lines.count == count)
+        var previous = 0
+        var ordered = true
+        for (i, line) in lines.enumerated() where i % 997 == 0 || i == lines.count - 1 {
+            let (topic, body) = decode(line)
+            guard let seq = Int(body.split(separator: ",")[0].dropFirst(7)) else { ordered = false; break }
+            if seq <= previous { ordered = false }
+            previous = seq
+            // $.ctime is the capture time: 3 days ago for the first, about now for the last.
+            if i == 0 { #expect(topic.contains("%24.ctime=\(Self.day(start))"), "\(topic)") }
+        }
+        #expect(ordered, "oldest first")
+        #expect(previous == count)
+    }
+
+    static func day(_ date: Date) -> String {
+        String(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)).prefix(13))
+            .replacingOccurrences(of: ":", with: "%3A")
+    }
+}
