@@ -40,7 +40,7 @@ struct Evaluate: AsyncParsableCommand {
             throw Exit.usage
         }
         let evaluation = DetectorComparison.run(series: series, forest: forest, fallback: .standard, grace: grace)
-        for line in evaluation.table(title: data) { print(line) }
+        for line in evaluation.table(title: URL(fileURLWithPath: data).lastPathComponent) { print(line) }
     }
 }
 

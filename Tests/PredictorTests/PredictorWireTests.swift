@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Predictor
 
@@ -111,5 +112,18 @@ struct PredictorWireTests {
     @Test func errorMessagesSayWhatWasExpected() {
         let error = decodeError(#"{"v":1,"type":"sample","id":1,"device":"d","channel":"c","capture_time":1,"value":"3"}"#)
         #expect(error?.description == #""value" must be a number, found a string"#)
+    }
+}
+
+/// The examples in firmware-interface/ decode, and re-encode to the same bytes.
+struct PredictorExamplesTests {
+    @Test(arguments: ["predictor-sample.json", "predictor-verdict.json", "predictor-error.json"])
+    func examplesDecodeAndReencodeExactly(_ name: String) throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("firmware-interface/examples/\(name)")
+        var text = try String(contentsOf: url, encoding: .utf8)
+        while text.hasSuffix("\n") { text.removeLast() }
+        let message = try PredictorWire.decode(payload: Array(text.utf8))
+        #expect(String(decoding: PredictorWire.encode(message).dropFirst(4), as: UTF8.self) == text)
     }
 }
