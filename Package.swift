@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         .target(name: "HAL"),
@@ -44,7 +45,7 @@ let package = Package(
         .target(name: "Diagnostics", dependencies: ["Boards", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "SensorCore", "HubClient", "IoTHub", "Identity", "Outbox", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fieldagent", dependencies: [
-            "AgentRuntime", "Boards", "Diagnostics", "Identity", "HubClient", "IoTHub",
+            "AgentRuntime", "Boards", "Diagnostics", "Identity", "HubClient", "IoTHub", "TrainingData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -98,6 +99,30 @@ let package = Package(
         .executableTarget(name: "outbox-bench", dependencies: ["Outbox", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "OutboxTests", dependencies: ["Outbox", "outbox-bench",
                                                         .product(name: "Logging", package: "swift-log")]),
+        // Issue 7: the edge spike predictor. Predictor is pure (features, tree ensemble, fallback
+        // detector, predictor.v1 framing; standard library only); TrainingData turns simulator
+        // scenarios into labelled readings; PredictorServer serves predictor.v1 on a Unix socket
+        // with SwiftNIO; PredictorLink is the agent's blocking client; spike-predictor the service.
+        .target(name: "Predictor"),
+        .target(name: "TrainingData", dependencies: ["HALSimulation", "SensorCore", "Predictor"]),
+        .target(name: "PredictorServer", dependencies: [
+            "Predictor",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "PredictorLink", dependencies: ["Predictor"]),
+        .executableTarget(name: "spike-predictor", dependencies: [
+            "Predictor", "PredictorServer", "PredictorLink", "TrainingData",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "PredictorTests", dependencies: ["Predictor"]),
+        .testTarget(name: "TrainingDataTests", dependencies: ["TrainingData", "Predictor", "HALSimulation"]),
+        .testTarget(name: "PredictorServerTests", dependencies: [
+            "PredictorServer", "PredictorLink", "Predictor",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ] + chips.flatMap(chip),
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,175 @@
+/// Why a model file was refused: the JSON path of the offending member and what was expected.
+public struct ModelFormatError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// e.g. `trees[3].left[17]`.
+    public var path: String
+    public var reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+
+    public var description: String {
+        "model file: \(path.isEmpty ? "" : "\(path): ")\(reason) (format: firmware-interface/predictor-model.v1.md; re-export with scripts/train-predictor.py)"
+    }
+}
+
+extension SpikeForest {
+    /// The `format` member every v1 model carries.
+    public static let formatName = "fieldagent-predictor-model"
+    public static let maxTrees = 1_000
+    public static let maxNodesPerTree = 100_000
+
+    /// Reads a model from the JSON text of `firmware-interface/predictor-model.v1.md`.
+    public init(json bytes: [UInt8]) throws(ModelFormatError) {
+        let root: JSONValue
+        do throws(JSONParseError) {
+            root = try JSONParser.parse(bytes, maxDepth: 8)
+        } catch {
+            throw ModelFormatError(path: "", reason: "\(error)")
+        }
+        try self.init(model: root)
+    }
+
+    public init(model root: JSONValue) throws(ModelFormatError) {
+        guard case .object = root else { throw ModelFormatError(path: "", reason: "expected an object, found \(root.kindName)") }
+        let format = try Self.string(root, "format")
+        guard format == Self.formatName else {
+            throw ModelFormatError(path: "format", reason: "expected \"\(Self.formatName)\", found \"\(format)\"")
+        }
+        let version = try Self.number(root, "version")
+        guard version == 1 else {
+            throw ModelFormatError(path: "version", reason: "this predictor reads version 1, the file is version \(version)")
+        }
+        let kind = try Self.string(root, "kind")
+        guard kind == "random_forest_classifier" else {
+            throw ModelFormatError(path: "kind", reason: "expected \"random_forest_classifier\", found \"\(kind)\"")
+        }
+        let modelID = try Self.string(root, "model_id")
+        guard !modelID.isEmpty, modelID.utf8.count <= 128 else {
+            throw ModelFormatError(path: "model_id", reason: "expected 1…128 bytes, found \(modelID.utf8.count)")
+        }
+
+        guard let w = root["windows"], case .object = w else {
+            throw ModelFormatError(path: "windows", reason: "expected an object with short, long, min_history, std_floor")
+        }
+        let windows = FeatureWindows(
+            short: Int(try Self.integer(w, "short", path: "windows.short")),
+            long: Int(try Self.integer(w, "long", path: "windows.long")),
+            minHistory: Int(try Self.integer(w, "min_history", path: "windows.min_history")),
+            stdFloor: try Self.number(w, "std_floor", path: "windows.std_floor"))
+        if let problem = windows.problem { throw ModelFormatError(path: "windows", reason: problem) }
+
+        guard case .array(let names)? = root["features"], !names.isEmpty else {
+            throw ModelFormatError(path: "features", reason: "expected a non-empty array of feature names")
+        }
+        var features: [FeatureName] = []
+        for (i, name) in names.enumerated() {
+            guard case .string(let text) = name, let feature = FeatureName(rawValue: text) else {
+                let known = FeatureName.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ModelFormatError(path: "features[\(i)]", reason: "expected one of \(known)")
+            }
+            guard !features.contains(feature) else {
+                throw ModelFormatError(path: "features[\(i)]", reason: "\(text) is listed twice")
+            }
+            features.append(feature)
+        }
+
+        let decisionThreshold = try Self.number(root, "decision_threshold")
+        guard decisionThreshold > 0, decisionThreshold <= 1 else {
+            throw ModelFormatError(path: "decision_threshold", reason: "expected a number in (0, 1], found \(decisionThreshold)")
+        }
+
+        guard case .array(let trees)? = root["trees"], !trees.isEmpty, trees.count <= Self.maxTrees else {
+            throw ModelFormatError(path: "trees", reason: "expected an array of 1…\(Self.maxTrees) trees")
+        }
+        var nodes: [Node] = []
+        var roots: [Int] = []
+        for (t, tree) in trees.enumerated() {
+            roots.append(nodes.count)
+            nodes += try Self.tree(tree, path: "trees[\(t)]", featureCount: features.count, offset: nodes.count)
+        }
+        self.init(modelID: modelID, features: features, windows: windows, decisionThreshold: decisionThreshold,
+                  nodes: nodes, roots: roots)
+    }
+
+    private static func tree(_ tree: JSONValue, path: String, featureCount: Int, offset: Int) throws(ModelFormatError) -> [Node] {
+        let feature = try numbers(tree, "feature", path: path)
+        let threshold = try numbers(tree, "threshold", path: path)
+        let left = try numbers(tree, "left", path: path)
+        let right = try numbers(tree, "right", path: path)
+        let probability = try numbers(tree, "probability", path: path)
+        let n = feature.count
+        guard n >= 1, n <= maxNodesPerTree else {
+            throw ModelFormatError(path: "\(path).feature", reason: "expected 1…\(maxNodesPerTree) nodes, found \(n)")
+        }
+        for (name, array) in [("threshold", threshold), ("left", left), ("right", right), ("probability", probability)]
+        where array.count != n {
+            throw ModelFormatError(path: "\(path).\(name)", reason: "expected \(n) entries like \"feature\", found \(array.count)")
+        }
+        var nodes: [Node] = []
+        nodes.reserveCapacity(n)
+        for i in 0..<n {
+            let l = left[i], r = right[i]
+            if l == -1 && r == -1 {
+                let p = probability[i]
+                guard p >= 0, p <= 1 else {
+                    throw ModelFormatError(path: "\(path).probability[\(i)]", reason: "a leaf probability must be in [0, 1], found \(p)")
+                }
+                nodes.append(Node(feature: -1, left: -1, right: -1, threshold: 0, probability: p))
+                continue
+            }
+            // Children after their parent (sklearn numbers nodes depth-first) rule out cycles.
+            for (side, child) in [("left", l), ("right", r)] where child != child.rounded() || child <= Double(i) || child >= Double(n) {
+                throw ModelFormatError(path: "\(path).\(side)[\(i)]",
+                                       reason: "expected a node index in \(i + 1)…\(n - 1) (or -1 on both sides for a leaf), found \(child)")
+            }
+            let f = feature[i]
+            guard f == f.rounded(), f >= 0, f < Double(featureCount) else {
+                throw ModelFormatError(path: "\(path).feature[\(i)]", reason: "expected a column 0…\(featureCount - 1), found \(f)")
+            }
+            nodes.append(Node(feature: Int32(f), left: Int32(offset + Int(l)), right: Int32(offset + Int(r)),
+                              threshold: threshold[i], probability: probability[i]))
+        }
+        return nodes
+    }
+
+    private static func member(_ object: JSONValue, _ key: String, path: String?) throws(ModelFormatError) -> JSONValue {
+        guard let value = object[key] else { throw ModelFormatError(path: path ?? key, reason: "missing") }
+        return value
+    }
+
+    private static func string(_ object: JSONValue, _ key: String) throws(ModelFormatError) -> String {
+        let value = try member(object, key, path: key)
+        guard case .string(let s) = value else { throw ModelFormatError(path: key, reason: "expected a string, found \(value.kindName)") }
+        return s
+    }
+
+    private static func number(_ object: JSONValue, _ key: String, path: String? = nil) throws(ModelFormatError) -> Double {
+        let value = try member(object, key, path: path)
+        guard case .number(let d) = value else { throw ModelFormatError(path: path ?? key, reason: "expected a number, found \(value.kindName)") }
+        return d
+    }
+
+    private static func integer(_ object: JSONValue, _ key: String, path: String) throws(ModelFormatError) -> Int64 {
+        let d = try number(object, key, path: path)
+        guard d == d.rounded(), abs(d) < 1e9 else { throw ModelFormatError(path: path, reason: "expected an integer, found \(d)") }
+        return Int64(d)
+    }
+
+    private static func numbers(_ object: JSONValue, _ key: String, path: String) throws(ModelFormatError) -> [Double] {
+        let value = try member(object, key, path: "\(path).\(key)")
+        guard case .array(let elements) = value else {
+            throw ModelFormatError(path: "\(path).\(key)", reason: "expected an array of numbers, found \(value.kindName)")
+        }
+        var out: [Double] = []
+        out.reserveCapacity(elements.count)
+        for (i, e) in elements.enumerated() {
+            guard case .number(let d) = e else {
+                throw ModelFormatError(path: "\(path).\(key)[\(i)]", reason: "expected a number, found \(e.kindName)")
+            }
+            out.append(d)
+        }
+        return out
+    }
+}

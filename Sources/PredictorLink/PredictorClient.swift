@@ -1,0 +1,183 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Predictor
+
+/// The agent's side of predictor.v1: a blocking client on the predictor's Unix socket.
+///
+/// Contract:
+/// - One request, one verdict: ``classify(_:)`` sends the sample and waits for the answer with
+///   the same id. The whole exchange (connecting if needed, sending, receiving) must finish
+///   within `deadline`, measured on the monotonic clock and waited for with poll(2); past it the
+///   call throws ``PredictorLinkError/deadlineExceeded(path:deadline:stage:)``.
+/// - The connection is opened on first use and kept. After any failure but a refusal
+///   (``PredictorLinkError/rejected(code:message:)``) it is closed, so a late answer can never be
+///   taken for the next request's, and the next call connects afresh: when the predictor comes
+///   back, the next sample reaches it.
+/// - Not thread-safe: one client per calling task (the agent's router owns one).
+public final class PredictorClient {
+    public let path: String
+    public let deadline: Duration
+    private var fd: Int32 = -1
+    private var nextID: UInt64 = 1
+    private var reader = PredictorFrameReader()
+    private var receiveBuffer = [UInt8](repeating: 0, count: 4_096)
+
+    public init(path: String, deadline: Duration) {
+        self.path = path
+        self.deadline = deadline
+    }
+
+    deinit {
+        if fd >= 0 { System.close(fd) }
+    }
+
+    /// True while a connection is open (it may still turn out to be dead on the next call).
+    public var isConnected: Bool { fd >= 0 }
+
+    public func close() {
+        if fd >= 0 { System.close(fd) }
+        fd = -1
+        reader = PredictorFrameReader()
+    }
+
+    public func classify(_ sample: PredictorSample) throws(PredictorLinkError) -> PredictorVerdict {
+        let start = ContinuousClock.now
+        let end = start.advanced(by: deadline)
+        let id = nextID
+        nextID = nextID >= PredictorWire.maxID ? 1 : nextID + 1
+        do throws(PredictorLinkError) {
+            if fd < 0 { try connect(until: end) }
+            try send(PredictorWire.encode(.sample(id: id, sample)), until: end)
+            let answer = try receive(until: end)
+            switch answer {
+            case .verdict(let answerID, let verdict) where answerID == id:
+                return verdict
+            case .error(let answerID, let code, let message) where answerID == id || answerID == nil:
+                if answerID == nil { close() }
+                throw PredictorLinkError.rejected(code: code, message: message)
+            default:
+                throw PredictorLinkError.protocolError(path: path, reason: "expected the verdict for request \(id), got \(answer)")
+            }
+        } catch {
+            if case .rejected = error {} else { close() }
+            throw error
+        }
+    }
+
+    // MARK: Steps
+
+    private func remainingMilliseconds(until end: ContinuousClock.Instant, stage: String) throws(PredictorLinkError) -> Int32 {
+        let left = ContinuousClock.now.duration(to: end)
+        guard left > .zero else { throw .deadlineExceeded(path: path, deadline: deadline, stage: stage) }
+        let (seconds, attoseconds) = left.components
+        // Round up so a sub-millisecond remainder still waits instead of spinning.
+        return Int32(clamping: seconds * 1_000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
+    }
+
+    private func connect(until end: ContinuousClock.Instant) throws(PredictorLinkError) {
+        let socket: Int32
+        do throws(SystemCallFailure) {
+            socket = try System.socketUnixStream()
+        } catch {
+            throw .system(function: error.function, path: path, errno: error.errno)
+        }
+        do {
+            if try !System.connect(socket, path: path) {
+                guard try System.poll(socket, events: Int16(POLLOUT), milliseconds: try remainingMilliseconds(until: end, stage: "connect")) else {
+                    throw PredictorLinkError.deadlineExceeded(path: path, deadline: deadline, stage: "connect")
+                }
+                let status = try System.socketError(socket)
+                if status != 0 { throw SystemCallFailure(function: "connect", errno: status) }
+            }
+        } catch let failure as SystemCallFailure {
+            System.close(socket)
+            if failure.function == "connect", failure.errno == ENOENT || failure.errno == ECONNREFUSED {
+                throw .notRunning(path: path, errno: failure.errno)
+            }
+            throw .system(function: failure.function, path: path, errno: failure.errno)
+        } catch let error as PredictorLinkError {
+            System.close(socket)
+            throw error
+        } catch {
+            System.close(socket)
+            throw .protocolError(path: path, reason: "\(error)")
+        }
+        fd = socket
+        reader = PredictorFrameReader()
+    }
+
+    private func send(_ frame: [UInt8], until end: ContinuousClock.Instant) throws(PredictorLinkError) {
+        var offset = 0
+        while offset < frame.count {
+            let sent: Int?
+            do throws(SystemCallFailure) {
+                let fd = fd
+                sent = try frame.withUnsafeBytes { raw in
+                    Result { () throws(SystemCallFailure) in try System.send(fd, UnsafeRawBufferPointer(rebasing: raw[offset...])) }
+                }.get()
+            } catch {
+                if error.errno == EPIPE || error.errno == ECONNRESET { throw .connectionClosed(path: path) }
+                throw .system(function: error.function, path: path, errno: error.errno)
+            }
+            if let sent {
+                offset += sent
+                continue
+            }
+            try wait(for: Int16(POLLOUT), until: end, stage: "send")
+        }
+    }
+
+    private func receive(until end: ContinuousClock.Instant) throws(PredictorLinkError) -> PredictorMessage {
+        while true {
+            let payload: [UInt8]?
+            do throws(PredictorFrameError) {
+                payload = try reader.nextPayload()
+            } catch {
+                throw .protocolError(path: path, reason: error.description)
+            }
+            if let payload {
+                do throws(PredictorFrameError) {
+                    return try PredictorWire.decode(payload: payload)
+                } catch {
+                    throw .protocolError(path: path, reason: error.description)
+                }
+            }
+            let count: Int?
+            do throws(SystemCallFailure) {
+                let fd = fd
+                count = try receiveBuffer.withUnsafeMutableBytes { raw in
+                    Result { () throws(SystemCallFailure) in try System.recv(fd, raw) }
+                }.get()
+            } catch {
+                if error.errno == ECONNRESET { throw .connectionClosed(path: path) }
+                throw .system(function: error.function, path: path, errno: error.errno)
+            }
+            switch count {
+            case .some(0):
+                throw .connectionClosed(path: path)
+            case .some(let n):
+                reader.append(receiveBuffer[0..<n])
+            case .none:
+                try wait(for: Int16(POLLIN), until: end, stage: "receive")
+            }
+        }
+    }
+
+    private func wait(for events: Int16, until end: ContinuousClock.Instant, stage: String) throws(PredictorLinkError) {
+        let milliseconds = try remainingMilliseconds(until: end, stage: stage)
+        do {
+            if try !System.poll(fd, events: events, milliseconds: milliseconds) {
+                throw PredictorLinkError.deadlineExceeded(path: path, deadline: deadline, stage: stage)
+            }
+        } catch let error as PredictorLinkError {
+            throw error
+        } catch let failure as SystemCallFailure {
+            throw .system(function: failure.function, path: path, errno: failure.errno)
+        } catch {
+            throw .protocolError(path: path, reason: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Predictor
+
+@main
+struct SpikePredictorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spike-predictor",
+        abstract: "The edge spike predictor: predictor.v1 on a Unix socket, its evaluation and its benchmark.",
+        discussion: "Exit codes: 0 success, 1 failure, 64 usage error. docs/predictor.md has the details.",
+        version: "0.1.0",
+        subcommands: [Serve.self, Evaluate.self, Bench.self])
+}
+
+/// Named exit codes (docs/predictor.md, "Exit codes").
+enum Exit {
+    static let failed = ExitCode(1)
+    static let usage = ExitCode(64)
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data(("spike-predictor: " + text + "\n").utf8))
+}
+
+/// Reads and validates a model file, printing what is wrong and exiting 64 when it is unusable.
+func loadModel(_ path: String) throws -> SpikeForest {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        printError("cannot read the model \(path); pass --model with the path of spike-forest.v1.json")
+        throw Exit.usage
+    }
+    do {
+        return try SpikeForest(json: [UInt8](data))
+    } catch {
+        printError("\(path): \(error)")
+        throw Exit.usage
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+@testable import Predictor
+
+/// The fallback detector: worked values, a planted spike, and silence on plain noise.
+struct RobustSpikeDetectorTests {
+    /// Deterministic standard normal noise (SplitMix64 + Box–Muller), independent of HALSimulation.
+    struct Noise {
+        var state: UInt64
+        mutating func unit() -> Double {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+        }
+        mutating func next() -> Double {
+            let u1 = max(unit(), .leastNonzeroMagnitude), u2 = unit()
+            return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
+        }
+    }
+
+    @Test func scoresAgainstMedianAndMAD() {
+        var d = RobustSpikeDetector(parameters: .init(window: 5, threshold: 3.5, minHistory: 5))
+        for x in [1.0, 2, 3, 4, 100] { _ = d.next(x) }
+        // median 3, MAD = median(|-2, -1, 0, 1, 97|) = 1: z = 0.6745 · 7 / 1.
+        let r = d.next(10)
+        #expect(r.median == 3)
+        #expect(r.mad == 1)
+        #expect(abs(r.score - 0.6745 * 7) < 1e-12)
+        #expect(r.detected)
+        #expect(abs(r.spikeScore - r.score * r.score / (r.score * r.score + 3.5 * 3.5)) < 1e-12)
+    }
+
+    @Test func medianOfAnEvenCountIsTheMeanOfTheMiddleTwo() {
+        var values = [4.0, 1, 3, 2]
+        #expect(RobustSpikeDetector.median(&values) == 2.5)
+    }
+
+    @Test func modeChoosesTheDirection() {
+        func detects(_ mode: RobustSpikeDetector.Mode, _ x: Double) -> Bool {
+            var d = RobustSpikeDetector(parameters: .init(window: 5, threshold: 3.5, minHistory: 5, mode: mode))
+            for v in [1.0, 2, 3, 4, 5] { _ = d.next(v) }
+            return d.next(x).detected
+        }
+        #expect(detects(.spikes, 20) && !detects(.spikes, -20))
+        #expect(detects(.dips, -20) && !detects(.dips, 20))
+        #expect(detects(.spikesAndDips, 20) && detects(.spikesAndDips, -20))
+    }
+
+    @Test func catchesAPlantedSpikeAndStaysQuietOnNoise() {
+        var noise = Noise(state: 42)
+        var d = RobustSpikeDetector()
+        var flagged: [Int] = []
+        for i in 0..<5_000 {
+            var x = 20 + 0.1 * noise.next()
+            if (3_000..<3_004).contains(i) { x += 1.0 }  // a 10-sigma spike for 4 samples
+            if d.next(x).detected { flagged.append(i) }
+        }
+        #expect(flagged.contains(3_000), "the spike's first sample is flagged")
+        #expect((3_000..<3_004).allSatisfy(flagged.contains), "every spike sample is flagged")
+        let falseFlags = flagged.filter { !(3_000..<3_004).contains($0) }
+        #expect(falseFlags.count <= 10, "plain noise flagged \(falseFlags.count) times in 5000 samples")
+    }
+
+    @Test func quietWhileWarmingUp() {
+        var d = RobustSpikeDetector()
+        for i in 0..<30 {
+            let r = d.next(i == 29 ? 1_000 : 1 + Double(i % 2))
+            #expect(!r.detected && r.warmingUp && r.spikeScore == 0, "sample \(i)")
+        }
+        #expect(!d.next(1).warmingUp, "30 samples of history end the warm-up")
+    }
+
+    @Test func aConstantSignalGivesFiniteScores() {
+        var d = RobustSpikeDetector()
+        for _ in 0..<40 { _ = d.next(5) }
+        let r = d.next(5.001)
+        #expect(r.score.isFinite && r.detected, "MAD 0 is floored, a change off a flat line is a spike")
+        #expect(RobustSpikeDetector.Parameters(window: 2).problem != nil)
+    }
+}
