@@ -31,6 +31,12 @@ public final class Agent: Sendable {
         public var outbox = OutboxConfiguration()
         /// Backlog messages per second after a reconnect (live messages are not paced).
         public var drainRate: Double = 50
+        /// The co-located spike predictor's socket (route `predictor`); nil: the fallback detector only.
+        public var predictorSocket: String?
+        /// How long a sample may wait for the predictor before the fallback answers instead.
+        public var predictorDeadline: Duration = .milliseconds(50)
+        /// How long the alarm line stays high after a spike alert (board time).
+        public var alarmHold: Duration = .seconds(30)
 
         public init(agentVersion: String, initialSettings: AgentSettings, stateDirectory: String? = nil,
                     count: Int? = nil, certificateFile: String? = nil) {
@@ -47,6 +53,8 @@ public final class Agent: Sendable {
         var sensorStatuses: [String: String] = [:]
         var blinkUntil: ContinuousClock.Instant?
         var stop = false
+        var alarmUntil: Duration?
+        var alerts = 0
     }
 
     public let board: Board
@@ -55,6 +63,9 @@ public final class Agent: Sendable {
     let state: Mutex<State>
     let store: SettingsStore?
     let output: @Sendable (TelemetryMessage) -> Void
+    let alertOutput: @Sendable (SpikeAlert) -> Void
+    /// Used only by the sampling thread (inside ``run()``).
+    let router: SpikeRouter
     let hubSettings: HubClient.Settings?
     let link = Mutex<HubClient?>(nil)
     let queue = Mutex<OutboxSource?>(nil)
@@ -65,12 +76,16 @@ public final class Agent: Sendable {
     ///   - hub: where to connect (nil: no hub; messages go only to `output`).
     ///   - output: every aggregate message, after it was handed to the hub link (or instead of it).
     public init(board: Board, options: Options, hub: HubClient.Settings?, logger: Logger,
-                output: @escaping @Sendable (TelemetryMessage) -> Void = { _ in }) {
+                output: @escaping @Sendable (TelemetryMessage) -> Void = { _ in },
+                alertOutput: @escaping @Sendable (SpikeAlert) -> Void = { _ in }) {
         self.board = board
         self.options = options
         self.logger = logger
         self.hubSettings = hub
         self.output = output
+        self.alertOutput = alertOutput
+        router = SpikeRouter(deviceID: board.file.deviceID, socketPath: options.predictorSocket,
+                             deadline: options.predictorDeadline, logger: logger)
         store = options.stateDirectory.map { SettingsStore(directory: $0) }
         var twin = TwinProperties(settings: options.initialSettings)
         if let store {
@@ -127,7 +142,31 @@ public final class Agent: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let loop = TelemetryLoop(sendFrequency: settings.sendFrequency, interval: board.file.sampling.interval, count: options.count)
-        loop.run(board: board, logger: logger, settings: { self.settings }, shouldStop: { self.state.withLock { $0.stop } }) { message in
+        let wallStart = Date()
+        let onSample: ([Reading], Duration) -> Void = { [self] readings, elapsed in
+            let current = settings
+            let captured = wallStart.addingTimeInterval(elapsed.seconds)
+            for var alert in router.classify(readings, capturedAt: captured, route: current.route, threshold: current.spikeThreshold) {
+                raiseAlarm(at: elapsed, alert: alert)
+                if let outbox = source?.outbox {
+                    do {
+                        // Alerts go at once (they are live) and are the last thing a full outbox drops.
+                        let entry = try outbox.enqueue(kind: .alert, capturedAt: captured,
+                                                       properties: ["$.ct": "application/json", "$.ce": "utf-8", "alert": "spike"]) { seq in
+                            alert.seq = seq
+                            return (try? encoder.encode(alert)).map(Array.init) ?? []
+                        }
+                        alert.seq = entry.seq
+                    } catch {
+                        logger.error("spike alert not queued: \(error)", metadata: ["feature": "outbox"])
+                    }
+                }
+                alertOutput(alert)
+            }
+            lowerAlarmIfDue(at: elapsed)
+        }
+        loop.run(board: board, logger: logger, settings: { self.settings }, shouldStop: { self.state.withLock { $0.stop } },
+                 onSample: onSample) { message in
             var message = message
             if let outbox = source?.outbox {
                 // Written durably before it is sent; the outbox's sequence number goes in the body
@@ -154,6 +193,40 @@ public final class Agent: Sendable {
         return flushed
     }
 
+    // MARK: Alarm
+
+    /// Raises the board's alarm line for ``Options/alarmHold`` (board time) after a spike alert.
+    func raiseAlarm(at elapsed: Duration, alert: SpikeAlert) {
+        let wasRaised = state.withLock { s in
+            defer {
+                s.alarmUntil = elapsed + options.alarmHold
+                s.alerts += 1
+            }
+            return s.alarmUntil != nil
+        }
+        logger.warning("spike on \(alert.sensor).\(alert.channel): \(alert.value) \(alert.unit) (probability \(String(format: "%.2f", alert.probability)), \(alert.source) \(alert.modelId))",
+                       metadata: ["feature": "alerts"])
+        guard !wasRaised, let alarm = board.lines.alarm else { return }
+        do { try alarm.set(true) } catch {
+            logger.error("cannot raise the alarm line: \(error)", metadata: ["feature": "alerts"])
+        }
+    }
+
+    func lowerAlarmIfDue(at elapsed: Duration) {
+        let due = state.withLock { s -> Bool in
+            guard let until = s.alarmUntil, elapsed >= until else { return false }
+            s.alarmUntil = nil
+            return true
+        }
+        guard due, let alarm = board.lines.alarm else { return }
+        do { try alarm.set(false) } catch {
+            logger.error("cannot lower the alarm line: \(error)", metadata: ["feature": "alerts"])
+        }
+    }
+
+    /// Spike alerts raised since start.
+    public var alertCount: Int { state.withLock { $0.alerts } }
+
     // MARK: Status
 
     /// What `fieldagent status` reads, refreshed every 2 s while the agent runs.
@@ -171,7 +244,8 @@ public final class Agent: Sendable {
                            link: client.map { "\($0.state)" } ?? "no hub configured", lastError: client?.lastError, twin: twin,
                            settings: Dictionary(uniqueKeysWithValues: WritableProperty.allCases.map { ($0.rawValue, current.twinValue($0)) }),
                            sent: (client?.statistics.acknowledged ?? 0) + (queue.withLock { $0?.acknowledgedCount } ?? 0),
-                           outbox: outbox.map { Self.outboxStatus($0.statistics) }, route: current.route.rawValue, detector: nil)
+                           outbox: outbox.map { Self.outboxStatus($0.statistics) }, route: current.route.rawValue,
+                           detector: router.source.rawValue)
     }
 
     public static func outboxStatus(_ stats: OutboxStatistics) -> AgentStatus.Outbox {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Configuration
 import Logging
 
 @main
@@ -32,3 +33,4 @@ struct BoardOptions: ParsableArguments {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension Route: ExpressibleByArgument {}

@@ -55,12 +55,26 @@ extension FieldAgent {
         @Option(help: "Outbox maximum age, e.g. 7d (older messages are dropped, and counted). Default 7d.")
         var outboxMaxAge: String?
 
+        @Option(help: "Where each reading goes first: hub (the in-agent detector flags spikes) or predictor (the co-located spike predictor, with the in-agent detector as fallback). The twin may change it.")
+        var route: Route?
+
+        @Option(help: "The spike predictor's Unix socket (route predictor). Default: /run/fieldagent/predictor.sock.")
+        var predictorSocket: String?
+
+        @Option(help: "How long a sample waits for the predictor before the fallback detector answers, e.g. 50ms.")
+        var predictorDeadline: String?
+
         @OptionGroup var link: HubOptions
 
         func validate() throws {
             if let sendFrequency { _ = try parseSendFrequency(sendFrequency) }
             if let count, count < 1 { throw ValidationError("--count must be at least 1") }
             if let timeScale, timeScale < 0 { throw ValidationError("--time-scale must be 0 or more") }
+            if let predictorDeadline {
+                guard let deadline = try? DurationText.parse(predictorDeadline), deadline >= .milliseconds(1), deadline <= .seconds(10) else {
+                    throw ValidationError("--predictor-deadline: '\(predictorDeadline)' is not a duration from 1ms to 10s, e.g. 50ms")
+                }
+            }
             if let drainRate, !(drainRate > 0 && drainRate <= 100_000) { throw ValidationError("--drain-rate must be above 0 and at most 100000 messages/s") }
             if let outboxQuota, (AgentConfig.parseByteSize(outboxQuota) ?? 0) < 64 * 1024 {
                 throw ValidationError("--outbox-quota: '\(outboxQuota)' is not a size of at least 64KB; write e.g. 512KB, 64MB or 1GB")
@@ -97,20 +111,26 @@ extension FieldAgent {
             let logger = bootstrapLogging(merged.logLevel)
             let board = try openBoard(path: merged.board, timeScale: timeScale)
             var initial = AgentSettings(sendFrequency: merged.sendFrequency ?? board.file.sampling.sendFrequency)
-            initial.route = merged.route ?? .hub
+            initial.route = route ?? merged.route ?? .hub
             let hub = try merged.hub.map { try $0.settings(defaultDeviceID: board.file.deviceID) }
             var options = Agent.Options(agentVersion: FieldAgent.configuration.version, initialSettings: initial,
                                         stateDirectory: merged.stateDirectory, count: count,
                                         certificateFile: hub?.certificateFile)
             options.drainRate = drainRate ?? file?.outbox.drainRate ?? options.drainRate
+            options.predictorSocket = predictorSocket ?? file?.predictor.socket ?? "/run/fieldagent/predictor.sock"
+            if let deadline = try predictorDeadline.map({ try DurationText.parse($0) }) ?? file?.predictor.deadline {
+                options.predictorDeadline = deadline
+            }
             if let quota = outboxQuota.flatMap(AgentConfig.parseByteSize) ?? file?.outbox.quotaBytes { options.outbox.quotaBytes = quota }
             if let age = try outboxMaxAge.map({ try DurationText.parse($0) }) ?? file?.outbox.maximumAge { options.outbox.maximumAge = age }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             let printing = hub == nil || sink == .stdout
-            let agent = Agent(board: board, options: options, hub: hub, logger: logger) { message in
+            let agent = Agent(board: board, options: options, hub: hub, logger: logger, output: { message in
                 if printing, let data = try? encoder.encode(message) { writeLine(String(decoding: data, as: UTF8.self)) }
-            }
+            }, alertOutput: { alert in
+                if printing, let data = try? encoder.encode(alert) { writeLine(String(decoding: data, as: UTF8.self)) }
+            })
             logger.notice("sampling \(board.file.name) every \(DurationText.format(min(board.file.sampling.interval, agent.settings.sendFrequency))), sending every \(DurationText.format(agent.settings.sendFrequency))\(hub.map { " to \($0.host):\($0.port)" } ?? "")")
             let signals = stopOnSignals { agent.stop() }
             defer { signals.forEach { $0.cancel() } }

@@ -1,0 +1,164 @@
+import Configuration
+import Foundation
+import Logging
+import Predictor
+import PredictorLink
+import SensorCore
+import Synchronization
+
+/// A spike worth telling the hub about: one alert per spike onset per stream.
+public struct SpikeAlert: Sendable, Equatable, Codable {
+    /// Always "spike" (also the message property `alert=spike`), so a reader tells alerts from aggregates.
+    public var alert = "spike"
+    public var deviceId: String
+    public var sensor: String
+    public var channel: String
+    public var value: Double
+    public var unit: String
+    public var probability: Double
+    public var threshold: Double
+    /// `predictor` (the co-located model) or `fallback` (the in-agent detector).
+    public var source: String
+    public var modelId: String
+    public var features: [String: Double]
+    public var capturedAt: String
+    public var seq: UInt64 = 0
+}
+
+/// Routes every sample to the spike predictor (route `predictor`) or the in-agent fallback
+/// detector (route `hub`, or the predictor down or late), and turns verdicts into alerts.
+///
+/// ## Contract
+/// - The fallback detector sees every sample whatever the route, so it is warm when it takes over.
+/// - With route `predictor`, a failed or late answer switches to the fallback for that sample and
+///   the following ones (logged once with the reason); the predictor is tried again every
+///   `retryInterval`, and the switch back is logged too.
+/// - An alert is raised at a spike's onset (probability ≥ threshold, not warming up); the stream
+///   must read normal for `clearAfter` samples before it can alert again.
+public final class SpikeRouter: @unchecked Sendable {
+    public enum Source: String, Sendable { case predictor, fallback }
+
+    let deviceID: String
+    let logger: Logger
+    let socketPath: String?
+    let deadline: Duration
+    let retryInterval: Duration
+    let clearAfter: Int
+    var client: PredictorClient?
+    /// One fallback per channel kind: each with a MAD floor at the sensor's resolution, so a
+    /// one-LSB step on a quiet channel is not read as a many-sigma spike.
+    var fallbacks: [Channel: SpikePredictor] = [:]
+
+    /// Channels watched for spikes: the environment and the vibration level. The raw axes and
+    /// the per-window peak are left out: they move in whole LSBs around gravity and flag noise.
+    public static let watchedChannels: Set<Channel> = [.temperature, .humidity, .pressure, .vibrationRMS]
+
+    /// About twice each channel's resolution on the supported chips (BME280 0.01 °C, SHT3x 0.01 °C
+    /// and 0.01 %RH, BME280 pressure noise ~1.3 Pa, ADXL345 3.9 mg/LSB).
+    static func madFloor(_ channel: Channel) -> Double {
+        switch channel {
+        case .temperature: 0.02
+        case .humidity: 0.05
+        case .pressure: 2
+        default: 0.004
+        }
+    }
+    var predictorDownSince: ContinuousClock.Instant?
+    var nextRetry: ContinuousClock.Instant = .now
+    var lastFailure: String?
+    var quiet: [String: Int] = [:]
+    var inSpike: Set<String> = []
+    let current = Mutex(Source.fallback)
+    /// Who answers now (read by the status writer on another thread).
+    public var source: Source { current.withLock { $0 } }
+    public private(set) var samplesByPredictor = 0
+    public private(set) var samplesByFallback = 0
+
+    public init(deviceID: String, socketPath: String?, deadline: Duration = .milliseconds(50),
+                retryInterval: Duration = .seconds(2), clearAfter: Int = 3, logger: Logger) {
+        self.deviceID = deviceID
+        self.socketPath = socketPath
+        self.deadline = deadline
+        self.retryInterval = retryInterval
+        self.clearAfter = clearAfter
+        self.logger = logger
+    }
+
+    /// Classifies one sample's readings; returns the alerts to send now.
+    public func classify(_ readings: [Reading], capturedAt: Date, route: Route, threshold: Double) -> [SpikeAlert] {
+        var alerts: [SpikeAlert] = []
+        let time = capturedAt.timeIntervalSince1970
+        for reading in readings {
+            guard Self.watchedChannels.contains(reading.channel),
+                  let value = reading.value?.value, reading.quality != .unavailable, value.isFinite else { continue }
+            let stream = "\(reading.sensor).\(reading.channel.rawValue)"
+            let sample = PredictorSample(device: deviceID, channel: stream, captureTime: time, value: value)
+            let fresh = SpikePredictor(detector: .robust(RobustSpikeDetector.Parameters(madFloor: Self.madFloor(reading.channel))))
+            let local = try? fallbacks[reading.channel, default: fresh].classify(sample)
+            var verdict = local
+            var from = Source.fallback
+            // A restarted predictor warms its windows up again; the fallback covers that stretch.
+            if route == .predictor, let remote = askPredictor(sample), !(remote.warmingUp && local?.warmingUp == false) {
+                verdict = remote
+                from = .predictor
+            }
+            if from == .predictor { samplesByPredictor += 1 } else { samplesByFallback += 1 }
+            if route == .predictor, from != source { switched(to: from) }
+            if route == .hub { current.withLock { $0 = .fallback } }
+            guard let verdict else { continue }
+            let spiking = !verdict.warmingUp && verdict.spikeProbability >= threshold
+            if spiking {
+                quiet[stream] = 0
+                if inSpike.insert(stream).inserted {
+                    alerts.append(SpikeAlert(deviceId: deviceID, sensor: reading.sensor, channel: reading.channel.rawValue,
+                                             value: value, unit: reading.channel.unit.rawValue,
+                                             probability: verdict.spikeProbability, threshold: threshold, source: from.rawValue,
+                                             modelId: verdict.modelID,
+                                             features: Dictionary(verdict.features.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }),
+                                             capturedAt: Self.iso8601(capturedAt)))
+                }
+            } else if inSpike.contains(stream) {
+                quiet[stream, default: 0] += 1
+                if quiet[stream, default: 0] >= clearAfter { inSpike.remove(stream) }
+            }
+        }
+        return alerts
+    }
+
+    func askPredictor(_ sample: PredictorSample) -> PredictorVerdict? {
+        guard let socketPath else { return nil }
+        let now = ContinuousClock.now
+        if predictorDownSince != nil, now < nextRetry { return nil }
+        let client = self.client ?? PredictorClient(path: socketPath, deadline: deadline)
+        self.client = client
+        do {
+            let verdict = try client.classify(sample)
+            predictorDownSince = nil
+            return verdict
+        } catch {
+            client.close()
+            self.client = nil
+            if predictorDownSince == nil { predictorDownSince = now }
+            nextRetry = now + retryInterval
+            let reason = "\(error)"
+            if reason != lastFailure {
+                logger.warning("spike predictor unavailable: \(reason); using the in-agent fallback detector, retrying every \(retryInterval)",
+                               metadata: ["feature": "predictor"])
+                lastFailure = reason
+            }
+            return nil
+        }
+    }
+
+    func switched(to new: Source) {
+        if new == .predictor {
+            logger.notice("spike predictor answering at \(socketPath ?? "?"); alerts come from the model", metadata: ["feature": "predictor"])
+            lastFailure = nil
+        }
+        current.withLock { $0 = new }
+    }
+
+    static func iso8601(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+}
