@@ -18,6 +18,7 @@ schema = json.loads((root / "firmware-interface" / "telemetry.v1.schema.json").r
 jsonschema.Draft202012Validator.check_schema(schema)
 
 cases = []
+alerts = []
 for example in sorted((root / "firmware-interface" / "examples").glob("telemetry*.json")):
     cases.append((f"example {example.name}", json.loads(example.read_text())))
 for board in ["sim-factory-line", "sim-faulty", "sim-dump-replay"]:
@@ -26,7 +27,10 @@ for board in ["sim-factory-line", "sim-faulty", "sim-dump-replay"]:
                          cwd=root, capture_output=True, text=True, check=True).stdout
     for line in out.splitlines():
         message = json.loads(line)
-        cases.append((f"{board} seq {message['seq']}", message))
+        if "alert" in message:
+            alerts.append((f"{board} alert {message['sensor']}.{message['channel']}", message))
+        else:
+            cases.append((f"{board} seq {message['seq']}", message))
 
 # Twin patches and direct-method answers, as the agent produces them (issue 5, item 5).
 twin_schema = json.loads((root / "firmware-interface" / "twin.v1.schema.json").read_text())
@@ -40,7 +44,21 @@ def sub_schema(root_schema, definition):
     return {"$schema": root_schema["$schema"], "$defs": root_schema["$defs"], "$ref": f"#/$defs/{definition}"}
 
 
+alert_schema = json.loads((root / "firmware-interface" / "alert.v1.schema.json").read_text())
+jsonschema.Draft202012Validator.check_schema(alert_schema)
+# Long enough for sim-factory-line's planted spike (2:00) and bearing fault (4:00) to raise alerts.
+out = subprocess.run([str(binary), "run", "--board", "boards/sim-factory-line.yaml", "--sink", "stdout",
+                      "--time-scale", "0", "--count", "10"], cwd=root, capture_output=True, text=True, check=True).stdout
+for line in out.splitlines():
+    message = json.loads(line)
+    if "alert" in message:
+        alerts.append((f"sim-factory-line alert {message['sensor']}.{message['channel']}", message))
+if not alerts:
+    print("FAIL sim-factory-line: no spike alert for the spike planted at 2:00")
+    sys.exit(1)
+
 typed_cases = [(f"{name}", message, schema) for name, message in cases]
+typed_cases += [(name, message, alert_schema) for name, message in alerts]
 for example in sorted((root / "firmware-interface" / "examples").glob("twin*.json")):
     typed_cases.append((f"example {example.name}", json.loads(example.read_text()), twin_schema))
 for board in ["sim-factory-line", "sim-faulty"]:
