@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "Boards",
                 dependencies: ["HAL", "HALLinux", "HALSimulation", "SensorCore", "Configuration", "Yams"] + chipTargets),
         .target(name: "Diagnostics", dependencies: ["Boards", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "SensorCore", "HubClient", "IoTHub", "Identity", "Outbox", "Predictor", "PredictorLink", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "Transport", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fieldagent", dependencies: [
             "AgentRuntime", "Boards", "Diagnostics", "Identity", "HubClient", "IoTHub", "TrainingData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,3 +1,4 @@
+import AgentRuntime
 import ArgumentParser
 import Boards
 import Diagnostics
@@ -10,7 +11,10 @@ extension FieldAgent {
             discussion: """
                 Scans each I2C bus (like i2cdetect), identifies each chip by its ID, compares with the board \
                 file, reads each sensor several times (range, stuck, noise, CRC errors), runs self-tests, \
-                toggles the status LED and reads the button.
+                toggles the status LED and reads the button. With --state-dir it also reports the outbox \
+                (depth, oldest entry, drops); with --cert/--key the device certificate; with --hub the link \
+                (a TLS + MQTT CONNECT probe as the device, which briefly takes over a running agent's \
+                connection); with --predictor-socket the spike predictor.
                 Exit codes: 0 healthy, 1 degraded (warnings), 2 failed, 64 usage or board-file error.
                 """)
 
@@ -21,6 +25,14 @@ extension FieldAgent {
 
         @Option(help: "Readings per sensor.")
         var reads = 6
+
+        @Option(help: "The agent's state directory: report the outbox (depth, oldest entry, drops).")
+        var stateDir: String?
+
+        @Option(help: "The spike predictor's socket: check that it answers.")
+        var predictorSocket: String?
+
+        @OptionGroup var link: HubOptions
 
         func validate() throws {
             guard (1...100).contains(reads) else { throw ValidationError("--reads must be 1…100") }
@@ -36,7 +48,25 @@ extension FieldAgent {
             let doctor = Diagnostics.Doctor(reads: reads) { line in
                 if !quiet { printError("… " + line) }
             }
-            let report = doctor.run(board)
+            var report = doctor.run(board)
+            if let stateDir {
+                report.checks.append(AgentChecks.outbox(stateDirectory: stateDir))
+            }
+            let deviceID = link.deviceID ?? board.file.deviceID
+            if let cert = link.cert, let key = link.key {
+                report.checks += AgentChecks.certificate(certificateFile: cert, keyFile: key, trustAnchors: nil, deviceID: deviceID)
+            }
+            if link.hub != nil {
+                do {
+                    report.checks.append(AgentChecks.link(try link.settings(defaultDeviceID: board.file.deviceID)))
+                } catch {
+                    printError("fieldagent: \(error)")
+                    throw Exit.usage
+                }
+            }
+            if let predictorSocket {
+                report.checks.append(AgentChecks.predictor(socket: predictorSocket))
+            }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

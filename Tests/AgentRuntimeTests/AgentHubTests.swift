@@ -87,6 +87,8 @@ struct AgentHubTests {
         }
         _ = try outbox.enqueue(batch: batch)
         #expect(outbox.depth == count)
+        // Above what a debug build drains (so the test measures delivery, not the pacer, which the
+        // next test pins down at a binding rate); a release build on this machine does reach it.
         let rate = 25_000.0
         let source = try OutboxSource(outbox: outbox, deviceID: "press-7", drainRate: rate)
         let client = HubClient(settings: hubSettings(broker, device: "press-7"), logger: Logger(label: "test"), source: source)
@@ -95,12 +97,12 @@ struct AgentHubTests {
         defer { client.stop() }
         // The drained count, every 100 ms: no second may carry more than the rate (plus one burst).
         var samples: [(Date, Int)] = []
-        while Date().timeIntervalSince(began) < 60, outbox.depth > 0 {
+        while Date().timeIntervalSince(began) < 900, outbox.depth > 0 {
             samples.append((Date(), source.counts.backlog))
             usleep(100_000)
         }
         let elapsed = Date().timeIntervalSince(began)
-        #expect(outbox.depth == 0, "all delivered within 60 s")
+        #expect(outbox.depth == 0, "all delivered within 15 min")
         #expect(Double(count) / elapsed <= rate * 1.05, "average drain \(Double(count) / elapsed)/s against \(rate)/s")
         for (i, (time, drained)) in samples.enumerated() {
             guard let later = samples[(i + 1)...].first(where: { $0.0.timeIntervalSince(time) >= 1 }) else { break }
@@ -122,6 +124,47 @@ struct AgentHubTests {
         #expect(ordered, "oldest first")
         #expect(previous == count)
     }
+
+    /// A backlog drains at the configured rate while messages queued after the link came up
+    /// (live readings) go at once.
+    @Test func liveMessagesOvertakeABacklogThatIsPacedAtItsRate() throws {
+        let broker = try MosquittoBroker(devices: ["press-8"], logEverything: false)
+        let subscriber = try Subscriber(broker: broker)
+        let state = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let outbox = try Outbox(directory: StateDirectory(path: state, source: .flag), logger: Logger(label: "test"))
+        let backlog = 600
+        _ = try outbox.enqueue(batch: (0..<backlog).map { i in
+            OutboxDraft(kind: .aggregate, capturedAt: Date().addingTimeInterval(Double(i - backlog))) { seq in Array("backlog-\(seq)".utf8) }
+        })
+        let rate = 100.0
+        let source = try OutboxSource(outbox: outbox, deviceID: "press-8", drainRate: rate)
+        let client = HubClient(settings: hubSettings(broker, device: "press-8"), logger: Logger(label: "test"), source: source)
+        let began = Date()
+        client.start()
+        defer { client.stop() }
+        while client.state != .connected, Date().timeIntervalSince(began) < 10 { usleep(10_000) }
+        usleep(500_000)
+        for i in 1...5 {
+            try outbox.enqueue(kind: .alert, capturedAt: Date()) { _ in Array("live-\(i)".utf8) }
+        }
+        let liveSent = Date()
+        var liveArrived: Date?
+        while Date().timeIntervalSince(began) < 30, outbox.depth > 0 {
+            if liveArrived == nil, subscriber.lines.filter({ $0.hasSuffix(Self.hex("live-5")) }).count == 1 { liveArrived = Date() }
+            usleep(20_000)
+        }
+        let elapsed = Date().timeIntervalSince(began)
+        #expect(outbox.depth == 0)
+        let liveDelay = liveArrived.map { $0.timeIntervalSince(liveSent) } ?? 99
+        #expect(liveDelay < 1.5, "live messages waited \(liveDelay) s behind the backlog")
+        // 600 at 100/s with a bucket of 100: at least 5 s; and not much slower than the rate.
+        #expect(elapsed >= Double(backlog) / rate - 1.5, "drained in \(elapsed) s")
+        #expect(elapsed < Double(backlog) / rate + 10, "drained in \(elapsed) s")
+        #expect(subscriber.waitFor(count: backlog + 5).count == backlog + 5)
+    }
+
+    static func hex(_ text: String) -> String { text.utf8.map { String(format: "%02x", $0) }.joined() }
 
     static func day(_ date: Date) -> String {
         String(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)).prefix(13))
