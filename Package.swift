@@ -31,6 +31,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // LocalHub (issue 5): SwiftNIO event loops (DESIGN.md §2) and SQLite state through GRDB.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         .target(name: "HAL"),
@@ -43,7 +46,7 @@ let package = Package(
         .target(name: "Diagnostics", dependencies: ["Boards", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .target(name: "AgentRuntime", dependencies: ["Boards", "Diagnostics", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fieldagent", dependencies: [
-            "AgentRuntime", "Boards", "Diagnostics", "Identity", "HubClient", "IoTHub",
+            "AgentRuntime", "Boards", "Diagnostics", "Identity", "HubClient", "IoTHub", "LocalHub",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -86,6 +89,27 @@ let package = Package(
         // Issue-3 publish benchmark (scripts/bench-publish.sh runs it next to mosquitto_pub).
         .executableTarget(name: "hub-bench", dependencies: ["HubClient", "IoTHub", "Identity",
                                                            .product(name: "Logging", package: "swift-log")]),
+        // LocalHub (issue 5): FieldAgent's IoT Hub emulator. The per-connection protocol logic
+        // (HubSession, TwinDocument) is pure; NIO, OpenSSL memory BIOs and SQLite sit around it.
+        .target(name: "LocalHub", dependencies: [
+            "MQTT", "IoTHub", "Identity", "Transport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "LocalHubTests", dependencies: [
+            "LocalHub", "HubClient", "Identity", "Transport", "MQTT", "IoTHub",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "InMemoryLogging", package: "swift-log"),
+        ], exclude: ["thirdparty"]),
+        // 1,000 simulated devices against one LocalHub (scripts/bench-fleet.sh).
+        .executableTarget(name: "hub-fleet-bench", dependencies: [
+            "LocalHub", "Transport", "Identity", "MQTT", "IoTHub",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ] + chips.flatMap(chip),
     swiftLanguageModes: [.v6]
 )
