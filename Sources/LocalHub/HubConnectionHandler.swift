@@ -25,6 +25,8 @@ final class HubConnectionHandler: ChannelInboundHandler {
     var timer: Scheduled<Void>?
     let origin = NIODeadline.now()
     var closing = false
+    /// The device this connection authenticated as (kept after the session closes, for detach).
+    var deviceID: String?
 
     init(core: HubCore) {
         self.core = core
@@ -62,18 +64,16 @@ final class HubConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
-        if let deviceID = session?.deviceID {
-            handle(.connectionLost)
+        handle(.connectionLost)
+        if let deviceID {
             core.detach(deviceID, id: id)
             if !closing { logger.info("\(deviceID) disconnected (\(peer))", metadata: ["device": "\(deviceID)"]) }
-        } else {
-            handle(.connectionLost)
         }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let who = session?.deviceID ?? peer
+        let who = deviceID ?? peer
         logger.warning("connection from \(who) closed: \(error)", metadata: ["peer": "\(peer)"])
         closing = true
         context.close(promise: nil)
@@ -102,19 +102,19 @@ final class HubConnectionHandler: ChannelInboundHandler {
                 let decision = core.authenticate(clientID: clientID, username: username, chain: chain)
                 feed(.authenticated(decision))
             case .connected(let deviceID):
+                self.deviceID = deviceID
                 core.attach(deviceID, reference(deviceID: deviceID, context: context))
                 logger.notice("\(deviceID) connected from \(peer) (\(protocolVersion))", metadata: ["device": "\(deviceID)"])
             case .storeTelemetry(let message):
                 core.telemetry.append(TelemetryRecord(message, arrivedAt: core.now()))
             case .twinGet(let requestID):
-                let deviceID = session?.deviceID ?? ""
-                let answer = core.twinGet(deviceID)
+                let answer = core.twinGet(deviceID ?? "")
                 feed(.twinAnswer(requestID: requestID, status: answer.status, body: answer.body))
             case let .reportedPatch(requestID, body):
-                let answer = core.patchReported(session?.deviceID ?? "", body: body)
+                let answer = core.patchReported(deviceID ?? "", body: body)
                 feed(.reportedPatchAnswer(requestID: requestID, status: answer.status, version: answer.version))
             case let .methodResponse(requestID, status, payload):
-                core.resolveMethod(requestID, from: session?.deviceID ?? "", MethodResult(status: status, payload: payload))
+                core.resolveMethod(requestID, from: deviceID ?? "", MethodResult(status: status, payload: payload))
             case let .methodUndeliverable(requestID, reason):
                 core.resolveMethod(requestID, from: nil, .hubError(404, reason))
             case .note(let text):
@@ -125,7 +125,7 @@ final class HubConnectionHandler: ChannelInboundHandler {
                 closing = true
                 switch reason {
                 case .deviceDisconnected:
-                    logger.info("\(session?.deviceID ?? peer) disconnected (\(peer))")
+                    logger.info("\(deviceID ?? peer) disconnected (\(peer))")
                 case .refused(let text):
                     logger.warning("LocalHub closed the connection from \(peer): \(text)", metadata: ["peer": "\(peer)"])
                 }
@@ -157,7 +157,7 @@ final class HubConnectionHandler: ChannelInboundHandler {
     func closeFromHub(_ reason: String) {
         guard let context, !closing else { return }
         closing = true
-        logger.warning("LocalHub closed the connection of \(session?.deviceID ?? peer): \(reason)")
+        logger.warning("LocalHub closed the connection of \(deviceID ?? peer): \(reason)")
         context.close(promise: nil)
     }
 }

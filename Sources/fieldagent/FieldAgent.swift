@@ -11,7 +11,7 @@ struct FieldAgent: AsyncParsableCommand {
             or the command failed, 64 usage or board-file error.
             """,
         version: "0.1.0",
-        subcommands: [Doctor.self, Read.self, Run.self, BoardCommand.self, Certs.self]
+        subcommands: [Doctor.self, Read.self, Run.self, BoardCommand.self, Certs.self, HubCommand.self]
     )
 }
 
