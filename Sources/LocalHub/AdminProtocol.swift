@@ -21,6 +21,7 @@ import Foundation
 /// | `twin.set` | `deviceId`, `patch` (object) | `{"$version":n}` |
 /// | `method` | `deviceId`, `method`, `payload`, `timeoutSeconds` | `{"status":n,"payload":…}` |
 /// | `c2d` | `deviceId`, `payload` (text), `properties` | `{"delivered":bool}` |
+/// | `stats` | | `{"telemetry":n,"connected":n,"devices":n}` (messages logged since start) |
 /// | `tail` | `deviceId` (optional) | streamed records |
 public struct AdminRequest: Sendable, Codable, Hashable {
     public var op: String

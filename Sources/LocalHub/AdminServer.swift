@@ -130,6 +130,11 @@ final class AdminConnectionHandler: ChannelInboundHandler {
                 }
                 let delivered = try core.sendCloudToDevice(id, payload: payload, properties: bag)
                 Self.send(.success(.object(["delivered": .bool(delivered)])), on: channel)
+            case "stats":
+                let connected = core.devices().filter { core.isConnected($0.deviceID) }.count
+                Self.send(.success(.object(["telemetry": .integer(Int64(core.telemetry.total)),
+                                            "connected": .integer(Int64(connected)),
+                                            "devices": .integer(Int64(core.devices().count))])), on: channel)
             case "tail":
                 if let old = tailSubscription { core.telemetry.unsubscribe(old) }
                 Self.send(.success(.string("tailing")), on: channel)
@@ -138,7 +143,7 @@ final class AdminConnectionHandler: ChannelInboundHandler {
                 }
             default:
                 throw HubError.invalidArgument("unknown op '\(request.op)'; expected device.add, device.list, twin.show, "
-                    + "twin.set, method, c2d or tail")
+                    + "twin.set, method, c2d, stats or tail")
             }
         } catch {
             Self.send(.failure("\(error)"), on: channel)
