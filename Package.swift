@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "Diagnostics", dependencies: ["Boards", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "Transport", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fieldagent", dependencies: [
-            "AgentRuntime", "Boards", "Diagnostics", "Identity", "HubClient", "IoTHub", "TrainingData",
+            "AgentRuntime", "Boards", "Diagnostics", "Identity", "HubClient", "IoTHub", "LocalHub", "TrainingData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -121,6 +121,27 @@ let package = Package(
         .testTarget(name: "TrainingDataTests", dependencies: ["TrainingData", "Predictor", "HALSimulation"]),
         .testTarget(name: "PredictorServerTests", dependencies: [
             "PredictorServer", "PredictorLink", "Predictor",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // LocalHub (issue 5): FieldAgent's IoT Hub emulator. The per-connection protocol logic
+        // (HubSession, TwinDocument) is pure; NIO, OpenSSL memory BIOs and SQLite sit around it.
+        .target(name: "LocalHub", dependencies: [
+            "MQTT", "IoTHub", "Identity", "Transport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "LocalHubTests", dependencies: [
+            "LocalHub", "HubClient", "Identity", "Transport", "MQTT", "IoTHub",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "InMemoryLogging", package: "swift-log"),
+        ], exclude: ["thirdparty"]),
+        // 1,000 simulated devices against one LocalHub (scripts/bench-fleet.sh).
+        .executableTarget(name: "hub-fleet-bench", dependencies: [
+            "LocalHub", "Transport", "Identity", "MQTT", "IoTHub",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
     ] + chips.flatMap(chip),

@@ -1,0 +1,66 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// One request on LocalHub's admin socket (`{state}/admin.sock`, mode 0600, local only).
+///
+/// ## Wire format
+/// Newline-delimited JSON: each request is one JSON object on one line; each answer is one
+/// line `{"ok":true,"result":…}` or `{"ok":false,"error":"…"}`. `tail` answers
+/// `{"ok":true,"result":"tailing"}` and then streams one `{"telemetry":{…record…}}` line per
+/// message until the client closes. Several requests may share a connection; answers come
+/// in the order the requests finish (a `method` waits for the device).
+///
+/// | `op` | fields | result |
+/// | --- | --- | --- |
+/// | `device.add` | `deviceId`, `thumbprint` [+ `secondaryThumbprint`] or `caPEM` | the device |
+/// | `device.list` | | `[{"deviceId","authentication","connected"}]` |
+/// | `twin.show` | `deviceId` | `{"desired":{…,"$version"},"reported":{…,"$version"}}` |
+/// | `twin.set` | `deviceId`, `patch` (object) | `{"$version":n}` |
+/// | `method` | `deviceId`, `method`, `payload`, `timeoutSeconds` | `{"status":n,"payload":…}` |
+/// | `c2d` | `deviceId`, `payload` (text), `properties` | `{"delivered":bool}` |
+/// | `stats` | | `{"telemetry":n,"connected":n,"devices":n}` (messages logged since start) |
+/// | `tail` | `deviceId` (optional) | streamed records |
+public struct AdminRequest: Sendable, Codable, Hashable {
+    public var op: String
+    public var deviceId: String?
+    public var thumbprint: String?
+    public var secondaryThumbprint: String?
+    public var caPEM: String?
+    public var patch: JSONValue?
+    public var method: String?
+    public var payload: JSONValue?
+    public var timeoutSeconds: Double?
+    public var properties: [String: String]?
+
+    public init(op: String, deviceId: String? = nil) {
+        self.op = op
+        self.deviceId = deviceId
+    }
+
+    public func line() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return ((try? Array(encoder.encode(self))) ?? Array("{}".utf8)) + [UInt8(ascii: "\n")]
+    }
+}
+
+/// One answer line on the admin socket.
+public struct AdminResponse: Sendable, Codable, Hashable {
+    public var ok: Bool?
+    public var result: JSONValue?
+    public var error: String?
+    public var telemetry: TelemetryRecord?
+
+    public static func success(_ result: JSONValue) -> AdminResponse { AdminResponse(ok: true, result: result) }
+    public static func failure(_ error: String) -> AdminResponse { AdminResponse(ok: false, error: error) }
+
+    public func line() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return ((try? Array(encoder.encode(self))) ?? Array(#"{"ok":false,"error":"unencodable answer"}"#.utf8))
+            + [UInt8(ascii: "\n")]
+    }
+}

@@ -1,0 +1,163 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Identity
+import Logging
+import MQTT
+import NIOCore
+
+/// Drives one ``HubSession`` on its channel's event loop: feeds it decoded packets, timer ticks
+/// and pushes from the hub, and performs the actions it returns (write packets, store
+/// telemetry, answer twin requests from ``HubCore``, complete method calls, close).
+final class HubConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = MQTTPacket
+    typealias OutboundOut = MQTTPacket
+
+    let core: HubCore
+    let id: UInt64
+    var session: HubSession?
+    var chain: [X509Certificate] = []
+    var protocolVersion = ""
+    var context: ChannelHandlerContext?
+    var peer = "?"
+    var timer: Scheduled<Void>?
+    let origin = NIODeadline.now()
+    var closing = false
+    /// The device this connection authenticated as (kept after the session closes, for detach).
+    var deviceID: String?
+
+    init(core: HubCore) {
+        self.core = core
+        id = core.nextID()
+    }
+
+    var now: Duration { .nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds - origin.uptimeNanoseconds)) }
+    var logger: Logger { core.logger }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        peer = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        self.context = nil
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let handshake = event as? TLSHandshakeCompleted else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        chain = handshake.peerCertificates
+        protocolVersion = handshake.protocolVersion
+        let session = HubSession(configuration: core.sessionConfiguration, now: now)
+        self.session = session
+        perform(session.start())
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        handle(.packet(unwrapInboundIn(data)))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        handle(.connectionLost)
+        if let deviceID {
+            core.detach(deviceID, id: id)
+            if !closing { logger.info("\(deviceID) disconnected (\(peer))", metadata: ["device": "\(deviceID)"]) }
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let who = deviceID ?? peer
+        logger.warning("connection from \(who) closed: \(error)", metadata: ["peer": "\(peer)"])
+        closing = true
+        context.close(promise: nil)
+    }
+
+    func handle(_ event: HubSession.Event) {
+        guard session != nil else { return }
+        perform(session?.handle(event, now: now) ?? [])
+    }
+
+    /// Performs `actions` in order; answers from the core are fed back and performed in turn.
+    func perform(_ actions: [HubSession.Action]) {
+        guard let context else { return }
+        var queue = actions
+        var index = 0
+        var wrote = false
+        func feed(_ event: HubSession.Event) { queue += session?.handle(event, now: now) ?? [] }
+        while index < queue.count {
+            let action = queue[index]
+            index += 1
+            switch action {
+            case .send(let packet):
+                context.write(wrapOutboundOut(packet), promise: nil)
+                wrote = true
+            case let .authenticate(clientID, username):
+                let decision = core.authenticate(clientID: clientID, username: username, chain: chain)
+                feed(.authenticated(decision))
+            case .connected(let deviceID):
+                self.deviceID = deviceID
+                core.attach(deviceID, reference(deviceID: deviceID, context: context))
+                logger.notice("\(deviceID) connected from \(peer) (\(protocolVersion))", metadata: ["device": "\(deviceID)"])
+            case .storeTelemetry(let message):
+                core.telemetry.append(TelemetryRecord(message, arrivedAt: core.now()))
+            case .twinGet(let requestID):
+                let answer = core.twinGet(deviceID ?? "")
+                feed(.twinAnswer(requestID: requestID, status: answer.status, body: answer.body))
+            case let .reportedPatch(requestID, body):
+                let answer = core.patchReported(deviceID ?? "", body: body)
+                feed(.reportedPatchAnswer(requestID: requestID, status: answer.status, version: answer.version))
+            case let .methodResponse(requestID, status, payload):
+                core.resolveMethod(requestID, from: deviceID ?? "", MethodResult(status: status, payload: payload))
+            case let .methodUndeliverable(requestID, reason):
+                core.resolveMethod(requestID, from: nil, .hubError(404, reason))
+            case .note(let text):
+                logger.notice("\(text)", metadata: ["peer": "\(peer)"])
+            case .scheduleTick(let at):
+                schedule(at: at, context: context)
+            case .close(let reason):
+                closing = true
+                switch reason {
+                case .deviceDisconnected:
+                    logger.info("\(deviceID ?? peer) disconnected (\(peer))")
+                case .refused(let text):
+                    logger.warning("LocalHub closed the connection from \(peer): \(text)", metadata: ["peer": "\(peer)"])
+                }
+                if wrote { context.flush() }
+                wrote = false
+                context.close(promise: nil)
+            }
+        }
+        if wrote { context.flush() }
+    }
+
+    func schedule(at: Duration, context: ChannelHandlerContext) {
+        timer?.cancel()
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let deadline = origin + .nanoseconds(at.nanoseconds)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) { bound.value.handle(.tick) }
+    }
+
+    func reference(deviceID: String, context: ChannelHandlerContext) -> ConnectionRef {
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        return ConnectionRef(id: id, peer: peer, eventLoop: eventLoop, deliver: { event in
+            eventLoop.execute { bound.value.handle(event) }
+        }, close: { reason in
+            eventLoop.execute { bound.value.closeFromHub(reason) }
+        })
+    }
+
+    func closeFromHub(_ reason: String) {
+        guard let context, !closing else { return }
+        closing = true
+        logger.warning("LocalHub closed the connection of \(deviceID ?? peer): \(reason)")
+        context.close(promise: nil)
+    }
+}

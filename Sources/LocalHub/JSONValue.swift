@@ -1,0 +1,122 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A JSON value: twin properties, method payloads, admin requests.
+///
+/// ## Contract
+/// - Integers that fit `Int64` stay integers (`5` is not re-encoded as `5.0`); other numbers
+///   are `Double`.
+/// - ``encoded()`` sorts object keys, so the same value always gives the same bytes.
+/// - ``merging(_:)`` is a JSON merge patch (RFC 7386), as IoT Hub applies twin patches
+///   (reference A.9): `null` deletes a key, objects merge, anything else replaces.
+public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
+    case null
+    case bool(Bool)
+    case integer(Int64)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int64.self) {
+            self = .integer(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .integer(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+
+    /// Parses UTF-8 JSON text (any value at the top, as RFC 8259 allows).
+    public static func parse(_ bytes: [UInt8]) throws(JSONValueError) -> JSONValue {
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        } catch {
+            throw JSONValueError(text: String(decoding: bytes.prefix(200), as: UTF8.self), reason: "\(error)")
+        }
+    }
+
+    public static func parse(_ text: String) throws(JSONValueError) -> JSONValue {
+        try parse(Array(text.utf8))
+    }
+
+    /// Compact JSON with sorted keys.
+    public func encoded() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Every case encodes (NaN and infinity cannot come from parsed JSON; a caller that builds
+        // one gets `null` rather than a crash).
+        return (try? Array(encoder.encode(self))) ?? Array("null".utf8)
+    }
+
+    public var description: String { String(decoding: encoded(), as: UTF8.self) }
+
+    /// The object's members, or `nil` for any other value.
+    public var objectValue: [String: JSONValue]? {
+        if case .object(let members) = self { return members }
+        return nil
+    }
+
+    /// RFC 7386 merge patch of `patch` onto `self`.
+    public func merging(_ patch: JSONValue) -> JSONValue {
+        guard case .object(let changes) = patch else { return patch }
+        var members = objectValue ?? [:]
+        for (key, value) in changes {
+            if value == .null {
+                members[key] = nil
+            } else {
+                members[key] = (members[key] ?? .null).merging(value)
+            }
+        }
+        return .object(members)
+    }
+
+    /// Nesting depth in objects (a flat object is 1), as IoT Hub counts it for twins (A.9).
+    public var objectDepth: Int {
+        switch self {
+        case .object(let members): 1 + (members.values.map(\.objectDepth).max() ?? 0)
+        case .array(let items): items.map(\.objectDepth).max() ?? 0
+        default: 0
+        }
+    }
+
+    /// `key=value` from the command line: a JSON literal when it parses (`5`, `true`,
+    /// `{"a":1}`, `"quoted"`), else the text as a string (`sendFrequency=5s` → `"5s"`).
+    public static func fromCommandLine(_ text: String) -> JSONValue {
+        (try? parse(text)) ?? .string(text)
+    }
+}
+
+/// JSON text that does not parse.
+public struct JSONValueError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var text: String
+    public var reason: String
+
+    public var description: String { "not valid JSON (\(reason)): \(text)" }
+}

@@ -1,0 +1,250 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Identity
+import IoTHub
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import Transport
+
+/// LocalHub: FieldAgent's IoT Hub emulator for development, demos, tests and fleet simulation
+/// on one machine (issue 5; DESIGN.md §2). An MQTT 3.1.1 server over mutual TLS on 127.0.0.1
+/// that behaves toward a device as IoT Hub does (reference A.2–A.12, E.1), with a device
+/// registry by certificate, a twin store, direct methods, C2D and a telemetry log.
+///
+/// ## Contract
+/// - Listens on 127.0.0.1 only: ``Configuration/port`` (8883 as IoT Hub; 0 picks a free port,
+///   see ``start()``), on a small SwiftNIO event-loop group; no thread per connection.
+/// - State lives under ``Configuration/stateDirectory``: `hub.sqlite` (registry, CAs, twins),
+///   `telemetry/{deviceId}.jsonl`, `registered-cas.pem`, `admin.sock` (mode 0600) and, when no
+///   server certificate is given, a dev PKI in `pki/`. A restart keeps registry and twins.
+/// - The admin API is a Unix socket, never the device port (see ``AdminRequest``).
+/// - Refusals (unknown device, wrong thumbprint, foreign topic, QoS 2, keep-alive) are logged
+///   at `warning` with the reason, through the configured logger.
+/// - Not a production hub: no SAS, no DPS, no routing, no C2D queue for offline devices.
+public final class LocalHubServer: Sendable {
+    public struct Configuration: Sendable {
+        /// 8883 as IoT Hub; 0 picks a free port.
+        public var port: Int = IoTHubLimits.mqttPort
+        public var stateDirectory: String
+        /// Server certificate (PEM, leaf first, then intermediates) and key. Both `nil`: a dev
+        /// PKI generated once under `stateDirectory/pki` (devices trust `pki/root.pem`).
+        public var serverCertificateFile: String?
+        public var serverKeyFile: String?
+        /// CA certificates registered at start for CA-signed devices (each a PEM file).
+        public var certificateAuthorityFiles: [String] = []
+        public var eventLoopThreads = 2
+        /// Open the admin Unix socket (the CLI's way in).
+        public var adminSocket = true
+        public var session = HubSession.Configuration()
+        public var logger: Logger
+        /// The time certificates are checked against and telemetry is stamped with.
+        public var now: @Sendable () -> Date = { Date() }
+
+        public init(stateDirectory: String, port: Int = IoTHubLimits.mqttPort, logger: Logger) {
+            self.stateDirectory = stateDirectory
+            self.port = port
+            self.logger = logger
+        }
+
+        /// `stateDirectory/admin.sock`.
+        public var adminSocketPath: String { stateDirectory + "/admin.sock" }
+    }
+
+    struct Running {
+        var device: (any Channel)?
+        var admin: (any Channel)?
+        var port: UInt16?
+        var started = false
+        var stopped = false
+    }
+
+    public let configuration: Configuration
+    let core: HubCore
+    let tls: TLSMemoryContext
+    let group: MultiThreadedEventLoopGroup
+    private let running = Mutex(Running())
+
+    /// Opens the state (creating it on first use) and the server certificate; listens only on ``start()``.
+    public init(_ configuration: Configuration) throws(HubError) {
+        self.configuration = configuration
+        let directory = configuration.stateDirectory
+        do { try HubSystem.makeDirectory(directory, mode: 0o700) } catch {
+            throw .storage(operation: "creating the state folder", path: directory, reason: error.description)
+        }
+        core = try HubCore(stateDirectory: directory, logger: configuration.logger, now: configuration.now,
+                           sessionConfiguration: configuration.session)
+        let identity = try Self.serverIdentity(configuration)
+        do {
+            tls = try TLSMemoryContext.server(.server(identity: identity, clientTrustAnchors: nil),
+                                              clientCertificates: .requireAny, name: "LocalHub")
+        } catch {
+            throw .serverIdentity("\(error)")
+        }
+        for file in configuration.certificateAuthorityFiles {
+            let pem: [UInt8]
+            do { pem = try HubSystem.readFile(file) } catch {
+                throw .certificateAuthority("cannot read \(file): \(error)")
+            }
+            _ = try core.registerCertificateAuthorities(pem: pem, source: file)
+        }
+        group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
+    }
+
+    static func serverIdentity(_ configuration: Configuration) throws(HubError) -> X509Identity {
+        var certificate = configuration.serverCertificateFile
+        var key = configuration.serverKeyFile
+        if (certificate == nil) != (key == nil) {
+            throw .serverIdentity("give both --cert and --key, or neither")
+        }
+        if certificate == nil {
+            let pki = configuration.stateDirectory + "/pki"
+            certificate = pki + "/server.pem"
+            key = pki + "/server.key"
+            if !HubSystem.exists(pki + "/server.pem") {
+                do { _ = try DevPKI.generate(outputDirectory: pki, devices: [], now: configuration.now()) } catch {
+                    throw .serverIdentity("cannot create a dev PKI in \(pki): \(error)")
+                }
+                let text = "created a dev PKI in \(pki): devices trust \(pki)/root.pem; issue device certificates "
+                    + "from \(pki)/intermediate.pem and register \(pki)/root.pem as their CA"
+                configuration.logger.notice("\(text)")
+            }
+        }
+        do {
+            return try X509Identity.load(certificateFile: certificate ?? "", keyFile: key ?? "")
+        } catch {
+            throw .serverIdentity("\(error)")
+        }
+    }
+
+    /// Starts listening; returns the device port actually bound.
+    @discardableResult
+    public func start() async throws(HubError) -> UInt16 {
+        try running.withLock { (state: inout Running) throws(HubError) -> Void in
+            if state.started { throw .state("start() was already called") }
+            state.started = true
+        }
+        let core = self.core
+        let tls = self.tls
+        let device: any Channel
+        do {
+            device = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let peer = channel.remoteAddress.map { "\($0)" } ?? "client"
+                        let session = try tls.makeSession(peer: peer)
+                        try channel.pipeline.syncOperations.addHandler(NIOTLSMemoryHandler(session: session))
+                        try channel.pipeline.syncOperations.addHandler(MQTTFrameHandler())
+                        try channel.pipeline.syncOperations.addHandler(HubConnectionHandler(core: core))
+                    }
+                }
+                .bind(host: "127.0.0.1", port: configuration.port).get()
+        } catch {
+            throw .listen(what: "127.0.0.1:\(configuration.port)", reason: "\(error); another hub or broker may "
+                + "hold the port: pass --port 0 for a free one")
+        }
+        let port = UInt16(device.localAddress?.port ?? 0)
+        running.withLock {
+            $0.device = device
+            $0.port = port
+        }
+        if configuration.adminSocket {
+            let admin = try await AdminServer.start(group: group, path: configuration.adminSocketPath, core: core)
+            running.withLock { $0.admin = admin }
+        }
+        let text = "LocalHub listening on 127.0.0.1:\(port) (state \(configuration.stateDirectory), "
+            + "\(core.devices().count) device(s) registered)"
+        configuration.logger.notice("\(text)")
+        return port
+    }
+
+    /// The device port, once started.
+    public var port: UInt16? { running.withLock { $0.port } }
+
+    /// Closes the listeners and every connection and stops the event loops. Idempotent.
+    public func stop() async {
+        let channels: [any Channel]? = running.withLock { state in
+            if state.stopped { return nil }
+            state.stopped = true
+            return [state.device, state.admin].compactMap { $0 }
+        }
+        guard let channels else { return }
+        for channel in channels { try? await channel.close() }
+        try? await group.shutdownGracefully()
+        if configuration.adminSocket, HubSystem.exists(configuration.adminSocketPath) {
+            try? HubSystem.unlink(configuration.adminSocketPath)
+        }
+    }
+
+    // MARK: Registry
+
+    /// Registers (or re-registers) a device.
+    public func registerDevice(_ deviceID: String, authentication: DeviceAuthentication) throws(HubError) {
+        var authentication = authentication
+        if case let .thumbprint(primary, secondary) = authentication {
+            authentication = .thumbprint(primary: try DeviceAuthentication.normalizedThumbprint(primary),
+                                         secondary: try secondary.map { (text) throws(HubError) -> String in
+                                             try DeviceAuthentication.normalizedThumbprint(text)
+                                         })
+        }
+        try core.register(DeviceRecord(deviceID: deviceID, authentication: authentication))
+    }
+
+    /// Registers the CA certificate(s) of a PEM (a root, or a chain ending in the root).
+    @discardableResult
+    public func registerCertificateAuthority(pem: [UInt8], source: String = "(memory)") throws(HubError) -> [RegisteredCA] {
+        try core.registerCertificateAuthorities(pem: pem, source: source)
+    }
+
+    public func devices() -> [DeviceRecord] { core.devices() }
+    public func certificateAuthorities() -> [RegisteredCA] { core.certificateAuthorities() }
+    public func isConnected(_ deviceID: String) -> Bool { core.isConnected(deviceID) }
+
+    // MARK: Twin, methods, C2D, telemetry
+
+    public func twin(_ deviceID: String) throws(HubError) -> TwinDocument { try core.twin(deviceID) }
+
+    /// Merges `patch` (a JSON object) into the desired properties and pushes it to the device
+    /// if it is connected and subscribed; returns the new desired `$version`.
+    @discardableResult
+    public func setDesired(_ deviceID: String, patch: JSONValue) throws(HubError) -> Int {
+        try core.setDesired(deviceID, patch: patch)
+    }
+
+    /// Calls a direct method and waits for the answer: the device's status and body, `404` when
+    /// the device is offline or not subscribed to methods, `504` after `timeout` (A.11).
+    public func invokeMethod(_ deviceID: String, name: String, payload: JSONValue? = nil,
+                             timeout: Duration = IoTHubLimits.defaultMethodResponseTimeout) async -> MethodResult {
+        await core.invokeMethod(deviceID, name: name, payload: payload?.encoded() ?? Array("null".utf8), timeout: timeout)
+    }
+
+    /// Sends a C2D message; `false` when the device is offline (LocalHub keeps no queue).
+    @discardableResult
+    public func sendCloudToDevice(_ deviceID: String, payload: [UInt8],
+                                  properties: IoTHubPropertyBag = IoTHubPropertyBag()) throws(HubError) -> Bool {
+        try core.sendCloudToDevice(deviceID, payload: payload, properties: properties)
+    }
+
+    /// Every telemetry record of `deviceID`, oldest first (this run and earlier ones).
+    public func telemetry(_ deviceID: String) throws(HubError) -> [TelemetryRecord] {
+        try core.telemetry.records(deviceID: deviceID)
+    }
+
+    /// Messages logged since start, all devices.
+    public var telemetryCount: Int { core.telemetry.total }
+
+    /// Calls `handler` (on an event-loop thread) for each new record of `deviceID` (all when
+    /// `nil`) until ``cancelTelemetrySubscription(_:)``.
+    public func subscribeTelemetry(deviceID: String?, _ handler: @escaping @Sendable (TelemetryRecord) -> Void) -> UInt64 {
+        core.telemetry.subscribe(deviceID: deviceID, handler)
+    }
+
+    public func cancelTelemetrySubscription(_ id: UInt64) { core.telemetry.unsubscribe(id) }
+}

@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import IoTHub
+import MQTT
+import Synchronization
+
+/// One telemetry message as LocalHub logged it: one JSON line in
+/// `telemetry/{deviceId}.jsonl` under the state folder.
+///
+/// `payload` is the body as UTF-8 text when it is valid UTF-8 (`payloadEncoding` `utf8`),
+/// else base64 (`base64`): either way ``payloadBytes`` gives back the exact bytes.
+public struct TelemetryRecord: Sendable, Hashable, Codable {
+    public var deviceId: String
+    public var topic: String
+    /// The property bag, decoded (`$.mid`, `$.ct`, application properties); a property sent
+    /// without a value is `null`.
+    public var properties: [String: JSONValue]
+    public var payload: String
+    public var payloadEncoding: String
+    /// Arrival time at the hub, ISO 8601 UTC with milliseconds.
+    public var arrivedAt: String
+    public var qos: Int
+
+    init(_ message: HubSession.TelemetryMessage, arrivedAt: Date) {
+        deviceId = message.deviceID
+        topic = message.topic
+        var properties: [String: JSONValue] = [:]
+        for entry in message.properties.entries { properties[entry.name] = entry.value.map(JSONValue.string) ?? .null }
+        self.properties = properties
+        if let text = String(validating: message.payload, as: UTF8.self) {
+            payload = text
+            payloadEncoding = "utf8"
+        } else {
+            payload = Data(message.payload).base64EncodedString()
+            payloadEncoding = "base64"
+        }
+        self.arrivedAt = arrivedAt.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        qos = Int(message.qos.rawValue)
+    }
+
+    /// The body exactly as the device sent it.
+    public var payloadBytes: [UInt8] {
+        if payloadEncoding == "base64" { return Data(base64Encoded: payload).map(Array.init) ?? [] }
+        return Array(payload.utf8)
+    }
+
+    /// The record as one compact JSON line (no newline).
+    public func jsonLine() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "{}"
+    }
+}
+
+/// Appends telemetry to one JSONL file per device and tells live subscribers (`hub tail`).
+///
+/// Contract: thread-safe; a line is written with one `write(2)` on a file opened `O_APPEND`,
+/// so lines never interleave; a failed write is counted and reported through ``lastError``,
+/// never thrown into the connection that sent the message.
+final class TelemetryLog: Sendable {
+    struct Subscriber {
+        var deviceID: String?
+        var deliver: @Sendable (TelemetryRecord) -> Void
+    }
+
+    struct State {
+        var files: [String: Int32] = [:]
+        var subscribers: [UInt64: Subscriber] = [:]
+        var nextSubscriber: UInt64 = 0
+        var lastError: String?
+        var counts: [String: Int] = [:]
+        var total = 0
+    }
+
+    let directory: String
+    private let state = Mutex(State())
+
+    init(directory: String) throws(HubError) {
+        self.directory = directory
+        do { try HubSystem.makeDirectory(directory) } catch {
+            throw .storage(operation: "creating the telemetry folder", path: directory, reason: error.description)
+        }
+    }
+
+    deinit {
+        state.withLock { state in
+            for fd in state.files.values { HubSystem.close(fd) }
+        }
+    }
+
+    func path(for deviceID: String) -> String { directory + "/" + deviceID + ".jsonl" }
+
+    func append(_ record: TelemetryRecord) {
+        let line = Array((record.jsonLine() + "\n").utf8)
+        let subscribers: [Subscriber] = state.withLock { state in
+            state.total += 1
+            state.counts[record.deviceId, default: 0] += 1
+            do {
+                let fd: Int32
+                if let open = state.files[record.deviceId] {
+                    fd = open
+                } else {
+                    fd = try HubSystem.openForAppend(path(for: record.deviceId))
+                    state.files[record.deviceId] = fd
+                }
+                try HubSystem.writeAll(fd, line)
+            } catch {
+                state.lastError = "\(path(for: record.deviceId)): \(error)"
+            }
+            return state.subscribers.values.filter { $0.deviceID == nil || $0.deviceID == record.deviceId }
+        }
+        for subscriber in subscribers { subscriber.deliver(record) }
+    }
+
+    /// Every record logged for `deviceID` (this run and earlier ones), oldest first.
+    func records(deviceID: String) throws(HubError) -> [TelemetryRecord] {
+        let file = path(for: deviceID)
+        let bytes: [UInt8]
+        do { bytes = try HubSystem.readFile(file) } catch {
+            if error.errno == ENOENT { return [] }
+            throw .storage(operation: "reading telemetry", path: file, reason: error.description)
+        }
+        let decoder = JSONDecoder()
+        return bytes.split(separator: UInt8(ascii: "\n")).compactMap { line in
+            try? decoder.decode(TelemetryRecord.self, from: Data(line))
+        }
+    }
+
+    func subscribe(deviceID: String?, _ deliver: @escaping @Sendable (TelemetryRecord) -> Void) -> UInt64 {
+        state.withLock { state in
+            state.nextSubscriber += 1
+            state.subscribers[state.nextSubscriber] = Subscriber(deviceID: deviceID, deliver: deliver)
+            return state.nextSubscriber
+        }
+    }
+
+    func unsubscribe(_ id: UInt64) {
+        _ = state.withLock { $0.subscribers.removeValue(forKey: id) }
+    }
+
+    var total: Int { state.withLock { $0.total } }
+    var lastError: String? { state.withLock { $0.lastError } }
+}

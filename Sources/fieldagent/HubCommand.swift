@@ -1,0 +1,304 @@
+import ArgumentParser
+import Configuration
+import Foundation
+import LocalHub
+import Logging
+
+/// `fieldagent hub …`: run LocalHub and drive it through its admin socket (issue 5).
+struct HubCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hub",
+        abstract: "LocalHub: FieldAgent's IoT Hub emulator on 127.0.0.1 (development, demos, tests).",
+        discussion: """
+            'serve' runs the hub; the other commands talk to a running hub through the Unix socket \
+            STATE-DIR/admin.sock (mode 0600, never on the device port). See docs/localhub.md.
+            """,
+        subcommands: [Serve.self, Device.self, Twin.self, Method.self, Tail.self])
+
+    /// The state folder every hub command shares.
+    struct StateOptions: ParsableArguments {
+        @Option(name: .customLong("state-dir"), help: "LocalHub's state folder (registry, twins, telemetry, admin socket).")
+        var stateDirectory = "localhub"
+
+        var client: AdminClient { AdminClient(stateDirectory: stateDirectory) }
+    }
+
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run LocalHub: MQTT 3.1.1 over mutual TLS on 127.0.0.1 until Ctrl-C.")
+
+        @OptionGroup var state: StateOptions
+
+        @Option(help: "Device port on 127.0.0.1 (8883 as IoT Hub; 0 = any free port).")
+        var port = 8883
+
+        @Option(help: "Server certificate (PEM, leaf then intermediates). Default: a dev PKI in STATE-DIR/pki.")
+        var cert: String?
+
+        @Option(help: "Server private key (PEM).")
+        var key: String?
+
+        @Option(help: "A CA certificate (PEM) to register for CA-signed devices; repeat for several.")
+        var ca: [String] = []
+
+        @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+        var logLevel: Logger.Level = .info
+
+        func validate() throws {
+            guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0…65535, got \(port)") }
+            if (cert == nil) != (key == nil) { throw ValidationError("give both --cert and --key, or neither") }
+        }
+
+        func run() async throws {
+            let logger = bootstrapLogging(logLevel)
+            var configuration = LocalHubServer.Configuration(stateDirectory: state.stateDirectory, port: port, logger: logger)
+            configuration.serverCertificateFile = cert
+            configuration.serverKeyFile = key
+            configuration.certificateAuthorityFiles = ca
+            let server: LocalHubServer
+            let bound: UInt16
+            do {
+                server = try LocalHubServer(configuration)
+                bound = try await server.start()
+            } catch {
+                printError("fieldagent hub serve: \(error)")
+                throw Exit.failed
+            }
+            writeLine("LocalHub listening on 127.0.0.1:\(bound); admin socket \(configuration.adminSocketPath); Ctrl-C stops it")
+            await waitForTermination()
+            await server.stop()
+        }
+    }
+
+    struct Device: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register and list devices.",
+                                                        subcommands: [Add.self, List.self])
+
+        struct Add: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Register a device by certificate thumbprint (selfSigned) or CA (certificateAuthority, CN = device id).")
+
+            @OptionGroup var state: StateOptions
+
+            @Argument(help: "Device id (the certificate's CN for CA-signed devices).")
+            var id: String
+
+            @Option(help: "SHA-1 (40 hex) or SHA-256 (64 hex) thumbprint of the device certificate.")
+            var thumbprint: String?
+
+            @Option(help: "A second thumbprint, for rolling certificates.")
+            var secondaryThumbprint: String?
+
+            @Option(help: "The CA certificate (PEM, the root or a chain ending in it) that issues this device's certificate.")
+            var ca: String?
+
+            func validate() throws {
+                if (thumbprint == nil) == (ca == nil) { throw ValidationError("give exactly one of --thumbprint or --ca") }
+                if secondaryThumbprint != nil, thumbprint == nil {
+                    throw ValidationError("--secondary-thumbprint goes with --thumbprint")
+                }
+            }
+
+            func run() async throws {
+                var request = AdminRequest(op: "device.add", deviceId: id)
+                request.thumbprint = thumbprint
+                request.secondaryThumbprint = secondaryThumbprint
+                if let ca {
+                    guard let pem = FileManager.default.contents(atPath: ca) else {
+                        printError("fieldagent hub device add: cannot read the CA file \(ca)")
+                        throw Exit.failed
+                    }
+                    request.caPEM = String(decoding: pem, as: UTF8.self)
+                }
+                let result = try admin(state.client, request)
+                writeLine("registered \(id) (\(result.field("authentication") ?? "?"))")
+            }
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List registered devices and whether each is connected.")
+
+            @OptionGroup var state: StateOptions
+
+            func run() async throws {
+                let result = try admin(state.client, AdminRequest(op: "device.list"))
+                guard case .array(let devices) = result else { return }
+                writeLine("DEVICE                AUTHENTICATION        CONNECTED  THUMBPRINT")
+                for device in devices {
+                    let id = device.field("deviceId") ?? "?"
+                    let auth = device.field("authentication") ?? "?"
+                    let connected = device.objectValue?["connected"] == .bool(true) ? "yes" : "no"
+                    let print = device.field("primaryThumbprint") ?? "-"
+                    writeLine(id.padding(toLength: 22, withPad: " ", startingAt: 0)
+                        + auth.padding(toLength: 22, withPad: " ", startingAt: 0)
+                        + connected.padding(toLength: 11, withPad: " ", startingAt: 0) + print)
+                }
+            }
+        }
+    }
+
+    struct Twin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a twin or change its desired properties.",
+                                                        subcommands: [Show.self, SetCommand.self])
+
+        struct Show: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Print the twin as the device sees it (desired and reported, with $version).")
+
+            @OptionGroup var state: StateOptions
+
+            @Argument(help: "Device id.")
+            var id: String
+
+            func run() async throws {
+                writeLine(pretty(try admin(state.client, AdminRequest(op: "twin.show", deviceId: id))))
+            }
+        }
+
+        struct SetCommand: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "set",
+                abstract: "Merge desired properties (pushed to the device if connected).",
+                discussion: "Each value is a JSON literal when it parses (5, true, null, {\"a\":1}), else a string: sendFrequency=5s sets \"5s\"; key=null deletes the key.")
+
+            @OptionGroup var state: StateOptions
+
+            @Argument(help: "Device id.")
+            var id: String
+
+            @Argument(help: "key=value pairs.")
+            var assignments: [String]
+
+            func validate() throws {
+                if assignments.isEmpty { throw ValidationError("give at least one key=value") }
+                if let bad = assignments.first(where: { !$0.contains("=") || $0.hasPrefix("=") }) {
+                    throw ValidationError("'\(bad)' is not key=value")
+                }
+            }
+
+            func run() async throws {
+                var patch: [String: JSONValue] = [:]
+                for assignment in assignments {
+                    let parts = assignment.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                    patch[String(parts[0])] = JSONValue.fromCommandLine(parts.count > 1 ? String(parts[1]) : "")
+                }
+                var request = AdminRequest(op: "twin.set", deviceId: id)
+                request.patch = .object(patch)
+                let result = try admin(state.client, request)
+                writeLine("desired properties of \(id) now at $version \(result.field("$version") ?? "?")")
+            }
+        }
+    }
+
+    struct Method: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Invoke a direct method and print the device's status and payload.",
+            discussion: "Exit codes: 0 the device answered 2xx; 1 it answered another status; 2 the hub answered 404 (device offline or not subscribed) or 504 (no answer in time), or the hub is not running.")
+
+        @OptionGroup var state: StateOptions
+
+        @Argument(help: "Device id.")
+        var id: String
+
+        @Argument(help: "Method name (e.g. getHealth).")
+        var name: String
+
+        @Option(help: "Request payload as JSON (default: null).")
+        var payload: String?
+
+        @Option(help: "How long to wait for the device: 5s … 300s (IoT Hub's range), e.g. 30s.")
+        var timeout = "30s"
+
+        func validate() throws {
+            let duration = try parsedTimeout()
+            guard duration >= .seconds(1), duration <= .seconds(300) else {
+                throw ValidationError("--timeout must be 1s…300s, got \(timeout)")
+            }
+            if let payload, (try? JSONValue.parse(payload)) == nil {
+                throw ValidationError("--payload is not valid JSON: \(payload)")
+            }
+        }
+
+        func parsedTimeout() throws -> Duration {
+            do { return try DurationText.parse(timeout) } catch { throw ValidationError("--timeout: \(error)") }
+        }
+
+        func run() async throws {
+            var request = AdminRequest(op: "method", deviceId: id)
+            request.method = name
+            request.payload = try payload.map { try JSONValue.parse($0) } ?? .null
+            let seconds = try parsedTimeout()
+            request.timeoutSeconds = Double(seconds.components.seconds) + Double(seconds.components.attoseconds) / 1e18
+            let result = try admin(state.client, request)
+            let status = Int(result.field("status") ?? "") ?? 0
+            writeLine("status \(status)")
+            writeLine(pretty(result.objectValue?["payload"] ?? .null))
+            if status == 404 || status == 504 { throw Exit.failed }
+            if !(200..<300).contains(status) { throw Exit.degraded }
+        }
+    }
+
+    struct Tail: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print telemetry as it arrives (one JSON line per message) until Ctrl-C.")
+
+        @OptionGroup var state: StateOptions
+
+        @Argument(help: "Only this device (default: all).")
+        var id: String?
+
+        func run() async throws {
+            do {
+                try state.client.tail(deviceID: id) { record in
+                    writeLine(record.jsonLine())
+                    return true
+                }
+            } catch {
+                printError("fieldagent hub tail: \(error)")
+                throw Exit.failed
+            }
+        }
+    }
+}
+
+/// Sends one admin request; prints the hub's error (or that it is not running) and exits 2.
+private func admin(_ client: AdminClient, _ request: AdminRequest) throws -> JSONValue {
+    do {
+        return try client.send(request)
+    } catch {
+        printError("fieldagent hub: \(error)")
+        throw Exit.failed
+    }
+}
+
+private func pretty(_ value: JSONValue) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? value.description
+}
+
+extension JSONValue {
+    /// A member as display text (strings unquoted).
+    fileprivate func field(_ name: String) -> String? {
+        switch objectValue?[name] {
+        case .string(let text)?: text
+        case .integer(let number)?: String(number)
+        case .some(let other): other.description
+        case nil: nil
+        }
+    }
+}
+
+/// Returns on SIGINT or SIGTERM.
+private func waitForTermination() async {
+    signal(SIGINT, SIG_IGN)
+    signal(SIGTERM, SIG_IGN)
+    let (stream, continuation) = AsyncStream<Int32>.makeStream()
+    let sources = [SIGINT, SIGTERM].map { number in
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler { continuation.yield(number) }
+        source.resume()
+        return source
+    }
+    for await _ in stream { break }
+    sources.forEach { $0.cancel() }
+}
