@@ -124,7 +124,10 @@ public final class Agent: Sendable {
         if let hubSettings {
             let directory = try StateDirectory.resolve(flag: options.stateDirectory, environment: [:])
             let outbox = try Outbox(directory: directory, configuration: options.outbox, logger: logger)
-            source = try OutboxSource(outbox: outbox, deviceID: hubSettings.deviceID, drainRate: options.drainRate)
+            // Taken-but-not-deleted messages stay within the in-flight window, so a crash sends at
+            // most one window twice.
+            source = try OutboxSource(outbox: outbox, deviceID: hubSettings.deviceID, drainRate: options.drainRate,
+                                      maximumUnsettled: hubSettings.inFlightWindow)
             let stats = outbox.statistics
             if stats.depth > 0 {
                 logger.notice("outbox \(outbox.path): \(stats.depth) message(s) from before this start waiting for the hub; they drain at \(options.drainRate)/s once connected",
@@ -190,6 +193,9 @@ public final class Agent: Sendable {
         let flushed = client.flush(timeout: flushTimeout)
         client.stop()
         source?.close()
+        // Let go of the database now (a restart in the same process must be able to open it).
+        source?.outbox.close()
+        queue.withLock { $0 = nil }
         return flushed
     }
 

@@ -326,6 +326,22 @@ public final class Outbox: Sendable {
         state.ledger.bytes -= victims.reduce(0) { $0 + $1.size }
     }
 
+    // MARK: Close
+
+    /// Closes the database file, so another `Outbox` (a restart in the same process, a test) can
+    /// open it. Nothing is lost: everything committed is in the file. Calls after `close()` see an
+    /// empty in-memory outbox that never returns to the file.
+    public func close() {
+        state.withLock { state in
+            (state.store as? SQLiteStore)?.close()
+            state.store = MemoryStore(rows: [], adoptedFile: false)
+            state.mode = .memory(reason: "closed")
+            state.ledger.depth = 0
+            state.ledger.bytes = 0
+            state.nextDurableRetry = .distantFuture
+        }
+    }
+
     // MARK: Status
 
     public var mode: OutboxMode { state.withLock { $0.mode } }

@@ -1,0 +1,180 @@
+import AgentRuntime
+import Boards
+import Foundation
+import HubClient
+import Identity
+import LocalHub
+import Logging
+import Synchronization
+import Testing
+
+/// Issue 5 end to end: the agent (simulated board in real time) against LocalHub over real
+/// mutual TLS on 127.0.0.1: desired properties applied live and acknowledged, bad values
+/// refused, settings kept over a restart, offline changes applied on reconnect, direct methods.
+@Suite(.serialized) struct AgentLocalHubTests {
+    let device = "factory-line-01"
+
+    final class Harness: @unchecked Sendable {
+        let directory: String
+        let pki: DevPKI.Bundle
+        let hub: LocalHubServer
+        let port: UInt16
+
+        init() async throws {
+            directory = NSTemporaryDirectory() + "fieldagent-e2e-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            pki = try DevPKI.generate(outputDirectory: directory + "/pki", devices: ["factory-line-01"], now: Date())
+            var configuration = LocalHubServer.Configuration(stateDirectory: directory + "/hub", port: 0,
+                                                             logger: Logger(label: "localhub"))
+            configuration.serverCertificateFile = pki.files.serverCertificate
+            configuration.serverKeyFile = pki.files.serverKey
+            configuration.adminSocket = false
+            hub = try LocalHubServer(configuration)
+            port = try await hub.start()
+            _ = try hub.registerCertificateAuthority(pem: Array(try Data(contentsOf: URL(fileURLWithPath: pki.files.rootCertificate))))
+            try hub.registerDevice("factory-line-01", authentication: .certificateAuthority)
+        }
+
+        func hubSettings() -> HubClient.Settings {
+            let files = pki.files.devices["factory-line-01"]!
+            var settings = HubClient.Settings(host: "127.0.0.1", port: port, deviceID: "factory-line-01",
+                                              certificateFile: files.certificate, keyFile: files.key,
+                                              trustAnchors: pki.files.caChain, modelID: "dtmi:fieldagent:device:FieldAgent;1")
+            settings.expectedHostName = "localhost"
+            settings.backoffBase = .milliseconds(50)
+            settings.backoffCap = .milliseconds(300)
+            return settings
+        }
+
+        /// An agent on sim-factory-line in real time (time scale 1), running on its own thread.
+        func startAgent(initial: AgentSettings = AgentSettings(sendFrequency: .seconds(6))) throws -> Agent {
+            let board = try Board.open(try BoardFile.load(path: "\(repositoryRoot)/boards/sim-factory-line.yaml"), timeScale: 1)
+            let agent = Agent(board: board, options: .init(agentVersion: "test", initialSettings: initial,
+                                                           stateDirectory: directory + "/agent"),
+                              hub: hubSettings(), logger: Logger(label: "agent"))
+            Thread.detachNewThread { _ = try? agent.run(flushTimeout: .seconds(2)) }
+            return agent
+        }
+
+        func stop(_ agent: Agent) {
+            agent.stop()
+            let end = Date().addingTimeInterval(10)
+            while Date() < end, agent.hubClient?.state != .stopped || agent.outbox != nil { usleep(20_000) }
+        }
+
+        func reported(_ key: String) -> LocalHub.JSONValue? {
+            (try? hub.twin("factory-line-01"))?.reported[key]
+        }
+
+        func arrivals() -> [Date] {
+            ((try? hub.telemetry("factory-line-01")) ?? [])
+                .filter { $0.properties["alert"] == nil }
+                .compactMap { try? Date($0.arrivedAt, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) }
+        }
+
+        func cleanUp() async {
+            await hub.stop()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
+    func waitFor(_ timeout: Double = 15, _ condition: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            if condition() { return true }
+            usleep(50_000)
+        }
+        return condition()
+    }
+
+    func ack(_ value: LocalHub.JSONValue?) -> (value: LocalHub.JSONValue?, ac: Int?, av: Int?) {
+        guard case .object(let fields)? = value else { return (nil, nil, nil) }
+        func int(_ v: LocalHub.JSONValue?) -> Int? {
+            switch v {
+            case .integer(let i)?: Int(i)
+            case .number(let d)?: Int(d)
+            default: nil
+            }
+        }
+        return (fields["value"], int(fields["ac"]), int(fields["av"]))
+    }
+
+    @Test func sendFrequencyIsAppliedLiveAcknowledgedAndBadValuesAreRefused() async throws {
+        let harness = try await Harness()
+        let agent = try harness.startAgent()
+        #expect(waitFor { harness.hub.isConnected("factory-line-01") && harness.reported("agentVersion") != nil })
+        #expect(harness.reported("board") == .string("sim-factory-line"))
+        #expect(harness.reported("sendFrequency").map { ack($0).ac } == 203, "the default is reported with ac 203")
+
+        let version = try harness.hub.setDesired(device, patch: .object(["sendFrequency": .string("2s")]))
+        #expect(waitFor { ack(harness.reported("sendFrequency")).av == version })
+        let applied = ack(harness.reported("sendFrequency"))
+        #expect(applied.ac == 200)
+        #expect(applied.value == .string("2s"))
+        #expect(agent.settings.sendFrequency == .seconds(2))
+        // Telemetry now arrives every 2 s (the first one within one old period of the change).
+        let changed = Date()
+        #expect(waitFor(20) { harness.arrivals().filter { $0 > changed }.count >= 5 })
+        let recent = harness.arrivals().filter { $0 > changed }
+        #expect((recent.first?.timeIntervalSince(changed) ?? 99) < 6.5)
+        let gaps = zip(recent.dropFirst(), recent).map { $0.timeIntervalSince($1) }.dropFirst()
+        #expect(gaps.allSatisfy { abs($0 - 2) < 0.6 }, "gaps \(gaps)")
+
+        // Each bad value: ac 400 with a reason, and 2s stays in force.
+        for bad: LocalHub.JSONValue in [.string("banana"), .string("-5s"), .integer(0), .string("100000h"), .number(12.5), .null,
+                                        .object(["seconds": .integer(5)])] {
+            let v = try harness.hub.setDesired(device, patch: .object(["sendFrequency": bad]))
+            #expect(waitFor { ack(harness.reported("sendFrequency")).av == v }, "no ack for \(bad)")
+            let refused = ack(harness.reported("sendFrequency"))
+            #expect(refused.ac == 400, "\(bad)")
+            #expect(refused.value == .string("2s"), "\(bad)")
+            #expect(agent.settings.sendFrequency == .seconds(2))
+        }
+        harness.stop(agent)
+        await harness.cleanUp()
+    }
+
+    @Test func settingsSurviveARestartAndOfflineChangesApplyOnReconnect() async throws {
+        let harness = try await Harness()
+        var agent = try harness.startAgent()
+        #expect(waitFor { harness.hub.isConnected("factory-line-01") })
+        let first = try harness.hub.setDesired(device, patch: .object(["sendFrequency": .string("3s")]))
+        #expect(waitFor { ack(harness.reported("sendFrequency")).av == first })
+        harness.stop(agent)
+        #expect(waitFor { !harness.hub.isConnected("factory-line-01") })
+
+        // Changed while the agent was offline.
+        let offline = try harness.hub.setDesired(device, patch: .object(["sendFrequency": .string("4s"), "route": .string("predictor")]))
+        agent = try harness.startAgent()
+        // In force from the state directory before the hub is reached …
+        #expect(agent.settings.sendFrequency == .seconds(3))
+        // … then the twin GET at connect applies what changed meanwhile.
+        #expect(waitFor { ack(harness.reported("sendFrequency")).av == offline })
+        #expect(agent.settings.sendFrequency == .seconds(4))
+        #expect(agent.settings.route == .predictor)
+        #expect(ack(harness.reported("route")).ac == 200)
+        harness.stop(agent)
+        await harness.cleanUp()
+    }
+
+    @Test func directMethodsAreAnswered() async throws {
+        let harness = try await Harness()
+        let agent = try harness.startAgent()
+        #expect(waitFor { harness.hub.isConnected("factory-line-01") && harness.reported("agentVersion") != nil })
+        let health = await harness.hub.invokeMethod(device, name: "getHealth", timeout: .seconds(10))
+        #expect(health.status == 200)
+        #expect(String(decoding: health.payload, as: UTF8.self).contains("\"agentVersion\":\"test\""))
+        let diagnostics = await harness.hub.invokeMethod(device, name: "runDiagnostics", timeout: .seconds(20))
+        #expect(diagnostics.status == 200)
+        #expect(String(decoding: diagnostics.payload, as: UTF8.self).contains("\"checks\""))
+        let blink = await harness.hub.invokeMethod(device, name: "blinkLed", payload: .object(["seconds": .integer(1)]), timeout: .seconds(10))
+        #expect(blink.status == 200)
+        let bad = await harness.hub.invokeMethod(device, name: "blinkLed", payload: .object(["seconds": .string("x")]), timeout: .seconds(10))
+        #expect(bad.status == 400)
+        let unknown = await harness.hub.invokeMethod(device, name: "selfDestruct", timeout: .seconds(10))
+        #expect(unknown.status == 404)
+        #expect(String(decoding: unknown.payload, as: UTF8.self).contains("runDiagnostics, blinkLed, getHealth"))
+        harness.stop(agent)
+        await harness.cleanUp()
+    }
+}
