@@ -144,6 +144,10 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Issue 6 chaos suite: real fieldagent processes killed, a hub restarted, a full outbox.
+        .testTarget(name: "ChaosTests", dependencies: ["LocalHub", "Identity", "Outbox", "TestSupport",
+                                                       .product(name: "Logging", package: "swift-log")],
+                    exclude: ["Fixtures"]),
     ] + chips.flatMap(chip),
     swiftLanguageModes: [.v6]
 )
