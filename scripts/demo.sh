@@ -1,18 +1,86 @@
 #!/usr/bin/env bash
-# The demo: builds fieldagent, runs the doctor on the simulated factory line, then runs the agent
-# for five simulated minutes (a minute of simulated time per wall second) printing telemetry:
-# watch the temperature spike at 2:00 and the vibration RMS jump when the bearing fault starts at 4:00.
+# The demo, all on 127.0.0.1: LocalHub (FieldAgent's IoT Hub emulator, dev PKI made on first run),
+# the spike predictor, and the agent on the simulated factory line (ten simulated seconds per wall
+# second). Watch telemetry arrive at the hub, a sendFrequency change from the twin take effect,
+# direct methods answered, and the temperature spike planted at 2:00 become an alert at the hub
+# while the board's alarm line goes high.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build --product fieldagent
+swift build --product fieldagent 2>&1 | grep -E "error|complete" || true
+swift build --product spike-predictor 2>&1 | grep -E "error|complete" || true
 bin=.build/debug/fieldagent
+demo=${DEMO_DIR:-.demo}
+mkdir -p "$demo"
+device=factory-line-01
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
 
 echo "== fieldagent doctor --board boards/sim-factory-line.yaml"
-"$bin" doctor --board boards/sim-factory-line.yaml
+"$bin" doctor --board boards/sim-factory-line.yaml 2>/dev/null | tail -4
 echo
-echo "== fieldagent doctor --board boards/sim-faulty.yaml   (three planted faults; exits 2)"
-"$bin" doctor --board boards/sim-faulty.yaml 2>/dev/null || echo "(exit code $?)"
+
+if [[ ! -f $demo/pki/$device.pem ]]; then
+    echo "== first run: dev PKI (root → intermediate → device + LocalHub server certificate) in $demo/pki"
+    "$bin" certs dev-pki --out "$demo/pki" --devices "$device" | tail -3
+    echo
+fi
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+hub=(--state-dir "$demo/localhub")
+
+echo "== LocalHub on 127.0.0.1:$port"
+"$bin" hub serve "${hub[@]}" --port "$port" --cert "$demo/pki/server.pem" --key "$demo/pki/server.key" \
+    --log-level warning >"$demo/localhub.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [[ -S $demo/localhub/admin.sock ]] && break; sleep 0.1; done
+"$bin" hub device add "${hub[@]}" "$device" --ca "$demo/pki/root.pem" 2>/dev/null || true
+# Start from the board's own settings each time the demo runs.
+"$bin" hub twin set "${hub[@]}" "$device" sendFrequency=null route=null >/dev/null
+
+echo "== spike-predictor on $demo/predictor.sock (model models/spike-forest.v1.json)"
+.build/debug/spike-predictor serve --socket "$demo/predictor.sock" --model models/spike-forest.v1.json >"$demo/predictor.log" 2>&1 &
+pids+=($!)
+
+echo "== hub tail $device   (what arrives at the hub)"
+"$bin" hub tail "${hub[@]}" "$device" | python3 scripts/summarize-hub-tail.py &
+pids+=($!)
+sleep 0.5
+
+echo "== fieldagent run: sim-factory-line → predictor → outbox → LocalHub (10 s of board time per second)"
+rm -rf "$demo/agent"
+"$bin" run --board boards/sim-factory-line.yaml --time-scale 10 --count 24 \
+    --hub "127.0.0.1:$port" --expected-host-name localhost \
+    --cert "$demo/pki/$device.pem" --key "$demo/pki/$device.key" --ca "$demo/pki/ca-chain.pem" \
+    --state-dir "$demo/agent" --route predictor --predictor-socket "$demo/predictor.sock" \
+    --log-level notice 2>"$demo/agent.log" >/dev/null &
+agent=$!
+pids+=($agent)
+sleep 7
+
 echo
-echo "== fieldagent run --board boards/sim-factory-line.yaml --sink stdout --time-scale 60 --count 10"
-"$bin" run --board boards/sim-factory-line.yaml --sink stdout --time-scale 60 --count 10 \
-  | python3 scripts/summarize-telemetry.py
+echo "== hub twin set $device sendFrequency=10s   (the agent applies it live and acknowledges)"
+"$bin" hub twin set "${hub[@]}" "$device" sendFrequency=10s
+sleep 2
+"$bin" hub twin show "${hub[@]}" "$device" | python3 -c '
+import json, sys
+twin = json.load(sys.stdin)
+reported = twin.get("reported", twin.get("properties", {}).get("reported", {}))
+print("   reported sendFrequency:", json.dumps(reported.get("sendFrequency")))'
+echo
+sleep 6
+echo "== hub method $device getHealth   (after the 2:00 spike: alerts raised, alarm line high)"
+"$bin" hub method "${hub[@]}" "$device" getHealth | python3 -c '
+import json, sys
+text = sys.stdin.read()
+start = text.find("{")
+health = json.loads(text[start:]) if start >= 0 else {}
+print("  ", text[:start].strip(), {k: health.get(k) for k in ["alerts", "alarm", "spikeDetection", "settings"]})'
+echo "== hub method $device reboot   (unknown method)"
+"$bin" hub method "${hub[@]}" "$device" reboot || true
+echo
+wait "$agent" || true
+echo "== agent log (alerts and the alarm line)"
+grep -E "spike on|alarm line|sendFrequency is now|predictor" "$demo/agent.log" | sed 's/^[^ ]* //' | head -12

@@ -213,7 +213,10 @@ public final class Agent: Sendable {
         logger.warning("spike on \(alert.sensor).\(alert.channel): \(alert.value) \(alert.unit) (probability \(String(format: "%.2f", alert.probability)), \(alert.source) \(alert.modelId))",
                        metadata: ["feature": "alerts"])
         guard !wasRaised, let alarm = board.lines.alarm else { return }
-        do { try alarm.set(true) } catch {
+        do {
+            try alarm.set(true)
+            logger.notice("alarm line \(alarm.config.offset) raised for \(DurationText.format(options.alarmHold))", metadata: ["feature": "alerts"])
+        } catch {
             logger.error("cannot raise the alarm line: \(error)", metadata: ["feature": "alerts"])
         }
     }
@@ -458,6 +461,9 @@ public final class Agent: Sendable {
             "sensors": sensorsProperty(statuses),
             "settings": .object(Dictionary(uniqueKeysWithValues: WritableProperty.allCases.map { ($0.rawValue, settings.twinValue($0)) })),
             "desiredVersion": .number(Double(desiredVersion)),
+            "alerts": .number(Double(alertCount)),
+            "alarm": .bool(board.lines.alarm?.value ?? false),
+            "spikeDetection": .string(router.source.rawValue),
         ]
         if let client = hubClient {
             let stats = client.statistics
