@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the build and the tests use (see README, "What the tests need").
-packages=(pkg-config libssl-dev openssl libgpiod-dev mosquitto mosquitto-clients)
+packages=(pkg-config libssl-dev openssl libgpiod-dev libsqlite3-dev mosquitto mosquitto-clients python3-pip)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -19,7 +19,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
 
-python3 -c 'import jsonschema' 2>/dev/null || pip install --quiet jsonschema
+# Python: jsonschema for the firmware-interface check; Microsoft's Azure IoT device SDK as the
+# third-party client that LocalHub must serve as IoT Hub would (Tests/LocalHubTests).
+pip_install() {
+  python3 -m pip install --quiet --break-system-packages "$@" 2>/dev/null || python3 -m pip install --quiet "$@"
+}
+python3 -c 'import jsonschema' 2>/dev/null || pip_install jsonschema
+python3 -c 'import azure.iot.device' 2>/dev/null || pip_install azure-iot-device
 
 swift build --build-tests
 # The contract in firmware-interface/ and the kernel-level HIL first, so swift test's summary
