@@ -59,3 +59,13 @@ import Testing
         #expect(AgentConfig.parseByteSize(text) == bytes)
     }
 }
+
+@Suite struct ShippedConfigTests {
+    /// The example in deploy/ (what fieldagent.service reads) is a valid agent.yaml.
+    @Test func theDeployExampleParses() throws {
+        let config = try AgentConfig.load(path: "\(repositoryRoot)/deploy/agent.yaml")
+        #expect(config.route == .predictor)
+        #expect(config.hub.host == "myhub.azure-devices.net")
+        #expect(config.predictor.socket == "/run/fieldagent/predictor.sock")
+    }
+}
