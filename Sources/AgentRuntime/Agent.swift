@@ -55,6 +55,7 @@ public final class Agent: Sendable {
         var stop = false
         var alarmUntil: Duration?
         var alerts = 0
+        var leftUnacknowledged = 0
     }
 
     public let board: Board
@@ -191,6 +192,7 @@ public final class Agent: Sendable {
         }
         guard let client else { return true }
         let flushed = client.flush(timeout: flushTimeout)
+        state.withLock { $0.leftUnacknowledged = client.unacknowledged }
         client.stop()
         source?.close()
         // Let go of the database now (a restart in the same process must be able to open it).
@@ -232,6 +234,9 @@ public final class Agent: Sendable {
             logger.error("cannot lower the alarm line: \(error)", metadata: ["feature": "alerts"])
         }
     }
+
+    /// Messages the hub had not acknowledged when ``run(flushTimeout:)`` returned (kept in the outbox).
+    public var leftUnacknowledged: Int { state.withLock { $0.leftUnacknowledged } }
 
     /// Spike alerts raised since start.
     public var alertCount: Int { state.withLock { $0.alerts } }

@@ -46,6 +46,9 @@ extension FieldAgent {
         @Option(help: "Stop after this many messages.")
         var count: Int?
 
+        @Option(help: "At the end (--count reached, SIGTERM), how long to wait for the hub to acknowledge what was sent, e.g. 30s. What is left stays in the outbox.")
+        var flushTimeout: String?
+
         @Option(help: "Backlog messages per second after a reconnect (live readings are not paced). Default 50.")
         var drainRate: Double?
 
@@ -70,6 +73,9 @@ extension FieldAgent {
             if let sendFrequency { _ = try parseSendFrequency(sendFrequency) }
             if let count, count < 1 { throw ValidationError("--count must be at least 1") }
             if let timeScale, timeScale < 0 { throw ValidationError("--time-scale must be 0 or more") }
+            if let flushTimeout, (try? DurationText.parse(flushTimeout)) == nil {
+                throw ValidationError("--flush-timeout: '\(flushTimeout)' is not a duration, e.g. 30s")
+            }
             if let predictorDeadline {
                 guard let deadline = try? DurationText.parse(predictorDeadline), deadline >= .milliseconds(1), deadline <= .seconds(10) else {
                     throw ValidationError("--predictor-deadline: '\(predictorDeadline)' is not a duration from 1ms to 10s, e.g. 50ms")
@@ -136,14 +142,14 @@ extension FieldAgent {
             defer { signals.forEach { $0.cancel() } }
             let flushed: Bool
             do {
-                flushed = try agent.run()
+                flushed = try agent.run(flushTimeout: flushTimeout.flatMap { try? DurationText.parse($0) } ?? .seconds(30))
             } catch {
                 printError("fieldagent: \(error)")
                 throw Exit.usage
             }
             if !flushed {
                 let client = agent.hubClient
-                printError("fieldagent: \(client?.unacknowledged ?? 0) message(s) not acknowledged by the hub: \(client?.lastError ?? "no answer")")
+                printError("fieldagent: \(agent.leftUnacknowledged) message(s) not acknowledged by the hub yet (kept in the outbox for the next start): \(client?.lastError ?? "no answer")")
                 throw Exit.failed
             }
         }

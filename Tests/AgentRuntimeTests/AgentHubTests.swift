@@ -53,7 +53,8 @@ struct AgentHubTests {
             let agent = Agent(board: board, options: options, hub: hubSettings(broker, device: "factory-line-01"),
                               logger: Logger(label: "test"))
             #expect(try agent.run(flushTimeout: .seconds(15)))
-            #expect(agent.outbox?.depth == 0, "acknowledged messages are deleted")
+            let left = try Outbox.inspect(path: state + "/outbox.db").get()
+            #expect(left.depth == 0, "acknowledged messages are deleted")
         }
         let telemetry = subscriber.waitFor(count: 6).map(decode).filter { $0.topic.contains("/messages/events/") }
         #expect(telemetry.count == 6)

@@ -130,12 +130,12 @@ struct ChaosTests {
     @Test func restartingTheHubThreeTimesMidStreamLosesNothing() async throws {
         let hub = try await Hub()
         let state = hub.directory + "/agent"
-        let (process, log) = try agent(hub, state: state, count: 3_000, extra: ["--drain-rate", "5000"])
+        let (process, log) = try agent(hub, state: state, count: 3_000, extra: ["--drain-rate", "5000", "--flush-timeout", "180s"])
         for _ in 0..<3 {
             try await Task.sleep(for: .seconds(2))
             try await hub.restart(after: 2)
         }
-        #expect(waitForExit(process, timeout: 300), "the agent did not finish: \(text(log).suffix(500))")
+        #expect(waitForExit(process, timeout: 600), "the agent did not finish: \(text(log).suffix(500))")
         #expect(process.terminationStatus == 0, "\(text(log).suffix(800))")
         // 3,000 aggregates plus the spike alerts, which share the sequence.
         let unique = Set(hub.sequences())
@@ -151,7 +151,7 @@ struct ChaosTests {
         let state = hub.directory + "/agent"
         // No hub listening on this port: everything stays in a 64 KB outbox.
         let closed = try MosquittoBroker.freePort()
-        let (process, log) = try agent(hub, state: state, count: 600, extra: ["--outbox-quota", "64KB"], port: closed)
+        let (process, log) = try agent(hub, state: state, count: 600, extra: ["--outbox-quota", "64KB", "--flush-timeout", "1s"], port: closed)
         #expect(waitForExit(process, timeout: 120))
         let output = text(log)
         #expect(process.terminationStatus == 2, "unsent messages are an error at exit: \(output.suffix(300))")
