@@ -33,4 +33,8 @@ swift build --build-tests
 # and downloads what it needs; about a minute).
 python3 scripts/check-firmware-interface.py
 ./scripts/kernel-hil.sh
-swift test
+# The long, CPU-heavy suites (real agent processes killed and restarted, three simulated days of
+# backlog) run after the rest, so their load does not starve the timing-sensitive network tests.
+heavy='ChaosTests|AgentHubTests'
+swift test --skip "$heavy"
+swift test --filter "$heavy"
