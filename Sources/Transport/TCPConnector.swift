@@ -56,10 +56,6 @@ enum TCPConnector {
         var keep = false
         defer { if !keep { System.close(fd) } }
         try System.makeNonBlocking(fd)
-        // MQTT is request/acknowledge: without TCP_NODELAY, Nagle holds a small PUBLISH until the
-        // broker's delayed ACK (40 ms), capping a QoS 1 window of 20 at ~500 messages/s.
-        var one: Int32 = 1
-        try System.call("setsockopt") { setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) }
         do {
             try System.call("connect") { System.connect(fd, address, info.ai_addrlen) }
         } catch where error.errno == EINPROGRESS || error.errno == EALREADY {
