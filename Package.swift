@@ -38,14 +38,15 @@ let package = Package(
         .target(name: "HAL"),
         .target(name: "SensorCore", dependencies: ["HAL"]),
         .target(name: "Configuration", dependencies: ["Yams"]),
+        .target(name: "JSON"),
         .target(name: "HALSimulation", dependencies: ["HAL", "SensorCore"]),
         .target(name: "HALTesting", dependencies: ["HAL"]),
         .target(name: "Boards",
                 dependencies: ["HAL", "HALLinux", "HALSimulation", "SensorCore", "Configuration", "Yams"] + chipTargets),
         .target(name: "Diagnostics", dependencies: ["Boards", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "Transport", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "JSON", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "Transport", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fieldagent", dependencies: [
-            "AgentRuntime", "Boards", "Diagnostics", "Identity", "HubClient", "IoTHub", "LocalHub", "TrainingData",
+            "AgentRuntime", "Boards", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON", "LocalHub", "TrainingData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -54,7 +55,7 @@ let package = Package(
         .testTarget(name: "BoardsTests", dependencies: ["Boards"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConformanceTests", dependencies: ["Boards", "HALSimulation", "SensorCore"]),
         .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "Boards", "Configuration", "HALSimulation", "SensorCore",
-                                                           "HubClient", "IoTHub", "Identity", "LocalHub", "Outbox", "TestSupport"]),
+                                                           "HubClient", "IoTHub", "Identity", "JSON", "LocalHub", "Outbox", "TestSupport"]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Boards", "HALSimulation"]),
         // Snapshots are read through #filePath so UPDATE_SNAPSHOTS=1 can rewrite them in place.
         .testTarget(name: "CLITests", dependencies: ["fieldagent"], exclude: ["Snapshots"]),
@@ -126,20 +127,20 @@ let package = Package(
         // LocalHub (issue 5): FieldAgent's IoT Hub emulator. The per-connection protocol logic
         // (HubSession, TwinDocument) is pure; NIO, OpenSSL memory BIOs and SQLite sit around it.
         .target(name: "LocalHub", dependencies: [
-            "MQTT", "IoTHub", "Identity", "Transport",
+            "JSON", "MQTT", "IoTHub", "Identity", "Transport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "LocalHubTests", dependencies: [
-            "LocalHub", "HubClient", "Identity", "Transport", "MQTT", "IoTHub",
+            "JSON", "LocalHub", "HubClient", "Identity", "Transport", "MQTT", "IoTHub",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "InMemoryLogging", package: "swift-log"),
         ], exclude: ["thirdparty"]),
         // 1,000 simulated devices against one LocalHub (scripts/bench-fleet.sh).
         .executableTarget(name: "hub-fleet-bench", dependencies: [
-            "LocalHub", "Transport", "Identity", "MQTT", "IoTHub",
+            "JSON", "LocalHub", "Transport", "Identity", "MQTT", "IoTHub",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

@@ -6,6 +6,7 @@ import HAL
 import HubClient
 import Identity
 import IoTHub
+import JSON
 import Logging
 import Outbox
 import SensorCore
@@ -353,15 +354,15 @@ public final class Agent: Sendable {
         ]
         if let stats = outbox?.statistics {
             fields["outbox"] = .object([
-                "depth": .number(Double(stats.depth)),
-                "oldestAgeSeconds": stats.oldestAge.map { .number(Double($0.components.seconds)) } ?? .null,
-                "droppedAggregates": .number(Double(stats.drops.aggregates)),
-                "droppedAlerts": .number(Double(stats.drops.alerts)),
+                "depth": .integer(Int64(stats.depth)),
+                "oldestAgeSeconds": stats.oldestAge.map { .integer(Int64($0.components.seconds)) } ?? .null,
+                "droppedAggregates": .integer(Int64(stats.drops.aggregates)),
+                "droppedAlerts": .integer(Int64(stats.drops.alerts)),
             ])
         }
         if let file = options.certificateFile, let chain = try? X509Certificate.load(chainFile: file), let leaf = chain.first,
            let validity = try? CertificateValidity.evaluate(leaf, now: Date()) {
-            fields["certificateDaysLeft"] = .number(Double(validity.daysLeft))
+            fields["certificateDaysLeft"] = .integer(Int64(validity.daysLeft))
         }
         return JSONValue.object(fields).encoded()
     }
@@ -408,18 +409,18 @@ public final class Agent: Sendable {
             guard let data = try? encoder.encode(report) else { return error(500, "the doctor report could not be encoded") }
             return (200, Array(data))
         case "blinkLed":
-            let request = payload.isEmpty ? JSONValue.object([:]) : JSONValue.parse(payload)
+            let request = payload.isEmpty ? JSONValue.object([:]) : (try? JSONValue.parse(payload))
             var seconds = 5.0
             switch request {
             case .object(let fields)?:
                 if let value = fields["seconds"] {
-                    guard case .number(let n) = value, n >= 1, n <= 300 else {
+                    guard let n = value.doubleValue, n >= 1, n <= 300 else {
                         return error(400, "seconds must be a number from 1 to 300, got \(value.description.prefix(40))")
                     }
                     seconds = n
                 }
-            case .number(let n)? where n >= 1 && n <= 300:
-                seconds = n
+            case let value? where value.doubleValue.map((1...300).contains) ?? false:
+                seconds = value.doubleValue ?? seconds
             default:
                 return error(400, "the payload must be {\"seconds\": 1…300}, got \(String(decoding: payload.prefix(40), as: UTF8.self))")
             }
@@ -465,8 +466,8 @@ public final class Agent: Sendable {
             "uptimeSeconds": .number((ContinuousClock.now - started).seconds.rounded()),
             "sensors": sensorsProperty(statuses),
             "settings": .object(Dictionary(uniqueKeysWithValues: WritableProperty.allCases.map { ($0.rawValue, settings.twinValue($0)) })),
-            "desiredVersion": .number(Double(desiredVersion)),
-            "alerts": .number(Double(alertCount)),
+            "desiredVersion": .integer(Int64(desiredVersion)),
+            "alerts": .integer(Int64(alertCount)),
             "alarm": .bool(board.lines.alarm?.value ?? false),
             "spikeDetection": .string(router.source.rawValue),
         ]
@@ -474,9 +475,9 @@ public final class Agent: Sendable {
             let stats = client.statistics
             fields["link"] = .object([
                 "state": .string("\(client.state)"),
-                "sent": .number(Double(stats.acknowledged)),
-                "waiting": .number(Double(client.unacknowledged)),
-                "dropped": .number(Double(stats.dropped)),
+                "sent": .integer(Int64(stats.acknowledged)),
+                "waiting": .integer(Int64(client.unacknowledged)),
+                "dropped": .integer(Int64(stats.dropped)),
                 "lastError": client.lastError.map(JSONValue.string) ?? .null,
             ])
         }

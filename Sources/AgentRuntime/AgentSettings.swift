@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import JSON
 import SensorCore
 
 /// What the cloud may change while the agent runs (the twin's writable properties, DTDL
@@ -101,7 +102,7 @@ extension AgentSettings {
             }
             disabledChannels = disabled
         case .spikeThreshold:
-            guard case .number(let threshold) = value else {
+            guard let threshold = value.doubleValue else {
                 return .failure(SettingRejection("spikeThreshold must be a number between 0.01 and 0.99, not \(value.kind)"))
             }
             guard Self.spikeThresholdRange.contains(threshold) else {
@@ -178,7 +179,7 @@ public struct TwinProperties: Sendable, Equatable {
             update.stale = true
             return update
         }
-        guard let patch = JSONValue.parse(body), case .object = patch else {
+        guard let patch = try? JSONValue.parse(body), case .object = patch else {
             var update = Update()
             update.unreadable = "the desired patch (version \(version)) is not a JSON object"
             return update
@@ -188,8 +189,8 @@ public struct TwinProperties: Sendable, Equatable {
 
     /// The answer to a twin GET: `{"desired":{…,"$version":N},"reported":{…}}`.
     public mutating func applyFullTwin(_ document: [UInt8]) -> Update {
-        guard let twin = JSONValue.parse(document), let desired = twin["desired"], case .object = desired,
-              case .number(let v)? = desired["$version"], let version = Int(exactly: v) else {
+        guard let twin = try? JSONValue.parse(document), let desired = twin["desired"], case .object = desired,
+              let version = desired["$version"]?.intValue else {
             var update = Update()
             update.unreadable = "the twin document has no desired section with a $version"
             return update
@@ -198,7 +199,7 @@ public struct TwinProperties: Sendable, Equatable {
             // Nothing new; acknowledge again only what the reported side does not show yet.
             let reported = twin["reported"]
             let missing = WritableProperty.allCases.filter { property in
-                desired[property.rawValue] != nil && reported?[property.rawValue]?["av"] != .number(Double(version))
+                desired[property.rawValue] != nil && reported?[property.rawValue]?["av"]?.intValue != version
             }
             guard !missing.isEmpty else { return Update() }
             var fields: [String: JSONValue] = [:]
@@ -211,8 +212,9 @@ public struct TwinProperties: Sendable, Equatable {
     /// Acknowledgements `ac: 203, av: 0` for the values in force, sent when the twin has no
     /// desired value for them (reference B.3: "publish its default").
     public func defaultsReport(for twinDocument: [UInt8]) -> [UInt8]? {
-        let desired = JSONValue.parse(twinDocument)?["desired"]
-        let reported = JSONValue.parse(twinDocument)?["reported"]
+        let twin = try? JSONValue.parse(twinDocument)
+        let desired = twin?["desired"]
+        let reported = twin?["reported"]
         var fields: [String: JSONValue] = [:]
         for property in WritableProperty.allCases where desired?[property.rawValue] == nil && reported?[property.rawValue] == nil {
             fields[property.rawValue] = Self.ack(settings.twinValue(property), code: 203, version: 0, description: "device default")
@@ -241,6 +243,6 @@ public struct TwinProperties: Sendable, Equatable {
     }
 
     static func ack(_ value: JSONValue, code: Int, version: Int, description: String) -> JSONValue {
-        .object(["value": value, "ac": .number(Double(code)), "av": .number(Double(version)), "ad": .string(description)])
+        .object(["value": value, "ac": .integer(Int64(code)), "av": .integer(Int64(version)), "ad": .string(description)])
     }
 }

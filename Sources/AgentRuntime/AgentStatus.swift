@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// What `fieldagent status` shows: the running agent writes it to `status.json` in its state
 /// directory every few seconds (temporary file + rename, so a reader never sees half of it).

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import JSON
 
 /// The CLI's side of the admin socket: blocking, one request per call (see ``AdminRequest``).
 ///

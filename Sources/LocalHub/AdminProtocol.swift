@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import JSON
 
 /// One request on LocalHub's admin socket (`{state}/admin.sock`, mode 0600, local only).
 ///

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import IoTHub
+import JSON
 import NIOCore
 import NIOPosix
 

@@ -5,6 +5,7 @@ import Foundation
 #endif
 import Identity
 import IoTHub
+import JSON
 import Logging
 import NIOCore
 import Synchronization

@@ -1,4 +1,5 @@
 import GRDB
+import JSON
 
 /// LocalHub's durable state: `hub.sqlite` (WAL) under the state folder with the device registry,
 /// the registered CAs and every twin, so a restart keeps them (issue 5).

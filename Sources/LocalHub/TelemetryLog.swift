@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import JSON
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else

@@ -1,4 +1,5 @@
 import IoTHub
+import JSON
 
 /// One device's twin properties as IoT Hub keeps them (reference A.9, A.10): desired (written by
 /// the back end, here the admin API) and reported (written by the device), each with its own
@@ -8,7 +9,7 @@ import IoTHub
 /// - A new twin has empty sections at `$version` 1, as a newly created IoT Hub twin does.
 /// - Patches are JSON merge patches (`null` deletes); a patch must be an object whose keys are
 ///   non-empty, at most 1 KB, without `.`, `$`, space or control characters; depth ≤ 10; each
-///   section stays within 32 KB. A refused patch changes nothing and throws the reason.
+///   string value at most 4 KB; each section stays within 32 KB. A refused patch changes nothing and throws the reason.
 /// - Pure value type: persistence is ``HubStore``'s.
 public struct TwinDocument: Sendable, Hashable {
     public var desired: [String: JSONValue]
@@ -65,6 +66,10 @@ public struct TwinDocument: Sendable, Hashable {
             throw TwinPatchError(section: name, reason: "the patch nests \(depth) objects deep; at most "
                 + "\(IoTHubLimits.maximumTwinDepth)")
         }
+        if let long = Self.firstLongString(in: patch) {
+            throw TwinPatchError(section: name, reason: "a value is \(long) bytes long; each twin value may be at most "
+                + "\(IoTHubLimits.maximumTwinValueBytes) bytes (reference A.9)")
+        }
         guard case .object(let result) = JSONValue.object(section).merging(patch) else { return section }
         let size = JSONValue.object(result).encoded().count
         let limit = name == "desired" ? IoTHubLimits.maximumTwinDesiredBytes : IoTHubLimits.maximumTwinReportedBytes
@@ -72,6 +77,16 @@ public struct TwinDocument: Sendable, Hashable {
             throw TwinPatchError(section: name, reason: "the \(name) properties would be \(size) bytes; at most \(limit)")
         }
         return result
+    }
+
+    /// The byte length of the first string value over 4 KB, if any.
+    static func firstLongString(in value: JSONValue) -> Int? {
+        switch value {
+        case .string(let text) where text.utf8.count > IoTHubLimits.maximumTwinValueBytes: text.utf8.count
+        case .object(let members): members.values.lazy.compactMap(firstLongString(in:)).first
+        case .array(let items): items.lazy.compactMap(firstLongString(in:)).first
+        default: nil
+        }
     }
 
     static func firstBadKey(in value: JSONValue) -> String? {

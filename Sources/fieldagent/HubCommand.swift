@@ -1,6 +1,7 @@
 import ArgumentParser
 import Configuration
 import Foundation
+import JSON
 import LocalHub
 import Logging
 

@@ -1,6 +1,7 @@
 import AgentRuntime
 import ArgumentParser
 import Foundation
+import JSON
 import Logging
 
 extension FieldAgent {
@@ -23,8 +24,8 @@ extension FieldAgent {
             try agent.run()
             func emit(_ kind: String, _ name: String, _ status: Int?, _ body: [UInt8]) {
                 var line: [String: JSONValue] = ["kind": .string(kind), "name": .string(name),
-                                                 "body": JSONValue.parse(body) ?? .string(String(decoding: body, as: UTF8.self))]
-                if let status { line["status"] = .number(Double(status)) }
+                                                 "body": (try? JSONValue.parse(body)) ?? .string(String(decoding: body, as: UTF8.self))]
+                if let status { line["status"] = .integer(Int64(status)) }
                 writeLine(String(decoding: JSONValue.object(line).encoded(), as: UTF8.self))
             }
             emit("reported", "readOnly", nil, agent.readOnlyPropertiesForInterfaceCheck())

@@ -8,6 +8,7 @@
 import Foundation
 import Identity
 import IoTHub
+import JSON
 import LocalHub
 import Logging
 import MQTT

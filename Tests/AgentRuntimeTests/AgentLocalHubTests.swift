@@ -3,6 +3,7 @@ import Boards
 import Foundation
 import HubClient
 import Identity
+import JSON
 import LocalHub
 import Logging
 import Synchronization
@@ -62,7 +63,7 @@ import Testing
             while Date() < end, agent.hubClient?.state != .stopped || agent.outbox != nil { usleep(20_000) }
         }
 
-        func reported(_ key: String) -> LocalHub.JSONValue? {
+        func reported(_ key: String) -> JSONValue? {
             (try? hub.twin("factory-line-01"))?.reported[key]
         }
 
@@ -87,16 +88,9 @@ import Testing
         return condition()
     }
 
-    func ack(_ value: LocalHub.JSONValue?) -> (value: LocalHub.JSONValue?, ac: Int?, av: Int?) {
+    func ack(_ value: JSONValue?) -> (value: JSONValue?, ac: Int?, av: Int?) {
         guard case .object(let fields)? = value else { return (nil, nil, nil) }
-        func int(_ v: LocalHub.JSONValue?) -> Int? {
-            switch v {
-            case .integer(let i)?: Int(i)
-            case .number(let d)?: Int(d)
-            default: nil
-            }
-        }
-        return (fields["value"], int(fields["ac"]), int(fields["av"]))
+        return (fields["value"], fields["ac"]?.intValue, fields["av"]?.intValue)
     }
 
     @Test func sendFrequencyIsAppliedLiveAcknowledgedAndBadValuesAreRefused() async throws {
@@ -121,15 +115,35 @@ import Testing
         #expect(gaps.allSatisfy { abs($0 - 2) < 0.6 }, "gaps \(gaps)")
 
         // Each bad value: ac 400 with a reason, and 2s stays in force.
-        for bad: LocalHub.JSONValue in [.string("banana"), .string("-5s"), .integer(0), .string("100000h"), .number(12.5), .null,
-                                        .object(["seconds": .integer(5)])] {
+        // The longest string a hub lets through (4 KB per value, A.9) reaches the agent and is
+        // refused there, with a short reason.
+        let longest = JSONValue.string(String(repeating: "9", count: 4000) + "s")
+        for bad: JSONValue in [.string("banana"), .string("-5s"), .integer(0), .string("100000h"), .number(12.5), .null,
+                               .object(["seconds": .integer(5)]), longest] {
             let v = try harness.hub.setDesired(device, patch: .object(["sendFrequency": bad]))
-            #expect(waitFor { ack(harness.reported("sendFrequency")).av == v }, "no ack for \(bad)")
+            #expect(waitFor { ack(harness.reported("sendFrequency")).av == v }, "no ack for \(bad.description.prefix(40))")
             let refused = ack(harness.reported("sendFrequency"))
-            #expect(refused.ac == 400, "\(bad)")
-            #expect(refused.value == .string("2s"), "\(bad)")
+            #expect(refused.ac == 400, "\(bad.description.prefix(40))")
+            #expect(refused.value == .string("2s"), "\(bad.description.prefix(40))")
+            if case .string(let reason)? = harness.reported("sendFrequency")?["ad"] {
+                #expect(!reason.isEmpty && reason.utf8.count < 200, "reason: \(reason.prefix(200))")
+            } else {
+                Issue.record("no reason for \(bad.description.prefix(40))")
+            }
             #expect(agent.settings.sendFrequency == .seconds(2))
         }
+        // A 300 KB string never reaches the device: the hub refuses it (as IoT Hub does) with the
+        // reason, and the device's value and acknowledged version stay as they were.
+        let lastAcked = ack(harness.reported("sendFrequency")).av
+        do {
+            _ = try harness.hub.setDesired(device, patch: .object(["sendFrequency": .string(String(repeating: "9", count: 300 * 1024) + "s")]))
+            Issue.record("LocalHub accepted a 300 KB desired value")
+        } catch {
+            #expect("\(error)".contains("bytes long"), "\(error)")
+        }
+        usleep(500_000)
+        #expect(ack(harness.reported("sendFrequency")).av == lastAcked)
+        #expect(agent.settings.sendFrequency == .seconds(2))
         harness.stop(agent)
         await harness.cleanUp()
     }

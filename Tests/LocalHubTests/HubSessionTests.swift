@@ -1,4 +1,5 @@
 import IoTHub
+import JSON
 import MQTT
 import Testing
 @testable import LocalHub
@@ -190,7 +191,12 @@ struct TwinDocumentTests {
         var deep = JSONValue.integer(1)
         for _ in 0..<11 { deep = .object(["k": deep]) }
         #expect(throws: TwinPatchError.self) { try twin.patchDesired(deep) }
-        #expect(throws: TwinPatchError.self) { try twin.patchDesired(.object(["big": .string(String(repeating: "x", count: 40_000))])) }
+        // One value over 4 KB, and a section over 32 KB made of values under 4 KB (A.9).
+        let longValue = #expect(throws: TwinPatchError.self) { try twin.patchDesired(.object(["big": .string(String(repeating: "x", count: 4097))])) }
+        #expect(longValue?.reason.contains("4097 bytes long") == true)
+        let values = Dictionary(uniqueKeysWithValues: (0..<9).map { ("v\($0)", JSONValue.string(String(repeating: "x", count: 4000))) })
+        let bigSection = #expect(throws: TwinPatchError.self) { try twin.patchDesired(.object(values)) }
+        #expect(bigSection?.reason.contains("at most 32768") == true)
         #expect(twin == TwinDocument())
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import HubClient
 import Identity
 import IoTHub
+import JSON
 import Logging
 import MQTT
 import Testing

@@ -4,7 +4,14 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// A JSON value: twin properties, method payloads, admin requests.
+/// A JSON value that keeps its type: twin documents and patches, method payloads, LocalHub's
+/// admin requests, the agent's status file. A twin's desired value must be told apart as string,
+/// integer, number, boolean, null or object (`JSONSerialization`'s NSNumber blurs them), and
+/// LocalHub must hand back `5` as `5`, not `5.0`.
+///
+/// The agent and LocalHub share this one type. The spike predictor keeps its own standard-library
+/// parser (`Predictor.JSONParser`): it is compiled without Foundation and keeps members in
+/// document order for its model files.
 ///
 /// ## Contract
 /// - Integers that fit `Int64` stay integers (`5` is not re-encoded as `5.0`); other numbers
@@ -76,6 +83,42 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 
     public var description: String { String(decoding: encoded(), as: UTF8.self) }
+
+    /// The member named `key` of an object; `nil` for a missing key or a non-object.
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let members) = self { return members[key] }
+        return nil
+    }
+
+    /// An integer or a number as `Double`; `nil` for every other kind.
+    public var doubleValue: Double? {
+        switch self {
+        case .integer(let value): Double(value)
+        case .number(let value): value
+        default: nil
+        }
+    }
+
+    /// An integer, or a number with no fraction, as `Int`; `nil` otherwise.
+    public var intValue: Int? {
+        switch self {
+        case .integer(let value): Int(exactly: value)
+        case .number(let value): Int(exactly: value)
+        default: nil
+        }
+    }
+
+    /// The kind of value, for error messages ("not a number", "not null" …).
+    public var kind: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .integer, .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
 
     /// The object's members, or `nil` for any other value.
     public var objectValue: [String: JSONValue]? {
