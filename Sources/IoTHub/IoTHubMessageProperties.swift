@@ -118,7 +118,7 @@ public struct IoTHubMessageProperties: Sendable, Hashable {
         guard id.count <= IoTHubLimits.maximumMessageIDLength else {
             throw .invalidMessageID(id, reason: "\(id.count) characters, at most \(IoTHubLimits.maximumMessageIDLength)")
         }
-        if let bad = id.first(where: { !(($0.isASCII && ($0.isLetter || $0.isNumber)) || IoTHubLimits.messageIDPunctuation.contains($0)) }) {
+        if let bad = IoTHubIdentifier.firstDisallowed(in: id, punctuation: IoTHubIdentifier.messageIDPunctuation) {
             throw .invalidMessageID(id, reason: "'\(bad)' is not allowed (ASCII letters, digits and - : . + % _ # * ? ! ( ) , = @ ; $ ')")
         }
     }

@@ -44,6 +44,9 @@ final class TLSEngine {
     private let context: TLSContext
     private let record = VerifyRecord()
     private var peerClosedTCP = false
+    /// One scratch buffer for moving bytes between the socket and the BIOs (calls on an engine
+    /// are serialised), so a busy link does not allocate and zero 16 KB per send and receive.
+    private var chunk = [UInt8](repeating: 0, count: 16_384)
     private(set) var failed = false
     private(set) var isClosed = false
 
@@ -144,7 +147,6 @@ final class TLSEngine {
 
     /// Sends everything waiting in the write BIO.
     func flush(until deadline: Deadline, operation: String) throws(TransportError) {
-        var chunk = [UInt8](repeating: 0, count: 16_384)
         while BIO_ctrl_pending(writeBIO) > 0 {
             let count = chunk.withUnsafeMutableBytes { BIO_read(writeBIO, $0.baseAddress, Int32($0.count)) }
             if count <= 0 { return }
@@ -172,7 +174,6 @@ final class TLSEngine {
     /// Waits for bytes and puts them into the read BIO; notes TCP end of stream.
     private func fill(until deadline: Deadline, operation: String) throws(TransportError) {
         try wait(for: Int16(POLLIN), until: deadline, operation: operation)
-        var chunk = [UInt8](repeating: 0, count: 16_384)
         let count: Int
         do {
             count = try System.call("recv") { chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }

@@ -46,6 +46,15 @@ import Testing
             try IoTHubDeviceConnection(hostName: "h", deviceID: "").connectPacket()
         }
         #expect(throws: IoTHubError.self) { try IoTHubDeviceConnection(hostName: "h", deviceID: "dev#1").connectPacket() }
+        // Non-ASCII letters are letters, but not allowed; the whole character is named.
+        #expect(throws: IoTHubError.invalidDeviceID("pump-é1", reason: "'é' is not allowed (ASCII letters, digits and - . % _ * ? ! ( ) , : = @ $ ')")) {
+            try IoTHubDeviceConnection(hostName: "h", deviceID: "pump-é1").connectPacket()
+        }
+        #expect(throws: IoTHubError.invalidDeviceID("pump-e\u{301}1", reason: "'e\u{301}' is not allowed (ASCII letters, digits and - . % _ * ? ! ( ) , : = @ $ ')")) {
+            try IoTHubDeviceConnection(hostName: "h", deviceID: "pump-e\u{301}1").connectPacket()
+        }
+        // Every allowed punctuation mark passes.
+        #expect(throws: Never.self) { try IoTHubDeviceConnection(hostName: "h", deviceID: "a-.%_*?!(),:=@$'Z9").connectPacket() }
         #expect(throws: IoTHubError.self) {
             try IoTHubDeviceConnection(hostName: "h", deviceID: String(repeating: "a", count: 129)).connectPacket()
         }
