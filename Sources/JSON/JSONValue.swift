@@ -15,7 +15,7 @@ import Foundation
 ///
 /// ## Contract
 /// - Integers that fit `Int64` stay integers (`5` is not re-encoded as `5.0`); other numbers
-///   are `Double`.
+///   are `Double`, and a `Double` with no fraction is written without one.
 /// - ``encoded()`` sorts object keys, so the same value always gives the same bytes.
 /// - ``merging(_:)`` is a JSON merge patch (RFC 7386), as IoT Hub applies twin patches
 ///   (reference A.9): `null` deletes a key, objects merge, anything else replaces.
@@ -53,7 +53,13 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
         case .null: try container.encodeNil()
         case .bool(let value): try container.encode(value)
         case .integer(let value): try container.encode(value)
-        case .number(let value): try container.encode(value)
+        case .number(let value):
+            // JSON has one number type: 5.0 is written 5, as the agent's acks always were.
+            if value.rounded() == value, abs(value) < 9_007_199_254_740_992 {
+                try container.encode(Int64(value))
+            } else {
+                try container.encode(value)
+            }
         case .string(let value): try container.encode(value)
         case .array(let value): try container.encode(value)
         case .object(let value): try container.encode(value)

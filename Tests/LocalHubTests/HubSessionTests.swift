@@ -200,6 +200,11 @@ struct TwinDocumentTests {
         #expect(twin == TwinDocument())
     }
 
+    @Test func numbersAreWrittenAsJSONNumbersWithoutASpuriousFraction() {
+        #expect(JSONValue.object(["a": .number(5), "b": .number(0.25), "c": .integer(-7), "d": .number(-3)]).description
+            == #"{"a":5,"b":0.25,"c":-7,"d":-3}"#)
+    }
+
     @Test func commandLineValuesAreJSONWhenTheyParseElseStrings() {
         #expect(JSONValue.fromCommandLine("5s") == .string("5s"))
         #expect(JSONValue.fromCommandLine("5") == .integer(5))
