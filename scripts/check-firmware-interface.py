@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Golden check: what fieldagent sends (telemetry, twin patches, method answers) validates against
+"""Golden check: what fieldagent sends (telemetry, alerts, twin patches, method answers) and what
+passes between the agent and spike-predictor (predictor.v1 frames) validates against
 firmware-interface/ (JSON Schema).
 
 Runs the built executable on the simulated boards and validates every message, plus the committed
@@ -74,7 +75,35 @@ for board in ["sim-factory-line", "sim-faulty"]:
         else:
             typed_cases.append((label, sample["body"], sub_schema(methods_schema, "error")))
 
+# predictor.v1 (issue 7): the committed examples, and frames as the serving path encodes them —
+# requests, verdicts (warming up, quiet, a detected spike) and every error code.
+predictor_schema = json.loads((root / "firmware-interface" / "predictor.v1.schema.json").read_text())
+jsonschema.Draft202012Validator.check_schema(predictor_schema)
+for example in sorted((root / "firmware-interface" / "examples").glob("predictor-*.json")):
+    typed_cases.append((f"example {example.name}", json.loads(example.read_text()), predictor_schema))
+predictor = root / ".build" / "debug" / "spike-predictor"
+out = subprocess.run([str(predictor), "interface-samples", "--model", "models/spike-forest.v1.json"],
+                     cwd=root, capture_output=True, text=True, check=True).stdout
+frames = [json.loads(line) for line in out.splitlines()]
+problems = []
+for frame in frames:
+    if frame["length"] != len(frame["payload"].encode("utf-8")):
+        problems.append(f"{frame['name']}: prefix says {frame['length']} bytes, payload has {len(frame['payload'].encode('utf-8'))}")
+    typed_cases.append((f"predictor.v1 {frame['name']}", json.loads(frame["payload"]), predictor_schema))
+payloads = [json.loads(frame["payload"]) for frame in frames]
+codes = {p["code"] for p in payloads if p["type"] == "error"}
+missing = set(predictor_schema["$defs"]["error"]["properties"]["code"]["enum"]) - codes
+if missing:
+    problems.append(f"no sample frame for the error codes {sorted(missing)}")
+if not any(p["type"] == "verdict" and p["spike_detected"] for p in payloads):
+    problems.append("no verdict detected the planted spike")
+if not any(p["type"] == "verdict" and p["warming_up"] for p in payloads):
+    problems.append("no warming-up verdict")
+for problem in problems:
+    print(f"FAIL predictor.v1: {problem}")
+
 passed = failed = 0
+failed += len(problems)
 for name, message, against in typed_cases:
     try:
         jsonschema.validate(message, against, format_checker=jsonschema.FormatChecker())

@@ -10,7 +10,7 @@ struct SpikePredictorCommand: AsyncParsableCommand {
         abstract: "The edge spike predictor: predictor.v1 on a Unix socket, its evaluation and its benchmark.",
         discussion: "Exit codes: 0 success, 1 failure, 64 usage error. docs/predictor.md has the details.",
         version: "0.1.0",
-        subcommands: [Serve.self, Evaluate.self, Bench.self])
+        subcommands: [Serve.self, Evaluate.self, Bench.self, InterfaceSamples.self])
 }
 
 /// Named exit codes (docs/predictor.md, "Exit codes").
