@@ -213,7 +213,8 @@ public final class Agent: Sendable {
             }
             return s.alarmUntil != nil
         }
-        logger.warning("spike on \(alert.sensor).\(alert.channel): \(alert.value) \(alert.unit) (probability \(String(format: "%.2f", alert.probability)), \(alert.source) \(alert.modelId))",
+        // Four decimals at most, as Quantity prints readings (30.5222 °C, not 30.52224002441443).
+        logger.warning("spike on \(alert.sensor).\(alert.channel): \((alert.value * 10_000).rounded() / 10_000) \(alert.unit) (probability \(String(format: "%.2f", alert.probability)), \(alert.source) \(alert.modelId))",
                        metadata: ["feature": "alerts"])
         guard !wasRaised, let alarm = board.lines.alarm else { return }
         do {
