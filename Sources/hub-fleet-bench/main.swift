@@ -330,7 +330,17 @@ func runFleet(_ options: Options) async throws {
     stats.state.withLock { $0.sending = true }
     let before = try hubStats(admin).telemetry
     let sendStart = ContinuousClock.now
-    try await Task.sleep(for: .seconds(options.seconds))
+    // An admin request (`stats`) every second meanwhile: how long an engineer's `fieldagent hub …`
+    // waits while the fleet keeps the hub busy.
+    var adminLatencies: [Int64] = []
+    while ContinuousClock.now - sendStart < .seconds(options.seconds) - .seconds(1) {
+        try await Task.sleep(for: .seconds(1))
+        let asked = ContinuousClock.now
+        _ = try hubStats(admin)
+        let took = ContinuousClock.now - asked
+        adminLatencies.append(took.components.seconds * 1_000_000_000 + took.components.attoseconds / 1_000_000_000)
+    }
+    try await Task.sleep(until: sendStart + .seconds(options.seconds))
     let after = try hubStats(admin).telemetry
     let window = ContinuousClock.now - sendStart
     stats.state.withLock { $0.sending = false }
@@ -355,6 +365,7 @@ func runFleet(_ options: Options) async throws {
     | telemetry interval per device | \(options.intervalMilliseconds) ms for \(options.seconds) s |
     | telemetry logged at the hub | \(after - before) messages, \(String(format: "%.0f", rate)) messages/s |
     | sent / acknowledged (QoS 1) | \(final.sent) / \(final.acknowledged) |
+    | admin request while sending (`stats`, one a second), p50 / max | \(String(format: "%.1f / %.1f", percentile(adminLatencies.sorted(), 0.5), percentile(adminLatencies.sorted(), 1.0))) ms |
     | hub RSS idle (registry loaded) / peak (VmHWM) | \(idleRSS / 1024) MB / \(peakRSS / 1024) MB |
     | hub CPU time (user + system) | \(hubCPU.map { String(format: "%.1f s", $0) } ?? "?") |
     | device identities issued (EC P-256) | \(String(format: "%.2f", seconds(issueTime))) s |
