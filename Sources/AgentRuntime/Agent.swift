@@ -213,8 +213,8 @@ public final class Agent: Sendable {
             }
             return s.alarmUntil != nil
         }
-        // Four decimals at most, as Quantity prints readings (30.5222 °C, not 30.52224002441443).
-        logger.warning("spike on \(alert.sensor).\(alert.channel): \((alert.value * 10_000).rounded() / 10_000) \(alert.unit) (probability \(String(format: "%.2f", alert.probability)), \(alert.source) \(alert.modelId))",
+        let reading = Channel(rawValue: alert.channel).map { "\(Quantity(alert.value, $0.unit))" } ?? "\(alert.value) \(alert.unit)"
+        logger.warning("spike on \(alert.sensor).\(alert.channel): \(reading) (probability \(String(format: "%.2f", alert.probability)), \(alert.source) \(alert.modelId))",
                        metadata: ["feature": "alerts"])
         guard !wasRaised, let alarm = board.lines.alarm else { return }
         do {
@@ -420,10 +420,11 @@ public final class Agent: Sendable {
                     }
                     seconds = n
                 }
-            case let value? where value.doubleValue.map((1...300).contains) ?? false:
-                seconds = value.doubleValue ?? seconds
             default:
-                return error(400, "the payload must be {\"seconds\": 1…300}, got \(String(decoding: payload.prefix(40), as: UTF8.self))")
+                guard let n = request?.doubleValue, n >= 1, n <= 300 else {
+                    return error(400, "the payload must be {\"seconds\": 1…300}, got \(String(decoding: payload.prefix(40), as: UTF8.self))")
+                }
+                seconds = n
             }
             guard let led = board.lines.statusLED else {
                 return error(409, "this board has no status_led line (board file \(board.file.path)); add gpio.status_led to blink it")

@@ -62,9 +62,10 @@ struct ASCIISet: Sendable {
     private var low: UInt64 = 0
     private var high: UInt64 = 0
 
+    /// Only ASCII characters can be members; any other would never match a byte, so it is left
+    /// out (an id using it is refused, the safe side).
     init(_ characters: Set<Character>) {
-        for character in characters {
-            guard let ascii = character.asciiValue else { preconditionFailure("\(character) is not ASCII") }
+        for ascii in characters.compactMap(\.asciiValue) {
             if ascii < 64 { low |= 1 << ascii } else { high |= 1 << (ascii - 64) }
         }
     }

@@ -92,6 +92,9 @@ import Testing
         ("blinkLed", #"{"seconds":"soon"}"#, 400),
         ("blinkLed", #"{"seconds":0}"#, 400),
         ("blinkLed", "not json", 400),
+        ("blinkLed", "1", 200),
+        ("blinkLed", "400", 400),
+        ("blinkLed", #""5""#, 400),
         ("reboot", "{}", 404),
         ("getHealth", "", 200),
     ])
