@@ -1,18 +1,42 @@
 // swift-tools-version:6.0
 // FieldAgent: a device agent for Raspberry Pi-class ARM Linux boards.
-// Dependency direction follows ../shared/DESIGN.md §3: nothing points upward, chip drivers see
-// only HAL + SensorCore, chip models only HALSimulation + SensorCore.
+// The folder tree is the architecture picture (docs/architecture.md): Sources/ and Tests/ are
+// grouped by layer, and nothing points upward. Chip drivers see only HAL + SensorCore, chip
+// models only HALSimulation + SensorCore.
 import PackageDescription
 
-/// A chip contributes a driver target and a model target (DESIGN.md §3, CONVENTIONS.md 5).
+/// The layer each target's folder sits in, under Sources/ (and its tests under Tests/). A test
+/// target `XTests` sits in X's layer; "Conformance", "CLI" and "Chaos" name test-only suites.
+let layers: [String: [String]] = [
+    "Hardware": ["HAL", "SensorCore", "HALSimulation", "HALTesting", "HALLinux", "CLinuxI2C", "CGPIOD", "Boards",
+                 "Conformance"],
+    "CloudLink": ["MQTT", "IoTHub", "COpenSSL", "COpenSSLShims", "Identity", "Transport", "HubClient"],
+    "Agent": ["Configuration", "Outbox", "Diagnostics", "AgentRuntime", "fieldagent",
+              "CLI", "Chaos"],
+    "Predictor": ["Predictor", "PredictorLink", "PredictorServer", "TrainingData", "spike-predictor"],
+    "Tools": ["LocalHub", "fieldagent-hil", "hub-bench", "hub-fleet-bench", "outbox-bench"],
+    "Common": ["JSON"],
+]
+
+/// `Sources/<layer>/<target>`, or `Tests/<layer>/<target>` for a test target named `<target>Tests`.
+func path(_ name: String) -> String {
+    let isTest = name.hasSuffix("Tests")
+    let base = isTest ? String(name.dropLast(5)) : name
+    guard let layer = layers.first(where: { $0.value.contains(base) })?.key else {
+        fatalError("Package.swift: \(base) is in no layer")
+    }
+    return isTest ? "Tests/\(layer)/\(name)" : "Sources/\(layer)/\(base)"
+}
+
+/// A chip contributes a driver target and a model target (CONVENTIONS.md 5).
 func chip(_ name: String) -> [Target] {
     [
-        .target(name: name, dependencies: ["HAL", "SensorCore"], path: "Sources/Chips/\(name)/Driver"),
+        .target(name: name, dependencies: ["HAL", "SensorCore"], path: "Sources/Hardware/Chips/\(name)/Driver"),
         .target(name: "\(name)Model", dependencies: ["HALSimulation", "SensorCore"],
-                path: "Sources/Chips/\(name)/Model"),
+                path: "Sources/Hardware/Chips/\(name)/Model"),
         .testTarget(name: "\(name)Tests",
                     dependencies: [.target(name: name), .target(name: "\(name)Model"), "HALTesting", "HALSimulation"],
-                    path: "Tests/\(name)Tests"),
+                    path: "Tests/Hardware/Chips/\(name)Tests"),
     ]
 }
 
@@ -70,7 +94,7 @@ let package = Package(
         ]),
         .testTarget(name: "HALLinuxTests", dependencies: ["HALLinux", "HAL"]),
         // X.509 identity and TLS over the system OpenSSL 3 (DESIGN.md §2: one crypto stack).
-        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
+        .systemLibrary(name: "COpenSSL", path: path("COpenSSL"), pkgConfig: "openssl",
                        providers: [.apt(["libssl-dev"])]),
         .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
         .target(name: "Identity", dependencies: ["COpenSSL", "COpenSSLShims"]),
@@ -87,7 +111,7 @@ let package = Package(
         .target(name: "HubClient", dependencies: ["MQTT", "IoTHub", "Transport", "Identity",
                                                   .product(name: "Logging", package: "swift-log")]),
         // Real servers for tests (Mosquitto with mutual TLS, mosquitto_sub); not shipped in a product.
-        .target(name: "TestSupport", dependencies: ["Identity"]),
+        .target(name: "TestSupport", dependencies: ["Identity"], path: "Tests/TestSupport"),
         .testTarget(name: "HubClientTests", dependencies: ["HubClient", "Identity", "IoTHub", "TestSupport"]),
         // Issue-3 publish benchmark (scripts/bench-publish.sh runs it next to mosquitto_pub).
         .executableTarget(name: "hub-bench", dependencies: ["HubClient", "IoTHub", "Identity",
@@ -152,3 +176,12 @@ let package = Package(
     ] + chips.flatMap(chip),
     swiftLanguageModes: [.v6]
 )
+
+// Every target without an explicit path lives at its layer's folder (see `layers` above).
+// Every test target may use the shared helpers in Tests/TestSupport.
+for target in package.targets {
+    if target.path == nil { target.path = path(target.name) }
+    if target.type == .test && !target.dependencies.contains(where: { "\($0)".contains("\"TestSupport\"") }) {
+        target.dependencies.append("TestSupport")
+    }
+}

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 out=.build-fuzz
 mkdir -p "$out/artifacts"
-swiftc -sanitize=fuzzer,address -parse-as-library fuzz/MQTTDecoderFuzz.swift Sources/MQTT/*.swift \
+swiftc -sanitize=fuzzer,address -parse-as-library fuzz/MQTTDecoderFuzz.swift Sources/CloudLink/MQTT/*.swift \
     -o "$out/mqtt-fuzz"
 
 corpus=$(mktemp -d "$out/corpus.XXXXXX")

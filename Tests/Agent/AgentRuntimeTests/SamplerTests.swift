@@ -1,3 +1,4 @@
+import TestSupport
 import AgentRuntime
 import Boards
 import Foundation
@@ -6,7 +7,6 @@ import Logging
 import SensorCore
 import Testing
 
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 func openBoard(_ name: String) throws -> Board {
     try Board.open(try BoardFile.load(path: "\(repositoryRoot)/boards/\(name).yaml"), timeScale: 0)

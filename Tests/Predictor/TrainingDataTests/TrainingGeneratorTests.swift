@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Testing
 @testable import Predictor
@@ -79,7 +80,7 @@ struct TrainingGeneratorTests {
 /// model's event-level F1 beats the fallback detector's, and both report delays.
 struct HeldOutTests {
     @Test func modelBeatsTheFallbackOnHeldOutSeedsAndKinds() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: repositoryRoot)
         let bytes = try Data(contentsOf: root.appendingPathComponent("models/spike-forest.v1.json"))
         let forest = try SpikeForest(json: [UInt8](bytes))
         let generator = TrainingGenerator(kinds: Set(TrainingKind.allCases), hours: 4)

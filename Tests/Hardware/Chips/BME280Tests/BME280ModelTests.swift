@@ -1,3 +1,4 @@
+import TestSupport
 import BME280
 import BME280Model
 import Foundation
@@ -344,7 +345,7 @@ final class FaultyRegisters: SimulatedI2CDevice, @unchecked Sendable {
     }
 
     @Test func boardDumpFileMatchesTheFixture() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: repositoryRoot)
         let text = try String(contentsOf: root.appendingPathComponent("boards/dumps/bme280-worked-example.i2cdump"), encoding: .utf8)
         #expect(try I2CDump(parsing: text) == I2CDump(parsing: Self.workedExampleDump))
     }

@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Testing
 @testable import Predictor
@@ -119,8 +120,7 @@ struct PredictorWireTests {
 struct PredictorExamplesTests {
     @Test(arguments: ["predictor-sample.json", "predictor-verdict.json", "predictor-error.json"])
     func examplesDecodeAndReencodeExactly(_ name: String) throws {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("firmware-interface/examples/\(name)")
+        let url = URL(fileURLWithPath: repositoryPath("firmware-interface/examples/\(name)"))
         var text = try String(contentsOf: url, encoding: .utf8)
         while text.hasSuffix("\n") { text.removeLast() }
         let message = try PredictorWire.decode(payload: Array(text.utf8))

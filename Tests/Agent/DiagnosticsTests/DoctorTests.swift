@@ -1,10 +1,10 @@
+import TestSupport
 import Boards
 import Diagnostics
 import Foundation
 import HALSimulation
 import Testing
 
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 func doctor(_ boardName: String) throws -> DoctorReport {
     let file = try BoardFile.load(path: "\(repositoryRoot)/boards/\(boardName).yaml")

@@ -6,7 +6,6 @@ import Outbox
 import Testing
 import TestSupport
 
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 let agentBinary = "\(repositoryRoot)/.build/debug/fieldagent"
 let chaosBoard = "\(repositoryRoot)/Tests/ChaosTests/Fixtures/sim-chaos.yaml"
 

@@ -1,3 +1,4 @@
+import TestSupport
 import ADXL345
 import ADXL345Model
 import Foundation
@@ -167,7 +168,7 @@ import Testing
     // MARK: - Replay
 
     static func repositoryRoot() -> URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: TestSupport.repositoryRoot)
     }
 
     @Test func replayedFlatBoardDumpReadsItsExactValues() throws {

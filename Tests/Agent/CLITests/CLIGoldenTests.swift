@@ -1,10 +1,10 @@
+import TestSupport
 import Foundation
 import Testing
 
 /// CONVENTIONS.md 15: the CLI's output is a contract. These tests run the built executable and
 /// compare with snapshots in `Snapshots/`; `UPDATE_SNAPSHOTS=1 swift test --filter CLIGoldenTests`
 /// rewrites them (review the diff before committing).
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 struct Outcome {
     var status: Int32

@@ -1,3 +1,4 @@
+import TestSupport
 import Boards
 import Configuration
 import Foundation
@@ -5,7 +6,6 @@ import HAL
 import Testing
 
 /// The repository root, for the shipped board files.
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 @Suite struct BoardFileTests {
     static let shipped = ["sim-factory-line", "sim-faulty", "sim-dump-replay", "rpi-4b", "rpi-5", "rpi-zero-2w"]

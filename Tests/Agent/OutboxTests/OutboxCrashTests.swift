@@ -1,9 +1,8 @@
+import TestSupport
 import Foundation
 @testable import Outbox
 import Testing
 
-private let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().path
 
 private func run(_ executable: String, _ arguments: [String]) -> Int32 {
     let process = Process()

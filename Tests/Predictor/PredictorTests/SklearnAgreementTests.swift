@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Testing
 @testable import Predictor
@@ -5,8 +6,7 @@ import Testing
 /// The committed model against scikit-learn's own `predict_proba` on a fixed held-out test set
 /// (models/spike-forest.v1.expected.json, written by scripts/train-predictor.py).
 struct SklearnAgreementTests {
-    static let models = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("models")
+    static let models = URL(fileURLWithPath: repositoryPath("models"))
 
     static func load(_ name: String) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: models.appendingPathComponent(name)))
