@@ -35,7 +35,7 @@ func fieldagent(_ arguments: [String]) throws -> Outcome {
 }
 
 func expectSnapshot(_ text: String, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-    let path = "\(repositoryRoot)/Tests/CLITests/Snapshots/\(name)"
+    let path = "\(repositoryRoot)/Tests/Agent/CLITests/Snapshots/\(name)"
     if ProcessInfo.processInfo.environment["UPDATE_SNAPSHOTS"] == "1" {
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return
@@ -79,7 +79,7 @@ func expectSnapshot(_ text: String, _ name: String, sourceLocation: SourceLocati
     }
 
     @Test func badBoardFileExits64WithEveryProblem() throws {
-        let result = try fieldagent(["doctor", "--board", "Tests/BoardsTests/Fixtures/bad-board.yaml"])
+        let result = try fieldagent(["doctor", "--board", "Tests/Hardware/BoardsTests/Fixtures/bad-board.yaml"])
         #expect(result.status == 64)
         #expect(result.stderr.contains("problems:"))
         #expect(result.stderr.contains("unknown chip 'BME281'"))

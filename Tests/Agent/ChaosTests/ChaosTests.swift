@@ -7,7 +7,7 @@ import Testing
 import TestSupport
 
 let agentBinary = "\(repositoryRoot)/.build/debug/fieldagent"
-let chaosBoard = "\(repositoryRoot)/Tests/ChaosTests/Fixtures/sim-chaos.yaml"
+let chaosBoard = "\(repositoryRoot)/Tests/Agent/ChaosTests/Fixtures/sim-chaos.yaml"
 
 /// Issue 6: never lose a reading. Real `fieldagent run` processes (sim-chaos board, one message
 /// per simulated second, as fast as the outbox takes them) against a LocalHub on 127.0.0.1 whose
