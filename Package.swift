@@ -8,7 +8,7 @@ import PackageDescription
 /// The layer each target's folder sits in, under Sources/ (and its tests under Tests/). A test
 /// target `XTests` sits in X's layer; "Conformance", "CLI" and "Chaos" name test-only suites.
 let layers: [String: [String]] = [
-    "Hardware": ["HAL", "SensorCore", "HALSimulation", "HALTesting", "HALLinux", "CLinuxI2C", "CGPIOD", "Boards",
+    "Hardware": ["HAL", "SensorCore", "HALSimulation", "HALTesting", "HALLinux", "CLinuxI2C", "CGPIOD", "ChipCatalog", "Boards",
                  "Conformance"],
     "CloudLink": ["MQTT", "IoTHub", "COpenSSL", "COpenSSLShims", "Identity", "Transport", "HubClient"],
     "Agent": ["Configuration", "Outbox", "Diagnostics", "AgentRuntime", "fieldagent",
@@ -65,9 +65,11 @@ let package = Package(
         .target(name: "JSON"),
         .target(name: "HALSimulation", dependencies: ["HAL", "SensorCore"]),
         .target(name: "HALTesting", dependencies: ["HAL"]),
+        // The one list of chips: each chip's descriptors and model factories (no YAML, no backend).
+        .target(name: "ChipCatalog", dependencies: ["HAL", "HALSimulation", "SensorCore"] + chipTargets),
         .target(name: "Boards",
-                dependencies: ["HAL", "HALLinux", "HALSimulation", "SensorCore", "Configuration", "Yams"] + chipTargets),
-        .target(name: "Diagnostics", dependencies: ["Boards", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
+                dependencies: ["HAL", "HALLinux", "HALSimulation", "SensorCore", "ChipCatalog", "Configuration", "Yams"]),
+        .target(name: "Diagnostics", dependencies: ["Boards", "ChipCatalog", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "JSON", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "Transport", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fieldagent", dependencies: [
             "AgentRuntime", "Boards", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON", "LocalHub", "TrainingData",
@@ -77,7 +79,7 @@ let package = Package(
         .testTarget(name: "HALTests", dependencies: ["HAL", "HALSimulation", "HALTesting", "SensorCore"]),
         .testTarget(name: "SensorCoreTests", dependencies: ["SensorCore", "Configuration"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ConformanceTests", dependencies: ["Boards", "HALSimulation", "SensorCore"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["ChipCatalog", "Boards", "HALSimulation", "SensorCore"]),
         .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "Boards", "Configuration", "HALSimulation", "SensorCore",
                                                            "HubClient", "IoTHub", "Identity", "JSON", "LocalHub", "Outbox", "TestSupport"]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Boards", "HALSimulation"]),
@@ -89,7 +91,7 @@ let package = Package(
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
         .target(name: "HALLinux", dependencies: ["HAL", "CLinuxI2C", "CGPIOD"]),
         .executableTarget(name: "fieldagent-hil", dependencies: [
-            "HALLinux", "HAL", "Boards", "Diagnostics", "HALSimulation", "SensorCore",
+            "HALLinux", "HAL", "ChipCatalog", "Boards", "Diagnostics", "HALSimulation", "SensorCore",
             "BME280", "BME280Model", "ADXL345", "ADXL345Model",
         ]),
         .testTarget(name: "HALLinuxTests", dependencies: ["HALLinux", "HAL"]),

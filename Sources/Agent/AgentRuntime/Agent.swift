@@ -373,7 +373,7 @@ public final class Agent: Sendable {
 
     func sensorsProperty(_ statuses: [String: String]) -> JSONValue {
         .object(Dictionary(uniqueKeysWithValues: board.sensors.map { sensor in
-            (sensor.chip.name, JSONValue.object(["chip": .string(sensor.chip.kind.rawValue),
+            (sensor.chip.name, JSONValue.object(["chip": .string(sensor.chip.kind.name),
                                                  "status": .string(statuses[sensor.chip.name] ?? "unknown")]))
         }))
     }

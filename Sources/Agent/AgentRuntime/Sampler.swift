@@ -79,7 +79,7 @@ public final class Sampler: Sendable {
             return state.status[name]
         }
         guard previous != status else { return }
-        let metadata: Logger.Metadata = ["sensor": "\(name)", "chip": "\(chip.kind.rawValue)", "address": "\(chip.address)"]
+        let metadata: Logger.Metadata = ["sensor": "\(name)", "chip": "\(chip.kind.name)", "address": "\(chip.address)"]
         switch (previous, status) {
         case (_, .failed(let reason)) where previous?.label != "failed":
             logger.warning("sensor failed; retrying every cycle: \(reason)", metadata: metadata)

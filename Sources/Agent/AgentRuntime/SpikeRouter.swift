@@ -49,20 +49,9 @@ public final class SpikeRouter: @unchecked Sendable {
     /// one-LSB step on a quiet channel is not read as a many-sigma spike.
     var fallbacks: [Channel: SpikePredictor] = [:]
 
-    /// Channels watched for spikes: the environment and the vibration level. The raw axes and
-    /// the per-window peak are left out: they move in whole LSBs around gravity and flag noise.
-    public static let watchedChannels: Set<Channel> = [.temperature, .humidity, .pressure, .vibrationRMS]
+    /// Channels watched for spikes (the channel table's `watchedForSpikes`).
+    public static let watchedChannels: Set<Channel> = Set(Channel.allCases.filter(\.facts.watchedForSpikes))
 
-    /// About twice each channel's resolution on the supported chips (BME280 0.01 °C, SHT3x 0.01 °C
-    /// and 0.01 %RH, BME280 pressure noise ~1.3 Pa, ADXL345 3.9 mg/LSB).
-    static func madFloor(_ channel: Channel) -> Double {
-        switch channel {
-        case .temperature: 0.02
-        case .humidity: 0.05
-        case .pressure: 2
-        default: 0.004
-        }
-    }
     var predictorDownSince: ContinuousClock.Instant?
     var nextRetry: ContinuousClock.Instant = .now
     var lastFailure: String?
@@ -93,7 +82,7 @@ public final class SpikeRouter: @unchecked Sendable {
                   let value = reading.value?.value, reading.quality != .unavailable, value.isFinite else { continue }
             let stream = "\(reading.sensor).\(reading.channel.rawValue)"
             let sample = PredictorSample(device: deviceID, channel: stream, captureTime: time, value: value)
-            let fresh = SpikePredictor(detector: .robust(RobustSpikeDetector.Parameters(madFloor: Self.madFloor(reading.channel))))
+            let fresh = SpikePredictor(detector: .robust(RobustSpikeDetector.Parameters(madFloor: reading.channel.facts.detectorNoiseFloor)))
             let local = try? fallbacks[reading.channel, default: fresh].classify(sample)
             var verdict = local
             var from = Source.fallback

@@ -72,8 +72,8 @@ public struct TelemetryWindow: Sendable {
         for (sensor, channels) in values {
             for (channel, series) in channels where !series.isEmpty {
                 readings[sensor, default: [:]][channel.rawValue] = ChannelAggregate(
-                    avg: rounded(series.reduce(0, +) / Double(series.count), channel),
-                    min: rounded(series.min() ?? 0, channel), max: rounded(series.max() ?? 0, channel),
+                    avg: channel.rounded(series.reduce(0, +) / Double(series.count)),
+                    min: channel.rounded(series.min() ?? 0), max: channel.rounded(series.max() ?? 0),
                     count: series.count, unit: channel.unit.rawValue)
             }
         }
@@ -92,11 +92,5 @@ public struct TelemetryWindow: Sendable {
         return TelemetryMessage(deviceId: deviceID, seq: seq, timestamp: timestamp, periodSeconds: period.seconds,
                                 temperature: first(.temperature), humidity: first(.humidity), pressure: first(.pressure),
                                 vibration: vibration, readings: readings, sensors: sensors)
-    }
-
-    /// Keeps the digits a sensor can resolve, so messages stay short.
-    private func rounded(_ value: Double, _ channel: Channel) -> Double {
-        let scale: Double = channel == .pressure ? 10 : channel.unit == .standardGravity ? 10_000 : 100
-        return (value * scale).rounded() / scale
     }
 }

@@ -40,7 +40,7 @@ public struct TelemetryLoop: Sendable {
         let wallStart = Date()
         let clockStart = clock.now
         let order = board.sensors.map(\.chip.name)
-        let chips = Dictionary(uniqueKeysWithValues: board.sensors.map { ($0.chip.name, $0.chip.kind.rawValue) })
+        let chips = Dictionary(uniqueKeysWithValues: board.sensors.map { ($0.chip.name, $0.chip.kind.name) })
         var seq: UInt64 = 0
         var window = TelemetryWindow(sensorOrder: order)
         var periodStart = clock.now

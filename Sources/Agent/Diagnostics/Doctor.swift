@@ -1,3 +1,4 @@
+import ChipCatalog
 import Boards
 import HAL
 import SensorCore
@@ -31,7 +32,7 @@ public struct Doctor: Sendable {
             progress("found \(scan.present.count) device\(scan.present.count == 1 ? "" : "s") on \(name)")
             report.checks += scanChecks(scan, board: board, bus: bus)
             for sensor in board.sensors where sensor.busName == name {
-                progress("checking \(sensor.chip.name) (\(sensor.chip.kind.rawValue) at \(sensor.chip.address)) …")
+                progress("checking \(sensor.chip.name) (\(sensor.chip.kind.name) at \(sensor.chip.address)) …")
                 report.checks += SensorCheck(sensor: sensor, board: board, scan: scan, reads: reads).run()
             }
         }
@@ -68,8 +69,8 @@ public struct Doctor: Sendable {
                                 fix: "a device is holding the bus or the wiring is faulty: check SDA/SCL for shorts, pull-ups (2.2–4.7 kΩ to 3V3) and power-cycle the board"))
         }
         for address in scan.present where !expected.contains(address) {
-            let identity = ChipKind.detect(bus: bus, address: I2CAddress(address), clock: board.clock)
-            let what = identity.map { "identifies as \($0.family == "SHT3x" ? "SHT3x" : $0.rawValue)" } ?? "unknown device"
+            let identity = ChipCatalog.detect(bus: bus, address: I2CAddress(address), clock: board.clock)
+            let what = identity.map { "identifies as \($0.descriptor.identifiesAs)" } ?? "unknown device"
             checks.append(Check(id: "bus:\(scan.bus):unexpected:\(I2CAddress(address))", title: "\(scan.bus) unexpected device \(I2CAddress(address))",
                                 status: .warn, detail: "\(what); the board file does not list it",
                                 fix: "add it to the board file if it belongs there, or remove it: an unlisted device can clash with a listed one"))

@@ -1,3 +1,4 @@
+import ChipCatalog
 import Boards
 import HAL
 import SensorCore
@@ -10,7 +11,7 @@ struct SensorCheck {
     let reads: Int
 
     private var chip: BoardFile.Chip { sensor.chip }
-    private var label: String { "\(chip.name) \(chip.kind.rawValue) @ \(chip.address)" }
+    private var label: String { "\(chip.name) \(chip.kind.name) @ \(chip.address)" }
     private func id(_ suffix: String) -> String { "chip:\(chip.name):\(suffix)" }
 
     func run() -> [Check] {
@@ -68,11 +69,11 @@ struct SensorCheck {
             // (the readings check reports the noise).
             for attempt in 1...3 where try chip.kind.identify(bus: sensor.bus, address: chip.address, clock: board.clock) {
                 let note = attempt > 1 ? " (on try \(attempt): replies are being corrupted)" : ""
-                return Check(id: id("present"), title: title, status: .ok, detail: "answers at \(chip.address) and identifies as \(chip.kind.family == "SHT3x" ? "SHT3x" : chip.kind.rawValue)\(note)")
+                return Check(id: id("present"), title: title, status: .ok, detail: "answers at \(chip.address) and identifies as \(chip.kind.descriptor.identifiesAs)\(note)")
             }
-            let actual = ChipKind.detect(bus: sensor.bus, address: chip.address, clock: board.clock)
+            let actual = ChipCatalog.detect(bus: sensor.bus, address: chip.address, clock: board.clock)
             return Check(id: id("present"), title: title, status: .fail,
-                         detail: "a device answers at \(chip.address) but it is \(actual.map { "a \($0.rawValue)" } ?? "not a \(chip.kind.rawValue)") (identity check failed)",
+                         detail: "a device answers at \(chip.address) but it is \(actual.map { "a \($0.name)" } ?? "not a \(chip.kind.name)") (identity check failed)",
                          fix: "check which part is fitted and set chip: for '\(chip.name)' in the board file to match")
         } catch where error.kind == .noAcknowledge(.address) {
             return Check(id: id("present"), title: title, status: .fail,
@@ -111,20 +112,19 @@ struct SensorCheck {
             for value in sample { byChannel[value.channel, default: []].append(value.quantity.value) }
         }
         for (channel, series) in byChannel.sorted(by: { $0.key < $1.key }) {
-            let range = Self.plausibleRange(channel)
-            if let bad = series.first(where: { !range.contains($0) }) {
-                problems.append("\(channel.rawValue) \(Self.format(bad, channel)) outside \(Self.format(range.lowerBound, channel))…\(Self.format(range.upperBound, channel))")
+            if let range = chip.kind.descriptor.spec(channel)?.plausible, let bad = series.first(where: { !range.contains($0) }) {
+                problems.append("\(channel.rawValue) \(channel.format(bad)) outside \(channel.format(range.lowerBound))…\(channel.format(range.upperBound))")
                 continue
             }
             let replaying = chip.dump != nil
-            if !replaying, series.count >= 3, Self.noisy.contains(channel), Set(series).count == 1 {
-                warnings.append("\(channel.rawValue) stuck at \(Self.format(series[0], channel)) over \(series.count) reads")
+            if !replaying, series.count >= 3, channel.facts.alwaysNoisy, Set(series).count == 1 {
+                warnings.append("\(channel.rawValue) stuck at \(channel.format(series[0])) over \(series.count) reads")
             }
-            if let limit = Self.noiseLimit[channel], series.count >= 3 {
+            if let limit = channel.facts.doctorNoiseLimit, series.count >= 3 {
                 let mean = series.reduce(0, +) / Double(series.count)
                 let sd = (series.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(series.count - 1)).squareRoot()
                 if sd > limit {
-                    warnings.append("\(channel.rawValue) noisy: standard deviation \(Self.format(sd, channel)) over \(series.count) reads (limit \(Self.format(limit, channel)))")
+                    warnings.append("\(channel.rawValue) noisy: standard deviation \(channel.format(sd)) over \(series.count) reads (limit \(channel.format(limit)))")
                 }
             }
         }
@@ -157,24 +157,6 @@ struct SensorCheck {
     }
 
     // MARK: Judgement tables
-
-    /// What the chips can physically report (datasheet operating ranges).
-    static func plausibleRange(_ channel: Channel) -> ClosedRange<Double> {
-        switch channel {
-        case .temperature: -40...85
-        case .humidity: 0...100
-        case .pressure: 30_000...110_000
-        case .accelerationX, .accelerationY, .accelerationZ: -16...16
-        case .vibrationRMS: 0...16
-        case .vibrationPeak: 0...32
-        }
-    }
-
-    /// Channels whose readings always carry some noise, so identical values mean a stuck ADC.
-    static let noisy: Set<Channel> = [.temperature, .humidity, .pressure, .accelerationX, .accelerationY, .accelerationZ]
-
-    /// Standard deviations over a few seconds that no healthy sensor in still air shows.
-    static let noiseLimit: [Channel: Double] = [.temperature: 0.5, .humidity: 3, .pressure: 50]
 
     static let droppedOut = "the chip answered at first, then stopped answering: a loose connector, a cable unplugged or a brown-out; reseat the connector and check the 3V3 supply"
 
@@ -211,31 +193,10 @@ struct SensorCheck {
     }
 
     static func describe(_ values: [ChannelValue]) -> String {
-        values.map { "\($0.channel.rawValue) \(format($0.quantity.value, $0.channel))" }.joined(separator: ", ")
-    }
-
-    static func format(_ value: Double, _ channel: Channel) -> String {
-        let digits = channel == .pressure ? 1 : channel.unit == .standardGravity ? 4 : 2
-        return formatFixed(value, digits: digits) + " " + channel.unit.rawValue
+        values.map { "\($0.channel.rawValue) \($0.channel.format($0.quantity.value))" }.joined(separator: ", ")
     }
 
     static func basename(_ path: String) -> String {
         path.split(separator: "/").last.map(String.init) ?? path
     }
-}
-
-/// `value` with `digits` decimals, without Foundation's locale-dependent formatting.
-public func formatFixed(_ value: Double, digits: Int) -> String {
-    guard value.isFinite else { return "\(value)" }
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let scaled = (abs(value) * scale).rounded()
-    let whole = Int(scaled / scale)
-    let fraction = Int(scaled - Double(whole) * scale)
-    var text = "\(whole)"
-    if digits > 0 {
-        let f = String(fraction)
-        text += "." + String(repeating: "0", count: digits - f.count) + f
-    }
-    return (value < 0 && scaled != 0 ? "-" : "") + text
 }

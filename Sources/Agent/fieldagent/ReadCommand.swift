@@ -28,7 +28,7 @@ extension FieldAgent {
                     writeLine(try Self.jsonLine(readings, board: board))
                 } else {
                     for r in readings {
-                        let value = r.value.map { "\(formatFixed($0.value, digits: $0.unit == .standardGravity ? 4 : 2)) \($0.unit.rawValue)" } ?? "—"
+                        let value = r.value.map { r.channel.format($0.value) } ?? "—"
                         writeLine("\(r.sensor.padding(toLength: 10, withPad: " ", startingAt: 0)) \(r.channel.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)) \(value.padding(toLength: 16, withPad: " ", startingAt: 0)) \(r.quality.rawValue)")
                     }
                     if !once { writeLine("") }
@@ -53,7 +53,7 @@ extension FieldAgent {
         }
 
         static func jsonLine(_ readings: [Reading], board: Board) throws -> String {
-            let chips = Dictionary(uniqueKeysWithValues: board.sensors.map { ($0.chip.name, $0.chip.kind.rawValue) })
+            let chips = Dictionary(uniqueKeysWithValues: board.sensors.map { ($0.chip.name, $0.chip.kind.name) })
             let line = Line(deviceId: board.file.deviceID, readings: readings.map {
                 Line.Value(sensor: $0.sensor, chip: chips[$0.sensor] ?? "?", channel: $0.channel.rawValue,
                            value: $0.value?.value, unit: $0.channel.unit.rawValue, quality: $0.quality.rawValue)

@@ -1,3 +1,4 @@
+import ChipCatalog
 import Configuration
 import HAL
 import HALSimulation
@@ -84,14 +85,14 @@ extension BoardFile {
                 let chipName = r.string(c["name"], "\(cf).name", required: true)
                 let kindText = r.string(c["chip"], "\(cf).chip", required: true)
                 let kind = kindText.flatMap { text in
-                    ChipKind(name: text) ?? {
-                        r.issue(c["chip"], "\(cf).chip", "unknown chip '\(text)'; expected one of \(ChipKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                    ChipCatalog.named(text) ?? {
+                        r.issue(c["chip"], "\(cf).chip", "unknown chip '\(text)'; expected one of \(ChipCatalog.all.map(\.name).joined(separator: ", "))")
                         return nil
                     }()
                 }
                 let address = r.address(c["address"], "\(cf).address")
                 if let address, let kind, !kind.addresses.contains(address) {
-                    r.issue(c["address"], "\(cf).address", "\(kind.rawValue) answers only at \(kind.addresses.map(\.description).joined(separator: " or ")), not \(address)")
+                    r.issue(c["address"], "\(cf).address", "\(kind.name) answers only at \(kind.addresses.map(\.description).joined(separator: " or ")), not \(address)")
                 }
                 if let address, !addresses.insert(address).inserted {
                     r.issue(c["address"], "\(cf).address", "\(address) is used twice on \(path)")

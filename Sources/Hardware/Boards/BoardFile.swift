@@ -1,3 +1,4 @@
+import ChipCatalog
 import Configuration
 import HAL
 import HALSimulation

@@ -42,3 +42,19 @@ extension ChipModel {
         environment.set(channel, value)
     }
 }
+
+/// How to make the model of one chip part, exported by the chip's model target
+/// (`BME280Model.factories`, …) and paired with the part's `ChipDescriptor` by name in the
+/// `ChipCatalog` target.
+public struct ChipModelFactory: Sendable {
+    /// The `ChipDescriptor.name` of the part this makes.
+    public var chip: String
+    /// A fresh model of the part, or, given an `i2cdump` capture, one replaying it. Throws with a
+    /// message for the board file's author (a capture the model cannot replay, a damaged dump).
+    public var make: @Sendable (_ environment: Environment, _ dump: I2CDump?) throws -> any ChipModel
+
+    public init(chip: String, make: @escaping @Sendable (Environment, I2CDump?) throws -> any ChipModel) {
+        self.chip = chip
+        self.make = make
+    }
+}

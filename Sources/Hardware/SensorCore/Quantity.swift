@@ -40,15 +40,6 @@ public enum Channel: String, CaseIterable, Sendable, Codable, Comparable {
     /// Largest absolute AC deviation of the acceleration magnitude over the read window.
     case vibrationPeak
 
-    public var unit: PhysicalUnit {
-        switch self {
-        case .temperature: .degreeCelsius
-        case .humidity: .percentRelativeHumidity
-        case .pressure: .pascal
-        case .accelerationX, .accelerationY, .accelerationZ, .vibrationRMS, .vibrationPeak: .standardGravity
-        }
-    }
-
     public static func < (a: Channel, b: Channel) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }

@@ -1,3 +1,4 @@
+import ChipCatalog
 import ADXL345
 import ADXL345Model
 import BME280
@@ -52,7 +53,7 @@ func bme280Image() throws -> RegisterImage {
     let model = BME280Model(environment: environment)
     let bus = SimulatedI2CBus(name: "model")
     bus.attach(model, at: BME280.primaryAddress)
-    let driver = ChipKind.bme280.makeDriver(bus: bus, address: BME280.primaryAddress, clock: clock)
+    let driver = try part("BME280").makeDriver(bus: bus, address: BME280.primaryAddress, clock: clock)
     try driver.start()
     let reading = try driver.sample()  // one forced conversion: the data registers now hold the world
     try expectEqual(model.conversions, 1, "forced conversions in the model")
@@ -65,7 +66,7 @@ func bme280Image() throws -> RegisterImage {
     try expectEqual(registers.first { $0.register == 0xF3 }?.value, 0, "model status after the conversion")
     var resolution: [Channel: Double] = [:]
     for (channel, _) in PlantedWorld.bme280 { resolution[channel] = model.resolution(of: channel) }
-    return RegisterImage(chip: .bme280, address: BME280.primaryAddress, registers: registers, world: PlantedWorld.bme280,
+    return RegisterImage(chip: try part("BME280"), address: BME280.primaryAddress, registers: registers, world: PlantedWorld.bme280,
                          resolution: resolution, modelReading: reading)
 }
 
@@ -81,7 +82,7 @@ func adxl345Image() throws -> RegisterImage {
     let address = ADXL345.primaryAddress
     let bus = SimulatedI2CBus(name: "model")
     bus.attach(model, at: address)
-    let driver = ChipKind.adxl345.makeDriver(bus: bus, address: address, clock: clock)
+    let driver = try part("ADXL345").makeDriver(bus: bus, address: address, clock: clock)
     try driver.start()
     let reading = try driver.sample()
     clock.advance(by: .milliseconds(100))  // 40 conversions at 400 Hz: the stream FIFO holds 32
@@ -96,7 +97,7 @@ func adxl345Image() throws -> RegisterImage {
     for (channel, _) in PlantedWorld.adxl345 { resolution[channel] = model.resolution(of: channel) }
     resolution[.vibrationRMS] = 0
     resolution[.vibrationPeak] = 0
-    return RegisterImage(chip: .adxl345, address: address, registers: registers,
+    return RegisterImage(chip: try part("ADXL345"), address: address, registers: registers,
                          world: PlantedWorld.adxl345 + [(.vibrationRMS, 0), (.vibrationPeak, 0)],
                          resolution: resolution, modelReading: reading)
 }
@@ -116,15 +117,15 @@ func chipImageChecks(_ hil: HILRunner) {
             for (register, value) in image.registers { try bus.write(image.address, [register, value]) }
             for (register, value) in image.registers {
                 let back = try bus.writeRead(image.address, [register], count: 1)
-                try expectEqual(back, [value], "\(image.chip.rawValue) \(image.address) register \(hex([register])) read back")
+                try expectEqual(back, [value], "\(image.chip.name) \(image.address) register \(hex([register])) read back")
             }
-            hil.emit("  \(image.chip.rawValue) @ \(image.address) image: \(image.summary())")
+            hil.emit("  \(image.chip.name) @ \(image.address) image: \(image.summary())")
         }
     }
     guard let bus = stub, images.count == 2 else { return }
 
     for image in images {
-        hil.check("chips.\(image.chip.rawValue.lowercased())-driver-reads-model-values-from-i2c-stub") {
+        hil.check("chips.\(image.chip.name.lowercased())-driver-reads-model-values-from-i2c-stub") {
             let driver = image.chip.makeDriver(bus: bus, address: image.address, clock: SystemClock())
             try driver.start()
             let values = try driver.sample()
@@ -139,7 +140,13 @@ func chipImageChecks(_ hil: HILRunner) {
                            "\(channel.rawValue) read \(value), set \(expected): off by \(abs(value - expected)), more than the model's resolution \(tolerance)")
             }
             try expectEqual(values, image.modelReading, "reading from i2c-stub vs the same driver on the model")
-            hil.emit("  \(image.chip.rawValue) on \(bus.name): " + shown.joined(separator: ", "))
+            hil.emit("  \(image.chip.name) on \(bus.name): " + shown.joined(separator: ", "))
         }
     }
+}
+
+/// A part from the chip catalog by its board-file name.
+func part(_ name: String) throws -> ChipKind {
+    guard let kind = ChipCatalog.named(name) else { throw HILRunner.Failure("\(name) is not in the chip catalog") }
+    return kind
 }

@@ -1,3 +1,4 @@
+import ChipCatalog
 import TestSupport
 import Boards
 import Diagnostics
@@ -92,7 +93,7 @@ func board(chips: String, faults: String = "[]", gpio: String = "") -> String {
                                        path: "\(repositoryRoot)/boards/test.yaml")
         let opened = try Board.open(file, timeScale: 0)
         let sim = try #require(opened.simulation?.buses["/dev/i2c-1"])
-        sim.attach(try ChipKind.bme280.makeModel(environment: Environment(clock: opened.clock), dump: nil), at: .init(0x76))
+        sim.attach(try #require(ChipCatalog.named("BME280")).makeModel(environment: Environment(clock: opened.clock), dump: nil), at: .init(0x76))
         let report = Doctor().run(opened)
         let present = try #require(report.checks.first { $0.id == "chip:ambient:present" })
         #expect(present.status == .fail)
