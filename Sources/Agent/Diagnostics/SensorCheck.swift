@@ -167,6 +167,7 @@ struct SensorCheck {
         case .accelerationX, .accelerationY, .accelerationZ: -16...16
         case .vibrationRMS: 0...16
         case .vibrationPeak: 0...32
+        case .co2: 0...40_000
         }
     }
 
