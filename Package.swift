@@ -40,7 +40,7 @@ func chip(_ name: String) -> [Target] {
     ]
 }
 
-let chips = ["BME280", "SHT3x", "ADXL345"]
+let chips = ["BME280", "SHT3x", "ADXL345", "SCD4x"]
 let chipTargets: [Target.Dependency] = chips.flatMap { name -> [Target.Dependency] in
     [.target(name: name), .target(name: "\(name)Model")]
 }

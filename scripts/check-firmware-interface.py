@@ -22,7 +22,7 @@ cases = []
 alerts = []
 for example in sorted((root / "firmware-interface" / "examples").glob("telemetry*.json")):
     cases.append((f"example {example.name}", json.loads(example.read_text())))
-for board in ["sim-factory-line", "sim-faulty", "sim-dump-replay"]:
+for board in ["sim-factory-line", "sim-faulty", "sim-dump-replay", "sim-air-quality"]:
     out = subprocess.run([str(binary), "run", "--board", f"boards/{board}.yaml", "--sink", "stdout",
                           "--time-scale", "0", "--count", "4", "--send-frequency", "20s"],
                          cwd=root, capture_output=True, text=True, check=True).stdout
@@ -62,7 +62,7 @@ typed_cases = [(f"{name}", message, schema) for name, message in cases]
 typed_cases += [(name, message, alert_schema) for name, message in alerts]
 for example in sorted((root / "firmware-interface" / "examples").glob("twin*.json")):
     typed_cases.append((f"example {example.name}", json.loads(example.read_text()), twin_schema))
-for board in ["sim-factory-line", "sim-faulty"]:
+for board in ["sim-factory-line", "sim-faulty", "sim-air-quality"]:
     out = subprocess.run([str(binary), "interface-samples", "--board", f"boards/{board}.yaml", "--time-scale", "0"],
                          cwd=root, capture_output=True, text=True, check=True).stdout
     for line in out.splitlines():

@@ -62,14 +62,17 @@ struct SensorCheck {
             let others = chip.kind.addresses.filter { $0 != chip.address }.map(\.description).joined(separator: " or ")
             return Check(id: id("present"), title: title, status: .fail,
                          detail: "no ACK at \(chip.address) on \(sensor.busName)",
-                         fix: "check the wiring (SDA, SCL, 3V3, GND) and the \(chip.kind.addressPin) pin, or try \(others)")
+                         fix: others.isEmpty ? "check the wiring (SDA, SCL, 3V3, GND)"
+                             : "check the wiring (SDA, SCL, 3V3, GND) and the \(chip.kind.addressPin) pin, or try \(others)")
         }
         do {
             // Up to three tries: on a noisy bus one corrupted reply must not condemn a good chip
             // (the readings check reports the noise).
             for attempt in 1...3 where try chip.kind.identify(bus: sensor.bus, address: chip.address, clock: board.clock) {
                 let note = attempt > 1 ? " (on try \(attempt): replies are being corrupted)" : ""
-                return Check(id: id("present"), title: title, status: .ok, detail: "answers at \(chip.address) and identifies as \(chip.kind.descriptor.identifiesAs)\(note)")
+                let about = chip.kind.descriptor.about?(sensor.bus, chip.address, board.clock).map { " (\($0))" } ?? ""
+                return Check(id: id("present"), title: title, status: .ok,
+                             detail: "answers at \(chip.address) and identifies as \(chip.kind.descriptor.identifiesAs)\(about)\(note)")
             }
             let actual = ChipCatalog.detect(bus: sensor.bus, address: chip.address, clock: board.clock)
             return Check(id: id("present"), title: title, status: .fail,

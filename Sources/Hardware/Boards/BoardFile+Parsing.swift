@@ -157,12 +157,16 @@ extension BoardFile {
         return sampling
     }
 
+    /// The channels a simulated world takes as `signals`: every environmental quantity. The
+    /// acceleration and vibration channels come from the `vibration` profiles instead.
+    static let signalChannels = Channel.allCases.filter { $0.unit != .standardGravity }
+
     private static func parseSimulation(_ node: Node?, _ r: NodeReader, buses: [Bus], gpio: GPIO?) -> Simulation {
         var simulation = Simulation(scenario: Scenario(seed: 1), faults: [], timeScale: 1)
         guard let node, let map = r.mapping(node, "simulation", keys: ["seed", "time_scale", "signals", "vibration", "faults"]) else { return simulation }
         if let seed = r.int(map["seed"], "simulation.seed", range: 0...Int.max) { simulation.scenario.seed = UInt64(seed) }
         if let scale = r.double(map["time_scale"], "simulation.time_scale", range: 0...1_000_000) { simulation.timeScale = scale }
-        if let signals = map["signals"].flatMap({ r.mapping($0, "simulation.signals", keys: ["temperature", "humidity", "pressure"]) }) {
+        if let signals = map["signals"].flatMap({ r.mapping($0, "simulation.signals", keys: Self.signalChannels.map(\.rawValue)) }) {
             for (key, value) in signals {
                 guard let channel = Channel(rawValue: key) else { continue }
                 if let signal = parseSignal(value, r, "simulation.signals.\(key)") { simulation.scenario.signals[channel] = signal }

@@ -4,6 +4,8 @@ import BME280
 import BME280Model
 import HAL
 import HALSimulation
+import SCD4x
+import SCD4xModel
 import SHT3x
 import SHT3xModel
 import SensorCore
@@ -13,8 +15,9 @@ import SensorCore
 /// else outside its own folder (docs/adding-a-chip.md). The catalog depends on the chips only:
 /// no board-file parser, no Linux backend.
 public enum ChipCatalog {
-    static let descriptors: [ChipDescriptor] = BME280.descriptors + SHT3x.descriptors + ADXL345.descriptors
+    static let descriptors: [ChipDescriptor] = BME280.descriptors + SHT3x.descriptors + ADXL345.descriptors + SCD4x.descriptors
     static let factories: [ChipModelFactory] = BME280Model.factories + SHT3xModel.factories + ADXL345Model.factories
+        + SCD4xModel.factories
 
     /// Every part, each with its model.
     public static let all: [ChipKind] = descriptors.map { descriptor in

@@ -34,7 +34,7 @@ public struct ChannelFacts: Sendable, Equatable {
 
 extension Channel {
     /// The channel table. Resolutions behind the figures: BME280 0.01 °C, 1/1024 %RH and about
-    /// 1.3 Pa of pressure noise; SHT3x 0.01 °C and 0.01 %RH; ADXL345 3.9 mg per LSB.
+    /// 1.3 Pa of pressure noise; SHT3x 0.01 °C and 0.01 %RH; ADXL345 3.9 mg per LSB; SCD4x 1 ppm.
     public var facts: ChannelFacts {
         switch self {
         case .temperature:
@@ -56,6 +56,11 @@ extension Channel {
         case .vibrationPeak:
             // The per-window peak is left to the RMS: it jumps by whole LSBs from window to window.
             ChannelFacts(unit: .standardGravity, digits: 4, watchedForSpikes: false, detectorNoiseFloor: 0.004,
+                         alwaysNoisy: false, doctorNoiseLimit: nil)
+        case .co2:
+            // SCD4x: 1 ppm output steps, repeatability ±10 ppm, a new value every 5 s (so a few
+            // quick reads can repeat one value: not a stuck converter).
+            ChannelFacts(unit: .partsPerMillion, digits: 0, watchedForSpikes: true, detectorNoiseFloor: 10,
                          alwaysNoisy: false, doctorNoiseLimit: nil)
         }
     }

@@ -47,11 +47,15 @@ public struct ChipDescriptor: Sendable, CustomStringConvertible {
     public var identify: @Sendable (_ bus: any I2CBus, _ address: I2CAddress, _ clock: any HALClock) throws(I2CError) -> Bool
     /// The driver for this part at an address.
     public var makeDriver: @Sendable (_ bus: any I2CBus, _ address: I2CAddress, _ clock: any HALClock) -> any Sensor
+    /// What else identification can tell a technician (a serial number, a calibration flag),
+    /// shown by the doctor beside a chip that identified; nil when the chip offers nothing.
+    public var about: (@Sendable (_ bus: any I2CBus, _ address: I2CAddress, _ clock: any HALClock) -> String?)?
 
     public init(name: String, aliases: [String] = [], family: String, identifiesAs: String? = nil,
                 addresses: [I2CAddress], addressPin: String, detectable: Bool = true, channels: [ChannelSpec],
                 identify: @escaping @Sendable (any I2CBus, I2CAddress, any HALClock) throws(I2CError) -> Bool,
-                makeDriver: @escaping @Sendable (any I2CBus, I2CAddress, any HALClock) -> any Sensor) {
+                makeDriver: @escaping @Sendable (any I2CBus, I2CAddress, any HALClock) -> any Sensor,
+                about: (@Sendable (any I2CBus, I2CAddress, any HALClock) -> String?)? = nil) {
         self.name = name
         self.aliases = aliases
         self.family = family
@@ -62,6 +66,7 @@ public struct ChipDescriptor: Sendable, CustomStringConvertible {
         self.channels = channels
         self.identify = identify
         self.makeDriver = makeDriver
+        self.about = about
     }
 
     /// The spec of `channel`, if this chip reports it.

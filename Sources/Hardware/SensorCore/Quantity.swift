@@ -6,6 +6,8 @@ public enum PhysicalUnit: String, Sendable, Codable {
     case pascal = "Pa"
     /// Standard gravity, 9.80665 m/s².
     case standardGravity = "g"
+    /// Parts per million by volume (a gas concentration: µmol/mol).
+    case partsPerMillion = "ppm"
 }
 
 /// A value with its unit.
@@ -39,6 +41,8 @@ public enum Channel: String, CaseIterable, Sendable, Codable, Comparable {
     case vibrationRMS
     /// Largest absolute AC deviation of the acceleration magnitude over the read window.
     case vibrationPeak
+    /// Carbon dioxide concentration in air.
+    case co2
 
     public static func < (a: Channel, b: Channel) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!

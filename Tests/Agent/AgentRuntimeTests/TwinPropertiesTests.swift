@@ -80,8 +80,8 @@ import Testing
 
     @Test func unknownChannelsAndRoutesAreRefused() {
         var twin = TwinProperties(settings: AgentSettings())
-        let update = twin.applyPatch(version: 1, body: patch(#"{"channels":{"co2":false},"route":"cloud"}"#))
-        #expect(update.rejected[.channels]?.contains("'co2' is not a channel") == true)
+        let update = twin.applyPatch(version: 1, body: patch(#"{"channels":{"radon":false},"route":"cloud"}"#))
+        #expect(update.rejected[.channels]?.contains("'radon' is not a channel") == true)
         #expect(update.rejected[.route]?.contains("\"hub\" or \"predictor\"") == true)
         #expect(twin.settings == AgentSettings())
     }

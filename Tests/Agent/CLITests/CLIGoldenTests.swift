@@ -60,6 +60,28 @@ func expectSnapshot(_ text: String, _ name: String, sourceLocation: SourceLocati
         #expect(result.stderr.contains("scanning /dev/i2c-1"))  // progress goes to stderr
     }
 
+    /// The SCD41 board: a chip with a new quantity, added through the chip catalog alone.
+    @Test func doctorOnTheAirQualityBoardIsHealthyAndShowsTheSCD41Serial() throws {
+        let result = try fieldagent(["doctor", "--board", "boards/sim-air-quality.yaml"])
+        #expect(result.status == 0)
+        try expectSnapshot(result.stdout, "doctor-sim-air-quality.txt")
+        #expect(result.stdout.contains("identifies as SCD4x (serial 0xF8969F073BBE, automatic self-calibration on)"))
+    }
+
+    @Test func readOnTheAirQualityBoardGivesCO2InPPM() throws {
+        let result = try fieldagent(["read", "--board", "boards/sim-air-quality.yaml", "--once", "--json", "--time-scale", "0"])
+        #expect(result.status == 0)
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let readings = try #require(json?["readings"] as? [[String: Any]])
+        let co2 = try #require(readings.first { $0["channel"] as? String == "co2" })
+        #expect(co2["unit"] as? String == "ppm")
+        #expect(co2["chip"] as? String == "SCD41")
+        #expect(co2["quality"] as? String == "good")
+        // The board's world starts at 420 ppm with 4 ppm of noise; the SCD41 reports whole ppm.
+        let value = try #require(co2["value"] as? Double)
+        #expect(abs(value - 420) < 30 && value == value.rounded())
+    }
+
     @Test func doctorOnTheFaultyBoardFailsNamingEachFault() throws {
         let result = try fieldagent(["doctor", "--board", "boards/sim-faulty.yaml"])
         #expect(result.status == 2)

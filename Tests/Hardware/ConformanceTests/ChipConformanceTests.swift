@@ -13,7 +13,7 @@ import Testing
     static let kinds = ChipCatalog.all
 
     /// Quiet conditions the other channels sit at while one channel is swept.
-    static let rest: [Channel: Double] = [.temperature: 21.3, .humidity: 47.0, .pressure: 98_765,
+    static let rest: [Channel: Double] = [.temperature: 21.3, .humidity: 47.0, .pressure: 98_765, .co2: 420,
                                           .accelerationX: 0.02, .accelerationY: -0.03, .accelerationZ: 0.98]
 
     @Test(arguments: kinds)
@@ -76,6 +76,6 @@ import Testing
         #expect(ChipCatalog.named("SHT3x")?.name == "SHT31")
         #expect(ChipCatalog.named("BME281") == nil)
         // One part per family that the bus can tell apart is tried by a scan.
-        #expect(ChipCatalog.detectable.map(\.name) == ["BME280", "BMP280", "SHT31", "ADXL345"])
+        #expect(ChipCatalog.detectable.map(\.name) == ["BME280", "BMP280", "SHT31", "ADXL345", "SCD41"])
     }
 }

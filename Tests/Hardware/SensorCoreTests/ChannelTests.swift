@@ -12,6 +12,7 @@ import Testing
         .accelerationZ: "g",
         .vibrationRMS: "g",
         .vibrationPeak: "g",
+        .co2: "ppm",
     ]
 
     @Test func everyChannelHasItsUnit() {
@@ -24,7 +25,7 @@ import Testing
     @Test func rawValuesAreTheNamesBoardFilesAndTelemetryUse() {
         #expect(Channel.allCases.map(\.rawValue) == [
             "temperature", "humidity", "pressure", "accelerationX", "accelerationY", "accelerationZ",
-            "vibrationRMS", "vibrationPeak",
+            "vibrationRMS", "vibrationPeak", "co2",
         ])
         #expect(Channel(rawValue: "accelerationZ") == .accelerationZ)
         #expect(Channel(rawValue: "Temperature") == nil)
@@ -51,5 +52,6 @@ import Testing
         #expect(Quantity.pascals(101_325).description == "101325.0 Pa")
         #expect(Quantity.g(-0.25).description == "-0.25 g")
         #expect(Quantity.percentRH(45.1171875).description == "45.1172 %RH")
+        #expect(Quantity(612, .partsPerMillion).description == "612.0 ppm")
     }
 }
