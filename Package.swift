@@ -15,7 +15,7 @@ let layers: [String: [String]] = [
               "CLI", "Chaos"],
     "Predictor": ["Predictor", "PredictorLink", "PredictorServer", "TrainingData", "spike-predictor"],
     "Tools": ["LocalHub", "fieldagent-hil", "hub-bench", "hub-fleet-bench", "outbox-bench"],
-    "Common": ["JSON"],
+    "Common": ["JSON", "DeviceID"],
 ]
 
 /// `Sources/<layer>/<target>`, or `Tests/<layer>/<target>` for a test target named `<target>Tests`.
@@ -61,8 +61,10 @@ let package = Package(
     targets: [
         .target(name: "HAL"),
         .target(name: "SensorCore", dependencies: ["HAL"]),
-        .target(name: "Configuration", dependencies: ["Yams"]),
+        .target(name: "Configuration", dependencies: ["Yams", "DeviceID"]),
         .target(name: "JSON"),
+        // IoT Hub's device-id rule, the one every device id is checked against.
+        .target(name: "DeviceID"),
         .target(name: "HALSimulation", dependencies: ["HAL", "SensorCore"]),
         .target(name: "HALTesting", dependencies: ["HAL"]),
         .target(name: "Boards",
@@ -70,7 +72,7 @@ let package = Package(
         .target(name: "Diagnostics", dependencies: ["Boards", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "JSON", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "Transport", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fieldagent", dependencies: [
-            "AgentRuntime", "Boards", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON", "LocalHub", "TrainingData",
+            "AgentRuntime", "Boards", "Configuration", "DeviceID", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON", "LocalHub", "TrainingData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -104,7 +106,7 @@ let package = Package(
         // Pure protocol targets (DESIGN.md §3): standard library only, no I/O. The fuzzer in
         // fuzz/ compiles Sources/MQTT/*.swift directly, so MQTT must stay dependency-free.
         .target(name: "MQTT"),
-        .target(name: "IoTHub", dependencies: ["MQTT"]),
+        .target(name: "IoTHub", dependencies: ["MQTT", "DeviceID"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
         .testTarget(name: "IoTHubTests", dependencies: ["IoTHub", "MQTT"]),
         // The device side of the hub link: performs the MQTT session's actions over TLS.
