@@ -49,6 +49,7 @@ public struct DirectMethod: Sendable {
     }
 }
 
+/// A direct method's answer: an HTTP-like status (200, 400, 404, 409, 500, 503) and a JSON body.
 public struct MethodResult: Sendable, Equatable {
     public var status: Int
     /// JSON.

@@ -22,6 +22,7 @@ public enum SettingOrigin: Sendable, Equatable, CustomStringConvertible {
 /// One source of settings, lowest first: defaults < file < environment < flags. Holds text by key
 /// path (`hub.port`), each with its origin, plus the problems met reading the source itself.
 public struct SettingLayer: Sendable, Equatable {
+    /// One value: its key path, its text as given, and where it was given.
     public struct Entry: Sendable, Equatable {
         public var path: String
         public var text: String
@@ -185,6 +186,7 @@ public struct SettingKind<Value: Sendable>: Sendable {
     }
 }
 
+/// Why a text is not a value of its key ("'x' is not a number").
 public struct SettingProblem: Error, Sendable, Equatable {
     public var message: String
     public init(_ message: String) { self.message = message }

@@ -86,7 +86,7 @@ func givenOptions(_ command: some ParsableArguments) -> [(flag: String, text: St
 
 /// A `run` flag's help, from its key: what it does, its range, its default, its other names.
 func settingHelp(_ path: String) -> ArgumentHelp {
-    guard let key = AgentConfig.keys.first(where: { $0.path == path }) else { return ArgumentHelp("") }
+    guard let key = AgentConfig.keys.first(where: { $0.path == path }) else { preconditionFailure("settingHelp: no key \(path)") }
     let range = key.range.isEmpty ? "" : key.type == "one of" ? " One of: \(key.range)." : " Range: \(key.range)."
     return ArgumentHelp("\(key.summary)\(range) Default: \(key.defaultText).\(environmentNote(path))")
 }
