@@ -15,7 +15,7 @@ let layers: [String: [String]] = [
               "CLI", "Chaos"],
     "Predictor": ["Predictor", "PredictorLink", "PredictorServer", "TrainingData", "spike-predictor"],
     "Tools": ["LocalHub", "fieldagent-hil", "hub-bench", "hub-fleet-bench", "outbox-bench"],
-    "Common": ["JSON"],
+    "Common": ["JSON", "DeviceID"],
 ]
 
 /// `Sources/<layer>/<target>`, or `Tests/<layer>/<target>` for a test target named `<target>Tests`.
@@ -61,8 +61,10 @@ let package = Package(
     targets: [
         .target(name: "HAL"),
         .target(name: "SensorCore", dependencies: ["HAL"]),
-        .target(name: "Configuration", dependencies: ["Yams"]),
+        .target(name: "Configuration", dependencies: ["Yams", "DeviceID"]),
         .target(name: "JSON"),
+        // IoT Hub's device-id rule, the one every device id is checked against.
+        .target(name: "DeviceID"),
         .target(name: "HALSimulation", dependencies: ["HAL", "SensorCore"]),
         .target(name: "HALTesting", dependencies: ["HAL"]),
         // The one list of chips: each chip's descriptors and model factories (no YAML, no backend).
@@ -72,7 +74,7 @@ let package = Package(
         .target(name: "Diagnostics", dependencies: ["Boards", "ChipCatalog", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "JSON", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "Transport", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fieldagent", dependencies: [
-            "AgentRuntime", "Boards", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON", "LocalHub", "TrainingData",
+            "AgentRuntime", "Boards", "Configuration", "DeviceID", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON", "LocalHub", "TrainingData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -80,7 +82,7 @@ let package = Package(
         .testTarget(name: "SensorCoreTests", dependencies: ["SensorCore", "Configuration"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConformanceTests", dependencies: ["ChipCatalog", "Boards", "HALSimulation", "SensorCore"]),
-        .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "Boards", "Configuration", "HALSimulation", "SensorCore",
+        .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "Boards", "Configuration", "DeviceID", "HALSimulation", "SensorCore",
                                                            "HubClient", "IoTHub", "Identity", "JSON", "LocalHub", "Outbox", "TestSupport"]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Boards", "HALSimulation"]),
         // Snapshots are read through #filePath so UPDATE_SNAPSHOTS=1 can rewrite them in place.
@@ -106,7 +108,7 @@ let package = Package(
         // Pure protocol targets (DESIGN.md §3): standard library only, no I/O. The fuzzer in
         // fuzz/ compiles Sources/MQTT/*.swift directly, so MQTT must stay dependency-free.
         .target(name: "MQTT"),
-        .target(name: "IoTHub", dependencies: ["MQTT"]),
+        .target(name: "IoTHub", dependencies: ["MQTT", "DeviceID"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
         .testTarget(name: "IoTHubTests", dependencies: ["IoTHub", "MQTT"]),
         // The device side of the hub link: performs the MQTT session's actions over TLS.

@@ -132,6 +132,29 @@ public enum AgentChecks {
         }
     }
 
+    /// The running agent's own link, as its hub client sees it (same id and title as ``link(_:timeout:)``).
+    public static func liveLink(_ client: HubClient?, settings: HubClient.Settings) -> Check {
+        let id = "link"
+        let title = "hub link \(settings.host):\(settings.port)"
+        guard let client else {
+            return Check(id: id, title: title, status: .warn, detail: "the agent's link has not started yet",
+                         fix: "wait for the agent to finish starting, then run the diagnostics again")
+        }
+        switch client.state {
+        case .connected:
+            return Check(id: id, title: title, status: .ok, detail: "connected as \(settings.deviceID)")
+        case .connecting:
+            return Check(id: id, title: title, status: .warn, detail: "connecting as \(settings.deviceID)",
+                         fix: "wait a few seconds; if it stays so, see fieldagent status for the last error")
+        case .waiting(let reason):
+            return Check(id: id, title: title, status: .fail, detail: "not connected: \(reason)",
+                         fix: "see the reason: DNS, firewall (port \(settings.port)), trust anchors, the device certificate or its registration")
+        case .stopped:
+            return Check(id: id, title: title, status: .fail, detail: "the link is stopped (the agent is shutting down)",
+                         fix: "start the agent again")
+        }
+    }
+
     /// Whether the spike predictor answers on its socket within `deadline`.
     public static func predictor(socket: String, deadline: Duration = .milliseconds(200)) -> Check {
         let client = PredictorClient(path: socket, deadline: deadline)

@@ -3,6 +3,12 @@ import Foundation
 import JSON
 import SensorCore
 
+/// Where readings go: straight to the hub, or through the co-located spike predictor.
+public enum Route: String, Sendable, CaseIterable, Codable {
+    case hub
+    case predictor
+}
+
 /// What the cloud may change while the agent runs (the twin's writable properties, DTDL
 /// `firmware-interface/fieldagent.dtdl.json`), with the limits each one is checked against.
 public struct AgentSettings: Sendable, Equatable, Codable {

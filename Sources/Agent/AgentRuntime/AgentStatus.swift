@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import Outbox
 
 /// What `fieldagent status` shows: the running agent writes it to `status.json` in its state
 /// directory every few seconds (temporary file + rename, so a reader never sees half of it).
@@ -24,6 +25,13 @@ public struct AgentStatus: Codable, Equatable, Sendable {
             self.droppedAlerts = droppedAlerts
             self.droppedUnreadable = droppedUnreadable
             self.nextSequence = nextSequence
+        }
+
+        public init(_ stats: OutboxStatistics) {
+            self.init(mode: "\(stats.mode)", depth: stats.depth, bytes: stats.bytes,
+                      oldestAgeSeconds: stats.oldestAge.map { Double($0.components.seconds) },
+                      droppedAggregates: stats.drops.aggregates, droppedAlerts: stats.drops.alerts,
+                      droppedUnreadable: stats.drops.unreadable, nextSequence: stats.nextSequence)
         }
     }
 

@@ -1,3 +1,4 @@
+import DeviceID
 import Yams
 
 /// Reads typed values out of a YAML tree, recording an issue (with the line number) for every
@@ -51,6 +52,16 @@ public final class NodeReader {
             return nil
         }
         return scalar.string
+    }
+
+    /// A device id, checked against IoT Hub's rule (``DeviceIDRule``).
+    public func deviceID(_ node: Node?, _ field: String, required: Bool = false) -> String? {
+        guard let text = string(node, field, required: required) else { return nil }
+        if let problem = DeviceIDRule.problem(text) {
+            issue(node, field, "'\(text.prefix(DeviceIDRule.maximumLength))' is not a valid IoT Hub device id: \(problem)")
+            return nil
+        }
+        return text
     }
 
     public func int(_ node: Node?, _ field: String, required: Bool = false, range: ClosedRange<Int>) -> Int? {

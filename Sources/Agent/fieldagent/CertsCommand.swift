@@ -1,4 +1,5 @@
 import ArgumentParser
+import DeviceID
 import Foundation
 import Identity
 
@@ -26,8 +27,10 @@ extension FieldAgent {
 
             func validate() throws {
                 if deviceIDs.isEmpty { throw ValidationError("--devices needs at least one device id") }
-                if let bad = deviceIDs.first(where: { !$0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-.:_".contains($0)) } }) {
-                    throw ValidationError("--devices: '\(bad)' is not a valid IoT Hub device id (ASCII letters, digits, - . : _)")
+                for id in deviceIDs {
+                    if let problem = DeviceIDRule.problem(id) {
+                        throw ValidationError("--devices: '\(id.prefix(DeviceIDRule.maximumLength))' is not a valid IoT Hub device id: \(problem)")
+                    }
                 }
                 guard (1...3650).contains(days) else { throw ValidationError("--days must be 1…3650") }
             }

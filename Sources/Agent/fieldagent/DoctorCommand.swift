@@ -14,7 +14,9 @@ extension FieldAgent {
                 toggles the status LED and reads the button. With --state-dir it also reports the outbox \
                 (depth, oldest entry, drops); with --cert/--key the device certificate; with --hub the link \
                 (a TLS + MQTT CONNECT probe as the device, which briefly takes over a running agent's \
-                connection); with --predictor-socket the spike predictor.
+                connection); with --predictor-socket the spike predictor. With --config (and FIELDAGENT_* \
+                variables) it reads the agent's settings, and checks what the agent's runDiagnostics \
+                method checks.
                 Exit codes: 0 healthy, 1 degraded (warnings), 2 failed, 64 usage or board-file error.
                 """)
 
@@ -26,10 +28,13 @@ extension FieldAgent {
         @Option(help: "Readings per sensor.")
         var reads = 6
 
-        @Option(help: "The agent's state directory: report the outbox (depth, oldest entry, drops).")
+        @Option(help: "The agent configuration file (YAML), as for run: its state directory, certificate, hub and predictor are checked too.")
+        var config: String?
+
+        @Option(help: "The agent's state directory: report the outbox (depth, oldest entry, drops).\(environmentNote("state_dir"))")
         var stateDir: String?
 
-        @Option(help: "The spike predictor's socket: check that it answers.")
+        @Option(help: "The spike predictor's socket: check that it answers.\(environmentNote("predictor.socket"))")
         var predictorSocket: String?
 
         @OptionGroup var link: HubOptions
@@ -40,33 +45,16 @@ extension FieldAgent {
 
         func run() async throws {
             _ = bootstrapLogging(options.logLevel)
+            let settings = try loadSettings(file: config, flags: givenOptions(self) + givenOptions(link), required: [])
             // The doctor needs no watchable pace: simulated time runs as fast as the code unless asked.
             var options = options
             options.timeScale = options.timeScale ?? 0
             let board = try openBoard(options)
             let quiet = json
-            let doctor = Diagnostics.Doctor(reads: reads) { line in
+            let plan = DoctorPlan(config: settings, reads: reads, link: .probe) { line in
                 if !quiet { printError("… " + line) }
             }
-            var report = doctor.run(board)
-            if let stateDir {
-                report.checks.append(AgentChecks.outbox(stateDirectory: stateDir))
-            }
-            let deviceID = link.deviceID ?? board.file.deviceID
-            if let cert = link.cert, let key = link.key {
-                report.checks += AgentChecks.certificate(certificateFile: cert, keyFile: key, trustAnchors: nil, deviceID: deviceID)
-            }
-            if link.hub != nil {
-                do {
-                    report.checks.append(AgentChecks.link(try link.settings(defaultDeviceID: board.file.deviceID)))
-                } catch {
-                    printError("fieldagent: \(error)")
-                    throw Exit.usage
-                }
-            }
-            if let predictorSocket {
-                report.checks.append(AgentChecks.predictor(socket: predictorSocket))
-            }
+            let report = plan.run(board)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

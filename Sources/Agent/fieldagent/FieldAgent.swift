@@ -34,4 +34,3 @@ struct BoardOptions: ParsableArguments {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
-extension Route: ExpressibleByArgument {}

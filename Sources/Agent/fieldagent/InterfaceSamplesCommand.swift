@@ -17,9 +17,7 @@ extension FieldAgent {
 
         func run() throws {
             let board = try openBoard(options)
-            let agent = Agent(board: board, options: .init(agentVersion: FieldAgent.configuration.version,
-                                                           initialSettings: AgentSettings(sendFrequency: board.file.sampling.sendFrequency),
-                                                           count: 1),
+            let agent = Agent(board: board, options: .init(agentVersion: FieldAgent.configuration.version, count: 1),
                               hub: nil, logger: Logger(label: "interface-samples"))
             try agent.run()
             func emit(_ kind: String, _ name: String, _ status: Int?, _ body: [UInt8]) {

@@ -7,14 +7,14 @@ extension FieldAgent {
         static let configuration = CommandConfiguration(
             abstract: "Show the running agent's link state, backlog and last error (from its state directory).")
 
-        @Option(help: "The agent's state directory. Default: $FIELDAGENT_STATE_DIR, else /var/lib/fieldagent.")
+        @Option(help: "The agent's state directory. Default: $FIELDAGENT_STATE_DIR, else \(CoreConfig.defaultStateDirectory).")
         var stateDir: String?
 
         @Flag(help: "Print the status as JSON.")
         var json = false
 
         func run() throws {
-            let directory = stateDir ?? ProcessInfo.processInfo.environment["FIELDAGENT_STATE_DIR"] ?? "/var/lib/fieldagent"
+            let directory = try loadSettings(file: nil, flags: givenOptions(self), required: []).core.stateDirectory ?? CoreConfig.defaultStateDirectory
             guard let status = AgentStatus.read(from: directory) else {
                 printError("fieldagent: no agent status in \(AgentStatus.path(in: directory)); is `fieldagent run --state-dir \(directory)` running (with a hub)?")
                 throw Exit.failed

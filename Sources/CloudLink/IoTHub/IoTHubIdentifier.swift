@@ -1,3 +1,5 @@
+import DeviceID
+
 /// Checks for the identifiers that go into IoT Hub topics and user names, so a bad one fails
 /// here with its reason instead of at the hub (or as an invalid MQTT topic).
 enum IoTHubIdentifier {
@@ -9,20 +11,12 @@ enum IoTHubIdentifier {
         if let reason = identifierProblem(id) { throw .invalidModuleID(id, reason: reason) }
     }
 
-    /// Device and module ids: 1…128 ASCII letters, digits and `- . % _ * ? ! ( ) , : = @ $ '`.
-    /// That excludes `/`, `+`, `#` and space, so the id is always one MQTT topic level.
+    /// Device and module ids follow IoT Hub's device-id rule (``DeviceIDRule``): it excludes `/`,
+    /// `+`, `#` and space, so the id is always one MQTT topic level.
     private static func identifierProblem(_ id: String) -> String? {
-        if id.isEmpty { return "it is empty" }
-        if id.count > IoTHubLimits.maximumDeviceIDLength {
-            return "\(id.count) characters, at most \(IoTHubLimits.maximumDeviceIDLength)"
-        }
-        if let bad = firstDisallowed(in: id, punctuation: deviceIDPunctuation) {
-            return "'\(bad)' is not allowed (ASCII letters, digits and - . % _ * ? ! ( ) , : = @ $ ')"
-        }
-        return nil
+        DeviceIDRule.problem(id)
     }
 
-    static let deviceIDPunctuation = ASCIISet(IoTHubLimits.deviceIDPunctuation)
     static let messageIDPunctuation = ASCIISet(IoTHubLimits.messageIDPunctuation)
 
     /// The first character of `text` that is neither an ASCII letter or digit nor in

@@ -53,12 +53,6 @@ public enum IoTHubLimits {
     public static let retryMinimumDelay: Duration = .seconds(1)
     public static let retryMaximumDelay: Duration = .seconds(100)
     public static let retryMaximumJitter: Duration = .seconds(5)
-    /// Device ids: up to 128 characters [derived: IoT Hub device identity rules, not in the sheet].
-    public static let maximumDeviceIDLength = 128
-    /// Characters allowed in a device or module id besides ASCII letters and digits [derived: as above].
-    public static let deviceIDPunctuation: Set<Character> = [
-        "-", ".", "%", "_", "*", "?", "!", "(", ")", ",", ":", "=", "@", "$", "'",
-    ]
     /// A.11 [DOC-METHODS]: method names are printable US-ASCII except these, space and tab.
     public static let methodNameForbidden: Set<Character> = [
         "$", "(", ")", "<", ">", "@", ",", ";", ":", "\\", "\"", "/", "[", "]", "?", "=", "{", "}",

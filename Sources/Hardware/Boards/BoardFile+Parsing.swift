@@ -34,10 +34,7 @@ extension BoardFile {
             throw ConfigIssues(reader.issues.isEmpty ? [ConfigIssue(file: path, field: "-", message: "the file is empty")] : reader.issues)
         }
         let name = reader.string(top["board"], "board", required: true) ?? ""
-        let deviceID = reader.string(top["device_id"], "device_id", required: true) ?? ""
-        if !deviceID.isEmpty, !deviceID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.:_".contains($0)) }) || deviceID.count > 128 {
-            reader.issue(top["device_id"], "device_id", "'\(deviceID)' is not a valid IoT Hub device id: use up to 128 ASCII letters, digits and - . : _")
-        }
+        let deviceID = reader.deviceID(top["device_id"], "device_id", required: true) ?? ""
         let backendText = reader.string(top["backend"], "backend", required: true)
         let backend = backendText.flatMap { text in
             Backend(rawValue: text) ?? {

@@ -48,11 +48,11 @@ struct AgentHubTests {
         defer { try? FileManager.default.removeItem(atPath: state) }
         for _ in 0..<2 {
             let board = try openBoard("sim-factory-line")
-            let options = Agent.Options(agentVersion: "test", initialSettings: AgentSettings(sendFrequency: .seconds(5)),
-                                        stateDirectory: state, count: 3)
-            let agent = Agent(board: board, options: options, hub: hubSettings(broker, device: "factory-line-01"),
-                              logger: Logger(label: "test"))
-            #expect(try agent.run(flushTimeout: .seconds(15)))
+            var config = testConfig(sendFrequency: .seconds(5), stateDirectory: state)
+            config.core.flushTimeout = .seconds(15)
+            let agent = Agent(board: board, options: .init(agentVersion: "test", config: config, count: 3),
+                              hub: hubSettings(broker, device: "factory-line-01"), logger: Logger(label: "test"))
+            #expect(try agent.run())
             let left = try Outbox.inspect(path: state + "/outbox.db").get()
             #expect(left.depth == 0, "acknowledged messages are deleted")
         }

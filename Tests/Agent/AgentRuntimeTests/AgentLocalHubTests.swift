@@ -49,12 +49,13 @@ import Testing
         }
 
         /// An agent on sim-factory-line in real time (time scale 1), running on its own thread.
-        func startAgent(initial: AgentSettings = AgentSettings(sendFrequency: .seconds(6))) throws -> Agent {
+        func startAgent(sendFrequency: Duration = .seconds(6)) throws -> Agent {
             let board = try Board.open(try BoardFile.load(path: "\(repositoryRoot)/boards/sim-factory-line.yaml"), timeScale: 1)
-            let agent = Agent(board: board, options: .init(agentVersion: "test", initialSettings: initial,
-                                                           stateDirectory: directory + "/agent"),
+            var config = testConfig(sendFrequency: sendFrequency, stateDirectory: directory + "/agent")
+            config.core.flushTimeout = .seconds(2)
+            let agent = Agent(board: board, options: .init(agentVersion: "test", config: config),
                               hub: hubSettings(), logger: Logger(label: "agent"))
-            Thread.detachNewThread { _ = try? agent.run(flushTimeout: .seconds(2)) }
+            Thread.detachNewThread { _ = try? agent.run() }
             return agent
         }
 

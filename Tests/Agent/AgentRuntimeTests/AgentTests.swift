@@ -6,11 +6,19 @@ import Logging
 import Synchronization
 import Testing
 
+/// A test agent's settings: a send frequency, and where state is kept.
+func testConfig(sendFrequency: Duration, stateDirectory: String? = nil) -> AgentConfig {
+    var config = AgentConfig()
+    config.telemetry.sendFrequency = sendFrequency
+    config.core.stateDirectory = stateDirectory
+    return config
+}
+
 /// The agent without a hub: live settings, persistence and direct methods on a simulated board.
 @Suite struct AgentTests {
     func agent(_ board: Board, stateDirectory: String? = nil, count: Int? = 4, frequency: Duration = .seconds(30)) -> Agent {
-        Agent(board: board, options: .init(agentVersion: "test", initialSettings: AgentSettings(sendFrequency: frequency),
-                                           stateDirectory: stateDirectory, count: count),
+        Agent(board: board, options: .init(agentVersion: "test", config: testConfig(sendFrequency: frequency, stateDirectory: stateDirectory),
+                                           count: count),
               hub: nil, logger: Logger(label: "test"))
     }
 
@@ -25,7 +33,7 @@ import Testing
         let stamps = Mutex<[Duration]>([])
         let start = board.clock.now
         let box = Mutex<Agent?>(nil)
-        let agent = Agent(board: board, options: .init(agentVersion: "test", initialSettings: AgentSettings(), count: 8),
+        let agent = Agent(board: board, options: .init(agentVersion: "test", config: testConfig(sendFrequency: .seconds(30)), count: 8),
                           hub: nil, logger: Logger(label: "test")) { _ in
             let count = stamps.withLock { s in s.append(board.clock.now - start); return s.count }
             // The desired patch arrives right after the second message, early in a 30 s period.
@@ -60,8 +68,9 @@ import Testing
     @Test func aDisabledChannelLeavesTelemetry() throws {
         let board = try openBoard("sim-factory-line")
         let sent = Mutex<[TelemetryMessage]>([])
-        let agent = Agent(board: board, options: .init(agentVersion: "test", initialSettings: AgentSettings(disabledChannels: [.humidity]), count: 2),
+        let agent = Agent(board: board, options: .init(agentVersion: "test", config: testConfig(sendFrequency: .seconds(30)), count: 2),
                           hub: nil, logger: Logger(label: "test")) { message in sent.withLock { $0.append(message) } }
+        agent.applyDesiredPatchForTesting(version: 1, body: Array(#"{"channels":{"humidity":false}}"#.utf8))
         try agent.run()
         let messages = sent.withLock { $0 }
         #expect(messages.count == 2)
@@ -86,6 +95,26 @@ import Testing
         let changes = board.simulation?.gpioChip?.history(17) ?? []
         #expect(changes.count >= 3, "the LED line changed \(changes.count) times")
         #expect(board.simulation?.gpioChip?.level(17) == false, "the LED is left off")
+    }
+
+    @Test func directMethodsAreATableEachFeatureContributesTo() throws {
+        let agent = agent(try openBoard("sim-factory-line"))
+        #expect(agent.methodNames == ["runDiagnostics", "blinkLed", "getHealth"])
+    }
+
+    /// Stopping the agent ends a blink at once and leaves the LED off (no sleeping thread
+    /// finishes its 300 s).
+    @Test func stoppingTheAgentEndsABlink() throws {
+        let board = try openBoard("sim-factory-line")
+        let agent = agent(board, count: 1)
+        let (status, _) = agent.invoke("blinkLed", payload: Array(#"{"seconds":300}"#.utf8))
+        #expect(status == 200)
+        try agent.run()
+        let led = try #require(board.simulation?.gpioChip)
+        #expect(led.level(17) == false, "the LED is left off")
+        let changes = led.history(17).count
+        Thread.sleep(forTimeInterval: 0.6)
+        #expect(led.history(17).count == changes, "the LED stopped changing")
     }
 
     @Test(arguments: [

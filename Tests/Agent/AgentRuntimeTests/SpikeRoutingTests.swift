@@ -124,9 +124,9 @@ import TestSupport
     @Test func theAlarmLineGoesHighAfterAPlantedSpikeAndDropsAfterItsHoldTime() throws {
         let board = try openBoard("sim-factory-line")
         let alerts = Mutex<[SpikeAlert]>([])
-        var options = Agent.Options(agentVersion: "test", initialSettings: AgentSettings(sendFrequency: .seconds(30)), count: 8)
-        options.alarmHold = .seconds(20)
-        let agent = Agent(board: board, options: options, hub: nil, logger: Logger(label: "test"),
+        var config = testConfig(sendFrequency: .seconds(30))
+        config.alerts.alarmHold = .seconds(20)
+        let agent = Agent(board: board, options: .init(agentVersion: "test", config: config, count: 8), hub: nil, logger: Logger(label: "test"),
                           alertOutput: { alert in alerts.withLock { $0.append(alert) } })
         try agent.run()
         let raised = alerts.withLock { $0 }

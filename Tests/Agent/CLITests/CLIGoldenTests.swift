@@ -12,7 +12,7 @@ struct Outcome {
     var stderr: String
 }
 
-func fieldagent(_ arguments: [String]) throws -> Outcome {
+func fieldagent(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
     let candidates = [
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("fieldagent").path,
         "\(repositoryRoot)/.build/debug/fieldagent",
@@ -21,6 +21,7 @@ func fieldagent(_ arguments: [String]) throws -> Outcome {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
     let out = Pipe()
     let err = Pipe()
@@ -156,5 +157,38 @@ func expectSnapshot(_ text: String, _ name: String, sourceLocation: SourceLocati
             #expect(result.status == 64, "\(bad)")
             #expect(result.stderr.contains("--send-frequency"), "\(bad)")
         }
+    }
+
+    /// Every flag docs/configuration.md lists is a `run` flag and reaches its key: an empty value
+    /// is refused, naming the flag and the key.
+    @Test func everyFlagOfTheConfigurationDocumentReachesItsKey() throws {
+        let table = try markdownTable(in: repositoryPath("docs/configuration.md"), after: "## Keys")
+        let flagColumn = try #require(table.header.firstIndex(of: "flag"))
+        let flagged = table.rows.filter { $0[flagColumn] != "—" }
+        #expect(flagged.count >= 15)
+        for row in flagged {
+            let flag = row[flagColumn]
+            let board = flag == "--board" ? [] : ["--board", "boards/sim-factory-line.yaml"]
+            let result = try fieldagent(["run"] + board + [flag, ""])
+            #expect(result.status == 64, "\(flag)")
+            #expect(result.stderr.contains("\(flag): \(row[0]): "), "\(flag): \(result.stderr)")
+        }
+    }
+
+    /// FIELDAGENT_<KEY> sets a key; a flag overrides it.
+    @Test func environmentVariablesSetKeysAndFlagsOverrideThem() throws {
+        let run = ["run", "--board", "boards/sim-factory-line.yaml", "--sink", "stdout", "--count", "2", "--time-scale", "0"]
+        func lastPeriod(_ result: Outcome) throws -> Double? {
+            let last = try #require(result.stdout.split(separator: "\n").last)
+            return (try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])?["periodSeconds"] as? Double
+        }
+        let fromEnvironment = try fieldagent(run, environment: ["FIELDAGENT_SEND_FREQUENCY": "10s"])
+        #expect(fromEnvironment.status == 0)
+        #expect(try lastPeriod(fromEnvironment) == 10)
+        let fromFlag = try fieldagent(run + ["--send-frequency", "20s"], environment: ["FIELDAGENT_SEND_FREQUENCY": "10s"])
+        #expect(try lastPeriod(fromFlag) == 20)
+        let bad = try fieldagent(run, environment: ["FIELDAGENT_SEND_FREQUENCY": "banana"])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("FIELDAGENT_SEND_FREQUENCY: send_frequency: 'banana' is not a duration"), "\(bad.stderr)")
     }
 }

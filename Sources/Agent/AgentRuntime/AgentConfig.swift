@@ -1,0 +1,109 @@
+import Boards
+import Configuration
+import Logging
+import Outbox
+
+/// Everything `fieldagent run` (and the doctor) is configured with: one section per feature, each
+/// owning its keys, defaults, ranges and checks. Values are layered, each layer overriding the
+/// one before: defaults < agent.yaml < environment (`FIELDAGENT_<KEY>`) < flags.
+/// docs/configuration.md lists every key; a test keeps the two in step.
+///
+/// ```yaml
+/// board: boards/sim-factory-line.yaml      # relative paths are relative to this file
+/// device_id: factory-line-01
+/// state_dir: /var/lib/fieldagent
+/// send_frequency: 30s
+/// route: hub                               # or predictor
+/// hub: { host: localhost, port: 8883, cert: device.pem, key: device.key, ca: ca.pem }
+/// predictor: { socket: /run/fieldagent/predictor.sock, deadline: 50ms }
+/// outbox: { quota: 64MB, max_age: 7d, drain_rate: 50 }
+/// ```
+public struct AgentConfig: Sendable, Equatable {
+    public var core = CoreConfig()
+    public var telemetry = TelemetryConfig()
+    public var alerts = AlertsConfig()
+    public var link = LinkConfig()
+    public var outbox = OutboxConfig()
+
+    public init() {}
+
+    /// Every key of every section, in the order docs/configuration.md lists them.
+    public static let keys: [SettingDescription] = CoreConfig.descriptions + TelemetryConfig.descriptions
+        + AlertsConfig.descriptions + LinkConfig.descriptions + OutboxConfig.descriptions
+
+    /// The sections as the layers give them, after checking every value and requirement.
+    ///
+    /// - Parameter required: keys the caller cannot do without (`run` needs a board).
+    /// - Throws: every problem of every layer at once, each with its key path and where it came
+    ///   from (file and line, variable or flag).
+    public static func resolve(_ layers: [SettingLayer], required: [Requirement] = []) throws(ConfigIssues) -> AgentConfig {
+        let layers = SettingLayers(layers)
+        let requirements = required + CoreConfig.requirements(layers) + TelemetryConfig.requirements(layers)
+            + AlertsConfig.requirements(layers) + LinkConfig.requirements(layers) + OutboxConfig.requirements(layers)
+        let issues = layers.issues(keys: keys, required: requirements)
+        guard issues.isEmpty else { throw ConfigIssues(issues) }
+        var config = AgentConfig()
+        config.core = CoreConfig(layers)
+        config.telemetry = TelemetryConfig(layers)
+        config.alerts = AlertsConfig(layers)
+        config.link = LinkConfig(layers)
+        config.outbox = OutboxConfig(layers)
+        return config
+    }
+
+    /// The usual layers: the file (if any), then the environment, then the flags.
+    public static func load(file: String?, environment: [String: String], flags: [(flag: String, text: String)] = [],
+                            required: [Requirement] = []) throws(ConfigIssues) -> AgentConfig {
+        var layers = file.map { [SettingLayer.file($0, known: keys)] } ?? []
+        layers.append(.environment(environment, known: keys))
+        layers.append(.flags(flags, known: keys))
+        return try resolve(layers, required: required)
+    }
+
+    /// The twin's writable settings before any twin value: these sections' values, the board
+    /// file's send frequency where none is configured.
+    public func initialSettings(board: Board) -> AgentSettings {
+        AgentSettings(sendFrequency: telemetry.sendFrequency ?? board.file.sampling.sendFrequency, route: alerts.route)
+    }
+}
+
+/// The agent as a whole: which board, where its state lives, how it logs, paces and stops.
+public struct CoreConfig: SettingsSection {
+    public var board: String?
+    public var stateDirectory: String?
+    public var logLevel: Logger.Level = .notice
+    public var timeScale: Double?
+    public var flushTimeout: Duration = .seconds(30)
+
+    public init() {}
+
+    /// Where the outbox goes when no state directory is given, and where `fieldagent status` looks.
+    public static let defaultStateDirectory = StateDirectory.defaultPath
+
+    public static let keys: [SettingKey<CoreConfig>] = [
+        SettingKey("board", \.board, .path, flag: "--board", absent: "none (run needs one)",
+                   "The board file (boards/*.yaml): buses, chips, GPIO lines, sampling."),
+        SettingKey("state_dir", \.stateDirectory, .absolutePath, flag: "--state-dir",
+                   absent: "none: twin settings and status are not kept; the outbox uses \(defaultStateDirectory)",
+                   "Where the agent keeps its state: applied twin settings, status.json, the outbox."),
+        SettingKey("log_level", \.logLevel, .choice, flag: "--log-level", "How much the agent logs (to stderr)."),
+        SettingKey("time_scale", \.timeScale, .number(0...1_000_000), flag: "--time-scale", absent: "the board file's",
+                   "Simulated boards: how fast simulated time runs (1 real time, 60 a minute a second, 0 as fast as possible)."),
+        SettingKey("flush_timeout", \.flushTimeout, .duration(.zero ... .seconds(86400)), flag: "--flush-timeout",
+                   "At the end (count reached, SIGTERM), how long to wait for the hub to acknowledge what was sent; the rest stays in the outbox."),
+    ]
+}
+
+/// How telemetry is aggregated and sent.
+public struct TelemetryConfig: SettingsSection {
+    /// The send period in force until the twin changes it (nil: the board file's).
+    public var sendFrequency: Duration?
+
+    public init() {}
+
+    public static let keys: [SettingKey<TelemetryConfig>] = [
+        SettingKey("send_frequency", \.sendFrequency, .duration(AgentSettings.sendFrequencyRange), flag: "--send-frequency",
+                   absent: "the board file's sampling.send_frequency",
+                   "How often one aggregate message is sent, until the twin's sendFrequency changes it."),
+    ]
+}

@@ -1,0 +1,75 @@
+import Boards
+import Diagnostics
+import Foundation
+import HubClient
+
+/// The doctor's one plan: the board's checks (buses, chips, readings, self-tests, GPIO), then the
+/// agent's, as far as the configuration names them: the outbox (a state directory), the device
+/// certificate (a certificate and key), the hub link (a hub) and the spike predictor (route
+/// predictor or a socket given). `fieldagent doctor` and the `runDiagnostics` direct method both
+/// run it, so they report the same checks for the same board and configuration.
+public struct DoctorPlan: Sendable {
+    /// How the hub link is checked.
+    public enum LinkCheck: Sendable {
+        /// Connect as the device (TLS, MQTT CONNECT): `fieldagent doctor`.
+        case probe
+        /// The running agent's own link: a probe would take over its connection.
+        case live(@Sendable () -> HubClient?)
+    }
+
+    public var config: AgentConfig
+    /// Readings per sensor.
+    public var reads: Int
+    public var link: LinkCheck
+    /// Called with a short line whenever a board step starts.
+    public var progress: @Sendable (String) -> Void
+
+    public init(config: AgentConfig, reads: Int, link: LinkCheck, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.config = config
+        self.reads = reads
+        self.link = link
+        self.progress = progress
+    }
+
+    public func run(_ board: Board) -> DoctorReport {
+        var report = Doctor(reads: reads, progress: progress).run(board)
+        if let stateDirectory = config.core.stateDirectory {
+            report.checks.append(AgentChecks.outbox(stateDirectory: stateDirectory))
+        }
+        if let cert = config.link.cert, let key = config.link.key {
+            report.checks += AgentChecks.certificate(certificateFile: cert, keyFile: key, trustAnchors: nil,
+                                                     deviceID: config.link.deviceID ?? board.file.deviceID)
+        }
+        if let settings = config.link.clientSettings(defaultDeviceID: board.file.deviceID) {
+            switch link {
+            case .probe: report.checks.append(AgentChecks.link(settings))
+            case .live(let client): report.checks.append(AgentChecks.liveLink(client(), settings: settings))
+            }
+        }
+        if config.alerts.checksPredictor {
+            report.checks.append(AgentChecks.predictor(socket: config.alerts.effectivePredictorSocket))
+        }
+        return report
+    }
+}
+
+/// `runDiagnostics`: the doctor plan as JSON, on the running agent.
+final class DiagnosticsFeature: Feature {
+    let name = "diagnostics"
+    let configuration: DoctorPlan
+    let board: Board
+
+    init(plan: DoctorPlan, board: Board) {
+        configuration = plan
+        self.board = board
+    }
+
+    var methods: [DirectMethod] {
+        [DirectMethod(name: "runDiagnostics") { [self] _ in
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            guard let data = try? encoder.encode(configuration.run(board)) else { return .error(500, "the doctor report could not be encoded") }
+            return MethodResult(status: 200, body: Array(data))
+        }]
+    }
+}

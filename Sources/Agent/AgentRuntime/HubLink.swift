@@ -1,0 +1,219 @@
+import Configuration
+import Foundation
+import HubClient
+import IoTHub
+import Logging
+import Outbox
+import Synchronization
+
+/// Where the hub is and who this device is.
+public struct LinkConfig: SettingsSection {
+    public var deviceID: String?
+    public var host: HubEndpoint?
+    public var port = IoTHubLimits.mqttPort
+    public var cert: String?
+    public var key: String?
+    public var ca: String?
+    public var modelID = "dtmi:fieldagent:device:FieldAgent;1"
+    public var expectedHostName: String?
+
+    public init() {}
+
+    public static let keys: [SettingKey<LinkConfig>] = [
+        SettingKey("device_id", \.deviceID, .deviceID, flag: "--device-id", absent: "the board file's device_id",
+                   "The device id at the hub; must equal the certificate's CN."),
+        SettingKey("hub.host", \.host, .endpoint, flag: "--hub", absent: "none: no hub, telemetry goes to stdout",
+                   "The hub: IoT Hub, an IoT Edge gateway, LocalHub or an MQTT broker with mutual TLS. A port given here wins over hub.port."),
+        SettingKey("hub.port", \.port, .integer(1...65535), "The hub's MQTT over TLS port."),
+        SettingKey("hub.cert", \.cert, .path, flag: "--cert", absent: "none (a hub needs one)", "The device certificate chain (PEM, leaf first)."),
+        SettingKey("hub.key", \.key, .path, flag: "--key", absent: "none (a hub needs one)", "The device private key (PEM, mode 0600)."),
+        SettingKey("hub.ca", \.ca, .path, flag: "--ca", absent: "none (a hub needs one)",
+                   "Trust anchors for the hub's certificate: a PEM file or a folder (certs/trust/ for Azure)."),
+        SettingKey("hub.model_id", \.modelID, .text, flag: "--model-id",
+                   "The DTDL model id announced at connect (IoT Plug and Play; firmware-interface/fieldagent.dtdl.json)."),
+        SettingKey("hub.expected_host_name", \.expectedHostName, .text, flag: "--expected-host-name", absent: "the host of hub.host",
+                   "The name the hub's certificate must carry, when it differs from the host connected to."),
+    ]
+
+    /// A hub needs the device's certificate and key and the trust anchors for the hub.
+    public static func requirements(_ layers: SettingLayers) -> [Requirement] {
+        guard layers.winner("hub.host") != nil else { return [] }
+        return ["hub.cert", "hub.key", "hub.ca"].map { Requirement($0, "a hub needs the device certificate, its key and the hub's trust anchors") }
+    }
+
+    /// How to reach the hub (nil: no hub configured).
+    public func clientSettings(defaultDeviceID: String) -> HubClient.Settings? {
+        guard let host, let cert, let key, let ca else { return nil }
+        var settings = HubClient.Settings(host: host.host, port: host.port ?? UInt16(port), deviceID: deviceID ?? defaultDeviceID,
+                                          certificateFile: cert, keyFile: key, trustAnchors: ca, modelID: modelID)
+        settings.expectedHostName = expectedHostName
+        return settings
+    }
+}
+
+/// `HOST` or `HOST:PORT` (an IPv6 literal in brackets keeps its colons).
+public struct HubEndpoint: Sendable, Equatable {
+    public var host: String
+    public var port: UInt16?
+
+    public init(host: String, port: UInt16? = nil) {
+        self.host = host
+        self.port = port
+    }
+
+    public static func parse(_ text: String) -> Result<HubEndpoint, SettingProblem> {
+        guard !text.isEmpty else { return .failure(SettingProblem("expected HOST or HOST:PORT")) }
+        guard let colon = text.lastIndex(of: ":"), !text.hasSuffix("]") else { return .success(HubEndpoint(host: text)) }
+        guard let port = UInt16(text[text.index(after: colon)...]), port > 0, colon > text.startIndex else {
+            return .failure(SettingProblem("'\(text.prefix(64))' has no valid port after ':'"))
+        }
+        return .success(HubEndpoint(host: String(text[..<colon]), port: port))
+    }
+}
+
+extension SettingKind where Value == HubEndpoint {
+    static var endpoint: Self {
+        Self(type: "HOST[:PORT]", parse: { text, _ in HubEndpoint.parse(text) },
+             format: { endpoint in endpoint.port.map { "\(endpoint.host):\($0)" } ?? endpoint.host })
+    }
+}
+
+/// How the outbox is bounded and drained (the agent's keys over ``OutboxConfiguration``).
+public struct OutboxConfig: SettingsSection {
+    public var quotaBytes = OutboxConfiguration().quotaBytes
+    public var maximumAge = OutboxConfiguration().maximumAge
+    /// Backlog messages per second after a reconnect (live messages are not paced).
+    public var drainRate = 50.0
+
+    public init() {}
+
+    public static let keys: [SettingKey<OutboxConfig>] = [
+        SettingKey("outbox.quota", \.quotaBytes, .byteSize(minimum: 64 << 10), flag: "--outbox-quota",
+                   "Outbox size quota; over it the oldest aggregates are dropped first (and counted), alerts last."),
+        SettingKey("outbox.max_age", \.maximumAge, .duration(.seconds(60) ... .seconds(366 * 86400)), flag: "--outbox-max-age",
+                   "Messages older than this are dropped (and counted)."),
+        SettingKey("outbox.drain_rate", \.drainRate, .number(0.1...100_000), flag: "--drain-rate",
+                   "Backlog messages per second after a reconnect (live readings are not paced)."),
+    ]
+
+    public var outboxConfiguration: OutboxConfiguration {
+        var configuration = OutboxConfiguration()
+        configuration.quotaBytes = quotaBytes
+        configuration.maximumAge = maximumAge
+        return configuration
+    }
+}
+
+/// The hub link and the durable outbox that feeds it: every message is written to the outbox
+/// before it is sent and deleted after its PUBACK. Started last and stopped first, with a flush.
+final class HubLink: Feature {
+    struct Configuration: Sendable {
+        var settings: HubClient.Settings
+        var outbox: OutboxConfig
+        var stateDirectory: String?
+        var flushTimeout: Duration
+    }
+
+    let name = "link"
+    let configuration: Configuration
+    let logger: Logger
+    let onEvent: @Sendable (IoTHubDeviceEvent) -> Void
+
+    struct State {
+        /// Kept after stop, so its final state and statistics stay readable.
+        var client: HubClient?
+        var source: OutboxSource?
+        var flushed = true
+        var leftUnacknowledged = 0
+    }
+    let state = Mutex(State())
+    let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    init(configuration: Configuration, logger: Logger, onEvent: @escaping @Sendable (IoTHubDeviceEvent) -> Void) {
+        self.configuration = configuration
+        self.logger = logger
+        self.onEvent = onEvent
+    }
+
+    /// Opens the outbox and starts connecting.
+    ///
+    /// - Throws: ``OutboxError`` for an invalid outbox setting or state directory.
+    func start() throws {
+        let directory = try StateDirectory.resolve(flag: configuration.stateDirectory, environment: [:])
+        let outbox = try Outbox(directory: directory, configuration: configuration.outbox.outboxConfiguration, logger: logger)
+        // Taken-but-not-deleted messages stay within the in-flight window, so a crash sends at
+        // most one window twice.
+        let source = try OutboxSource(outbox: outbox, deviceID: configuration.settings.deviceID, drainRate: configuration.outbox.drainRate,
+                                      maximumUnsettled: configuration.settings.inFlightWindow)
+        let stats = outbox.statistics
+        if stats.depth > 0 {
+            logger.notice("outbox \(outbox.path): \(stats.depth) message(s) from before this start waiting for the hub; they drain at \(configuration.outbox.drainRate)/s once connected",
+                          metadata: ["feature": "outbox"])
+        }
+        let client = HubClient(settings: configuration.settings, logger: logger, source: source, onEvent: onEvent)
+        state.withLock {
+            $0.client = client
+            $0.source = source
+        }
+        client.start()
+    }
+
+    /// Waits up to the flush time-out for the hub's acknowledgements, then disconnects and closes
+    /// the outbox (what is unacknowledged stays in it for the next start).
+    func stop() {
+        let (client, source) = state.withLock { ($0.client, $0.source) }
+        guard let client, let source else { return }
+        let flushed = client.flush(timeout: configuration.flushTimeout)
+        let left = client.unacknowledged
+        client.stop()
+        source.close()
+        // Let go of the database now (a restart in the same process must be able to open it).
+        source.outbox.close()
+        state.withLock {
+            $0.source = nil
+            $0.flushed = flushed
+            $0.leftUnacknowledged = left
+        }
+    }
+
+    func receive(_ event: IoTHubDeviceEvent) {
+        guard case .cloudToDevice(let properties, let payload) = event else { return }
+        logger.notice("cloud-to-device message \(properties.messageID ?? "(no id)"): \(String(decoding: payload.prefix(200), as: UTF8.self))",
+                      metadata: ["feature": "c2d"])
+    }
+
+    var client: HubClient? { state.withLock { $0.client } }
+    var outbox: Outbox? { state.withLock { $0.source?.outbox } }
+    /// False when the last stop left messages unacknowledged.
+    var flushed: Bool { state.withLock { $0.flushed } }
+    var leftUnacknowledged: Int { state.withLock { $0.leftUnacknowledged } }
+    /// Messages the hub acknowledged since start.
+    var acknowledged: Int {
+        let (client, source) = state.withLock { ($0.client, $0.source) }
+        return (client?.statistics.acknowledged ?? 0) + (source?.acknowledgedCount ?? 0)
+    }
+
+    /// Writes `message` durably with the outbox's next sequence number in it (and, with the
+    /// device id, in its `$.mid` when sent). Returns that number, or nil when it could not be
+    /// queued (logged).
+    func enqueue<Message: Encodable>(_ message: Message, kind: OutboxKind, capturedAt: Date, seq: WritableKeyPath<Message, UInt64>,
+                                     properties: OutboxProperties) -> UInt64? {
+        guard let outbox else { return nil }
+        do {
+            return try outbox.enqueue(kind: kind, capturedAt: capturedAt, properties: properties) { number in
+                var numbered = message
+                numbered[keyPath: seq] = number
+                return (try? encoder.encode(numbered)).map(Array.init) ?? []
+            }.seq
+        } catch {
+            logger.error("\(kind == .alert ? "spike alert" : "telemetry message") not queued: \(error)", metadata: ["feature": "outbox"])
+            return nil
+        }
+    }
+
+    func report(_ patch: [UInt8]) { client?.report(patch) }
+}

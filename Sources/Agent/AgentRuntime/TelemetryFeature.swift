@@ -1,0 +1,54 @@
+import Boards
+import Foundation
+import Logging
+import SensorCore
+
+/// The sampler on the board's clock, on the caller's thread: one aggregate per send period,
+/// written to the outbox (with a hub) before it is handed on; every sample goes to spike
+/// detection. Reads the twin's settings at every sample, so a change applies within one sample.
+final class TelemetryFeature: ForegroundFeature {
+    struct Configuration: Sendable {
+        /// Stop after this many messages (nil: until stopped).
+        var count: Int?
+    }
+
+    let name = "telemetry"
+    let configuration: Configuration
+    let board: Board
+    let logger: Logger
+    let twin: TwinFeature
+    let alerts: AlertsFeature
+    let status: StatusFeature
+    let link: HubLink?
+    let output: @Sendable (TelemetryMessage) -> Void
+
+    init(configuration: Configuration, board: Board, twin: TwinFeature, alerts: AlertsFeature, status: StatusFeature,
+         link: HubLink?, logger: Logger, output: @escaping @Sendable (TelemetryMessage) -> Void) {
+        self.configuration = configuration
+        self.board = board
+        self.twin = twin
+        self.alerts = alerts
+        self.status = status
+        self.link = link
+        self.logger = logger
+        self.output = output
+    }
+
+    func run(shouldStop: () -> Bool) {
+        let loop = TelemetryLoop(sendFrequency: twin.settings.sendFrequency, interval: board.file.sampling.interval, count: configuration.count)
+        let wallStart = Date()
+        loop.run(board: board, logger: logger, settings: { twin.settings }, shouldStop: shouldStop,
+                 onSample: { readings, elapsed in
+                     alerts.sample(readings, capturedAt: wallStart.addingTimeInterval(elapsed.seconds), elapsed: elapsed, settings: twin.settings)
+                 }) { message in
+            var message = message
+            let captured = (try? Date(message.timestamp, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))) ?? Date()
+            if let seq = link?.enqueue(message, kind: .aggregate, capturedAt: captured, seq: \.seq,
+                                       properties: ["$.ct": "application/json", "$.ce": "utf-8"]) {
+                message.seq = seq
+            }
+            output(message)
+            status.observe(message)
+        }
+    }
+}
