@@ -14,7 +14,7 @@ let layers: [String: [String]] = [
     "Agent": ["Configuration", "Outbox", "Diagnostics", "AgentRuntime", "fieldagent",
               "CLI", "Chaos"],
     "Predictor": ["Predictor", "PredictorLink", "PredictorServer", "TrainingData", "spike-predictor"],
-    "Tools": ["LocalHub", "fieldagent-hil", "hub-bench", "hub-fleet-bench", "outbox-bench"],
+    "Tools": ["LocalHub", "localhub", "fieldagent-hil", "hub-bench", "hub-fleet-bench", "outbox-bench"],
     "Common": ["JSON", "DeviceID"],
 ]
 
@@ -50,6 +50,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "fieldagent", targets: ["fieldagent"]),
+        .executable(name: "localhub", targets: ["localhub"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -73,8 +74,9 @@ let package = Package(
                 dependencies: ["HAL", "HALLinux", "HALSimulation", "SensorCore", "ChipCatalog", "Configuration", "Yams"]),
         .target(name: "Diagnostics", dependencies: ["Boards", "ChipCatalog", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
         .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "JSON", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "Transport", .product(name: "Logging", package: "swift-log")]),
+        // The device binary: no LocalHub, SwiftNIO or TrainingData (scripts/check-device-binary.sh).
         .executableTarget(name: "fieldagent", dependencies: [
-            "AgentRuntime", "Boards", "Configuration", "DeviceID", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON", "LocalHub", "TrainingData",
+            "AgentRuntime", "Boards", "Configuration", "DeviceID", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -161,8 +163,14 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // LocalHub's command line, for development machines (not the device).
+        .executableTarget(name: "localhub", dependencies: [
+            "Configuration", "JSON", "LocalHub",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "LocalHubTests", dependencies: [
-            "JSON", "LocalHub", "HubClient", "Identity", "Transport", "MQTT", "IoTHub",
+            "JSON", "LocalHub", "localhub", "HubClient", "Identity", "Transport", "MQTT", "IoTHub",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "InMemoryLogging", package: "swift-log"),
         ], exclude: ["thirdparty"]),

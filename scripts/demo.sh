@@ -7,8 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --product fieldagent 2>&1 | grep -E "error|complete" || true
+swift build --product localhub 2>&1 | grep -E "error|complete" || true
 swift build --product spike-predictor 2>&1 | grep -E "error|complete" || true
 bin=.build/debug/fieldagent
+localhub=.build/debug/localhub
 demo=${DEMO_DIR:-.demo}
 mkdir -p "$demo"
 device=factory-line-01
@@ -32,20 +34,20 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 hub=(--state-dir "$demo/localhub")
 
 echo "== LocalHub on 127.0.0.1:$port"
-"$bin" hub serve "${hub[@]}" --port "$port" --cert "$demo/pki/server.pem" --key "$demo/pki/server.key" \
+"$localhub" serve "${hub[@]}" --port "$port" --cert "$demo/pki/server.pem" --key "$demo/pki/server.key" \
     --log-level warning >"$demo/localhub.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [[ -S $demo/localhub/admin.sock ]] && break; sleep 0.1; done
-"$bin" hub device add "${hub[@]}" "$device" --ca "$demo/pki/root.pem" 2>/dev/null || true
+"$localhub" device add "${hub[@]}" "$device" --ca "$demo/pki/root.pem" 2>/dev/null || true
 # Start from the board's own settings each time the demo runs.
-"$bin" hub twin set "${hub[@]}" "$device" sendFrequency=null route=null >/dev/null
+"$localhub" twin set "${hub[@]}" "$device" sendFrequency=null route=null >/dev/null
 
 echo "== spike-predictor on $demo/predictor.sock (model models/spike-forest.v1.json)"
 .build/debug/spike-predictor serve --socket "$demo/predictor.sock" --model models/spike-forest.v1.json >"$demo/predictor.log" 2>&1 &
 pids+=($!)
 
-echo "== hub tail $device   (what arrives at the hub)"
-"$bin" hub tail "${hub[@]}" "$device" | python3 scripts/summarize-hub-tail.py &
+echo "== localhub tail $device   (what arrives at the hub)"
+"$localhub" tail "${hub[@]}" "$device" | python3 scripts/summarize-hub-tail.py &
 pids+=($!)
 sleep 0.5
 
@@ -61,25 +63,25 @@ pids+=($agent)
 sleep 7
 
 echo
-echo "== hub twin set $device sendFrequency=10s   (the agent applies it live and acknowledges)"
-"$bin" hub twin set "${hub[@]}" "$device" sendFrequency=10s
+echo "== localhub twin set $device sendFrequency=10s   (the agent applies it live and acknowledges)"
+"$localhub" twin set "${hub[@]}" "$device" sendFrequency=10s
 sleep 2
-"$bin" hub twin show "${hub[@]}" "$device" | python3 -c '
+"$localhub" twin show "${hub[@]}" "$device" | python3 -c '
 import json, sys
 twin = json.load(sys.stdin)
 reported = twin.get("reported", twin.get("properties", {}).get("reported", {}))
 print("   reported sendFrequency:", json.dumps(reported.get("sendFrequency")))'
 echo
 sleep 6
-echo "== hub method $device getHealth   (after the 2:00 spike: alerts raised, alarm line high)"
-"$bin" hub method "${hub[@]}" "$device" getHealth | python3 -c '
+echo "== localhub method $device getHealth   (after the 2:00 spike: alerts raised, alarm line high)"
+"$localhub" method "${hub[@]}" "$device" getHealth | python3 -c '
 import json, sys
 text = sys.stdin.read()
 start = text.find("{")
 health = json.loads(text[start:]) if start >= 0 else {}
 print("  ", text[:start].strip(), {k: health.get(k) for k in ["alerts", "alarm", "spikeDetection", "settings"]})'
-echo "== hub method $device reboot   (unknown method)"
-"$bin" hub method "${hub[@]}" "$device" reboot || true
+echo "== localhub method $device reboot   (unknown method)"
+"$localhub" method "${hub[@]}" "$device" reboot || true
 echo
 wait "$agent" || true
 echo "== agent log (alerts and the alarm line)"

@@ -7,16 +7,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CONFIG=${CONFIG:-release}
-swift build -c "$CONFIG" --product fieldagent 2>&1 | grep -E "error|warning: |Build" || true
 swift build -c "$CONFIG" --product spike-predictor 2>&1 | grep -E "error|warning: |Build" || true
 BIN=.build/$CONFIG
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 
-"$BIN/fieldagent" sim export --out "$DIR/heldout.csv" --seeds 1001-1008 --hours 4 \
+"$BIN/spike-predictor" export --out "$DIR/heldout.csv" --seeds 1001-1008 --hours 4 \
     --kinds spike,dip,drift,step,noise-burst
 "$BIN/spike-predictor" evaluate --data "$DIR/heldout.csv" --model models/spike-forest.v1.json
 echo
-"$BIN/fieldagent" sim export --out "$DIR/heldout-seen-kinds.csv" --seeds 1001-1008 --hours 4 \
+"$BIN/spike-predictor" export --out "$DIR/heldout-seen-kinds.csv" --seeds 1001-1008 --hours 4 \
     --kinds spike,dip,drift,step
 "$BIN/spike-predictor" evaluate --data "$DIR/heldout-seen-kinds.csv" --model models/spike-forest.v1.json

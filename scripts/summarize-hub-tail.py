@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""One short line per message that `fieldagent hub tail` prints (the demo's view of the hub)."""
+"""One short line per message that `localhub tail` prints (the demo's view of the hub)."""
 import json
 import sys
 

@@ -2,7 +2,7 @@
 """Train the edge spike predictor's random forest (issue 7) and export it for Swift.
 
 Reproducible: fixed seeds for the simulator and for scikit-learn, so the same versions give the
-same model. The features come from Swift (`fieldagent sim export --features`), the one
+same model. The features come from Swift (`spike-predictor export --features`), the one
 implementation shared with the served predictor; this script never recomputes them.
 
 Writes
@@ -11,7 +11,7 @@ Writes
                                         Tests/PredictorTests checks Swift against (1e-6)
 
 Needs python3, numpy and scikit-learn (pip install scikit-learn numpy); only for re-training.
-Usage: scripts/train-predictor.py [--fieldagent .build/debug/fieldagent] [--out models]
+Usage: scripts/train-predictor.py [--spike-predictor .build/debug/spike-predictor] [--out models]
 """
 import argparse
 import csv
@@ -38,8 +38,8 @@ EXPECTED_ROWS = 300
 GRACE = 12  # samples; the default of `spike-predictor evaluate --grace`
 
 
-def export(fieldagent, spec, path):
-    subprocess.run([fieldagent, "sim", "export", "--out", path, "--seeds", spec["seeds"], "--kinds", spec["kinds"],
+def export(spike_predictor, spec, path):
+    subprocess.run([spike_predictor, "export", "--out", path, "--seeds", spec["seeds"], "--kinds", spec["kinds"],
                     "--hours", spec["hours"], "--features"], check=True, stdout=subprocess.DEVNULL)
 
 
@@ -117,17 +117,17 @@ def walk(model, x):
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fieldagent", default=os.path.join(root, ".build/debug/fieldagent"))
+    parser.add_argument("--spike-predictor", default=os.path.join(root, ".build/debug/spike-predictor"))
     parser.add_argument("--out", default=os.path.join(root, "models"))
     args = parser.parse_args()
-    if not os.path.exists(args.fieldagent):
-        subprocess.run(["swift", "build", "--product", "fieldagent"], cwd=root, check=True)
+    if not os.path.exists(args.spike_predictor):
+        subprocess.run(["swift", "build", "--product", "spike-predictor"], cwd=root, check=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = {name: os.path.join(tmp, name + ".csv") for name in ("train", "validation", "heldout")}
-        export(args.fieldagent, TRAIN, paths["train"])
-        export(args.fieldagent, VALIDATION, paths["validation"])
-        export(args.fieldagent, HELD_OUT, paths["heldout"])
+        export(args.spike_predictor, TRAIN, paths["train"])
+        export(args.spike_predictor, VALIDATION, paths["validation"])
+        export(args.spike_predictor, HELD_OUT, paths["heldout"])
         x, y, _, _ = load(paths["train"])
         xv, yv, _, series_v = load(paths["validation"])
         xh, yh, kinds_h, _ = load(paths["heldout"])

@@ -12,8 +12,7 @@ struct FieldAgent: AsyncParsableCommand {
             or the command failed, 64 usage or board-file error.
             """,
         version: "0.1.0",
-        subcommands: [Doctor.self, Read.self, Run.self, Status.self, BoardCommand.self, Certs.self, HubCommand.self, Sim.self,
-                      InterfaceSamples.self]
+        subcommands: [Doctor.self, Read.self, Run.self, Status.self, BoardCommand.self, Certs.self, InterfaceSamples.self]
     )
 }
 

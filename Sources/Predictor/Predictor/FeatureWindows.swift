@@ -38,7 +38,7 @@ public struct FeatureWindows: Equatable, Sendable {
     }
 }
 
-/// The names of the features, in the column order of `fieldagent sim export --features` and of
+/// The names of the features, in the column order of `spike-predictor export --features` and of
 /// ``FeatureVector/values``. A model names the subset it uses.
 public enum FeatureName: String, CaseIterable, Sendable {
     /// The sample's value x.

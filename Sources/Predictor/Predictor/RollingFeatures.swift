@@ -6,7 +6,7 @@
 ///   While history is shorter, a window holds what there is (an empty window has mean x and
 ///   standard deviation 0).
 /// - mean = Σv/n; std = sqrt(Σ(v − mean)²/n) (population, ddof 0), two-pass for stability.
-/// - Everything is a pure function of the values seen, so `fieldagent sim export --features` and
+/// - Everything is a pure function of the values seen, so `spike-predictor export --features` and
 ///   the served predictor compute bit-identical features (one implementation for training and
 ///   serving).
 public struct RollingFeatures: Sendable {

@@ -1,6 +1,6 @@
 import Predictor
 
-/// The CSV of `fieldagent sim export` (docs/predictor.md, "Training data").
+/// The CSV of `spike-predictor export` (docs/predictor.md, "Training data").
 ///
 /// Columns: `device,channel,time,value,label,kind,seed`, and with `--features` then
 /// `warming_up` and one column per ``FeatureName`` but `value` (already a column), in
@@ -86,7 +86,7 @@ public struct TrainingDataError: Error, Equatable, Sendable, CustomStringConvert
     }
 
     public var description: String {
-        "line \(line): \(reason) (write the file with `fieldagent sim export`)"
+        "line \(line): \(reason) (write the file with `spike-predictor export`)"
     }
 }
 

@@ -27,7 +27,7 @@ public enum TrainingKind: String, CaseIterable, Sendable {
     public var isSpike: Bool { self == .spike || self == .dip }
 }
 
-/// One labelled reading of the export (`fieldagent sim export`).
+/// One labelled reading of the export (`spike-predictor export`).
 public struct LabeledReading: Equatable, Sendable {
     public var device: String
     public var channel: String

@@ -10,10 +10,10 @@ struct Evaluate: AsyncParsableCommand {
             Event-level scores (docs/predictor.md, "Evaluation"): an event is a run of labelled \
             samples, an alarm a run of flagged ones; an alarm is true when it overlaps an event \
             or its --grace samples after; delay counts samples from the event's start to its \
-            first flag. Write the data with `fieldagent sim export`.
+            first flag. Write the data with `spike-predictor export`.
             """)
 
-    @Option(name: .long, help: "Labelled readings (CSV from `fieldagent sim export`).")
+    @Option(name: .long, help: "Labelled readings (CSV from `spike-predictor export`).")
     var data: String
 
     @Option(name: .long, help: "The model.")
@@ -29,7 +29,7 @@ struct Evaluate: AsyncParsableCommand {
     func run() async throws {
         let forest = try loadModel(model)
         guard let bytes = FileManager.default.contents(atPath: data) else {
-            printError("cannot read \(data); write it with `fieldagent sim export --out \(data)`")
+            printError("cannot read \(data); write it with `spike-predictor export --out \(data)`")
             throw Exit.usage
         }
         let series: [[LabeledReading]]

@@ -7,10 +7,10 @@ import Predictor
 struct SpikePredictorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spike-predictor",
-        abstract: "The edge spike predictor: predictor.v1 on a Unix socket, its evaluation and its benchmark.",
+        abstract: "The edge spike predictor: predictor.v1 on a Unix socket, its training data, evaluation and benchmark.",
         discussion: "Exit codes: 0 success, 1 failure, 64 usage error. docs/predictor.md has the details.",
         version: "0.1.0",
-        subcommands: [Serve.self, Evaluate.self, Bench.self, InterfaceSamples.self])
+        subcommands: [Serve.self, Export.self, Evaluate.self, Bench.self, InterfaceSamples.self])
 }
 
 /// Named exit codes (docs/predictor.md, "Exit codes").

@@ -81,7 +81,7 @@ struct DeviceAuthenticator {
         }
         guard let registration = devices[clientID] else {
             return .refused(.notAuthorized, reason: "device '\(clientID)' is not registered (404001 DeviceNotFound); "
-                + "register it: fieldagent hub device add \(clientID) --thumbprint \(leaf.sha256Thumbprint) "
+                + "register it: localhub device add \(clientID) --thumbprint \(leaf.sha256Thumbprint) "
                 + "(or --ca ROOT.pem for a CA-signed certificate)")
         }
         if now < leaf.notBefore || now > leaf.notAfter {
@@ -105,7 +105,7 @@ struct DeviceAuthenticator {
             }
             guard let caBundle else {
                 return .refused(.notAuthorized, reason: "'\(clientID)' is registered as CA-signed but no CA is "
-                    + "registered; add one: fieldagent hub device add \(clientID) --ca ROOT.pem")
+                    + "registered; add one: localhub device add \(clientID) --ca ROOT.pem")
             }
             do {
                 try ChainVerifier.verify(chain: chain, trust: .file(caBundle), purpose: .clientAuthentication, now: now)

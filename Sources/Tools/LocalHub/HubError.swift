@@ -30,7 +30,7 @@ public enum HubError: Error, Sendable, CustomStringConvertible {
             "LocalHub state: \(operation) failed for \(path): \(reason); check that the state folder is writable "
                 + "and not used by another hub"
         case .unknownDevice(let id):
-            "device '\(id)' is not registered; add it with: fieldagent hub device add \(id) --thumbprint HEX "
+            "device '\(id)' is not registered; add it with: localhub device add \(id) --thumbprint HEX "
                 + "(or --ca CA.pem)"
         case let .invalidDeviceID(id, reason): "device id '\(id)' is invalid: \(reason)"
         case .invalidThumbprint(let text):
@@ -44,7 +44,7 @@ public enum HubError: Error, Sendable, CustomStringConvertible {
         case let .listen(what, reason): "cannot open \(what): \(reason)"
         case .state(let reason): "LocalHub: \(reason)"
         case let .adminUnavailable(path, reason):
-            "LocalHub is not running (admin socket \(path): \(reason)); start it with: fieldagent hub serve "
+            "LocalHub is not running (admin socket \(path): \(reason)); start it with: localhub serve "
                 + "--state-dir \(Self.folder(of: path))"
         case .adminRequestFailed(let reason): reason
         case .invalidArgument(let reason): reason

@@ -330,7 +330,7 @@ func runFleet(_ options: Options) async throws {
     stats.state.withLock { $0.sending = true }
     let before = try hubStats(admin).telemetry
     let sendStart = ContinuousClock.now
-    // An admin request (`stats`) every second meanwhile: how long an engineer's `fieldagent hub …`
+    // An admin request (`stats`) every second meanwhile: how long an engineer's `localhub …`
     // waits while the fleet keeps the hub busy.
     var adminLatencies: [Int64] = []
     while ContinuousClock.now - sendStart < .seconds(options.seconds) - .seconds(1) {

@@ -12,12 +12,20 @@ struct Outcome {
     var stderr: String
 }
 
-func fieldagent(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+/// The built `fieldagent`: next to the test bundle, or in .build/debug.
+func fieldagentExecutable() throws -> String {
     let candidates = [
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("fieldagent").path,
         "\(repositoryRoot)/.build/debug/fieldagent",
     ]
-    let executable = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0) }, "build fieldagent first")
+    return try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0) }, "build fieldagent first")
+}
+
+func fieldagent(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+    try run(fieldagentExecutable(), arguments, environment: environment)
+}
+
+func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -148,6 +156,17 @@ func expectSnapshot(_ text: String, _ name: String, sourceLocation: SourceLocati
             #expect(json?["temperature"] is Double)
             #expect((json?["vibration"] as? [String: Any])?["rms"] is Double)
             #expect((json?["sensors"] as? [String: Any])?.count == 3)
+        }
+    }
+
+    /// What goes on the board carries no development code: no SwiftNIO, no LocalHub (`localhub`),
+    /// no simulator training data (`spike-predictor export`). The script is the one nm check,
+    /// also run on the release build by hand.
+    @Test func theDeviceBinaryLinksNeitherLocalHubNorNIONorTrainingData() throws {
+        let result = try run("/bin/bash", [repositoryPath("scripts/check-device-binary.sh"), "--binary", try fieldagentExecutable()])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        for module in ["NIOCore", "NIOPosix", "LocalHub", "TrainingData"] {
+            #expect(result.stdout.contains("\(module): no symbols\n"), "\(module) was not checked or has symbols:\n\(result.stdout)")
         }
     }
 

@@ -43,7 +43,7 @@ struct SklearnAgreementTests {
         let bytes = try Self.load("spike-forest.v1.json")
         #expect(bytes.count < 400_000, "keep the model a few hundred KB at most")
         let forest = try SpikeForest(json: bytes)
-        #expect(forest.windows == .v1, "trained on FeatureWindows.v1, the windows sim export uses")
+        #expect(forest.windows == .v1, "trained on FeatureWindows.v1, the windows `spike-predictor export` uses")
         #expect(forest.treeCount == 40)
     }
 }

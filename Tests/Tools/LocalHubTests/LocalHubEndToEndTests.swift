@@ -255,7 +255,7 @@ struct LocalHubEndToEndTests {
         } catch {
             #expect(error.description.contains("LocalHub is not running"))
             #expect(error.description.contains("/tmp/no-such-localhub-state/admin.sock"))
-            #expect(error.description.contains("fieldagent hub serve --state-dir /tmp/no-such-localhub-state"))
+            #expect(error.description.contains("localhub serve --state-dir /tmp/no-such-localhub-state"))
         }
     }
 }

@@ -5,15 +5,19 @@ import JSON
 import LocalHub
 import Logging
 
-/// `fieldagent hub …`: run LocalHub and drive it through its admin socket (issue 5).
-struct HubCommand: AsyncParsableCommand {
+/// `localhub …`: run LocalHub and drive it through its admin socket (issue 5). A development
+/// tool: it runs next to the agent on a laptop or in CI, never on the device.
+@main
+struct LocalHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "hub",
+        commandName: "localhub",
         abstract: "LocalHub: FieldAgent's IoT Hub emulator on 127.0.0.1 (development, demos, tests).",
         discussion: """
             'serve' runs the hub; the other commands talk to a running hub through the Unix socket \
-            STATE-DIR/admin.sock (mode 0600, never on the device port). See docs/localhub.md.
+            STATE-DIR/admin.sock (mode 0600, never on the device port). See docs/localhub.md. \
+            Exit codes: 0 success, 1 a method answered a non-2xx status, 2 the command failed, 64 usage error.
             """,
+        version: "0.1.0",
         subcommands: [Serve.self, Device.self, Twin.self, Method.self, Tail.self])
 
     /// The state folder every hub command shares.
@@ -62,7 +66,7 @@ struct HubCommand: AsyncParsableCommand {
                 server = try LocalHubServer(configuration)
                 bound = try await server.start()
             } catch {
-                printError("fieldagent hub serve: \(error)")
+                printError("localhub serve: \(error)")
                 throw Exit.failed
             }
             writeLine("LocalHub listening on 127.0.0.1:\(bound); admin socket \(configuration.adminSocketPath); Ctrl-C stops it")
@@ -106,7 +110,7 @@ struct HubCommand: AsyncParsableCommand {
                 request.secondaryThumbprint = secondaryThumbprint
                 if let ca {
                     guard let pem = FileManager.default.contents(atPath: ca) else {
-                        printError("fieldagent hub device add: cannot read the CA file \(ca)")
+                        printError("localhub device add: cannot read the CA file \(ca)")
                         throw Exit.failed
                     }
                     request.caPEM = String(decoding: pem, as: UTF8.self)
@@ -254,7 +258,7 @@ struct HubCommand: AsyncParsableCommand {
                     return true
                 }
             } catch {
-                printError("fieldagent hub tail: \(error)")
+                printError("localhub tail: \(error)")
                 throw Exit.failed
             }
         }
@@ -266,7 +270,7 @@ private func admin(_ client: AdminClient, _ request: AdminRequest) throws -> JSO
     do {
         return try client.send(request)
     } catch {
-        printError("fieldagent hub: \(error)")
+        printError("localhub: \(error)")
         throw Exit.failed
     }
 }

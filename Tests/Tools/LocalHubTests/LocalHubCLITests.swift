@@ -1,0 +1,95 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The `localhub` executable as an engineer uses it: `serve` in one process, the admin commands
+/// in others, all against a state folder in /tmp and a free port on 127.0.0.1.
+@Suite(.serialized)
+struct LocalHubCLITests {
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The built `localhub`: next to the test bundle, or in .build/debug.
+    func executable() throws -> String {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("localhub").path,
+            repositoryPath(".build/debug/localhub"),
+        ]
+        return try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0) }, "build localhub first")
+    }
+
+    func localhub(_ arguments: [String]) throws -> Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try executable())
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                       stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test func withoutAHubTheCommandsExit2AndSayHowToStartIt() throws {
+        let state = NSTemporaryDirectory() + "localhub-cli-none-\(UUID().uuidString.prefix(8))"
+        let result = try localhub(["device", "list", "--state-dir", state])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("localhub: LocalHub is not running"))
+        #expect(result.stderr.contains("start it with: localhub serve --state-dir \(state)"))
+    }
+
+    @Test func serveThenRegisterSetTheTwinAndCallAMethodOnAnOfflineDevice() throws {
+        let state = NSTemporaryDirectory() + "localhub-cli-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: try executable())
+        serve.arguments = ["serve", "--state-dir", state, "--port", "0", "--log-level", "warning"]
+        let out = Pipe()
+        serve.standardOutput = out
+        serve.standardError = FileHandle.nullDevice
+        try serve.run()
+        defer { if serve.isRunning { serve.terminate() } }
+
+        // `serve` prints one line once both sockets listen; read up to it (EOF if it failed).
+        var banner = Data()
+        while !banner.contains(UInt8(ascii: "\n")) {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            banner += chunk
+        }
+        let line = String(decoding: banner, as: UTF8.self)
+        try #require(line.hasPrefix("LocalHub listening on 127.0.0.1:"), "serve said: \(line)")
+        #expect(line.contains("admin socket \(state)/admin.sock"))
+
+        let thumbprint = String(repeating: "ab", count: 32)
+        let add = try localhub(["device", "add", "dev-1", "--thumbprint", thumbprint, "--state-dir", state])
+        #expect(add.status == 0, "\(add.stderr)")
+        #expect(add.stdout == "registered dev-1 (selfSigned)\n")
+
+        let list = try localhub(["device", "list", "--state-dir", state])
+        let row = list.stdout.split(separator: "\n").first { $0.hasPrefix("dev-1 ") }.map { $0.split(separator: " ") }
+        #expect(row == ["dev-1", "selfSigned", "no", Substring(thumbprint.uppercased())])
+
+        let set = try localhub(["twin", "set", "dev-1", "sendFrequency=5s", "--state-dir", state])
+        #expect(set.stdout == "desired properties of dev-1 now at $version 2\n")
+        let show = try localhub(["twin", "show", "dev-1", "--state-dir", state])
+        let twin = try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any]
+        #expect((twin?["desired"] as? [String: Any])?["sendFrequency"] as? String == "5s")
+
+        let method = try localhub(["method", "dev-1", "getHealth", "--timeout", "5s", "--state-dir", state])
+        #expect(method.status == 2, "the device is offline: the hub answers 404")
+        #expect(method.stdout.hasPrefix("status 404\n"))
+
+        serve.interrupt()
+        serve.waitUntilExit()
+        #expect(serve.terminationStatus == 0, "Ctrl-C stops the hub cleanly")
+        #expect(!FileManager.default.fileExists(atPath: state + "/admin.sock"))
+    }
+}
