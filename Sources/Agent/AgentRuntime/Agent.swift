@@ -1,5 +1,6 @@
 import Boards
 import Foundation
+import HAL
 import HubClient
 import Logging
 import Outbox
@@ -45,6 +46,8 @@ public final class Agent: Sendable {
     let methods: MethodsFeature
     let telemetry: TelemetryFeature
     let stopRequested = Mutex(false)
+    /// Ends the sampler's wait at once: raised by ``stop()`` and by a changed setting.
+    let wake: WakeUp
 
     /// - Parameters:
     ///   - hub: where to connect (nil: no hub; messages go only to `output`).
@@ -62,8 +65,9 @@ public final class Agent: Sendable {
                                          flushTimeout: config.core.flushTimeout),
                     logger: logger, onEvent: runner.deliver)
         }
+        let wake = WakeUp()
         let twin = TwinFeature(configuration: .init(initial: config.initialSettings(board: board), stateDirectory: config.core.stateDirectory),
-                               link: link, logger: logger)
+                               link: link, logger: logger, changed: wake)
         let alerts = AlertsFeature(configuration: config.alerts, board: board, link: link, logger: logger, output: alertOutput)
         let diagnostics = DiagnosticsFeature(plan: DoctorPlan(config: config, reads: 3, link: .live { link?.client }), board: board)
         let status = StatusFeature(configuration: .init(agentVersion: options.agentVersion, stateDirectory: config.core.stateDirectory,
@@ -71,11 +75,11 @@ public final class Agent: Sendable {
                                    board: board, twin: twin, alerts: alerts, link: link, logger: logger)
         let methods = MethodsFeature(features: [diagnostics, status], link: link, logger: logger)
         let telemetry = TelemetryFeature(configuration: .init(count: options.count), board: board, twin: twin, alerts: alerts,
-                                         status: status, link: link, logger: logger, output: output)
+                                         status: status, link: link, logger: logger, output: output, wake: wake)
         // Start order; they stop in reverse, so the link flushes as soon as sampling ends.
         runner.register([twin, alerts, diagnostics, status, methods] + (link.map { [$0] } ?? []) + [telemetry])
-        (self.runner, self.link, self.twin, self.alerts, self.statusFeature, self.methods, self.telemetry) =
-            (runner, link, twin, alerts, status, methods, telemetry)
+        (self.runner, self.link, self.twin, self.alerts, self.statusFeature, self.methods, self.telemetry, self.wake) =
+            (runner, link, twin, alerts, status, methods, telemetry, wake)
     }
 
     /// The settings in force now.
@@ -86,7 +90,10 @@ public final class Agent: Sendable {
     public var outbox: Outbox? { link?.outbox }
 
     /// Asks ``run(flushTimeout:)`` to return after the current sample.
-    public func stop() { stopRequested.withLock { $0 = true } }
+    public func stop() {
+        stopRequested.withLock { $0 = true }
+        wake.raise()
+    }
 
     /// Samples and sends until `count` messages went out or ``stop()``; then flushes the link for
     /// up to the configured flush time-out. Returns false when messages were left

@@ -1,5 +1,6 @@
 import Boards
 import Foundation
+import HAL
 import Logging
 import SensorCore
 
@@ -21,9 +22,11 @@ final class TelemetryFeature: ForegroundFeature {
     let status: StatusFeature
     let link: HubLink?
     let output: @Sendable (TelemetryMessage) -> Void
+    let wake: WakeUp
 
     init(configuration: Configuration, board: Board, twin: TwinFeature, alerts: AlertsFeature, status: StatusFeature,
-         link: HubLink?, logger: Logger, output: @escaping @Sendable (TelemetryMessage) -> Void) {
+         link: HubLink?, logger: Logger, output: @escaping @Sendable (TelemetryMessage) -> Void, wake: WakeUp) {
+        self.wake = wake
         self.configuration = configuration
         self.board = board
         self.twin = twin
@@ -37,7 +40,7 @@ final class TelemetryFeature: ForegroundFeature {
     func run(shouldStop: () -> Bool) {
         let loop = TelemetryLoop(sendFrequency: twin.settings.sendFrequency, interval: board.file.sampling.interval, count: configuration.count)
         let wallStart = Date()
-        loop.run(board: board, logger: logger, settings: { twin.settings }, shouldStop: shouldStop,
+        loop.run(board: board, logger: logger, settings: { twin.settings }, shouldStop: shouldStop, wake: wake,
                  onSample: { readings, elapsed in
                      alerts.sample(readings, capturedAt: wallStart.addingTimeInterval(elapsed.seconds), elapsed: elapsed, settings: twin.settings)
                  }) { message in

@@ -7,9 +7,9 @@ import SensorCore
 /// The sampler at `sendFrequency`: reads every `sampling.interval`, emits one aggregate message
 /// per period to a sink. Time comes from the board's clock (virtual on a simulated board).
 ///
-/// The send frequency and the enabled channels are read from `settings` at every sample, so a
-/// twin change takes effect within one sample interval (never more than a second of board time
-/// late: long waits are cut into one-second steps).
+/// The send frequency and the enabled channels are read from `settings` at every sample; between
+/// samples the loop sleeps on the board clock until the next one is due or `wake` is raised (a
+/// setting changed, a stop), so a shorter send frequency takes effect at once.
 public struct TelemetryLoop: Sendable {
     public var sendFrequency: Duration
     public var interval: Duration
@@ -32,7 +32,7 @@ public struct TelemetryLoop: Sendable {
     /// replaces it with the outbox's) and every sample's readings to `onSample`. Returns when
     /// `count` messages were sent, the task is cancelled or `shouldStop` returns true.
     public func run(board: Board, logger: Logger, settings: () -> AgentSettings,
-                    shouldStop: () -> Bool = { false },
+                    shouldStop: () -> Bool = { false }, wake: WakeUp = WakeUp(),
                     onSample: ([Reading], Duration) -> Void = { _, _ in },
                     sink: (TelemetryMessage) -> Void) {
         let sampler = Sampler(board: board, logger: logger)
@@ -72,17 +72,16 @@ public struct TelemetryLoop: Sendable {
                 periodStart = end
                 if let count, seq >= UInt64(count) { return }
             }
-            // Wait for the next sample in steps of at most a second, so a shorter send frequency
-            // (or a stop) is seen without waiting out a long interval.
+            // Wait for the next sample; a raised `wake` ends the wait, and a shorter send frequency
+            // (or a stop) then takes effect with a sample now.
             while true {
                 let wait = nextSample - clock.now
                 if wait <= .zero { nextSample = max(nextSample, clock.now); break }
-                let latest = settings()
-                if latest.sendFrequency < frequency || shouldStop() || Task.isCancelled {
+                if settings().sendFrequency < frequency || shouldStop() || Task.isCancelled {
                     nextSample = clock.now
                     break
                 }
-                clock.sleep(for: min(wait, .seconds(1)))
+                _ = clock.sleep(for: wait, wakeUp: wake)
             }
         }
     }

@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import HAL
 import IoTHub
 import Logging
 import Synchronization
@@ -20,8 +21,11 @@ final class TwinFeature: Feature {
     let link: HubLink?
     let store: SettingsStore?
     let twin: Mutex<TwinProperties>
+    /// Raised when a setting changes, so a sampler waiting out a long period sees it at once.
+    let changed: WakeUp
 
-    init(configuration: Configuration, link: HubLink?, logger: Logger) {
+    init(configuration: Configuration, link: HubLink?, logger: Logger, changed: WakeUp = WakeUp()) {
+        self.changed = changed
         self.configuration = configuration
         self.link = link
         self.logger = logger
@@ -69,6 +73,7 @@ final class TwinFeature: Feature {
             return
         }
         let current = settings
+        if !update.changed.isEmpty { changed.raise() }
         for property in update.changed {
             logger.notice("\(property.rawValue) is now \(current.twinValue(property)) (from the \(source))", metadata: ["feature": "twin"])
         }

@@ -6,6 +6,18 @@
 public protocol HALClock: AnyObject, Sendable {
     var now: Duration { get }
     func sleep(for duration: Duration)
+    /// Sleeps until `duration` has passed or `wakeUp` is raised, whichever comes first; true when
+    /// it was woken. The clock moves only as far as the wait went.
+    func sleep(for duration: Duration, wakeUp: WakeUp) -> Bool
+}
+
+extension HALClock {
+    /// For a clock whose sleeps take no real time: a raise can only be seen before or after.
+    public func sleep(for duration: Duration, wakeUp: WakeUp) -> Bool {
+        if wakeUp.consume() { return true }
+        sleep(for: duration)
+        return wakeUp.consume()
+    }
 }
 
 extension Duration {

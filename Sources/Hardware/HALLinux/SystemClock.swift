@@ -16,4 +16,8 @@ public final class SystemClock: HALClock {
             request = remaining
         }
     }
+
+    public func sleep(for duration: Duration, wakeUp: WakeUp) -> Bool {
+        wakeUp.wait(timeout: duration)
+    }
 }

@@ -24,6 +24,21 @@ public final class VirtualClock: HALClock {
         }
     }
 
+    /// Paced (`timeScale` above zero): waits the wall time the duration stands for, ended early
+    /// by a raise, and moves simulated time only as far as the wait went. Unpaced: at once.
+    public func sleep(for duration: Duration, wakeUp: WakeUp) -> Bool {
+        guard timeScale > 0, duration > .zero else {
+            if wakeUp.consume() { return true }
+            advance(by: duration)
+            return wakeUp.consume()
+        }
+        let wall = ContinuousClock.now
+        let woken = wakeUp.wait(timeout: duration / timeScale)
+        let elapsed = woken ? min(duration, (ContinuousClock.now - wall) * timeScale) : duration
+        advance(by: elapsed)
+        return woken
+    }
+
     public func advance(by duration: Duration) {
         guard duration > .zero else { return }
         current.withLock { $0 += duration }
