@@ -15,7 +15,7 @@ let layers: [String: [String]] = [
               "CLI", "Chaos"],
     "Predictor": ["Predictor", "PredictorLink", "PredictorServer", "TrainingData", "spike-predictor"],
     "Tools": ["LocalHub", "fieldagent-hil", "hub-bench", "hub-fleet-bench", "outbox-bench"],
-    "Common": ["JSON"],
+    "Common": ["JSON", "SystemCalls"],
 ]
 
 /// `Sources/<layer>/<target>`, or `Tests/<layer>/<target>` for a test target named `<target>Tests`.
@@ -63,6 +63,9 @@ let package = Package(
         .target(name: "SensorCore", dependencies: ["HAL"]),
         .target(name: "Configuration", dependencies: ["Yams"]),
         .target(name: "JSON"),
+        // The one wrapper over the C library's file, socket and poll calls, and the one SystemError:
+        // HALLinux, Identity, Outbox, PredictorLink, PredictorServer and LocalHub call the OS through it.
+        .target(name: "SystemCalls"),
         .target(name: "HALSimulation", dependencies: ["HAL", "SensorCore"]),
         .target(name: "HALTesting", dependencies: ["HAL"]),
         // The one list of chips: each chip's descriptors and model factories (no YAML, no backend).
@@ -89,7 +92,7 @@ let package = Package(
         // kernel-level hardware-in-the-loop executable that scripts/kernel-hil.sh boots under qemu.
         .target(name: "CLinuxI2C"),
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
-        .target(name: "HALLinux", dependencies: ["HAL", "CLinuxI2C", "CGPIOD"]),
+        .target(name: "HALLinux", dependencies: ["HAL", "CLinuxI2C", "CGPIOD", "SystemCalls"]),
         .executableTarget(name: "fieldagent-hil", dependencies: [
             "HALLinux", "HAL", "ChipCatalog", "Boards", "Diagnostics", "HALSimulation", "SensorCore",
             "BME280", "BME280Model", "ADXL345", "ADXL345Model",
@@ -99,7 +102,7 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", path: path("COpenSSL"), pkgConfig: "openssl",
                        providers: [.apt(["libssl-dev"])]),
         .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
-        .target(name: "Identity", dependencies: ["COpenSSL", "COpenSSLShims"]),
+        .target(name: "Identity", dependencies: ["COpenSSL", "COpenSSLShims", "SystemCalls"]),
         .target(name: "Transport", dependencies: ["COpenSSL", "COpenSSLShims", "Identity"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Identity"]),
@@ -121,7 +124,7 @@ let package = Package(
         // Issue 6: the durable outbox (SQLite through GRDB, WAL, one file under the state
         // directory), its benchmark (scripts/bench-outbox.sh), which also serves as the process the
         // kill -9 test kills.
-        .target(name: "Outbox", dependencies: [.product(name: "GRDB", package: "GRDB.swift"),
+        .target(name: "Outbox", dependencies: ["SystemCalls", .product(name: "GRDB", package: "GRDB.swift"),
                                                .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "outbox-bench", dependencies: ["Outbox", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "OutboxTests", dependencies: ["Outbox", "outbox-bench",
@@ -133,12 +136,12 @@ let package = Package(
         .target(name: "Predictor"),
         .target(name: "TrainingData", dependencies: ["HALSimulation", "SensorCore", "Predictor"]),
         .target(name: "PredictorServer", dependencies: [
-            "Predictor",
+            "Predictor", "SystemCalls",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "PredictorLink", dependencies: ["Predictor"]),
+        .target(name: "PredictorLink", dependencies: ["Predictor", "SystemCalls"]),
         .executableTarget(name: "spike-predictor", dependencies: [
             "Predictor", "PredictorServer", "PredictorLink", "TrainingData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -153,7 +156,7 @@ let package = Package(
         // LocalHub (issue 5): FieldAgent's IoT Hub emulator. The per-connection protocol logic
         // (HubSession, TwinDocument) is pure; NIO, OpenSSL memory BIOs and SQLite sit around it.
         .target(name: "LocalHub", dependencies: [
-            "JSON", "MQTT", "IoTHub", "Identity", "Transport",
+            "JSON", "MQTT", "IoTHub", "Identity", "SystemCalls", "Transport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "GRDB", package: "GRDB.swift"),
