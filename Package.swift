@@ -98,6 +98,7 @@ let package = Package(
             "BME280", "BME280Model", "ADXL345", "ADXL345Model",
         ]),
         .testTarget(name: "HALLinuxTests", dependencies: ["HALLinux", "HAL"]),
+        .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
         // X.509 identity and TLS over the system OpenSSL 3 (DESIGN.md §2: one crypto stack).
         .systemLibrary(name: "COpenSSL", path: path("COpenSSL"), pkgConfig: "openssl",
                        providers: [.apt(["libssl-dev"])]),

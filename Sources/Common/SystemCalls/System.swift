@@ -205,10 +205,6 @@ public enum POSIX {
         (try? status(path))?.kind == .directory
     }
 
-    public static func fileSize(_ path: String) throws(SystemError) -> Int64 {
-        try status(path).size
-    }
-
     /// Names in a folder, sorted, without `.` and `..`.
     public static func listDirectory(_ path: String) throws(SystemError) -> [String] {
         guard let directory = opendir(path) else { throw failure(errno, "opendir", path) }
