@@ -62,6 +62,7 @@ let package = Package(
         .target(name: "HAL"),
         .target(name: "SensorCore", dependencies: ["HAL"]),
         .target(name: "Configuration", dependencies: ["Yams"]),
+        // One JSON value for the agent, LocalHub, the CLI and the predictor (standard library only).
         .target(name: "JSON"),
         // The one wrapper over the C library's file, socket and poll calls, and the one SystemError:
         // HALLinux, Identity, Outbox, PredictorLink, PredictorServer and LocalHub call the OS through it.
@@ -131,10 +132,10 @@ let package = Package(
         .testTarget(name: "OutboxTests", dependencies: ["Outbox", "outbox-bench",
                                                         .product(name: "Logging", package: "swift-log")]),
         // Issue 7: the edge spike predictor. Predictor is pure (features, tree ensemble, fallback
-        // detector, predictor.v1 framing; standard library only); TrainingData turns simulator
+        // detector, predictor.v1 framing; standard library and JSON only); TrainingData turns simulator
         // scenarios into labelled readings; PredictorServer serves predictor.v1 on a Unix socket
         // with SwiftNIO; PredictorLink is the agent's blocking client; spike-predictor the service.
-        .target(name: "Predictor"),
+        .target(name: "Predictor", dependencies: ["JSON"]),
         .target(name: "TrainingData", dependencies: ["HALSimulation", "SensorCore", "Predictor"]),
         .target(name: "PredictorServer", dependencies: [
             "Predictor", "SystemCalls",
@@ -144,11 +145,12 @@ let package = Package(
         ]),
         .target(name: "PredictorLink", dependencies: ["Predictor", "SystemCalls"]),
         .executableTarget(name: "spike-predictor", dependencies: [
-            "Predictor", "PredictorServer", "PredictorLink", "TrainingData",
+            "JSON", "Predictor", "PredictorServer", "PredictorLink", "TrainingData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "PredictorTests", dependencies: ["Predictor"]),
+        .testTarget(name: "PredictorTests", dependencies: ["Predictor", "JSON"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "TrainingDataTests", dependencies: ["TrainingData", "Predictor", "HALSimulation"]),
         .testTarget(name: "PredictorServerTests", dependencies: [
             "PredictorServer", "PredictorLink", "Predictor",
