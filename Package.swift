@@ -15,7 +15,7 @@ let layers: [String: [String]] = [
               "CLI", "Chaos"],
     "Predictor": ["Predictor", "PredictorLink", "PredictorServer", "TrainingData", "spike-predictor"],
     "Tools": ["LocalHub", "localhub", "fieldagent-hil", "hub-bench", "hub-fleet-bench", "outbox-bench"],
-    "Common": ["JSON", "DeviceID"],
+    "Common": ["JSON", "DeviceID", "SystemCalls"],
 ]
 
 /// `Sources/<layer>/<target>`, or `Tests/<layer>/<target>` for a test target named `<target>Tests`.
@@ -63,9 +63,13 @@ let package = Package(
         .target(name: "HAL"),
         .target(name: "SensorCore", dependencies: ["HAL"]),
         .target(name: "Configuration", dependencies: ["Yams", "DeviceID"]),
+        // One JSON value for the agent, LocalHub, the CLI and the predictor (standard library only).
         .target(name: "JSON"),
         // IoT Hub's device-id rule, the one every device id is checked against.
         .target(name: "DeviceID"),
+        // The one wrapper over the C library's file, socket and poll calls, and the one SystemError:
+        // HALLinux, Identity, Outbox, PredictorLink, PredictorServer and LocalHub call the OS through it.
+        .target(name: "SystemCalls"),
         .target(name: "HALSimulation", dependencies: ["HAL", "SensorCore"]),
         .target(name: "HALTesting", dependencies: ["HAL"]),
         // The one list of chips: each chip's descriptors and model factories (no YAML, no backend).
@@ -93,17 +97,18 @@ let package = Package(
         // kernel-level hardware-in-the-loop executable that scripts/kernel-hil.sh boots under qemu.
         .target(name: "CLinuxI2C"),
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
-        .target(name: "HALLinux", dependencies: ["HAL", "CLinuxI2C", "CGPIOD"]),
+        .target(name: "HALLinux", dependencies: ["HAL", "CLinuxI2C", "CGPIOD", "SystemCalls"]),
         .executableTarget(name: "fieldagent-hil", dependencies: [
             "HALLinux", "HAL", "ChipCatalog", "Boards", "Diagnostics", "HALSimulation", "SensorCore",
             "BME280", "BME280Model", "ADXL345", "ADXL345Model",
         ]),
         .testTarget(name: "HALLinuxTests", dependencies: ["HALLinux", "HAL"]),
+        .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
         // X.509 identity and TLS over the system OpenSSL 3 (DESIGN.md §2: one crypto stack).
         .systemLibrary(name: "COpenSSL", path: path("COpenSSL"), pkgConfig: "openssl",
                        providers: [.apt(["libssl-dev"])]),
         .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
-        .target(name: "Identity", dependencies: ["COpenSSL", "COpenSSLShims"]),
+        .target(name: "Identity", dependencies: ["COpenSSL", "COpenSSLShims", "SystemCalls"]),
         .target(name: "Transport", dependencies: ["COpenSSL", "COpenSSLShims", "Identity"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Identity"]),
@@ -125,30 +130,31 @@ let package = Package(
         // Issue 6: the durable outbox (SQLite through GRDB, WAL, one file under the state
         // directory), its benchmark (scripts/bench-outbox.sh), which also serves as the process the
         // kill -9 test kills.
-        .target(name: "Outbox", dependencies: [.product(name: "GRDB", package: "GRDB.swift"),
+        .target(name: "Outbox", dependencies: ["SystemCalls", .product(name: "GRDB", package: "GRDB.swift"),
                                                .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "outbox-bench", dependencies: ["Outbox", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "OutboxTests", dependencies: ["Outbox", "outbox-bench",
                                                         .product(name: "Logging", package: "swift-log")]),
         // Issue 7: the edge spike predictor. Predictor is pure (features, tree ensemble, fallback
-        // detector, predictor.v1 framing; standard library only); TrainingData turns simulator
+        // detector, predictor.v1 framing; standard library and JSON only); TrainingData turns simulator
         // scenarios into labelled readings; PredictorServer serves predictor.v1 on a Unix socket
         // with SwiftNIO; PredictorLink is the agent's blocking client; spike-predictor the service.
-        .target(name: "Predictor"),
+        .target(name: "Predictor", dependencies: ["JSON"]),
         .target(name: "TrainingData", dependencies: ["HALSimulation", "SensorCore", "Predictor"]),
         .target(name: "PredictorServer", dependencies: [
-            "Predictor",
+            "Predictor", "SystemCalls",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "PredictorLink", dependencies: ["Predictor"]),
+        .target(name: "PredictorLink", dependencies: ["Predictor", "SystemCalls"]),
         .executableTarget(name: "spike-predictor", dependencies: [
-            "Predictor", "PredictorServer", "PredictorLink", "TrainingData",
+            "JSON", "Predictor", "PredictorServer", "PredictorLink", "TrainingData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "PredictorTests", dependencies: ["Predictor"]),
+        .testTarget(name: "PredictorTests", dependencies: ["Predictor", "JSON"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "TrainingDataTests", dependencies: ["TrainingData", "Predictor", "HALSimulation"]),
         .testTarget(name: "PredictorServerTests", dependencies: [
             "PredictorServer", "PredictorLink", "Predictor",
@@ -157,7 +163,7 @@ let package = Package(
         // LocalHub (issue 5): FieldAgent's IoT Hub emulator. The per-connection protocol logic
         // (HubSession, TwinDocument) is pure; NIO, OpenSSL memory BIOs and SQLite sit around it.
         .target(name: "LocalHub", dependencies: [
-            "JSON", "MQTT", "IoTHub", "Identity", "Transport",
+            "JSON", "MQTT", "IoTHub", "Identity", "SystemCalls", "Transport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "GRDB", package: "GRDB.swift"),

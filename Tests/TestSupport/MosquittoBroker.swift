@@ -5,7 +5,8 @@ import Identity
 /// `use_identity_as_username`, and an ACL letting each device write only below its own tree
 /// (test-infrastructure.md). Stopped by PID when the test ends.
 public final class MosquittoBroker: @unchecked Sendable {
-    public let directory: String
+    private let folder: TemporaryDirectory
+    public var directory: String { folder.path }
     public let pki: DevPKI.Bundle
     public let port: UInt16
     private var process: Process?
@@ -19,19 +20,17 @@ public final class MosquittoBroker: @unchecked Sendable {
 
     public init(devices: [String] = ["dev-1", "dev-2"], tlsVersion: String = "tlsv1.2", logEverything: Bool = true) throws {
         self.logEverything = logEverything
-        directory = NSTemporaryDirectory() + "fieldagent-mqtt-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        pki = try DevPKI.generate(outputDirectory: directory, devices: devices + ["reader"], now: Date())
+        folder = try TemporaryDirectory(prefix: "fieldagent-mqtt")
+        pki = try DevPKI.generate(outputDirectory: folder.path, devices: devices + ["reader"], now: Date())
         port = try Self.freePort()
-        log = directory + "/mosquitto.log"
+        log = folder.path + "/mosquitto.log"
         self.tlsVersion = tlsVersion
         try """
         pattern write devices/%u/#
         user reader
         topic read #
 
-        """.write(toFile: directory + "/acl", atomically: true, encoding: .utf8)
+        """.write(toFile: folder.path + "/acl", atomically: true, encoding: .utf8)
         try start()
     }
 
@@ -77,10 +76,7 @@ public final class MosquittoBroker: @unchecked Sendable {
         process = nil
     }
 
-    deinit {
-        stop()
-        try? FileManager.default.removeItem(atPath: directory)
-    }
+    deinit { stop() }
 
     public func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 

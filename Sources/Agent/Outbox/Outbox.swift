@@ -5,6 +5,7 @@ import Foundation
 #endif
 import Logging
 import Synchronization
+import SystemCalls
 
 /// The durable, bounded, at-least-once queue between the agent's telemetry and the hub link.
 ///
@@ -455,7 +456,7 @@ public final class Outbox: Sendable {
             do {
                 aside = try moveAside(path, now: now)
             } catch {
-                return .failure(.unusable("\(path) is corrupt (\(reason)) and could not be moved aside: \(error.description)"))
+                return .failure(.unusable("\(path) is corrupt (\(reason)) and could not be moved aside: \(error.outboxText)"))
             }
             logger.error("outbox database \(path) is corrupt or unreadable (\(reason)); moved it aside to \(aside) and opened a fresh one; messages queued in it are not sent",
                          metadata: ["file": "\(aside)"])
@@ -473,13 +474,13 @@ public final class Outbox: Sendable {
         let stamp = String(iso.filter { (character: Character) in character != "-" && character != ":" })
         var aside = "\(path).corrupt-\(stamp)"
         var attempt = 1
-        while System.exists(aside) {
+        while POSIX.exists(aside) {
             attempt += 1
             aside = "\(path).corrupt-\(stamp)-\(attempt)"
         }
-        try System.moveFile(path, to: aside)
-        for suffix in ["-wal", "-shm"] where System.exists(path + suffix) {
-            try System.moveFile(path + suffix, to: aside + suffix)
+        try POSIX.rename(path, to: aside)
+        for suffix in ["-wal", "-shm"] where POSIX.exists(path + suffix) {
+            try POSIX.rename(path + suffix, to: aside + suffix)
         }
         return aside
     }

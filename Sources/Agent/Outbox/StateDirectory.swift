@@ -1,3 +1,5 @@
+import SystemCalls
+
 /// Where the agent keeps what must survive a restart (the outbox, the twin cache).
 ///
 /// ## Resolution
@@ -61,11 +63,11 @@ public struct StateDirectory: Sendable, Equatable, CustomStringConvertible {
     ///   that failed, its reason, and the fix.
     public func prepare() throws(OutboxError) {
         do {
-            try System.makeDirectories(path, mode: 0o700)
-            try System.checkWritableDirectory(path)
+            try POSIX.makeDirectories(path, mode: 0o700)
+            try POSIX.checkWritableDirectory(path)
         } catch {
             throw OutboxError(.stateDirectoryUnusable,
-                              "state directory \(path) (from \(source.rawValue)) is not usable: \(error.description); "
+                              "state directory \(path) (from \(source.rawValue)) is not usable: \(error.outboxText); "
                                 + "create it writable for the user the agent runs as, or point \(source == .flag ? "--state-dir" : "--state-dir or FIELDAGENT_STATE_DIR") elsewhere",
                               path: path)
         }
@@ -73,6 +75,11 @@ public struct StateDirectory: Sendable, Equatable, CustomStringConvertible {
 
     /// A file inside the folder.
     public func file(_ name: String) -> String { path == "/" ? "/" + name : path + "/" + name }
+}
+
+extension SystemError {
+    /// `mkdir /srv/agent: Permission denied (errno 13)`, as the outbox's messages name a failed call.
+    var outboxText: String { "\(function) \(subject ?? ""): \(reason) (errno \(errno))" }
 }
 
 extension String {

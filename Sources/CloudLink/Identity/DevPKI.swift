@@ -1,17 +1,11 @@
 import COpenSSL
 import COpenSSLShims
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
+import SystemCalls
 
 /// A certificate with the key that signs for it.
 public struct CertificateAuthority: Sendable {
@@ -123,7 +117,7 @@ public enum DevPKI {
     /// whichever is longer.
     public static func generate(outputDirectory: String, devices: [String], validityDays: Int = 365,
                                 now: Date) throws(IdentityError) -> Bundle {
-        do { try System.makeDirectory(outputDirectory, mode: 0o755) } catch {
+        do { try POSIX.makeDirectory(outputDirectory, mode: 0o755) } catch {
             throw IdentityError(error, path: outputDirectory)
         }
         func file(_ name: String) -> String {
@@ -263,13 +257,13 @@ public enum DevPKI {
     public static func writeCertificates(_ certificates: [X509Certificate], to path: String) throws(IdentityError) {
         var pem: [UInt8] = []
         for certificate in certificates { pem += try certificate.pem() }
-        do { try System.writeFile(path, bytes: pem, mode: 0o644) } catch { throw IdentityError(error, path: path) }
+        do { try POSIX.writeFile(path, pem, mode: 0o644) } catch { throw IdentityError(error, path: path) }
     }
 
     /// Writes the key as unencrypted PKCS#8 PEM with `mode` (0600 unless a test wants a wrong one).
     public static func writeKey(_ key: PrivateKey, to path: String, mode: UInt32 = 0o600) throws(IdentityError) {
         let pem = try key.pem()
-        do { try System.writeFile(path, bytes: pem, mode: mode_t(mode)) } catch { throw IdentityError(error, path: path) }
+        do { try POSIX.writeFile(path, pem, mode: mode) } catch { throw IdentityError(error, path: path) }
     }
 }
 

@@ -11,6 +11,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import SystemCalls
 
 /// Why a device identity (certificate chain, private key, trust anchors) cannot be used.
 ///

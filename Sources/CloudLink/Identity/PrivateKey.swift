@@ -1,11 +1,5 @@
 import COpenSSL
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import SystemCalls
 
 /// A key's algorithm and size, as the agent judges it.
 public enum KeyType: Sendable, Equatable, CustomStringConvertible {
@@ -115,7 +109,7 @@ extension PrivateKey {
     public static func load(file path: String, checkPermissions: Bool = true) throws(IdentityError) -> PrivateKey {
         if checkPermissions { try requireOwnerOnly(file: path) }
         let bytes: [UInt8]
-        do { bytes = try System.readFile(path) } catch { throw IdentityError(error, path: path) }
+        do { bytes = try POSIX.readFile(path) } catch { throw IdentityError(error, path: path) }
         return try parse(pem: bytes, source: path)
     }
 
@@ -123,9 +117,8 @@ extension PrivateKey {
     /// any group or other bit is set (`mode & 0o077 != 0`).
     @discardableResult
     public static func requireOwnerOnly(file path: String) throws(IdentityError) -> UInt32 {
-        let info: stat
-        do { info = try System.status(path) } catch { throw IdentityError(error, path: path) }
-        let mode = UInt32(info.st_mode) & 0o7777
+        let mode: UInt32
+        do { mode = try POSIX.status(path).permissions } catch { throw IdentityError(error, path: path) }
         if mode & 0o077 != 0 { throw .keyFilePermissions(path: path, mode: mode) }
         return mode
     }

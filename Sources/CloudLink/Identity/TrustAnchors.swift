@@ -4,6 +4,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import SystemCalls
 
 /// Where the CA certificates that end a chain come from: one PEM file (any number of
 /// certificates) or a folder whose `*.pem`, `*.crt` and `*.cer` files are all read (no
@@ -15,7 +16,7 @@ public enum TrustAnchors: Sendable, Equatable, CustomStringConvertible {
     /// A file or a folder, whichever `path` is.
     public static func at(_ path: String) throws(IdentityError) -> TrustAnchors {
         do {
-            return System.isDirectory(try System.status(path)) ? .directory(path) : .file(path)
+            return try POSIX.status(path).kind == .directory ? .directory(path) : .file(path)
         } catch {
             throw IdentityError(error, path: path)
         }
@@ -41,12 +42,12 @@ public enum TrustAnchors: Sendable, Equatable, CustomStringConvertible {
             return try X509Certificate.load(chainFile: path)
         case let .directory(path):
             let names: [String]
-            do { names = try System.listDirectory(path) } catch { throw IdentityError(error, path: path) }
+            do { names = try POSIX.listDirectory(path) } catch { throw IdentityError(error, path: path) }
             var all: [X509Certificate] = []
             for name in names where [".pem", ".crt", ".cer"].contains(where: { name.hasSuffix($0) }) {
                 let file = path.hasSuffix("/") ? path + name : path + "/" + name
                 // Sub-folders that happen to end in .pem are not certificates.
-                if let info = try? System.status(file), System.isDirectory(info) { continue }
+                if POSIX.isDirectory(file) { continue }
                 all += try X509Certificate.load(chainFile: file)
             }
             if all.isEmpty { throw .noTrustAnchors(path: path) }

@@ -1,17 +1,11 @@
 import COpenSSL
 import COpenSSLShims
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
 import Foundation
 #endif
+import SystemCalls
 
 /// One X.509 certificate, parsed by OpenSSL.
 ///
@@ -52,7 +46,7 @@ public final class X509Certificate: @unchecked Sendable, CustomStringConvertible
     /// Reads every certificate of a PEM file (a chain: leaf first, then intermediates).
     public static func load(chainFile path: String) throws(IdentityError) -> [X509Certificate] {
         let bytes: [UInt8]
-        do { bytes = try System.readFile(path) } catch { throw IdentityError(error, path: path) }
+        do { bytes = try POSIX.readFile(path) } catch { throw IdentityError(error, path: path) }
         return try parseChain(pem: bytes, source: path)
     }
 

@@ -1,24 +1,21 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// A JSON value that keeps its type: twin documents and patches, method payloads, LocalHub's
-/// admin requests, the agent's status file. A twin's desired value must be told apart as string,
-/// integer, number, boolean, null or object (`JSONSerialization`'s NSNumber blurs them), and
-/// LocalHub must hand back `5` as `5`, not `5.0`.
-///
-/// The agent and LocalHub share this one type. The spike predictor keeps its own standard-library
-/// parser (`Predictor.JSONParser`): it is compiled without Foundation and keeps members in
-/// document order for its model files.
+/// admin requests, the agent's status file, the spike predictor's model files and predictor.v1
+/// frames. Standard library only, so the pure targets (Predictor) can use it too.
 ///
 /// ## Contract
-/// - Integers that fit `Int64` stay integers (`5` is not re-encoded as `5.0`); other numbers
-///   are `Double`, and a `Double` with no fraction is written without one.
-/// - ``encoded()`` sorts object keys, so the same value always gives the same bytes.
-/// - ``merging(_:)`` is a JSON merge patch (RFC 7386), as IoT Hub applies twin patches
-///   (reference A.9): `null` deletes a key, objects merge, anything else replaces.
+/// - A number with an integral value that fits `Int64` is ``integer(_:)`` (`5`, `5.0` and `5e0`
+///   alike, as Foundation's decoder read them); every other number is ``number(_:)``. A
+///   ``number(_:)`` with no fraction is written without one (`5`, not `5.0`), so a value read and
+///   written again keeps its text. ``doubleValue`` reads either kind.
+/// - Objects keep their members in the order they were parsed or built (``JSONObject``);
+///   equality ignores that order, as JSON does.
+/// - ``parse(_:maxDepth:)`` is strict RFC 8259: one value, no trailing commas, comments, NaN or
+///   Infinity; duplicate member names and nesting deeper than `maxDepth` are refused.
+/// - ``encoded(sortingKeys:)`` sorts object keys by default, so the same value always gives the
+///   same bytes (the bytes Foundation's `JSONEncoder` gives with `.sortedKeys` and
+///   `.withoutEscapingSlashes`); `sortingKeys: false` writes members in their stored order.
+/// - ``merging(_:)`` is a JSON merge patch (RFC 7386), as IoT Hub applies twin patches:
+///   `null` deletes a key, objects merge, anything else replaces.
 public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
     case null
     case bool(Bool)
@@ -26,66 +23,32 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
     case number(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object(JSONObject)
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int64.self) {
-            self = .integer(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
+    /// An object of `members`, stored with sorted keys (a dictionary has no order of its own).
+    public static func object(_ members: [String: JSONValue]) -> JSONValue {
+        .object(JSONObject(members))
     }
 
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .integer(let value): try container.encode(value)
-        case .number(let value):
-            // JSON has one number type: 5.0 is written 5, as the agent's acks always were.
-            if value.rounded() == value, abs(value) < 9_007_199_254_740_992 {
-                try container.encode(Int64(value))
-            } else {
-                try container.encode(value)
-            }
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
-    }
+    /// How deep ``parse(_:maxDepth:)`` nests by default: far beyond a twin's 10 levels, and a
+    /// bound on the recursion input can cause.
+    public static let defaultMaxDepth = 64
 
     /// Parses UTF-8 JSON text (any value at the top, as RFC 8259 allows).
-    public static func parse(_ bytes: [UInt8]) throws(JSONValueError) -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
-        } catch {
-            throw JSONValueError(text: String(decoding: bytes.prefix(200), as: UTF8.self), reason: "\(error)")
-        }
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONValueError) -> JSONValue {
+        try JSONParser.parse(bytes, maxDepth: maxDepth)
     }
 
-    public static func parse(_ text: String) throws(JSONValueError) -> JSONValue {
-        try parse(Array(text.utf8))
+    public static func parse(_ text: String, maxDepth: Int = defaultMaxDepth) throws(JSONValueError) -> JSONValue {
+        try parse(Array(text.utf8), maxDepth: maxDepth)
     }
 
-    /// Compact JSON with sorted keys.
-    public func encoded() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Every case encodes (NaN and infinity cannot come from parsed JSON; a caller that builds
-        // one gets `null` rather than a crash).
-        return (try? Array(encoder.encode(self))) ?? Array("null".utf8)
+    /// Compact JSON text: keys sorted, or in stored order with `sortingKeys: false`. A number
+    /// that is not finite (which parsing never gives) is written `null`.
+    public func encoded(sortingKeys: Bool = true) -> [UInt8] {
+        var writer = JSONWriter(sortingKeys: sortingKeys)
+        writer.write(self)
+        return writer.bytes
     }
 
     public var description: String { String(decoding: encoded(), as: UTF8.self) }
@@ -128,14 +91,14 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
 
     /// The object's members, or `nil` for any other value.
     public var objectValue: [String: JSONValue]? {
-        if case .object(let members) = self { return members }
+        if case .object(let members) = self { return members.dictionary }
         return nil
     }
 
-    /// RFC 7386 merge patch of `patch` onto `self`.
+    /// RFC 7386 merge patch of `patch` onto `self`. Members keep their place; new ones follow.
     public func merging(_ patch: JSONValue) -> JSONValue {
         guard case .object(let changes) = patch else { return patch }
-        var members = objectValue ?? [:]
+        var members: JSONObject = if case .object(let current) = self { current } else { [:] }
         for (key, value) in changes {
             if value == .null {
                 members[key] = nil
@@ -160,12 +123,65 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
     public static func fromCommandLine(_ text: String) -> JSONValue {
         (try? parse(text)) ?? .string(text)
     }
+
+    // MARK: Codable (for types that embed a JSONValue and go through an Encoder or Decoder)
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int64.self) {
+            self = .integer(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .object(let members):
+            var container = encoder.container(keyedBy: MemberKey.self)
+            for (key, value) in members { try container.encode(value, forKey: MemberKey(key)) }
+        default:
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .null: try container.encodeNil()
+            case .bool(let value): try container.encode(value)
+            case .integer(let value): try container.encode(value)
+            case .number(let value):
+                if let integer = JSONWriter.integral(value) { try container.encode(integer) } else { try container.encode(value) }
+            case .string(let value): try container.encode(value)
+            case .array(let value): try container.encode(value)
+            case .object: break
+            }
+        }
+    }
+
+    private struct MemberKey: CodingKey {
+        var stringValue: String
+        init(_ key: String) { stringValue = key }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
 }
 
 /// JSON text that does not parse.
 public struct JSONValueError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The start of the text (at most 200 bytes), for the message.
     public var text: String
+    /// What was wrong where parsing stopped ("expected ',' or '}'").
     public var reason: String
+    /// Where parsing stopped, in bytes from the start of the text.
+    public var offset: Int
 
-    public var description: String { "not valid JSON (\(reason)): \(text)" }
+    public var description: String { "not valid JSON (at byte \(offset): \(reason)): \(text)" }
 }

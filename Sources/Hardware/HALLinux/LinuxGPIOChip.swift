@@ -6,6 +6,7 @@ import Musl
 import CGPIOD
 import HAL
 import Synchronization
+import SystemCalls
 
 /// A GPIO chip (`/dev/gpiochipN`) opened through libgpiod 1.6, the character-device API
 /// (never sysfs GPIO). Lines requested from it are ``LinuxOutputLine`` and ``LinuxInputLine``.
@@ -37,7 +38,7 @@ public final class LinuxGPIOChip: Sendable {
     /// - Throws: `GPIOError` `.noSuchChip` (listing the chips present), `.permissionDenied`, `.io`.
     public init(_ descriptor: String) throws(GPIOError) {
         do {
-            handle = try systemCall("gpiod_chip_open_lookup(\(descriptor))") { gpiod_chip_open_lookup(descriptor) }
+            handle = try POSIX.call("gpiod_chip_open_lookup", descriptor) { gpiod_chip_open_lookup(descriptor) }
         } catch {
             throw Self.openError(descriptor, error)
         }
@@ -57,7 +58,7 @@ public final class LinuxGPIOChip: Sendable {
     public func offset(ofLineNamed lineName: String) throws(GPIOError) -> Int {
         let found: Result<OpaquePointer, SystemError> = lock.withLock { _ in
             Result { () throws(SystemError) -> OpaquePointer in
-                try systemCall("gpiod_chip_find_line(\(lineName))") { gpiod_chip_find_line(handle, lineName) }
+                try POSIX.call("gpiod_chip_find_line", lineName) { gpiod_chip_find_line(handle, lineName) }
             }
         }
         switch found {
@@ -96,7 +97,7 @@ public final class LinuxGPIOChip: Sendable {
         }
         let level: Int32
         do {
-            level = try systemCall("gpiod_line_get_value") { gpiod_line_get_value(line) }
+            level = try POSIX.call("gpiod_line_get_value") { gpiod_line_get_value(line) }
         } catch {
             release(line)
             throw GPIOError(.io, chip: name, offset: config.offset, detail: "\(error)")
@@ -113,7 +114,7 @@ public final class LinuxGPIOChip: Sendable {
             Result { () throws(GPIOError) -> LineHandle in
                 let line = try lineHandle(config.offset)
                 do throws(SystemError) {
-                    try systemCall(function) { call(line, flags) }
+                    try POSIX.call(function) { call(line, flags) }
                 } catch {
                     throw requestError(error, line: line, offset: config.offset)
                 }
@@ -136,7 +137,7 @@ public final class LinuxGPIOChip: Sendable {
                             detail: "no line \(offset) on \(name) (\(label)); it has lines 0…\(lineCount - 1)")
         }
         do {
-            return try systemCall("gpiod_chip_get_line") { gpiod_chip_get_line(handle, UInt32(offset)) }
+            return try POSIX.call("gpiod_chip_get_line") { gpiod_chip_get_line(handle, UInt32(offset)) }
         } catch {
             throw GPIOError(.io, chip: name, offset: offset, detail: "\(error)")
         }
@@ -170,9 +171,9 @@ public final class LinuxGPIOChip: Sendable {
 
     /// Chips present in `/dev` with their labels: `gpiochip0 (pinctrl-bcm2711, 58 lines)`.
     public static func presentChips() -> [String] {
-        directoryEntries("/dev", prefix: "gpiochip").map { node in
+        deviceNodes(prefix: "gpiochip").map { node in
             guard let chip = gpiod_chip_open("/dev/\(node)") else {
-                return "\(node) (cannot open: \(errnoText(errno)))"
+                return "\(node) (cannot open: \(POSIX.describe(errno: errno)))"
             }
             defer { gpiod_chip_close(chip) }
             let label = gpiod_chip_label(chip).map { String(cString: $0) } ?? "?"

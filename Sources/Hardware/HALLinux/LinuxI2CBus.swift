@@ -6,6 +6,7 @@ import Musl
 import CLinuxI2C
 import HAL
 import Synchronization
+import SystemCalls
 
 /// An I2C bus on Linux: one `/dev/i2c-N` file descriptor (i2c-dev), shared by every driver on the
 /// bus (CONVENTIONS.md 1–2).
@@ -37,14 +38,14 @@ public final class LinuxI2CBus: I2CBus {
     public init(path: String) throws(LinuxI2COpenError) {
         let fd: CInt
         do {
-            fd = try systemCall("open") { open(path, O_RDWR | O_CLOEXEC) }
+            fd = try POSIX.call("open", path) { open(path, O_RDWR | O_CLOEXEC) }
         } catch {
             throw LinuxI2COpenError(path: path, errno: error.errno, operation: "open",
                                     present: error.errno == ENOENT ? Self.presentAdapters() : [])
         }
         var mask: UInt = 0
         do {
-            try systemCall("ioctl(I2C_FUNCS)") { CLinuxI2C_funcs(fd, &mask) }
+            try POSIX.call("ioctl", "I2C_FUNCS") { CLinuxI2C_funcs(fd, &mask) }
         } catch {
             close(fd)
             throw LinuxI2COpenError(path: path, errno: error.errno, operation: "ioctl(I2C_FUNCS)")
@@ -105,7 +106,7 @@ public final class LinuxI2CBus: I2CBus {
             offset += length
         }
         let outcome: Result<Int32, SystemError> = buffer.withUnsafeMutableBufferPointer { storage in
-            guard let base = storage.baseAddress else { return .failure(SystemError(errno: EINVAL, operation: "ioctl(I2C_RDWR)")) }
+            guard let base = storage.baseAddress else { return .failure(SystemError(errno: EINVAL, function: "ioctl", subject: "I2C_RDWR")) }
             var messages: [CLinuxI2C_msg] = []
             var start = 0
             for (operation, length) in zip(operations, lengths) {
@@ -115,7 +116,7 @@ public final class LinuxI2CBus: I2CBus {
             }
             return messages.withUnsafeMutableBufferPointer { list in
                 Result { () throws(SystemError) -> Int32 in
-                    try systemCall("ioctl(I2C_RDWR)") { CLinuxI2C_rdwr(fd, list.baseAddress, UInt32(list.count)) }
+                    try POSIX.call("ioctl", "I2C_RDWR") { CLinuxI2C_rdwr(fd, list.baseAddress, UInt32(list.count)) }
                 }
             }
         }
@@ -149,7 +150,7 @@ public final class LinuxI2CBus: I2CBus {
         }
         if selected != address.rawValue {
             do {
-                try systemCall("ioctl(I2C_SLAVE)") { CLinuxI2C_set_address(fd, UInt(address.rawValue)) }
+                try POSIX.call("ioctl", "I2C_SLAVE") { CLinuxI2C_set_address(fd, UInt(address.rawValue)) }
             } catch {
                 selected = nil
                 throw kernelError(error, address: address, operations: operations)
@@ -161,7 +162,7 @@ public final class LinuxI2CBus: I2CBus {
             let request = step.request
             var data = request.data
             do {
-                try systemCall("ioctl(I2C_SMBUS, \(step))") {
+                try POSIX.call("ioctl", "I2C_SMBUS, \(step)") {
                     data.withUnsafeMutableBufferPointer {
                         CLinuxI2C_smbus(fd, request.readWrite, request.command, request.size, $0.baseAddress)
                     }
@@ -180,7 +181,7 @@ public final class LinuxI2CBus: I2CBus {
     }
 
     private func kernelError(_ error: SystemError, address: I2CAddress, operations: [I2COperation]) -> I2CError {
-        var detail = "\(error.operation) on adapter '\(adapterName)': \(errnoText(error.errno))"
+        var detail = "\(error.operation) on adapter '\(adapterName)': \(error.reason)"
         if let hint = LinuxI2CErrno.hint(error.errno, operation: error.operation) { detail += "; \(hint)" }
         return I2CError(LinuxI2CErrno.kind(error.errno), bus: name, address: address,
                         operation: operations.summary, errno: error.errno, detail: detail)
@@ -194,13 +195,13 @@ public final class LinuxI2CBus: I2CBus {
         let real = realpath(path, &resolved) != nil
             ? String(decoding: resolved.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : path
         guard let node = real.split(separator: "/").last else { return nil }
-        return try? readTextFile("/sys/class/i2c-dev/\(node)/name")
+        return try? POSIX.readTextFile("/sys/class/i2c-dev/\(node)/name")
     }
 
     /// `/dev/i2c-0 (SMBus stub driver)` for every adapter present.
     static func presentAdapters() -> [String] {
-        directoryEntries("/dev", prefix: "i2c-").map { node in
-            let name = (try? readTextFile("/sys/class/i2c-dev/\(node)/name")) ?? "unknown adapter"
+        deviceNodes(prefix: "i2c-").map { node in
+            let name = (try? POSIX.readTextFile("/sys/class/i2c-dev/\(node)/name")) ?? "unknown adapter"
             return "/dev/\(node) (\(name))"
         }
     }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import SystemCalls
 
 /// `/dev/i2c-N` could not be opened or is not an I2C adapter. The message says what to do.
 public struct LinuxI2COpenError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -55,7 +56,7 @@ public struct LinuxI2COpenError: Error, Equatable, Sendable, CustomStringConvert
     }
 
     public var description: String {
-        var text = "cannot use \(path): \(operation) failed: \(errnoText(errno)) (errno \(errno))"
+        var text = "cannot use \(path): \(operation) failed: \(POSIX.describe(errno: errno)) (errno \(errno))"
         if kind == .noSuchDevice {
             text += present.isEmpty ? "; no /dev/i2c-* devices exist" : "; present: " + present.joined(separator: ", ")
         }

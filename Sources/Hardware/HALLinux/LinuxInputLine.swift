@@ -6,6 +6,7 @@ import Musl
 import CGPIOD
 import HAL
 import Synchronization
+import SystemCalls
 
 /// An input line requested through libgpiod with both-edge events (consumer `config.consumer`,
 /// active-low applied by the kernel, so values and edges are logical). Released when deinitialized.
@@ -40,7 +41,7 @@ public final class LinuxInputLine: GPIOInputLine {
 
     public func get() throws(GPIOError) -> Bool {
         do {
-            return try systemCall("gpiod_line_get_value") { gpiod_line_get_value(line) } != 0
+            return try POSIX.call("gpiod_line_get_value") { gpiod_line_get_value(line) } != 0
         } catch {
             throw GPIOError(.io, chip: chip.name, offset: config.offset, detail: "\(error)")
         }
@@ -51,7 +52,7 @@ public final class LinuxInputLine: GPIOInputLine {
         let result: Result<GPIOEdgeEvent?, SystemError> = events.withLock { state in
             do throws(SystemError) {
                 while state.pending.isEmpty {
-                    let ready = try systemCall("gpiod_line_event_wait") {
+                    let ready = try POSIX.call("gpiod_line_event_wait") {
                         var remaining = timespec(deadline - monotonicNow())
                         return gpiod_line_event_wait(line, &remaining)
                     }
@@ -72,7 +73,7 @@ public final class LinuxInputLine: GPIOInputLine {
     /// Reads what the kernel has queued and keeps the edges the debouncer accepts.
     private func readEvents(into state: inout EventState) throws(SystemError) {
         var raw = [gpiod_line_event](repeating: gpiod_line_event(), count: Self.batch)
-        let count = try systemCall("gpiod_line_event_read_multiple") {
+        let count = try POSIX.call("gpiod_line_event_read_multiple") {
             raw.withUnsafeMutableBufferPointer {
                 gpiod_line_event_read_multiple(line, $0.baseAddress, UInt32($0.count))
             }

@@ -1,6 +1,7 @@
 import CGPIOD
 import HAL
 import Synchronization
+import SystemCalls
 
 /// An output line requested through libgpiod (consumer `config.consumer`, active-low applied by
 /// the kernel). Released when deinitialized.
@@ -23,7 +24,7 @@ public final class LinuxOutputLine: GPIOOutputLine {
     public func set(_ value: Bool) throws(GPIOError) {
         let failure: SystemError? = current.withLock { current -> SystemError? in
             do throws(SystemError) {
-                try systemCall("gpiod_line_set_value") { gpiod_line_set_value(line, value ? 1 : 0) }
+                try POSIX.call("gpiod_line_set_value") { gpiod_line_set_value(line, value ? 1 : 0) }
                 current = value
                 return nil
             } catch {

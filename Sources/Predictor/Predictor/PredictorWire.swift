@@ -1,3 +1,5 @@
+import JSON
+
 /// One predictor.v1 message (`firmware-interface/predictor.v1.md`).
 public enum PredictorMessage: Equatable, Sendable {
     /// Agent → predictor. `id` is the sender's correlation number, echoed in the answer.
@@ -14,7 +16,7 @@ public enum PredictorFrameError: Error, Equatable, Sendable, CustomStringConvert
     case emptyFrame
     /// A length prefix above the limit; the stream cannot be resynchronised, so the connection closes.
     case frameTooLong(length: Int, limit: Int)
-    case malformedJSON(JSONParseError)
+    case malformedJSON(JSONValueError)
     case notAnObject(found: String)
     case unsupportedVersion(found: String)
     case unknownType(String)
@@ -51,7 +53,7 @@ public enum PredictorFrameError: Error, Equatable, Sendable, CustomStringConvert
         switch self {
         case .emptyFrame: "a frame's length prefix was 0; every frame carries 1…\(PredictorWire.maxPayload) bytes of JSON"
         case let .frameTooLong(length, limit): "a frame announced \(length) bytes, more than the limit of \(limit); is the peer speaking predictor.v1?"
-        case .malformedJSON(let e): "the frame is not JSON: \(e)"
+        case .malformedJSON(let e): "the frame is not JSON: invalid JSON at byte \(e.offset): \(e.reason)"
         case .notAnObject(let found): "expected a JSON object, found \(found)"
         case .unsupportedVersion(let found): "expected \"v\": 1 (predictor.v1), found \(found); upgrade the older side"
         case .unknownType(let type): "unknown message type \"\(type)\"; expected sample, verdict or error"
@@ -88,9 +90,7 @@ public enum PredictorWire {
 
     /// The whole frame: prefix and JSON payload.
     public static func encode(_ message: PredictorMessage) -> [UInt8] {
-        var writer = JSONWriter()
-        writer.write(json(message))
-        let payload = writer.bytes
+        let payload = json(message).encoded(sortingKeys: false)
         let n = payload.count
         var frame: [UInt8] = [UInt8(truncatingIfNeeded: n >> 24), UInt8(truncatingIfNeeded: n >> 16),
                               UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)]
@@ -104,18 +104,16 @@ public enum PredictorWire {
         if payload.isEmpty { throw .emptyFrame }
         if payload.count > maxPayload { throw .frameTooLong(length: payload.count, limit: maxPayload) }
         let root: JSONValue
-        do throws(JSONParseError) {
-            root = try JSONParser.parse(payload, maxDepth: 4)
+        do throws(JSONValueError) {
+            root = try JSONValue.parse(payload, maxDepth: 4)
         } catch {
             throw .malformedJSON(error)
         }
-        guard case .object(let members) = root else { throw .notAnObject(found: root.kindName) }
+        guard case .object(let members) = root else { throw .notAnObject(found: root.kind) }
         var fields = Fields(members: members)
         guard let v = fields.take("v") else { throw .missingField("v") }
-        guard case .number(let n) = v, n == Double(version) else {
-            var w = JSONWriter()
-            w.write(v)
-            throw .unsupportedVersion(found: String(decoding: w.bytes, as: UTF8.self))
+        guard v.doubleValue == Double(version) else {
+            throw .unsupportedVersion(found: String(decoding: v.encoded(sortingKeys: false), as: UTF8.self))
         }
         let type = try fields.string("type", maxBytes: 32)
         let message: PredictorMessage
@@ -158,51 +156,52 @@ public enum PredictorWire {
     /// The request id of a payload that failed to decode, when it can be read: error frames echo
     /// it so the client can match the refusal to its request.
     public static func requestID(inPayload payload: [UInt8]) -> UInt64? {
-        guard let root = try? JSONParser.parse(payload, maxDepth: 4), case .number(let d)? = root["id"],
+        guard let root = try? JSONValue.parse(payload, maxDepth: 4), let d = root["id"]?.doubleValue,
               d >= 0, d <= Double(maxID), d == d.rounded() else { return nil }
         return UInt64(d)
     }
 
     // MARK: JSON shapes
 
+    /// The message as a JSON object, members in the order of `firmware-interface/predictor.v1.md`.
     static func json(_ message: PredictorMessage) -> JSONValue {
+        func object(_ members: JSONObject) -> JSONValue { .object(members) }
         switch message {
         case let .sample(id, s):
-            return .object([("v", .number(1)), ("type", .string("sample")), ("id", .number(Double(id))),
-                            ("device", .string(s.device)), ("channel", .string(s.channel)),
-                            ("capture_time", .number(s.captureTime)), ("value", .number(s.value))])
+            return object(["v": .integer(1), "type": .string("sample"), "id": .integer(Int64(id)),
+                           "device": .string(s.device), "channel": .string(s.channel),
+                           "capture_time": .number(s.captureTime), "value": .number(s.value)])
         case let .verdict(id, v):
-            return .object([("v", .number(1)), ("type", .string("verdict")), ("id", .number(Double(id))),
-                            ("device", .string(v.device)), ("channel", .string(v.channel)),
-                            ("capture_time", .number(v.captureTime)),
-                            ("spike_probability", .number(v.spikeProbability)),
-                            ("spike_detected", .bool(v.spikeDetected)), ("model_id", .string(v.modelID)),
-                            ("warming_up", .bool(v.warmingUp)),
-                            ("features", .object(v.features.map { ($0.name, .number($0.value)) }))])
+            return object(["v": .integer(1), "type": .string("verdict"), "id": .integer(Int64(id)),
+                           "device": .string(v.device), "channel": .string(v.channel),
+                           "capture_time": .number(v.captureTime),
+                           "spike_probability": .number(v.spikeProbability),
+                           "spike_detected": .bool(v.spikeDetected), "model_id": .string(v.modelID),
+                           "warming_up": .bool(v.warmingUp),
+                           "features": .object(JSONObject(uniqueKeysWithValues: v.features.map { ($0.name, .number($0.value)) }))])
         case let .error(id, code, text):
-            return .object([("v", .number(1)), ("type", .string("error")), ("id", id.map { .number(Double($0)) } ?? .null),
-                            ("code", .string(code)), ("message", .string(text))])
+            return object(["v": .integer(1), "type": .string("error"), "id": id.map { .integer(Int64($0)) } ?? .null,
+                           "code": .string(code), "message": .string(text)])
         }
     }
 
     /// Members of the frame object, taken one by one so leftovers are reported as unexpected.
     private struct Fields {
-        var members: [(String, JSONValue)]
+        var members: JSONObject
 
         mutating func take(_ key: String) -> JSONValue? {
-            guard let i = members.firstIndex(where: { $0.0 == key }) else { return nil }
-            return members.remove(at: i).1
+            members.removeValue(forKey: key)
         }
 
         func peekIsNull(_ key: String) -> Bool {
-            members.first { $0.0 == key }?.1 == .null
+            members[key] == .null
         }
 
-        var remainingKey: String? { members.first?.0 }
+        var remainingKey: String? { members.keys.first }
 
         mutating func string(_ key: String, maxBytes: Int, allowEmpty: Bool = false) throws(PredictorFrameError) -> String {
             guard let value = take(key) else { throw .missingField(key) }
-            guard case .string(let s) = value else { throw .wrongType(field: key, expected: "a string", found: value.kindName) }
+            guard case .string(let s) = value else { throw .wrongType(field: key, expected: "a string", found: value.kind) }
             let n = s.utf8.count
             if n == 0 && !allowEmpty { throw .invalidValue(field: key, reason: "must not be empty") }
             if n > maxBytes { throw .invalidValue(field: key, reason: "at most \(maxBytes) bytes, found \(n)") }
@@ -211,13 +210,13 @@ public enum PredictorWire {
 
         mutating func number(_ key: String) throws(PredictorFrameError) -> Double {
             guard let value = take(key) else { throw .missingField(key) }
-            guard case .number(let d) = value else { throw .wrongType(field: key, expected: "a number", found: value.kindName) }
+            guard let d = value.doubleValue else { throw .wrongType(field: key, expected: "a number", found: value.kind) }
             return d
         }
 
         mutating func bool(_ key: String) throws(PredictorFrameError) -> Bool {
             guard let value = take(key) else { throw .missingField(key) }
-            guard case .bool(let b) = value else { throw .wrongType(field: key, expected: "true or false", found: value.kindName) }
+            guard case .bool(let b) = value else { throw .wrongType(field: key, expected: "true or false", found: value.kind) }
             return b
         }
 
@@ -232,15 +231,15 @@ public enum PredictorWire {
         mutating func features() throws(PredictorFrameError) -> [NamedFeature] {
             guard let value = take("features") else { throw .missingField("features") }
             guard case .object(let members) = value else {
-                throw .wrongType(field: "features", expected: "an object of name: number", found: value.kindName)
+                throw .wrongType(field: "features", expected: "an object of name: number", found: value.kind)
             }
             guard members.count <= PredictorWire.maxFeatures else {
                 throw .invalidValue(field: "features", reason: "at most \(PredictorWire.maxFeatures) features, found \(members.count)")
             }
             var out: [NamedFeature] = []
             for (name, v) in members {
-                guard case .number(let d) = v else {
-                    throw .wrongType(field: "features.\(name)", expected: "a number", found: v.kindName)
+                guard let d = v.doubleValue else {
+                    throw .wrongType(field: "features.\(name)", expected: "a number", found: v.kind)
                 }
                 out.append(NamedFeature(name, d))
             }

@@ -1,3 +1,5 @@
+import JSON
+
 /// Why a model file was refused: the JSON path of the offending member and what was expected.
 public struct ModelFormatError: Error, Equatable, Sendable, CustomStringConvertible {
     /// e.g. `trees[3].left[17]`.
@@ -23,16 +25,16 @@ extension SpikeForest {
     /// Reads a model from the JSON text of `firmware-interface/predictor-model.v1.md`.
     public init(json bytes: [UInt8]) throws(ModelFormatError) {
         let root: JSONValue
-        do throws(JSONParseError) {
-            root = try JSONParser.parse(bytes, maxDepth: 8)
+        do throws(JSONValueError) {
+            root = try JSONValue.parse(bytes, maxDepth: 8)
         } catch {
-            throw ModelFormatError(path: "", reason: "\(error)")
+            throw ModelFormatError(path: "", reason: "invalid JSON at byte \(error.offset): \(error.reason)")
         }
         try self.init(model: root)
     }
 
     public init(model root: JSONValue) throws(ModelFormatError) {
-        guard case .object = root else { throw ModelFormatError(path: "", reason: "expected an object, found \(root.kindName)") }
+        guard case .object = root else { throw ModelFormatError(path: "", reason: "expected an object, found \(root.kind)") }
         let format = try Self.string(root, "format")
         guard format == Self.formatName else {
             throw ModelFormatError(path: "format", reason: "expected \"\(Self.formatName)\", found \"\(format)\"")
@@ -141,13 +143,13 @@ extension SpikeForest {
 
     private static func string(_ object: JSONValue, _ key: String) throws(ModelFormatError) -> String {
         let value = try member(object, key, path: key)
-        guard case .string(let s) = value else { throw ModelFormatError(path: key, reason: "expected a string, found \(value.kindName)") }
+        guard case .string(let s) = value else { throw ModelFormatError(path: key, reason: "expected a string, found \(value.kind)") }
         return s
     }
 
     private static func number(_ object: JSONValue, _ key: String, path: String? = nil) throws(ModelFormatError) -> Double {
         let value = try member(object, key, path: path)
-        guard case .number(let d) = value else { throw ModelFormatError(path: path ?? key, reason: "expected a number, found \(value.kindName)") }
+        guard let d = value.doubleValue else { throw ModelFormatError(path: path ?? key, reason: "expected a number, found \(value.kind)") }
         return d
     }
 
@@ -160,13 +162,13 @@ extension SpikeForest {
     private static func numbers(_ object: JSONValue, _ key: String, path: String) throws(ModelFormatError) -> [Double] {
         let value = try member(object, key, path: "\(path).\(key)")
         guard case .array(let elements) = value else {
-            throw ModelFormatError(path: "\(path).\(key)", reason: "expected an array of numbers, found \(value.kindName)")
+            throw ModelFormatError(path: "\(path).\(key)", reason: "expected an array of numbers, found \(value.kind)")
         }
         var out: [Double] = []
         out.reserveCapacity(elements.count)
         for (i, e) in elements.enumerated() {
-            guard case .number(let d) = e else {
-                throw ModelFormatError(path: "\(path).\(key)[\(i)]", reason: "expected a number, found \(e.kindName)")
+            guard let d = e.doubleValue else {
+                throw ModelFormatError(path: "\(path).\(key)[\(i)]", reason: "expected a number, found \(e.kind)")
             }
             out.append(d)
         }

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Predictor
+import SystemCalls
 
 /// The agent's side of predictor.v1: a blocking client on the predictor's Unix socket.
 ///
@@ -31,14 +32,14 @@ public final class PredictorClient {
     }
 
     deinit {
-        if fd >= 0 { System.close(fd) }
+        if fd >= 0 { POSIX.close(fd) }
     }
 
     /// True while a connection is open (it may still turn out to be dead on the next call).
     public var isConnected: Bool { fd >= 0 }
 
     public func close() {
-        if fd >= 0 { System.close(fd) }
+        if fd >= 0 { POSIX.close(fd) }
         fd = -1
         reader = PredictorFrameReader()
     }
@@ -79,54 +80,53 @@ public final class PredictorClient {
 
     private func connect(until end: ContinuousClock.Instant) throws(PredictorLinkError) {
         let socket: Int32
-        do throws(SystemCallFailure) {
-            socket = try System.socketUnixStream()
+        let connected: Bool
+        do throws(SystemError) {
+            (socket, connected) = try POSIX.connectUnix(path, nonBlocking: true)
         } catch {
-            throw .system(function: error.function, path: path, errno: error.errno)
+            throw linkError(error)
         }
-        do {
-            if try !System.connect(socket, path: path) {
-                guard try System.poll(socket, events: Int16(POLLOUT), milliseconds: try remainingMilliseconds(until: end, stage: "connect")) else {
-                    throw PredictorLinkError.deadlineExceeded(path: path, deadline: deadline, stage: "connect")
-                }
-                let status = try System.socketError(socket)
-                if status != 0 { throw SystemCallFailure(function: "connect", errno: status) }
+        if !connected {
+            do throws(PredictorLinkError) {
+                try wait(socket, for: POSIX.writable, until: end, stage: "connect")
+                let status: Int32
+                do throws(SystemError) { status = try POSIX.pendingError(socket) } catch { throw linkError(error) }
+                if status != 0 { throw linkError(SystemError(errno: status, function: "connect", subject: path)) }
+            } catch {
+                POSIX.close(socket)
+                throw error
             }
-        } catch let failure as SystemCallFailure {
-            System.close(socket)
-            if failure.function == "connect", failure.errno == ENOENT || failure.errno == ECONNREFUSED {
-                throw .notRunning(path: path, errno: failure.errno)
-            }
-            throw .system(function: failure.function, path: path, errno: failure.errno)
-        } catch let error as PredictorLinkError {
-            System.close(socket)
-            throw error
-        } catch {
-            System.close(socket)
-            throw .protocolError(path: path, reason: "\(error)")
         }
         fd = socket
         reader = PredictorFrameReader()
+    }
+
+    /// ENOENT or ECONNREFUSED on connect: nobody serves the socket; anything else is reported as it is.
+    private func linkError(_ error: SystemError) -> PredictorLinkError {
+        if error.function == "connect", error.errno == ENOENT || error.errno == ECONNREFUSED {
+            return .notRunning(path: path, errno: error.errno)
+        }
+        return .system(function: error.function, path: path, errno: error.errno)
     }
 
     private func send(_ frame: [UInt8], until end: ContinuousClock.Instant) throws(PredictorLinkError) {
         var offset = 0
         while offset < frame.count {
             let sent: Int?
-            do throws(SystemCallFailure) {
+            do throws(SystemError) {
                 let fd = fd
                 sent = try frame.withUnsafeBytes { raw in
-                    Result { () throws(SystemCallFailure) in try System.send(fd, UnsafeRawBufferPointer(rebasing: raw[offset...])) }
+                    Result { () throws(SystemError) in try POSIX.send(fd, UnsafeRawBufferPointer(rebasing: raw[offset...])) }
                 }.get()
             } catch {
                 if error.errno == EPIPE || error.errno == ECONNRESET { throw .connectionClosed(path: path) }
-                throw .system(function: error.function, path: path, errno: error.errno)
+                throw linkError(error)
             }
             if let sent {
                 offset += sent
                 continue
             }
-            try wait(for: Int16(POLLOUT), until: end, stage: "send")
+            try wait(fd, for: POSIX.writable, until: end, stage: "send")
         }
     }
 
@@ -146,14 +146,14 @@ public final class PredictorClient {
                 }
             }
             let count: Int?
-            do throws(SystemCallFailure) {
+            do throws(SystemError) {
                 let fd = fd
                 count = try receiveBuffer.withUnsafeMutableBytes { raw in
-                    Result { () throws(SystemCallFailure) in try System.recv(fd, raw) }
+                    Result { () throws(SystemError) in try POSIX.receive(fd, into: raw) }
                 }.get()
             } catch {
                 if error.errno == ECONNRESET { throw .connectionClosed(path: path) }
-                throw .system(function: error.function, path: path, errno: error.errno)
+                throw linkError(error)
             }
             switch count {
             case .some(0):
@@ -161,23 +161,20 @@ public final class PredictorClient {
             case .some(let n):
                 reader.append(receiveBuffer[0..<n])
             case .none:
-                try wait(for: Int16(POLLIN), until: end, stage: "receive")
+                try wait(fd, for: POSIX.readable, until: end, stage: "receive")
             }
         }
     }
 
-    private func wait(for events: Int16, until end: ContinuousClock.Instant, stage: String) throws(PredictorLinkError) {
+    private func wait(_ socket: Int32, for events: Int16, until end: ContinuousClock.Instant,
+                      stage: String) throws(PredictorLinkError) {
         let milliseconds = try remainingMilliseconds(until: end, stage: stage)
-        do {
-            if try !System.poll(fd, events: events, milliseconds: milliseconds) {
-                throw PredictorLinkError.deadlineExceeded(path: path, deadline: deadline, stage: stage)
-            }
-        } catch let error as PredictorLinkError {
-            throw error
-        } catch let failure as SystemCallFailure {
-            throw .system(function: failure.function, path: path, errno: failure.errno)
+        let ready: Bool
+        do throws(SystemError) {
+            ready = try POSIX.poll(socket, events: events, milliseconds: milliseconds)
         } catch {
-            throw .protocolError(path: path, reason: "\(error)")
+            throw linkError(error)
         }
+        if !ready { throw .deadlineExceeded(path: path, deadline: deadline, stage: stage) }
     }
 }

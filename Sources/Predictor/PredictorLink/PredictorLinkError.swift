@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import SystemCalls
 
 /// Why the agent got no verdict from the predictor. Every case means "use the fallback detector
 /// for this sample"; the cases say why, for the log and for `doctor`.
@@ -35,7 +36,7 @@ public enum PredictorLinkError: Error, Equatable, Sendable, CustomStringConverti
             return "the spike predictor on \(path) sent an invalid answer: \(reason); are both sides on predictor.v1?"
         case let .system(function, path, errno):
             let hint = errno == EACCES ? "; add the agent's user to the socket's group (mode 0660)" : ""
-            return "\(function) on \(path) failed: \(System.describe(errno)) (errno \(errno))\(hint)"
+            return "\(function) on \(path) failed: \(POSIX.describe(errno: errno)) (errno \(errno))\(hint)"
         }
     }
 }

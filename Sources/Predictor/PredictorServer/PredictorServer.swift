@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Predictor
+import SystemCalls
 
 /// Why the predictor service could not start or stop cleanly.
 public enum PredictorServerError: Error, Sendable, CustomStringConvertible {
@@ -10,7 +11,7 @@ public enum PredictorServerError: Error, Sendable, CustomStringConvertible {
     /// Something that is not a socket sits at the socket path.
     case pathInUse(path: String)
     case bindFailed(path: String, reason: String)
-    case system(SystemCallError)
+    case system(SystemError)
 
     public var description: String {
         switch self {
@@ -48,8 +49,8 @@ public final class PredictorServer: Sendable {
 
     public static func start(path: String, mode: UInt32 = 0o660, engine: PredictorEngine,
                              group: EventLoopGroup, logger: Logger) async throws(PredictorServerError) -> PredictorServer {
-        if System.exists(path) {
-            guard System.isSocket(path) else { throw .pathInUse(path: path) }
+        if POSIX.exists(path, followingLinks: false) {
+            guard (try? POSIX.status(path))?.kind == .socket else { throw .pathInUse(path: path) }
             if await isAnswering(path: path, group: group) { throw .alreadyRunning(path: path) }
         }
         let bootstrap = ServerBootstrap(group: group)
@@ -65,8 +66,8 @@ public final class PredictorServer: Sendable {
         } catch {
             throw .bindFailed(path: path, reason: "\(error)")
         }
-        do throws(SystemCallError) {
-            try System.chmod(path, mode: mode)
+        do throws(SystemError) {
+            try POSIX.chmod(path, mode: mode)
         } catch {
             try? await channel.close()
             throw .system(error)
@@ -79,8 +80,8 @@ public final class PredictorServer: Sendable {
     /// the socket file.
     public func stop() async throws(PredictorServerError) {
         try? await channel.close()
-        do throws(SystemCallError) {
-            try System.unlink(path)
+        do throws(SystemError) {
+            try POSIX.unlink(path, missingIsFine: true)
         } catch {
             throw .system(error)
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JSON
 import Predictor
 import PredictorServer
 
@@ -59,9 +60,8 @@ struct InterfaceSamples: ParsableCommand {
 
     func emit(_ name: String, _ frame: [UInt8]) {
         let length = frame.prefix(4).reduce(0) { $0 << 8 | Int($1) }
-        var writer = JSONWriter()
-        writer.write(.object([("name", .string(name)), ("length", .number(Double(length))),
-                              ("payload", .string(String(decoding: frame.dropFirst(4), as: UTF8.self)))]))
-        print(String(decoding: writer.bytes, as: UTF8.self))
+        let line: JSONObject = ["name": .string(name), "length": .integer(Int64(length)),
+                                "payload": .string(String(decoding: frame.dropFirst(4), as: UTF8.self))]
+        print(String(decoding: JSONValue.object(line).encoded(sortingKeys: false), as: UTF8.self))
     }
 }

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import JSON
+import SystemCalls
 
 /// The CLI's side of the admin socket: blocking, one request per call (see ``AdminRequest``).
 ///
@@ -24,7 +25,7 @@ public struct AdminClient: Sendable {
     /// Sends `request` and returns the `result` of the answer.
     public func send(_ request: AdminRequest) throws(HubError) -> JSONValue {
         let fd = try connect()
-        defer { HubSystem.close(fd) }
+        defer { POSIX.close(fd) }
         try write(request, fd: fd)
         var reader = LineReader(fd: fd, path: socketPath)
         guard let line = try reader.next() else {
@@ -36,7 +37,7 @@ public struct AdminClient: Sendable {
     /// Streams telemetry (`hub tail`): calls `handler` per record until it returns false or the hub stops.
     public func tail(deviceID: String?, _ handler: (TelemetryRecord) -> Bool) throws(HubError) {
         let fd = try connect()
-        defer { HubSystem.close(fd) }
+        defer { POSIX.close(fd) }
         var request = AdminRequest(op: "tail")
         request.deviceId = deviceID
         try write(request, fd: fd)
@@ -51,16 +52,16 @@ public struct AdminClient: Sendable {
     }
 
     func connect() throws(HubError) -> Int32 {
-        guard HubSystem.exists(socketPath) else {
+        guard POSIX.exists(socketPath) else {
             throw .adminUnavailable(path: socketPath, reason: "no such socket")
         }
-        do { return try HubSystem.connectUnix(socketPath) } catch {
+        do { return try POSIX.connectUnix(socketPath).fd } catch {
             throw .adminUnavailable(path: socketPath, reason: error.description)
         }
     }
 
     func write(_ request: AdminRequest, fd: Int32) throws(HubError) {
-        do { try HubSystem.writeAll(fd, request.line(), subject: socketPath) } catch {
+        do { try POSIX.writeAll(fd, request.line(), subject: socketPath) } catch {
             throw .adminUnavailable(path: socketPath, reason: error.description)
         }
     }
@@ -79,6 +80,7 @@ struct LineReader {
     let fd: Int32
     let path: String
     var buffer: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
 
     init(fd: Int32, path: String) {
         self.fd = fd
@@ -92,12 +94,17 @@ struct LineReader {
                 buffer.removeSubrange(...newline)
                 return line
             }
-            let chunk: [UInt8]
-            do { chunk = try HubSystem.receive(fd, max: 65_536, subject: path) } catch {
+            let count: Int
+            do throws(SystemError) {
+                let (fd, path) = (fd, path)
+                count = try chunk.withUnsafeMutableBytes { raw in
+                    Result { () throws(SystemError) in try POSIX.read(fd, into: raw, subject: path) }
+                }.get()
+            } catch {
                 throw .adminUnavailable(path: path, reason: error.description)
             }
-            if chunk.isEmpty { return nil }
-            buffer += chunk
+            if count == 0 { return nil }
+            buffer += chunk[0..<count]
         }
     }
 }

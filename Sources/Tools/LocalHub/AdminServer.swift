@@ -7,15 +7,16 @@ import IoTHub
 import JSON
 import NIOCore
 import NIOPosix
+import SystemCalls
 
 /// The admin side of LocalHub: a Unix socket in the state folder (mode 0600, so only the
 /// hub's user can drive it), speaking ``AdminRequest`` lines. Never on the device port.
 enum AdminServer {
     static func start(group: any EventLoopGroup, path: String, core: HubCore) async throws(HubError) -> any Channel {
         // A socket file that answers belongs to a running hub: refuse rather than steal it.
-        if HubSystem.exists(path) {
-            if let fd = try? HubSystem.connectUnix(path) {
-                HubSystem.close(fd)
+        if POSIX.exists(path) {
+            if let probe = try? POSIX.connectUnix(path) {
+                POSIX.close(probe.fd)
                 throw .listen(what: "admin socket \(path)", reason: "another LocalHub is serving this state folder; "
                     + "stop it or use another --state-dir")
             }
@@ -29,7 +30,7 @@ enum AdminServer {
                     }
                 }
                 .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
-            try HubSystem.chmod(path, 0o600)
+            try POSIX.chmod(path, mode: 0o600)
         } catch {
             throw .listen(what: "admin socket \(path)", reason: "\(error)")
         }

@@ -9,6 +9,7 @@ import JSON
 import Logging
 import NIOCore
 import Synchronization
+import SystemCalls
 
 /// What a direct-method call returned (reference A.11): the device's status and body, or the
 /// hub's own `404` (device not online / not subscribed) or `504` (no answer in time).
@@ -148,9 +149,9 @@ final class HubCore: Sendable {
     private func writeCABundle(_ authorities: [RegisteredCA]) throws(HubError) {
         do {
             if authorities.isEmpty {
-                if HubSystem.exists(caBundlePath) { try HubSystem.unlink(caBundlePath) }
+                try POSIX.unlink(caBundlePath, missingIsFine: true)
             } else {
-                try HubSystem.writeFile(caBundlePath, Array(authorities.map(\.pem).joined().utf8))
+                try POSIX.writeFileAtomically(caBundlePath, Array(authorities.map(\.pem).joined().utf8), mode: 0o644)
             }
         } catch {
             throw .storage(operation: "writing the CA bundle", path: caBundlePath, reason: error.description)
@@ -161,7 +162,7 @@ final class HubCore: Sendable {
 
     func authenticate(clientID: String, username: String?, chain: [X509Certificate]) -> HubSession.AuthenticationDecision {
         let devices = state.withLock { $0.devices }
-        let bundle = HubSystem.exists(caBundlePath) ? caBundlePath : nil
+        let bundle = POSIX.exists(caBundlePath) ? caBundlePath : nil
         return DeviceAuthenticator(devices: devices, caBundle: bundle)
             .decide(clientID: clientID, username: username, chain: chain, now: now())
     }

@@ -10,6 +10,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
+import SystemCalls
 import Transport
 
 /// LocalHub: FieldAgent's IoT Hub emulator for development, demos, tests and fleet simulation
@@ -79,7 +80,7 @@ public final class LocalHubServer: Sendable {
     public init(_ configuration: Configuration) throws(HubError) {
         self.configuration = configuration
         let directory = configuration.stateDirectory
-        do { try HubSystem.makeDirectory(directory, mode: 0o700) } catch {
+        do { try POSIX.makeDirectories(directory, mode: 0o700) } catch {
             throw .storage(operation: "creating the state folder", path: directory, reason: error.description)
         }
         core = try HubCore(stateDirectory: directory, logger: configuration.logger, now: configuration.now,
@@ -93,7 +94,7 @@ public final class LocalHubServer: Sendable {
         }
         for file in configuration.certificateAuthorityFiles {
             let pem: [UInt8]
-            do { pem = try HubSystem.readFile(file) } catch {
+            do { pem = try POSIX.readFile(file) } catch {
                 throw .certificateAuthority("cannot read \(file): \(error)")
             }
             _ = try core.registerCertificateAuthorities(pem: pem, source: file)
@@ -112,7 +113,7 @@ public final class LocalHubServer: Sendable {
             let pki = configuration.stateDirectory + "/pki"
             certificate = pki + "/server.pem"
             key = pki + "/server.key"
-            if !HubSystem.exists(pki + "/server.pem") {
+            if !POSIX.exists(pki + "/server.pem") {
                 do { _ = try DevPKI.generate(outputDirectory: pki, devices: [], now: configuration.now()) } catch {
                     throw .serverIdentity("cannot create a dev PKI in \(pki): \(error)")
                 }
@@ -188,8 +189,8 @@ public final class LocalHubServer: Sendable {
         for channel in channels { try? await channel.close() }
         try? await group.shutdownGracefully()
         try? await adminGroup.shutdownGracefully()
-        if configuration.adminSocket, HubSystem.exists(configuration.adminSocketPath) {
-            try? HubSystem.unlink(configuration.adminSocketPath)
+        if configuration.adminSocket {
+            try? POSIX.unlink(configuration.adminSocketPath, missingIsFine: true)
         }
     }
 

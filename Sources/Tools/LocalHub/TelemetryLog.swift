@@ -10,6 +10,7 @@ import Foundation
 import IoTHub
 import MQTT
 import Synchronization
+import SystemCalls
 
 /// One telemetry message as LocalHub logged it: one JSON line in
 /// `telemetry/{deviceId}.jsonl` under the state folder.
@@ -84,14 +85,14 @@ final class TelemetryLog: Sendable {
 
     init(directory: String) throws(HubError) {
         self.directory = directory
-        do { try HubSystem.makeDirectory(directory) } catch {
+        do { try POSIX.makeDirectories(directory, mode: 0o755) } catch {
             throw .storage(operation: "creating the telemetry folder", path: directory, reason: error.description)
         }
     }
 
     deinit {
         state.withLock { state in
-            for fd in state.files.values { HubSystem.close(fd) }
+            for fd in state.files.values { POSIX.close(fd) }
         }
     }
 
@@ -107,10 +108,10 @@ final class TelemetryLog: Sendable {
                 if let open = state.files[record.deviceId] {
                     fd = open
                 } else {
-                    fd = try HubSystem.openForAppend(path(for: record.deviceId))
+                    fd = try POSIX.openForAppend(path(for: record.deviceId))
                     state.files[record.deviceId] = fd
                 }
-                try HubSystem.writeAll(fd, line)
+                try POSIX.writeAll(fd, line, subject: path(for: record.deviceId))
             } catch {
                 state.lastError = "\(path(for: record.deviceId)): \(error)"
             }
@@ -123,7 +124,7 @@ final class TelemetryLog: Sendable {
     func records(deviceID: String) throws(HubError) -> [TelemetryRecord] {
         let file = path(for: deviceID)
         let bytes: [UInt8]
-        do { bytes = try HubSystem.readFile(file) } catch {
+        do { bytes = try POSIX.readFile(file) } catch {
             if error.errno == ENOENT { return [] }
             throw .storage(operation: "reading telemetry", path: file, reason: error.description)
         }

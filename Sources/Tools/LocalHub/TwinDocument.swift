@@ -70,7 +70,7 @@ public struct TwinDocument: Sendable, Hashable {
             throw TwinPatchError(section: name, reason: "a value is \(long) bytes long; each twin value may be at most "
                 + "\(IoTHubLimits.maximumTwinValueBytes) bytes (reference A.9)")
         }
-        guard case .object(let result) = JSONValue.object(section).merging(patch) else { return section }
+        guard let result = JSONValue.object(section).merging(patch).objectValue else { return section }
         let size = JSONValue.object(result).encoded().count
         let limit = name == "desired" ? IoTHubLimits.maximumTwinDesiredBytes : IoTHubLimits.maximumTwinReportedBytes
         if size > limit {

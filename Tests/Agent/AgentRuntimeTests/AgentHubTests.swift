@@ -13,12 +13,6 @@ import TestSupport
 /// Mosquitto → a subscriber (issue 6).
 @Suite(.serialized, .enabled(if: MosquittoBroker.available, "needs mosquitto (scripts/test.sh installs it)"))
 struct AgentHubTests {
-    func temporaryDirectory() -> String {
-        let path = NSTemporaryDirectory() + "fieldagent-state-\(UUID().uuidString)"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-
     func hubSettings(_ broker: MosquittoBroker, device: String) -> HubClient.Settings {
         let files = broker.pki.files.devices[device]!
         var settings = HubClient.Settings(host: "127.0.0.1", port: broker.port, deviceID: device,
@@ -44,8 +38,8 @@ struct AgentHubTests {
     @Test func telemetryGoesThroughTheOutboxAndSequenceNumbersSurviveARestart() throws {
         let broker = try MosquittoBroker(devices: ["factory-line-01"])
         let subscriber = try Subscriber(broker: broker)
-        let state = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: state) }
+        let folder = try TemporaryDirectory(prefix: "fieldagent-state")
+        let state = folder.path
         for _ in 0..<2 {
             let board = try openBoard("sim-factory-line")
             var config = testConfig(sendFrequency: .seconds(5), stateDirectory: state)
@@ -77,8 +71,8 @@ struct AgentHubTests {
     @Test func threeDaysOfBacklogDrainOldestFirstUnderTheRate() throws {
         let broker = try MosquittoBroker(devices: ["press-7"], logEverything: false)
         let subscriber = try Subscriber(broker: broker)
-        let state = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: state) }
+        let folder = try TemporaryDirectory(prefix: "fieldagent-state")
+        let state = folder.path
         let outbox = try Outbox(directory: StateDirectory(path: state, source: .flag), logger: Logger(label: "test"))
         let count = 3 * 24 * 3600
         let start = Date().addingTimeInterval(-Double(count))
@@ -138,8 +132,8 @@ struct AgentHubTests {
     @Test func liveMessagesOvertakeABacklogThatIsPacedAtItsRate() throws {
         let broker = try MosquittoBroker(devices: ["press-8"], logEverything: false)
         let subscriber = try Subscriber(broker: broker)
-        let state = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: state) }
+        let folder = try TemporaryDirectory(prefix: "fieldagent-state")
+        let state = folder.path
         let outbox = try Outbox(directory: StateDirectory(path: state, source: .flag), logger: Logger(label: "test"))
         let backlog = 600
         _ = try outbox.enqueue(batch: (0..<backlog).map { i in

@@ -17,16 +17,16 @@ import Testing
     let device = "factory-line-01"
 
     final class Harness: @unchecked Sendable {
-        let directory: String
+        let folder: TemporaryDirectory
+        var directory: String { folder.path }
         let pki: DevPKI.Bundle
         let hub: LocalHubServer
         let port: UInt16
 
         init() async throws {
-            directory = NSTemporaryDirectory() + "fieldagent-e2e-\(UUID().uuidString.prefix(8))"
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            pki = try DevPKI.generate(outputDirectory: directory + "/pki", devices: ["factory-line-01"], now: Date())
-            var configuration = LocalHubServer.Configuration(stateDirectory: directory + "/hub", port: 0,
+            folder = try TemporaryDirectory(prefix: "fieldagent-e2e")
+            pki = try DevPKI.generate(outputDirectory: folder.file("pki"), devices: ["factory-line-01"], now: Date())
+            var configuration = LocalHubServer.Configuration(stateDirectory: folder.file("hub"), port: 0,
                                                              logger: Logger(label: "localhub"))
             configuration.serverCertificateFile = pki.files.serverCertificate
             configuration.serverKeyFile = pki.files.serverKey
@@ -77,7 +77,6 @@ import Testing
 
         func cleanUp() async {
             await hub.stop()
-            try? FileManager.default.removeItem(atPath: directory)
         }
     }
 

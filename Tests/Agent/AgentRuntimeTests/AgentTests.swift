@@ -4,6 +4,7 @@ import Foundation
 import HALSimulation
 import Logging
 import Synchronization
+import TestSupport
 import Testing
 
 /// A test agent's settings: a send frequency, and where state is kept.
@@ -20,12 +21,6 @@ func testConfig(sendFrequency: Duration, stateDirectory: String? = nil) -> Agent
         Agent(board: board, options: .init(agentVersion: "test", config: testConfig(sendFrequency: frequency, stateDirectory: stateDirectory),
                                            count: count),
               hub: nil, logger: Logger(label: "test"))
-    }
-
-    func temporaryDirectory() -> String {
-        let path = NSTemporaryDirectory() + "fieldagent-agent-\(UInt64.random(in: 0...UInt64.max))"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
     }
 
     @Test func aSendFrequencyChangeTakesEffectWithinOnePeriod() throws {
@@ -55,8 +50,8 @@ func testConfig(sendFrequency: Duration, stateDirectory: String? = nil) -> Agent
     }
 
     @Test func appliedSettingsSurviveARestart() throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let folder = try TemporaryDirectory(prefix: "fieldagent-agent")
+        let directory = folder.path
         let first = agent(try openBoard("sim-factory-line"), stateDirectory: directory)
         first.applyDesiredPatchForTesting(version: 5, body: Array(#"{"sendFrequency":"5s","route":"predictor"}"#.utf8))
         let second = agent(try openBoard("sim-factory-line"), stateDirectory: directory)

@@ -17,16 +17,16 @@ struct ChaosTests {
     static let window = 20  // HubClient.Settings.inFlightWindow
 
     final class Hub: @unchecked Sendable {
-        let directory: String
+        let folder: TemporaryDirectory
+        var directory: String { folder.path }
         let pki: DevPKI.Bundle
         var server: LocalHubServer
         var port: UInt16 = 0
 
         init() async throws {
-            directory = NSTemporaryDirectory() + "fieldagent-chaos-\(UUID().uuidString.prefix(8))"
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            pki = try DevPKI.generate(outputDirectory: directory + "/pki", devices: ["chaos-01"], now: Date())
-            server = try Self.makeServer(directory: directory, pki: pki, port: 0)
+            folder = try TemporaryDirectory(prefix: "fieldagent-chaos")
+            pki = try DevPKI.generate(outputDirectory: folder.file("pki"), devices: ["chaos-01"], now: Date())
+            server = try Self.makeServer(directory: folder.path, pki: pki, port: 0)
             port = try await server.start()
             _ = try server.registerCertificateAuthority(pem: Array(try Data(contentsOf: URL(fileURLWithPath: pki.files.rootCertificate))))
             try server.registerDevice("chaos-01", authentication: .certificateAuthority)
@@ -58,7 +58,6 @@ struct ChaosTests {
 
         func cleanUp() async {
             await server.stop()
-            try? FileManager.default.removeItem(atPath: directory)
         }
     }
 
@@ -90,7 +89,7 @@ struct ChaosTests {
         let hub = try await Hub()
         let state = hub.directory + "/agent"
         let total = 10_000
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededGenerator(seed: 20)
         var duplicatesPerCrash: [Int] = []
         for _ in 0..<20 {
             let before = hub.sequences()

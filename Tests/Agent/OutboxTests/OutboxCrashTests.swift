@@ -17,8 +17,7 @@ private func run(_ executable: String, _ arguments: [String]) -> Int32 {
 
 /// Whether this process may mount a tmpfs (root in a sandbox that allows it, as on CI here).
 private let canMountTmpfs: Bool = {
-    guard geteuid() == 0, let folder = try? TemporaryFolder() else { return false }
-    defer { folder.cleanup() }
+    guard geteuid() == 0, let folder = try? TemporaryDirectory(prefix: "outbox-test") else { return false }
     guard run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", folder.path]) == 0 else { return false }
     _ = run("/bin/umount", [folder.path])
     return true
@@ -27,8 +26,7 @@ private let canMountTmpfs: Bool = {
 @Suite(.serialized) struct OutboxCrashTests {
     @Test(.enabled(if: canMountTmpfs, "needs root and mount(8) for a small tmpfs"))
     func aRealFullDiskDegradesToMemoryWithoutLosingAMessage() throws {
-        let folder = try TemporaryFolder()
-        defer { folder.cleanup() }
+        let folder = try TemporaryDirectory(prefix: "outbox-test")
         #expect(run("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", folder.path]) == 0)
         defer { _ = run("/bin/umount", [folder.path]) }
         let log = LogRecorder()
@@ -56,8 +54,7 @@ private let canMountTmpfs: Bool = {
         ]
         let executable = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0) },
                                       "build outbox-bench first")
-        let folder = try TemporaryFolder()
-        defer { folder.cleanup() }
+        let folder = try TemporaryDirectory(prefix: "outbox-test")
         var lastPrinted: UInt64 = 0
         for round in 0..<3 {
             let process = Process()

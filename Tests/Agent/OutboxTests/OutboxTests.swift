@@ -1,12 +1,12 @@
 import Foundation
 import Logging
 @testable import Outbox
+import TestSupport
 import Testing
 
 @Suite struct OutboxTests {
     @Test func sequenceIsHandedToTheBodyPersistsAcrossReopenAndIsNeverReused() throws {
-        let folder = try TemporaryFolder()
-        defer { folder.cleanup() }
+        let folder = try TemporaryDirectory(prefix: "outbox-test")
         let log = LogRecorder()
         var seen: [UInt64] = []
         do {
@@ -32,8 +32,7 @@ import Testing
 
     @Test(arguments: OutboxConfiguration.Synchronous.allCases)
     func theFileIsInWALModeWithTheConfiguredSynchronousSetting(_ synchronous: OutboxConfiguration.Synchronous) throws {
-        let folder = try TemporaryFolder()
-        defer { folder.cleanup() }
+        let folder = try TemporaryDirectory(prefix: "outbox-test")
         var configuration = OutboxConfiguration()
         configuration.synchronous = synchronous
         let outbox = try Outbox(directory: folder.stateDirectory, configuration: configuration, logger: LogRecorder().logger)
@@ -42,8 +41,7 @@ import Testing
     }
 
     @Test func peekIsOldestFirstAndAcknowledgeDeletesDurably() throws {
-        let folder = try TemporaryFolder()
-        defer { folder.cleanup() }
+        let folder = try TemporaryDirectory(prefix: "outbox-test")
         let clock = ManualDate()
         let properties: OutboxProperties = ["$.ct": "application/json", "$.ce": "utf-8", "site": "line 7"]
         do {
@@ -72,8 +70,7 @@ import Testing
     }
 
     @Test func overQuotaDropsOldestAggregatesFirstKeepsAlertsAndCountsEveryDrop() throws {
-        let folder = try TemporaryFolder()
-        defer { folder.cleanup() }
+        let folder = try TemporaryDirectory(prefix: "outbox-test")
         let log = LogRecorder()
         var configuration = OutboxConfiguration()
         configuration.quotaBytes = 5000
@@ -96,8 +93,7 @@ import Testing
     }
 
     @Test func alertsAreDroppedOnlyWhenNoAggregateIsLeft() throws {
-        let folder = try TemporaryFolder()
-        defer { folder.cleanup() }
+        let folder = try TemporaryDirectory(prefix: "outbox-test")
         var configuration = OutboxConfiguration()
         configuration.quotaBytes = 4096
         let outbox = try Outbox(directory: folder.stateDirectory, configuration: configuration, logger: LogRecorder().logger)
@@ -118,8 +114,7 @@ import Testing
     }
 
     @Test func messagesOlderThanTheMaximumAgeAreDroppedAndCounted() throws {
-        let folder = try TemporaryFolder()
-        defer { folder.cleanup() }
+        let folder = try TemporaryDirectory(prefix: "outbox-test")
         let clock = ManualDate()
         let log = LogRecorder()
         var configuration = OutboxConfiguration()
@@ -143,8 +138,7 @@ import Testing
     }
 
     @Test func aGarbageFileIsMovedAsideAndAFreshDatabaseOpened() throws {
-        let folder = try TemporaryFolder()
-        defer { folder.cleanup() }
+        let folder = try TemporaryDirectory(prefix: "outbox-test")
         let state = folder.stateDirectory
         try state.prepare()
         try Data(repeating: 0x5A, count: 8192).write(to: URL(fileURLWithPath: state.file("outbox.db")))
@@ -165,8 +159,7 @@ import Testing
     }
 
     @Test func aTruncatedDatabaseIsMovedAside() throws {
-        let folder = try TemporaryFolder()
-        defer { folder.cleanup() }
+        let folder = try TemporaryDirectory(prefix: "outbox-test")
         let state = folder.stateDirectory
         do {
             let outbox = try Outbox(directory: state, logger: LogRecorder().logger)
@@ -189,8 +182,7 @@ import Testing
     }
 
     @Test func aFullDatabaseDegradesToMemoryKeepsAcceptingAndComesBack() throws {
-        let folder = try TemporaryFolder()
-        defer { folder.cleanup() }
+        let folder = try TemporaryDirectory(prefix: "outbox-test")
         // SQLite's max_page_count gives SQLITE_FULL exactly as a full disk does (ENOSPC -> SQLITE_FULL).
         var configuration = OutboxConfiguration()
         configuration.maximumFileBytes = 64 * 1024
@@ -226,8 +218,7 @@ import Testing
     }
 
     @Test func anUnusableStateDirectoryDegradesToMemoryWithTheReason() throws {
-        let folder = try TemporaryFolder()
-        defer { folder.cleanup() }
+        let folder = try TemporaryDirectory(prefix: "outbox-test")
         try Data("a file".utf8).write(to: URL(fileURLWithPath: folder.path + "/blocker"))
         let state = StateDirectory(path: folder.path + "/blocker/state", source: .environment)
         let log = LogRecorder()

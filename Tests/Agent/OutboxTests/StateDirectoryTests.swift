@@ -1,5 +1,6 @@
 import Foundation
 @testable import Outbox
+import TestSupport
 import Testing
 
 @Suite struct StateDirectoryTests {
@@ -29,8 +30,7 @@ import Testing
     }
 
     @Test func prepareCreatesMissingParentsPrivatelyAndExplainsFailures() throws {
-        let folder = try TemporaryFolder()
-        defer { folder.cleanup() }
+        let folder = try TemporaryDirectory(prefix: "outbox-test")
         let nested = StateDirectory(path: folder.path + "/a/b/c", source: .flag)
         try nested.prepare()
         let attributes = try FileManager.default.attributesOfItem(atPath: nested.path)

@@ -2,21 +2,12 @@ import Foundation
 import Logging
 @testable import Outbox
 import Synchronization
+import TestSupport
 import Testing
 
-/// A fresh folder under /tmp, removed by `cleanup()`.
-struct TemporaryFolder {
-    let path: String
-
-    init() throws {
-        var template = Array("/tmp/outbox-test.XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.flatMap { mkdtemp($0) } }
-        path = try #require(made.map { String(cString: $0) }, "mkdtemp failed")
-    }
-
+extension TemporaryDirectory {
+    /// `state/` inside the folder, as the agent's `--state-dir`.
     var stateDirectory: StateDirectory { StateDirectory(path: path + "/state", source: .flag) }
-
-    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
 }
 
 /// Log lines, for asserting what an operator would read (CONVENTIONS.md 14).

@@ -1,5 +1,6 @@
 import Foundation
 import Identity
+import TestSupport
 import Testing
 
 @Suite("DevPKI: root → intermediate → device and server certificates")

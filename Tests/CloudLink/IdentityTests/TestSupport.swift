@@ -2,21 +2,6 @@ import Foundation
 import Identity
 import Testing
 
-/// A private (0700) folder under the system temporary directory, removed on deinit.
-final class TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        path = NSTemporaryDirectory() + "fieldagent-identity-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
-
 /// 2027-01-15 08:00:00 UTC: the injected "now" of these tests.
 let testNow = Date(timeIntervalSince1970: 1_800_000_000)
 let day: TimeInterval = 86_400

@@ -1,5 +1,6 @@
 import Foundation
 import Identity
+import TestSupport
 import Testing
 
 @Suite("X509Identity: loading, key checks, thumbprints, validity, chain")

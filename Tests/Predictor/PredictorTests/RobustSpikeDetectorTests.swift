@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Predictor
 
@@ -6,16 +7,10 @@ import Testing
 struct RobustSpikeDetectorTests {
     /// Deterministic standard normal noise (SplitMix64 + Box–Muller), independent of HALSimulation.
     struct Noise {
-        var state: UInt64
-        mutating func unit() -> Double {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
-        }
+        var random: SeededGenerator
+        init(state: UInt64) { random = SeededGenerator(seed: state) }
         mutating func next() -> Double {
-            let u1 = max(unit(), .leastNonzeroMagnitude), u2 = unit()
+            let u1 = max(random.unit(), .leastNonzeroMagnitude), u2 = random.unit()
             return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
         }
     }

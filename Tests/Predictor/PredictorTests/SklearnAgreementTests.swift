@@ -1,5 +1,6 @@
 import TestSupport
 import Foundation
+import JSON
 import Testing
 @testable import Predictor
 
@@ -14,7 +15,7 @@ struct SklearnAgreementTests {
 
     @Test func swiftGivesSklearnsProbabilitiesWithin1e6() throws {
         let forest = try SpikeForest(json: try Self.load("spike-forest.v1.json"))
-        let expected = try JSONParser.parse(try Self.load("spike-forest.v1.expected.json"), maxDepth: 8)
+        let expected = try JSONValue.parse(try Self.load("spike-forest.v1.expected.json"), maxDepth: 8)
         #expect(expected["model_id"] == .string(forest.modelID), "the expectations belong to another model; re-run scripts/train-predictor.py")
         guard case .array(let names)? = expected["features"], case .array(let rows)? = expected["rows"] else {
             Issue.record("expected.json has no features or rows")
@@ -24,11 +25,12 @@ struct SklearnAgreementTests {
         #expect(rows.count == 300)
         var worst = 0.0, spikes = 0, quiet = 0
         for (i, row) in rows.enumerated() {
-            guard case .array(let xs)? = row["x"], case .number(let p)? = row["probability"] else {
+            guard case .array(let xs)? = row["x"], let p = row["probability"]?.doubleValue else {
                 Issue.record("row \(i) is malformed")
                 continue
             }
-            let x = xs.compactMap { if case .number(let d) = $0 { d } else { nil } }
+            let x = xs.compactMap(\.doubleValue)
+            #expect(x.count == xs.count, "row \(i) has a value that is not a number")
             let swift = forest.probability(row: x)
             worst = max(worst, abs(swift - p))
             #expect(abs(swift - p) <= 1e-6, "row \(i): Swift \(swift), sklearn \(p)")

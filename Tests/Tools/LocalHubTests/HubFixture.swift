@@ -4,25 +4,27 @@ import InMemoryLogging
 import IoTHub
 import Logging
 import MQTT
+import TestSupport
 import Transport
 @testable import LocalHub
 
 /// A LocalHub on a free 127.0.0.1 port with a dev PKI in a fresh temporary folder and an
 /// in-memory log to assert on.
 struct HubFixture: Sendable {
-    let directory: String
+    let folder: TemporaryDirectory
     let pki: DevPKI.Bundle
     let logs: InMemoryLogHandler
     let server: LocalHubServer
 
+    var directory: String { folder.path }
     var stateDirectory: String { directory + "/state" }
     var port: UInt16 { server.port ?? 0 }
 
-    static func make(devices: [String] = ["dev-1", "dev-2"], directory: String? = nil,
-                     pki: DevPKI.Bundle? = nil) async throws -> HubFixture {
-        let directory = directory ?? FileManager.default.temporaryDirectory.path + "/localhub-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let pki = try pki ?? DevPKI.generate(outputDirectory: directory + "/pki", devices: devices, now: Date())
+    /// A hub in a new folder, or, `reusing` a stopped one, a hub restarted on its folder and PKI.
+    static func make(devices: [String] = ["dev-1", "dev-2"], reusing previous: HubFixture? = nil) async throws -> HubFixture {
+        let folder = try previous?.folder ?? TemporaryDirectory(prefix: "localhub")
+        let directory = folder.path
+        let pki = try previous?.pki ?? DevPKI.generate(outputDirectory: directory + "/pki", devices: devices, now: Date())
         let logs = InMemoryLogHandler()
         var handler = logs
         handler.logLevel = .trace
@@ -32,7 +34,7 @@ struct HubFixture: Sendable {
         configuration.serverKeyFile = pki.files.serverKey
         let server = try LocalHubServer(configuration)
         try await server.start()
-        return HubFixture(directory: directory, pki: pki, logs: logs, server: server)
+        return HubFixture(folder: folder, pki: pki, logs: logs, server: server)
     }
 
     /// Registers every dev-PKI device as CA-signed under the dev root.
@@ -55,7 +57,6 @@ struct HubFixture: Sendable {
 
     func cleanUp() async {
         await server.stop()
-        try? FileManager.default.removeItem(atPath: directory)
     }
 }
 

@@ -194,7 +194,7 @@ struct LocalHubEndToEndTests {
         #expect(waitUntil { (try? fixture.server.telemetry("dev-1").count) == 1 })
         await fixture.server.stop()
 
-        let again = try await HubFixture.make(directory: fixture.directory, pki: fixture.pki)
+        let again = try await HubFixture.make(reusing: fixture)
         defer { Task { await again.cleanUp() } }
         #expect(again.server.devices().map(\.deviceID) == ["dev-1", "dev-2"])
         let twin = try again.server.twin("dev-1")

@@ -1,61 +1,11 @@
-/// A parsed JSON value. Predictor is a pure, standard-library-only target (like MQTT, so it can be
-/// fuzzed from its sources), so it carries its own small strict parser instead of Foundation's.
-public enum JSONValue: Equatable, Sendable {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    /// Members in document order; duplicate keys are rejected by the parser.
-    case object([(String, JSONValue)])
-
-    public static func == (a: JSONValue, b: JSONValue) -> Bool {
-        switch (a, b) {
-        case (.null, .null): true
-        case let (.bool(x), .bool(y)): x == y
-        case let (.number(x), .number(y)): x == y
-        case let (.string(x), .string(y)): x == y
-        case let (.array(x), .array(y)): x == y
-        case let (.object(x), .object(y)): x.elementsEqual(y) { $0.0 == $1.0 && $0.1 == $1.1 }
-        default: false
-        }
-    }
-
-    /// The member named `key` of an object, nil for a missing key or a non-object.
-    public subscript(key: String) -> JSONValue? {
-        guard case .object(let members) = self else { return nil }
-        return members.first { $0.0 == key }?.1
-    }
-
-    /// What kind of value this is, for error messages ("expected a number, found a string").
-    public var kindName: String {
-        switch self {
-        case .null: "null"
-        case .bool: "a boolean"
-        case .number: "a number"
-        case .string: "a string"
-        case .array: "an array"
-        case .object: "an object"
-        }
-    }
-}
-
-/// Why a JSON text was refused, with the byte offset where parsing stopped.
-public struct JSONParseError: Error, Equatable, Sendable, CustomStringConvertible {
-    public var offset: Int
-    public var reason: String
-
-    public var description: String { "invalid JSON at byte \(offset): \(reason)" }
-}
-
 /// A strict RFC 8259 parser: one value, optional surrounding whitespace, no trailing commas, no
 /// comments, no NaN/Infinity, duplicate object keys refused, nesting depth bounded.
-public struct JSONParser {
+struct JSONParser {
     private let bytes: [UInt8]
     private var index = 0
     private let maxDepth: Int
 
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = 16) throws(JSONParseError) -> JSONValue {
+    static func parse(_ bytes: [UInt8], maxDepth: Int) throws(JSONValueError) -> JSONValue {
         var parser = JSONParser(bytes: bytes, maxDepth: maxDepth)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
@@ -64,24 +14,25 @@ public struct JSONParser {
         return value
     }
 
-    public static func parse(_ text: String, maxDepth: Int = 16) throws(JSONParseError) -> JSONValue {
-        try parse(Array(text.utf8), maxDepth: maxDepth)
-    }
-
     private init(bytes: [UInt8], maxDepth: Int) {
         self.bytes = bytes
         self.maxDepth = maxDepth
     }
 
-    private func fail(_ reason: String) -> JSONParseError {
-        JSONParseError(offset: index, reason: reason)
+    private func fail(_ reason: String, at offset: Int? = nil) -> JSONValueError {
+        JSONValueError(text: String(decoding: bytes.prefix(200), as: UTF8.self), reason: reason, offset: offset ?? index)
     }
 
     private mutating func skipWhitespace() {
-        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
     }
 
-    private mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
+    private mutating func parseValue(depth: Int) throws(JSONValueError) -> JSONValue {
         guard index < bytes.count else { throw fail("unexpected end of input") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
@@ -90,12 +41,12 @@ public struct JSONParser {
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
         case UInt8(ascii: "n"): try literal("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         default: throw fail("unexpected character '\(Character(Unicode.Scalar(bytes[index])))'")
         }
     }
 
-    private mutating func literal(_ word: String) throws(JSONParseError) {
+    private mutating func literal(_ word: String) throws(JSONValueError) {
         let w = Array(word.utf8)
         guard index + w.count <= bytes.count, Array(bytes[index..<index + w.count]) == w else {
             throw fail("expected '\(word)'")
@@ -103,23 +54,22 @@ public struct JSONParser {
         index += w.count
     }
 
-    private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
+    private mutating func parseObject(depth: Int) throws(JSONValueError) -> JSONValue {
         guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
         index += 1
-        var members: [(String, JSONValue)] = []
-        var keys = Set<String>()
+        var members = JSONObject()
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
             let key = try parseString()
-            guard keys.insert(key).inserted else { throw fail("duplicate member \"\(key)\"") }
+            guard members[key] == nil else { throw fail("duplicate member \"\(key)\"") }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1
             skipWhitespace()
-            members.append((key, try parseValue(depth: depth)))
+            members[key] = try parseValue(depth: depth)
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input in an object") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -128,7 +78,7 @@ public struct JSONParser {
         }
     }
 
-    private mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONValue {
+    private mutating func parseArray(depth: Int) throws(JSONValueError) -> JSONValue {
         guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
         index += 1
         var elements: [JSONValue] = []
@@ -145,7 +95,9 @@ public struct JSONParser {
         }
     }
 
-    private mutating func parseNumber() throws(JSONParseError) -> Double {
+    /// An integral value that fits `Int64` is `.integer` however it is written (`5`, `5.0`, `5e0`);
+    /// anything else is `.number`.
+    private mutating func parseNumber() throws(JSONValueError) -> JSONValue {
         let start = index
         func digits(_ p: inout JSONParser) -> Int {
             let s = p.index
@@ -159,30 +111,35 @@ public struct JSONParser {
         } else if digits(&self) == 0 {
             throw fail("a number needs digits")
         }
+        var plainInteger = true
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            plainInteger = false
             index += 1
             guard digits(&self) > 0 else { throw fail("a fraction needs digits") }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            plainInteger = false
             index += 1
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             guard digits(&self) > 0 else { throw fail("an exponent needs digits") }
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        if plainInteger, let integer = Int64(text) { return .integer(integer) }
         // Double(String) rounds correctly (strtod), so a threshold written with Python's repr()
         // reads back as the very same binary64.
         guard let value = Double(text), value.isFinite else { throw fail("number \(text) is out of range") }
-        return value
+        if let integer = JSONWriter.exactInteger(value) { return .integer(integer) }
+        return .number(value)
     }
 
-    private mutating func parseString() throws(JSONParseError) -> String {
+    private mutating func parseString() throws(JSONValueError) -> String {
         index += 1
         var scalars = String.UnicodeScalarView()
         var runStart = index
-        func flush(_ p: JSONParser, _ to: Int, _ out: inout String.UnicodeScalarView) throws(JSONParseError) {
+        func flush(_ p: JSONParser, _ to: Int, _ out: inout String.UnicodeScalarView) throws(JSONValueError) {
             guard to > runStart else { return }
             guard let text = String(validating: p.bytes[runStart..<to], as: UTF8.self) else {
-                throw JSONParseError(offset: runStart, reason: "a string is not valid UTF-8")
+                throw p.fail("a string is not valid UTF-8", at: runStart)
             }
             out.append(contentsOf: text.unicodeScalars)
         }
@@ -233,7 +190,7 @@ public struct JSONParser {
         throw fail("unterminated string")
     }
 
-    private mutating func hex4() throws(JSONParseError) -> UInt32 {
+    private mutating func hex4() throws(JSONValueError) -> UInt32 {
         guard index + 4 <= bytes.count else { throw fail("\\u needs four hex digits") }
         var code: UInt32 = 0
         for _ in 0..<4 {
@@ -249,74 +206,5 @@ public struct JSONParser {
             index += 1
         }
         return code
-    }
-}
-
-/// Writes JSON text with members in the order given (deterministic output for golden tests).
-public struct JSONWriter {
-    public private(set) var bytes: [UInt8] = []
-
-    public init() {
-        bytes.reserveCapacity(256)
-    }
-
-    public mutating func write(_ value: JSONValue) {
-        switch value {
-        case .null: append("null")
-        case .bool(let b): append(b ? "true" : "false")
-        case .number(let d): writeNumber(d)
-        case .string(let s): writeString(s)
-        case .array(let elements):
-            bytes.append(UInt8(ascii: "["))
-            for (i, e) in elements.enumerated() {
-                if i > 0 { bytes.append(UInt8(ascii: ",")) }
-                write(e)
-            }
-            bytes.append(UInt8(ascii: "]"))
-        case .object(let members):
-            bytes.append(UInt8(ascii: "{"))
-            for (i, (k, v)) in members.enumerated() {
-                if i > 0 { bytes.append(UInt8(ascii: ",")) }
-                writeString(k)
-                bytes.append(UInt8(ascii: ":"))
-                write(v)
-            }
-            bytes.append(UInt8(ascii: "}"))
-        }
-    }
-
-    /// Shortest text that reads back as the same Double; non-finite numbers become null (JSON
-    /// has no NaN), integral values up to 2^53 print without a fraction.
-    private mutating func writeNumber(_ d: Double) {
-        guard d.isFinite else { append("null"); return }
-        if d == d.rounded(), abs(d) < 9_007_199_254_740_992 {
-            append(String(Int64(d)))
-        } else {
-            append(d.description)
-        }
-    }
-
-    private mutating func writeString(_ s: String) {
-        bytes.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): append("\\\"")
-            case UInt8(ascii: "\\"): append("\\\\")
-            case 0x0A: append("\\n")
-            case 0x0D: append("\\r")
-            case 0x09: append("\\t")
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: Array("\\u00".utf8))
-                bytes.append(hex[Int(byte >> 4)])
-                bytes.append(hex[Int(byte & 0xF)])
-            default: bytes.append(byte)
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
-    }
-
-    private mutating func append(_ s: String) {
-        bytes.append(contentsOf: s.utf8)
     }
 }

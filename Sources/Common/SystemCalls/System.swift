@@ -1,0 +1,428 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A failed C library call: its errno, the function, and the path or subject it was about.
+///
+/// `description` reads `open(/dev/i2c-1) failed: No such file or directory (errno 2)`; modules
+/// that wrap it in their own public error keep the parts (``function``, ``subject``, ``reason``)
+/// so their messages can say which device, key file or socket it was.
+public struct SystemError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var errno: Int32
+    /// The function that failed: `open`, `ioctl`, `gpiod_line_request_output_flags`.
+    public var function: String
+    /// The path, descriptor or request it was about (`/dev/i2c-1`, `I2C_RDWR`), when there is one.
+    public var subject: String?
+
+    public init(errno: Int32, function: String, subject: String? = nil) {
+        self.errno = errno
+        self.function = function
+        self.subject = subject
+    }
+
+    /// `function(subject)`, or the function alone.
+    public var operation: String { subject.map { "\(function)(\($0))" } ?? function }
+
+    /// The C library's text for the errno ("No such file or directory").
+    public var reason: String { POSIX.describe(errno: errno) }
+
+    public var description: String { "\(operation) failed: \(reason) (errno \(errno))" }
+}
+
+/// The one place the package calls the C library for files, sockets and polling (the C
+/// libraries it links, i2c-dev, libgpiod and OpenSSL, keep their own `C*` targets).
+///
+/// Every call retries `EINTR` and throws a ``SystemError`` named after the function. `EBADF`
+/// and `EFAULT` can only come from a bug in the caller (a closed descriptor, a bad pointer),
+/// never from input, so they trap.
+public enum POSIX {
+    /// Runs `body`, a call that reports failure with a negative result and `errno`.
+    @discardableResult
+    public static func call<Result: BinaryInteger>(_ function: @autoclosure () -> String,
+                                                   _ subject: @autoclosure () -> String? = nil,
+                                                   _ body: () -> Result) throws(SystemError) -> Result {
+        while true {
+            let result = body()
+            if result >= 0 { return result }
+            let code = errno
+            if code == EINTR { continue }
+            throw failure(code, function(), subject())
+        }
+    }
+
+    /// ``call(_:_:_:)`` for functions that return a pointer, `NULL` (with `errno`) on failure.
+    public static func call(_ function: @autoclosure () -> String,
+                            _ subject: @autoclosure () -> String? = nil,
+                            _ body: () -> OpaquePointer?) throws(SystemError) -> OpaquePointer {
+        while true {
+            errno = 0
+            if let pointer = body() { return pointer }
+            let code = errno
+            if code == EINTR { continue }
+            // A library that returns NULL without setting errno found nothing.
+            throw failure(code == 0 ? ENOENT : code, function(), subject())
+        }
+    }
+
+    private static func failure(_ code: Int32, _ function: String, _ subject: String?) -> SystemError {
+        let error = SystemError(errno: code, function: function, subject: subject)
+        if code == EBADF || code == EFAULT {
+            preconditionFailure("\(error): descriptor or pointer misuse in the caller")
+        }
+        return error
+    }
+
+    /// The C library's text for `errno` ("No such device").
+    public static func describe(errno code: Int32) -> String {
+        guard let text = strerror(code) else { return "errno \(code)" }
+        return String(cString: text)
+    }
+
+    // MARK: Files
+
+    /// The whole file.
+    public static func readFile(_ path: String) throws(SystemError) -> [UInt8] {
+        let fd = try call("open", path) { open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = try call("read", path) { chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) } }
+            if count == 0 { return bytes }
+            bytes += chunk[0..<count]
+        }
+    }
+
+    /// A small text file (a sysfs attribute, `/proc/self/status`) without its trailing newlines and NULs.
+    public static func readTextFile(_ path: String) throws(SystemError) -> String {
+        var bytes = try readFile(path)
+        while let last = bytes.last, last == 0x0A || last == 0x00 { bytes.removeLast() }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Writes `bytes` to `path` (created or truncated) and sets `mode` with `fchmod`, so the
+    /// process umask can neither widen nor narrow it.
+    public static func writeFile(_ path: String, _ bytes: [UInt8], mode: UInt32) throws(SystemError) {
+        let fd = try call("open", path) { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode)) }
+        defer { close(fd) }
+        try call("fchmod", path) { fchmod(fd, mode_t(mode)) }
+        try writeAll(fd, bytes, subject: path)
+    }
+
+    /// ``writeFile(_:_:mode:)`` to `path.tmp`, then a rename over `path`: readers see the old
+    /// file or the new one, never half of it.
+    public static func writeFileAtomically(_ path: String, _ bytes: [UInt8], mode: UInt32) throws(SystemError) {
+        let temporary = path + ".tmp"
+        try writeFile(temporary, bytes, mode: mode)
+        try rename(temporary, to: path)
+    }
+
+    /// A descriptor that appends to `path`, creating it with `mode`.
+    public static func openForAppend(_ path: String, mode: UInt32 = 0o644) throws(SystemError) -> Int32 {
+        try call("open", path) { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode_t(mode)) }
+    }
+
+    /// Writes every byte to `fd` (a file or a blocking socket), however many `write`s it takes.
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8], subject: String? = nil) throws(SystemError) {
+        var offset = 0
+        while offset < bytes.count {
+            let start = offset
+            offset += try call("write", subject) {
+                bytes.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + start }, $0.count - start) }
+            }
+        }
+    }
+
+    /// Up to `buffer.count` bytes from `fd`; 0 at the end of the file or stream.
+    public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer,
+                            subject: String? = nil) throws(SystemError) -> Int {
+        try call("read", subject) { systemRead(fd, buffer.baseAddress, buffer.count) }
+    }
+
+    /// Creates the folder `path` with `mode`; an existing folder is fine, anything else there is `ENOTDIR`.
+    public static func makeDirectory(_ path: String, mode: UInt32) throws(SystemError) {
+        if let existing = try? status(path) {
+            if existing.kind == .directory { return }
+            throw SystemError(errno: ENOTDIR, function: "mkdir", subject: path)
+        }
+        do {
+            try call("mkdir", path) { mkdir(path, mode_t(mode)) }
+        } catch where error.errno == EEXIST && isDirectory(path) {
+            // Created meanwhile by someone else.
+        }
+    }
+
+    /// `mkdir -p`: creates `path` and its missing parents with `mode`; existing folders are fine,
+    /// a file where a folder should be is `ENOTDIR` naming it.
+    public static func makeDirectories(_ path: String, mode: UInt32) throws(SystemError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            try makeDirectory(prefix, mode: mode)
+        }
+    }
+
+    /// What `stat` (or `lstat`) says about a path, without the C struct.
+    public struct FileStatus: Sendable, Hashable {
+        public enum Kind: Sendable, Hashable {
+            case regular, directory, socket, symbolicLink, other
+        }
+
+        public var kind: Kind
+        /// The permission bits (`mode & 0o7777`).
+        public var permissions: UInt32
+        public var size: Int64
+    }
+
+    /// `stat` (follows symbolic links, as `open` does), or `lstat` when `followingLinks` is false.
+    public static func status(_ path: String, followingLinks: Bool = true) throws(SystemError) -> FileStatus {
+        var info = stat()
+        if followingLinks {
+            try call("stat", path) { stat(path, &info) }
+        } else {
+            try call("lstat", path) { lstat(path, &info) }
+        }
+        let kind: FileStatus.Kind = switch info.st_mode & S_IFMT {
+        case S_IFREG: .regular
+        case S_IFDIR: .directory
+        case S_IFSOCK: .socket
+        case S_IFLNK: .symbolicLink
+        default: .other
+        }
+        return FileStatus(kind: kind, permissions: UInt32(info.st_mode) & 0o7777, size: Int64(info.st_size))
+    }
+
+    /// Whether anything is at `path` (a dangling symbolic link counts only when not following links).
+    public static func exists(_ path: String, followingLinks: Bool = true) -> Bool {
+        (try? status(path, followingLinks: followingLinks)) != nil
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        (try? status(path))?.kind == .directory
+    }
+
+    /// Names in a folder, sorted, without `.` and `..`.
+    public static func listDirectory(_ path: String) throws(SystemError) -> [String] {
+        guard let directory = opendir(path) else { throw failure(errno, "opendir", path) }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafePointer(to: &entry.pointee.d_name) { pointer in
+                pointer.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: entry.pointee.d_name)) {
+                    String(cString: $0)
+                }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// Whether this process may create and write files in the folder (`access(W_OK | X_OK)`).
+    public static func checkWritableDirectory(_ path: String) throws(SystemError) {
+        try call("access", path) { access(path, W_OK | X_OK) }
+    }
+
+    /// Renames `from` to `to`, replacing `to` (the errors name `from`).
+    public static func rename(_ from: String, to: String) throws(SystemError) {
+        try call("rename", from) { systemRename(from, to) }
+    }
+
+    /// Removes `path`; `ENOENT` is an error unless `missingIsFine`.
+    public static func unlink(_ path: String, missingIsFine: Bool = false) throws(SystemError) {
+        do {
+            try call("unlink", path) { systemUnlink(path) }
+        } catch where missingIsFine && error.errno == ENOENT {}
+    }
+
+    public static func chmod(_ path: String, mode: UInt32) throws(SystemError) {
+        try call("chmod", path) { systemChmod(path, mode_t(mode)) }
+    }
+
+    /// Releases `fd`. Never retried: on Linux the descriptor is gone even when close reports EINTR.
+    public static func close(_ fd: Int32) {
+        _ = systemClose(fd)
+    }
+
+    // MARK: Sockets
+
+    #if os(Linux)
+    /// `send` without SIGPIPE: a peer that went away is an error to report, not a signal.
+    public static let sendFlags = Int32(MSG_NOSIGNAL)
+    public static let streamType = Int32(SOCK_STREAM.rawValue)
+    #else
+    public static let sendFlags: Int32 = 0
+    public static let streamType = SOCK_STREAM
+    #endif
+
+    /// `poll` events: ready to read, ready to write.
+    public static let readable = Int16(POLLIN)
+    public static let writable = Int16(POLLOUT)
+
+    /// Adds `O_NONBLOCK` and `FD_CLOEXEC`: all waiting is then done with ``wait(_:for:until:)``
+    /// or ``poll(_:events:milliseconds:)``.
+    public static func makeNonBlocking(_ fd: Int32) throws(SystemError) {
+        let flags = try call("fcntl") { fcntl(fd, F_GETFL) }
+        try call("fcntl") { fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
+        try call("fcntl") { fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        #if canImport(Darwin)
+        var one: Int32 = 1
+        try call("setsockopt") { setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size)) }
+        #endif
+    }
+
+    /// A `sockaddr_un` for `path`; `ENAMETOOLONG` when it does not fit.
+    private static func unixAddress(_ path: String) throws(SystemError) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw SystemError(errno: ENAMETOOLONG, function: "connect", subject: path)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return address
+    }
+
+    /// A stream socket connected to the Unix socket at `path`.
+    ///
+    /// Blocking by default. With `nonBlocking`, the result says whether the connection is already
+    /// made; when it is not (`false`), wait for ``writable`` and read ``pendingError(_:)``. On
+    /// failure the socket is closed.
+    public static func connectUnix(_ path: String, nonBlocking: Bool = false) throws(SystemError) -> (fd: Int32, connected: Bool) {
+        var address = try unixAddress(path)
+        #if os(Linux)
+        let type = streamType | Int32(SOCK_CLOEXEC.rawValue)
+        #else
+        let type = streamType
+        #endif
+        let fd = try call("socket", path) { socket(AF_UNIX, type, 0) }
+        do throws(SystemError) {
+            if nonBlocking { try makeNonBlocking(fd) }
+            let length = socklen_t(MemoryLayout<sockaddr_un>.size)
+            while true {
+                let rc = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
+                }
+                if rc == 0 { return (fd, true) }
+                switch errno {
+                case EINTR where !nonBlocking: continue
+                case EINPROGRESS, EAGAIN, EINTR: return (fd, false)
+                case let code: throw failure(code, "connect", path)
+                }
+            }
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    /// `SO_ERROR`: the outcome of a non-blocking connect (0 when it succeeded).
+    public static func pendingError(_ fd: Int32) throws(SystemError) -> Int32 {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        try call("getsockopt") { getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length) }
+        return value
+    }
+
+    /// Bytes sent from a non-blocking socket, or nil when its buffer is full (poll for
+    /// ``writable``). Sent with ``sendFlags``: a peer that died gives `EPIPE`, not SIGPIPE.
+    public static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, subject: String? = nil) throws(SystemError) -> Int? {
+        while true {
+            let n = systemSend(fd, bytes.baseAddress, bytes.count, sendFlags)
+            if n >= 0 { return n }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return nil
+            case let code: throw failure(code, "send", subject)
+            }
+        }
+    }
+
+    /// Bytes received (0: the peer closed), or nil when a non-blocking socket has nothing yet
+    /// (poll for ``readable``).
+    public static func receive(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer,
+                               subject: String? = nil) throws(SystemError) -> Int? {
+        while true {
+            let n = recv(fd, buffer.baseAddress, buffer.count, 0)
+            if n >= 0 { return n }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return nil
+            case let code: throw failure(code, "recv", subject)
+            }
+        }
+    }
+
+    /// Waits until `fd` is ready for `events` or `milliseconds` pass; false on timeout. An
+    /// interrupted wait returns true, so the caller re-checks its deadline and tries again.
+    public static func poll(_ fd: Int32, events: Int16, milliseconds: Int32) throws(SystemError) -> Bool {
+        var entry = pollfd(fd: fd, events: events, revents: 0)
+        let rc = systemPoll(&entry, 1, milliseconds)
+        if rc > 0 { return true }
+        if rc == 0 { return false }
+        if errno == EINTR { return true }
+        throw failure(errno, "poll", nil)
+    }
+
+    /// Waits until `fd` is ready for `events` or `deadline` passes; false on timeout.
+    public static func wait(_ fd: Int32, for events: Int16,
+                            until deadline: ContinuousClock.Instant) throws(SystemError) -> Bool {
+        while true {
+            if try poll(fd, events: events, milliseconds: milliseconds(until: deadline)) { return true }
+            if ContinuousClock.now >= deadline { return false }
+        }
+    }
+
+    /// Milliseconds from `now` to `deadline`, rounded up so a wait never ends early, at least 0.
+    public static func milliseconds(until deadline: ContinuousClock.Instant,
+                                    from now: ContinuousClock.Instant = .now) -> Int32 {
+        let left = now.duration(to: deadline)
+        if left <= .zero { return 0 }
+        let (seconds, attoseconds) = left.components
+        return Int32(clamping: seconds * 1_000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
+    }
+
+    /// libc `connect`, for callers whose own `connect` member hides it.
+    public static func connect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 {
+        systemConnect(fd, address, length)
+    }
+
+    /// libc `accept`, for callers whose own `accept` member hides it.
+    public static func accept(_ fd: Int32, _ address: UnsafeMutablePointer<sockaddr>,
+                              _ length: UnsafeMutablePointer<socklen_t>) -> Int32 {
+        systemAccept(fd, address, length)
+    }
+
+    /// `127.0.0.1` / `::1`: the numeric form of a socket address, `?` when it has none.
+    public static func numericHost(_ address: UnsafePointer<sockaddr>, length: socklen_t) -> String {
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        let result = getnameinfo(address, length, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST)
+        guard result == 0 else { return "?" }
+        return String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Whether `host` is an IPv4 or IPv6 literal (TLS sends no SNI for those, RFC 6066 §3).
+    public static func isIPAddress(_ host: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+}
+
+// The C functions whose names POSIX's own members hide.
+private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { read(fd, buffer, count) }
+private func systemRename(_ from: String, _ to: String) -> Int32 { rename(from, to) }
+private func systemUnlink(_ path: String) -> Int32 { unlink(path) }
+private func systemChmod(_ path: String, _ mode: mode_t) -> Int32 { chmod(path, mode) }
+private func systemClose(_ fd: Int32) -> Int32 { close(fd) }
+private func systemSend(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int, _ flags: Int32) -> Int { send(fd, bytes, count, flags) }
+private func systemPoll(_ fds: UnsafeMutablePointer<pollfd>, _ count: nfds_t, _ timeout: Int32) -> Int32 { poll(fds, count, timeout) }
+private func systemConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 { connect(fd, address, length) }
+private func systemAccept(_ fd: Int32, _ address: UnsafeMutablePointer<sockaddr>,
+                          _ length: UnsafeMutablePointer<socklen_t>) -> Int32 { accept(fd, address, length) }
