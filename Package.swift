@@ -28,7 +28,7 @@ func path(_ name: String) -> String {
     return isTest ? "Tests/\(layer)/\(name)" : "Sources/\(layer)/\(base)"
 }
 
-/// A chip contributes a driver target and a model target (CONVENTIONS.md 5).
+/// A chip contributes a driver target and a model target.
 func chip(_ name: String) -> [Target] {
     [
         .target(name: name, dependencies: ["HAL", "SensorCore"], path: "Sources/Hardware/Chips/\(name)/Driver"),
@@ -104,7 +104,7 @@ let package = Package(
         ]),
         .testTarget(name: "HALLinuxTests", dependencies: ["HALLinux", "HAL"]),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
-        // X.509 identity and TLS over the system OpenSSL 3 (DESIGN.md §2: one crypto stack).
+        // X.509 identity and TLS over the system OpenSSL 3 (one crypto stack).
         .systemLibrary(name: "COpenSSL", path: path("COpenSSL"), pkgConfig: "openssl",
                        providers: [.apt(["libssl-dev"])]),
         .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
@@ -112,7 +112,7 @@ let package = Package(
         .target(name: "Transport", dependencies: ["COpenSSL", "COpenSSLShims", "Identity"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Identity"]),
-        // Pure protocol targets (DESIGN.md §3): standard library only, no I/O. The fuzzer in
+        // Pure protocol targets: standard library only, no I/O. The fuzzer in
         // fuzz/ compiles Sources/MQTT/*.swift directly, so MQTT must stay dependency-free.
         .target(name: "MQTT"),
         .target(name: "IoTHub", dependencies: ["MQTT", "DeviceID"]),

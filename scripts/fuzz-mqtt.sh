@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Fuzz the MQTT 3.1.1 decoder with libFuzzer + AddressSanitizer (test-infrastructure.md,
-# "libFuzzer with Swift"). The harness is compiled together with the pure MQTT sources, so no
-# package build is involved. It runs on a scratch copy of the committed seed corpus (new inputs
+# Fuzz the MQTT 3.1.1 decoder with libFuzzer + AddressSanitizer. The harness is compiled
+# together with the pure MQTT sources, so no package build is involved. It runs on a scratch copy of the committed seed corpus (new inputs
 # libFuzzer finds stay out of git) and exits non-zero on a crash, leaving the crashing input in
 # .build-fuzz/artifacts/.
 #

@@ -6,7 +6,7 @@
 # Debian's kernel source package when the kernel package lacks it), a small plain-I2C test adapter
 # of ours (scripts/kernel-hil/i2c-hil-adapter.c: i2c-stub cannot do I2C_RDWR) and fieldagent-hil,
 # then runs the checks against the real /dev/i2c-N and /dev/gpiochipN interfaces.
-# Recipe and measurements: ../shared/reference/kernel-hil.md (not part of the repository).
+# Recipe and measurements: docs/kernel-hil.md.
 #
 # Usage: scripts/kernel-hil.sh            (from anywhere; work files go to .build-hil/)
 # Env:   KERNEL_HIL_DIR   work folder (default: <package>/.build-hil; downloads are cached there)

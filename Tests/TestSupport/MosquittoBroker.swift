@@ -2,8 +2,8 @@ import Foundation
 import Identity
 
 /// A real Mosquitto 2 broker for one test: mutual TLS on 127.0.0.1, `require_certificate`,
-/// `use_identity_as_username`, and an ACL letting each device write only below its own tree
-/// (test-infrastructure.md). Stopped by PID when the test ends.
+/// `use_identity_as_username`, and an ACL letting each device write only below its own tree.
+/// Stopped by PID when the test ends.
 public final class MosquittoBroker: @unchecked Sendable {
     private let folder: TemporaryDirectory
     public var directory: String { folder.path }

@@ -132,7 +132,7 @@ public struct SettingRejection: Error, Equatable, Sendable, CustomStringConverti
 }
 
 /// The agent's side of the device twin's writable properties (IoT Plug and Play conventions,
-/// reference B.3): desired values are applied in `$version` order, each validated and
+/// the IoT Plug and Play property convention): desired values are applied in `$version` order, each validated and
 /// acknowledged `{value, ac, av, ad}`; a bad value is answered `ac: 400` with the reason while the
 /// last good value stays in force.
 ///
@@ -216,7 +216,7 @@ public struct TwinProperties: Sendable, Equatable {
     }
 
     /// Acknowledgements `ac: 203, av: 0` for the values in force, sent when the twin has no
-    /// desired value for them (reference B.3: "publish its default").
+    /// desired value for them (the IoT Plug and Play property convention: "publish its default").
     public func defaultsReport(for twinDocument: [UInt8]) -> [UInt8]? {
         let twin = try? JSONValue.parse(twinDocument)
         let desired = twin?["desired"]

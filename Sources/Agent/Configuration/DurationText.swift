@@ -1,5 +1,5 @@
 /// Durations as people and the twin write them: `"30s"`, `"5m"`, `"1h"`, `"250ms"`, `"1h30m"`, or
-/// ISO 8601 (`"PT30S"`, `"PT1H30M"`). DESIGN.md §5: `sendFrequency` accepts both.
+/// ISO 8601 (`"PT30S"`, `"PT1H30M"`). `sendFrequency` accepts both.
 public enum DurationText {
     public struct ParseError: Error, Equatable, CustomStringConvertible {
         public var text: String
@@ -92,7 +92,7 @@ public enum DurationText {
 }
 
 /// One problem found in a configuration or board file: where, and what was expected.
-/// Validation collects all of them at once (CONVENTIONS.md 13) so a technician fixes everything in one go.
+/// Validation collects all of them at once so a technician fixes everything in one go.
 public struct ConfigIssue: Equatable, Sendable, CustomStringConvertible {
     public var file: String
     /// Key path, e.g. `i2c[0].chips[1].address`.

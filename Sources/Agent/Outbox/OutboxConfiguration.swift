@@ -30,7 +30,7 @@ public struct OutboxConfiguration: Sendable, Equatable {
 
     public init() {}
 
-    /// Every problem at once (CONVENTIONS.md 13), each with its key; empty when valid.
+    /// Every problem at once, each with its key; empty when valid.
     public func validate() -> [String] {
         var issues: [String] = []
         if quotaBytes < 4096 { issues.append("outbox.quotaBytes is \(quotaBytes); give at least 4096") }

@@ -1,6 +1,6 @@
 /// Why the outbox refused a call, or why a state directory or pacer setting cannot be used.
 ///
-/// A struct with an extensible ``Code`` (CONVENTIONS.md 9: this is a boundary the agent's doctor
+/// A struct with an extensible ``Code`` (this is a boundary the agent's doctor
 /// and CLI show, and its set of failures will grow). ``description`` says what failed, what was
 /// expected against what was found, and what to do.
 ///

@@ -4,7 +4,7 @@ import SystemCalls
 ///
 /// ## Resolution
 /// `--state-dir` wins over `FIELDAGENT_STATE_DIR`, which wins over ``defaultPath``
-/// (CONVENTIONS.md 13: defaults < environment < CLI). ``resolve(flag:environment:)`` is pure: it
+/// (defaults < environment < CLI). ``resolve(flag:environment:)`` is pure: it
 /// decides and validates the text only. ``prepare()`` touches the file system: it creates the
 /// folder (mode 0700, parents as needed) and checks that the agent may write in it.
 public struct StateDirectory: Sendable, Equatable, CustomStringConvertible {

@@ -19,7 +19,7 @@ enum Exit {
     static let usage = ExitCode(64)
 }
 
-/// Sets up logging once per process (CONVENTIONS.md 14: only executables bootstrap logging).
+/// Sets up logging once per process (only executables bootstrap logging).
 func bootstrapLogging(_ level: Logger.Level) -> Logger {
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)

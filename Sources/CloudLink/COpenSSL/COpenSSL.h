@@ -1,5 +1,5 @@
 // System OpenSSL 3 (Debian `libssl-dev`), the one crypto stack for TLS, X.509, thumbprints, key
-// checks and the dev PKI (DESIGN.md §2). Only the headers FieldAgent uses are listed.
+// checks and the dev PKI. Only the headers FieldAgent uses are listed.
 #ifndef COPENSSL_H
 #define COPENSSL_H
 

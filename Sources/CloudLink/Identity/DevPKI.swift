@@ -28,7 +28,7 @@ public enum KeySpec: Sendable, Equatable {
     case rsa(bits: Int)
 }
 
-/// The X.509 v3 extensions a certificate gets (reference E.2 for devices).
+/// The X.509 v3 extensions a certificate gets (IoT Hub's device-certificate profile for devices).
 public enum CertificateProfile: Sendable, Equatable {
     /// basicConstraints critical CA:TRUE; keyUsage critical keyCertSign, cRLSign.
     case rootCA

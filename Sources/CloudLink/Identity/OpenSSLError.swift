@@ -3,7 +3,7 @@ import COpenSSL
 /// One entry of OpenSSL's thread-local error queue, as `ERR_get_error_all` reports it.
 ///
 /// Contract: whoever sees an OpenSSL call fail calls ``OpenSSLError/drain()`` at once, on the
-/// same thread, and puts the list into the error it throws (CONVENTIONS.md 10, after
+/// same thread, and puts the list into the error it throws (after
 /// swift-nio-ssl's `buildErrorStack`). A stale queue would otherwise be blamed on the next call.
 public struct OpenSSLError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The packed code (`ERR_get_error`); `error:0A000086:...` shows it in hex.

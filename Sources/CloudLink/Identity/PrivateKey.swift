@@ -19,7 +19,7 @@ public enum KeyType: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Why the agent refuses this key, or nil when it accepts it: EC P-256, or RSA with at least
-    /// 2048 bits (the key types IoT Hub's samples use, reference E.2).
+    /// 2048 bits (the key types IoT Hub's samples use, IoT Hub's device-certificate profile).
     public var refusal: String? {
         switch self {
         case let .ec(curve):

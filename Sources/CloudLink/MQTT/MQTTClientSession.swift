@@ -1,4 +1,4 @@
-/// The MQTT 3.1.1 client session as a pure state machine (CONVENTIONS.md 12).
+/// The MQTT 3.1.1 client session as a pure state machine.
 ///
 /// The connection driver (the `Transport` channel handler) feeds it ``Event``s with the current
 /// monotonic time and performs the ``Action``s it returns, in order. The session owns no socket,

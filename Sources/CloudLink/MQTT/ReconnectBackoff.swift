@@ -1,5 +1,5 @@
-/// Reconnect delays: exponential with full jitter and a cap (DESIGN.md §5 "Reconnect";
-/// protocol sheet A.13).
+/// Reconnect delays: exponential with full jitter and a cap (the retry guidance of Azure's
+/// Embedded C SDK).
 ///
 /// Attempt `n` (0 for the first retry after a loss) waits a uniformly random delay in
 /// `[0, min(cap, base · 2ⁿ)]`. Full jitter spreads a fleet that lost the hub at the same moment

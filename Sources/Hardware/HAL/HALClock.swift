@@ -1,4 +1,4 @@
-/// Time as drivers, the sampler and the simulation see it (CONVENTIONS.md 11: time is injected).
+/// Time as drivers, the sampler and the simulation see it (time is injected).
 ///
 /// `now` is monotonic and starts at an arbitrary point; `sleep(for:)` waits. The system clock
 /// really waits; a simulation's virtual clock just moves forward, so a simulated day runs in

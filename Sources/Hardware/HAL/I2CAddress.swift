@@ -1,6 +1,6 @@
 /// A 7-bit, right-aligned I2C target address (0x00…0x7F), as `i2cdetect` prints it.
 ///
-/// CONVENTIONS.md 2: addresses are 7-bit and right-aligned; the R/W bit is the backend's business.
+/// Addresses are 7-bit and right-aligned; the R/W bit is the backend's business.
 public struct I2CAddress: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let rawValue: UInt8
 

@@ -15,15 +15,15 @@ public enum I2COperation: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// An I2C controller (a bus). The only required operation is ``transaction(_:_:)``; `read`,
-/// `write` and `writeRead` are conveniences on top of it (CONVENTIONS.md 2, after embedded-hal's `I2c`).
+/// `write` and `writeRead` are conveniences on top of it (after embedded-hal's `I2c`).
 ///
 /// ## Contract
 /// - Wire sequence of `transaction(addr, [.write(a), .read(count: n)])`:
 ///   `START addr+W a… Sr addr+R b₀…bₙ₋₁ STOP` — one repeated start between operations, one stop at the end.
 /// - Returns one byte array per `.read` operation, in order; writes return nothing.
 /// - Throws ``I2CError``. An absent target is `.noAcknowledge(.address)`, never an empty result.
-/// - Implementations serialize transactions: a driver never locks, shares or re-opens the bus
-///   (CONVENTIONS.md 1). The Linux backend sends one transaction as one `I2C_RDWR` ioctl; the
+/// - Implementations serialize transactions: a driver never locks, shares or re-opens the bus.
+///   The Linux backend sends one transaction as one `I2C_RDWR` ioctl; the
 ///   simulated bus routes it to a chip model.
 public protocol I2CBus: AnyObject, Sendable {
     /// The bus as people know it: `/dev/i2c-1`, or `sim:i2c-1` for a simulated board.

@@ -1,5 +1,5 @@
 /// A failed I2C transaction: a small closed set of kinds, with the raw cause kept for the message
-/// (CONVENTIONS.md 3, after embedded-hal's `ErrorKind` and linux-embedded-hal's errno table).
+/// (after embedded-hal's `ErrorKind` and linux-embedded-hal's errno table).
 public struct I2CError: Error, Equatable, Sendable, CustomStringConvertible {
     public enum NoAcknowledgeSource: String, Sendable {
         /// Nobody answered the address byte: no chip there, wrong address, wiring, power.

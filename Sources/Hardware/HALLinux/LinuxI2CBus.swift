@@ -9,7 +9,7 @@ import Synchronization
 import SystemCalls
 
 /// An I2C bus on Linux: one `/dev/i2c-N` file descriptor (i2c-dev), shared by every driver on the
-/// bus (CONVENTIONS.md 1–2).
+/// bus.
 ///
 /// ## Contract
 /// - Opened with `O_RDWR | O_CLOEXEC`; `I2C_FUNCS` is read once at open into ``functionality``.

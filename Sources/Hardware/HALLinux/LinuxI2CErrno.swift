@@ -5,7 +5,7 @@ import Musl
 #endif
 import HAL
 
-/// How an errno from an i2c-dev ioctl becomes an ``I2CError/Kind`` (CONVENTIONS.md 3, after the
+/// How an errno from an i2c-dev ioctl becomes an ``I2CError/Kind`` (after the
 /// kernel's `Documentation/i2c/fault-codes.rst` and linux-embedded-hal).
 ///
 /// | errno | kind | what it usually means |
@@ -17,7 +17,7 @@ import HAL
 /// | EOPNOTSUPP | `unsupported` | the adapter cannot do this kind of transfer |
 /// | anything else | `other` | |
 ///
-/// Issue 4 maps ENODEV to an address NACK (CONVENTIONS.md 3 says data NACK): drivers such as
+/// Issue 4 maps ENODEV to an address NACK (the embedded-hal convention says data NACK): drivers such as
 /// `i2c-stub` return ENODEV for an absent address, and a scan must treat that as "nobody there".
 public enum LinuxI2CErrno {
     public static func kind(_ code: Int32) -> I2CError.Kind {

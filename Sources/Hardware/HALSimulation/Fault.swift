@@ -1,6 +1,6 @@
 import HAL
 
-/// One planted fault on a simulated bus (CONVENTIONS.md 8: faults are an overlay on the bus, never
+/// One planted fault on a simulated bus (faults are an overlay on the bus, never
 /// code inside drivers or models). A fault applies to transactions to `address` while the
 /// scenario clock is in `[from, until)`.
 public struct Fault: Equatable, Sendable, CustomStringConvertible {

@@ -53,7 +53,7 @@ public struct SelfTestResult: Equatable, Sendable {
 /// generic conformance test can treat them alike.
 ///
 /// ## Contract
-/// - A driver takes its bus and address at construction and owns them (CONVENTIONS.md 1).
+/// - A driver takes its bus and address at construction and owns them.
 /// - `start()` identifies the chip (ID register or equivalent), resets it and configures it; call
 ///   it again after a failure to re-initialise (a replugged or reset chip).
 /// - Every throwing method throws a `SensorFailure` (the driver's own error enum).

@@ -1,6 +1,6 @@
 /// The window sizes and constants of the rolling features (docs/predictor.md, "Features").
 ///
-/// Windows count samples, not seconds: like ASA's `AnomalyDetection_SpikeAndDip` (reference §F)
+/// Windows count samples, not seconds: like Azure Stream Analytics' `AnomalyDetection_SpikeAndDip`
 /// the predictor assumes a uniformly sampled series per (device, channel); the agent samples at a
 /// fixed interval. A model records the windows it was trained with and the predictor uses those.
 public struct FeatureWindows: Equatable, Sendable {

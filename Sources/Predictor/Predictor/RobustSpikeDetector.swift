@@ -9,7 +9,7 @@
 ///   MAD a consistent estimate of σ for Gaussian noise, so `threshold` reads in "sigmas".
 /// - `mode` picks the direction: `.spikes` flags score ≥ threshold, `.dips` score ≤ −threshold,
 ///   `.spikesAndDips` both (the default: a dip is a spike downward, docs/predictor.md "Labels").
-/// - Quiet while fewer than `minHistory` samples are held (reference §F: early outputs of a
+/// - Quiet while fewer than `minHistory` samples are held (as Azure Stream Analytics documents for `AnomalyDetection_SpikeAndDip`: early outputs of a
 ///   window-based detector are unreliable).
 /// - `spikeScore` = s²/(s² + threshold²) with s the score in the flagged direction(s): a number in
 ///   [0, 1) that crosses 0.5 exactly at the threshold. A score, not a calibrated probability.

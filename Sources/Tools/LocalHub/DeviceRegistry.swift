@@ -7,7 +7,7 @@ import Identity
 import IoTHub
 import MQTT
 
-/// How a registered device proves who it is (reference E.1).
+/// How a registered device proves who it is (IoT Hub's X.509 device authentication).
 public enum DeviceAuthentication: Sendable, Hashable, Codable {
     /// "selfSigned": the presented leaf's SHA-1 or SHA-256 thumbprint equals one of these
     /// (upper-case hex, no separators). The certificate's CN is not checked.
@@ -51,7 +51,7 @@ public struct RegisteredCA: Sendable, Hashable {
     public var pem: String
 }
 
-/// Decides a CONNECT the way IoT Hub does for X.509 devices (reference A.2, E.1): who the client
+/// Decides a CONNECT the way IoT Hub does for X.509 devices (IoT Hub's MQTT support: CONNECT; IoT Hub's X.509 device authentication): who the client
 /// id names, whether that device is registered, and whether the presented certificate is the
 /// registered one (thumbprint) or chains to a registered CA with CN = device id.
 ///
@@ -69,7 +69,7 @@ struct DeviceAuthenticator {
         if let username {
             guard let parsed = IoTHubTopic.parseUsername(username) else {
                 return .refused(.badUsernameOrPassword, reason: "user name '\(username)' is not "
-                    + "'{hub}/{deviceId}/?api-version=…' (reference A.2)")
+                    + "'{hub}/{deviceId}/?api-version=…' (IoT Hub's MQTT support: CONNECT)")
             }
             if parsed.deviceID != clientID || parsed.moduleID != nil {
                 return .refused(.badUsernameOrPassword, reason: "user name '\(username)' names device "
@@ -77,7 +77,7 @@ struct DeviceAuthenticator {
             }
         } else {
             return .refused(.badUsernameOrPassword, reason: "no user name; IoT Hub expects "
-                + "'{hub}/\(clientID)/?api-version=\(IoTHubLimits.apiVersion)' (reference A.2)")
+                + "'{hub}/\(clientID)/?api-version=\(IoTHubLimits.apiVersion)' (IoT Hub's MQTT support: CONNECT)")
         }
         guard let registration = devices[clientID] else {
             return .refused(.notAuthorized, reason: "device '\(clientID)' is not registered (404001 DeviceNotFound); "
@@ -94,14 +94,14 @@ struct DeviceAuthenticator {
             let sha256 = leaf.sha256Thumbprint
             let registered = [primary, secondary].compactMap { $0 }
             if registered.contains(sha1) || registered.contains(sha256) { return .accepted(deviceID: clientID) }
-            // IoT Hub's own wording for this failure (reference E.1).
+            // IoT Hub's own wording for this failure (IoT Hub's X.509 device authentication).
             return .refused(.notAuthorized, reason: "Thumbprint does not match configuration: Thumbprint: "
                 + "SHA1Hash=\(sha1), SHA2Hash=\(sha256); Configuration: PrimaryThumbprint=\(primary), "
                 + "SecondaryThumbprint=\(secondary ?? "null") (401003)")
         case .certificateAuthority:
             guard leaf.commonName == clientID else {
                 return .refused(.notAuthorized, reason: "the certificate's CN is '\(leaf.commonName ?? "(none)")', "
-                    + "not the device id '\(clientID)'; a CA-signed device certificate must have CN = device id (reference E.1)")
+                    + "not the device id '\(clientID)'; a CA-signed device certificate must have CN = device id (IoT Hub's X.509 device authentication)")
             }
             guard let caBundle else {
                 return .refused(.notAuthorized, reason: "'\(clientID)' is registered as CA-signed but no CA is "

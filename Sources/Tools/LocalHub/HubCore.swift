@@ -11,7 +11,7 @@ import NIOCore
 import Synchronization
 import SystemCalls
 
-/// What a direct-method call returned (reference A.11): the device's status and body, or the
+/// What a direct-method call returned (IoT Hub's direct methods): the device's status and body, or the
 /// hub's own `404` (device not online / not subscribed) or `504` (no answer in time).
 public struct MethodResult: Sendable, Hashable {
     public var status: Int

@@ -5,7 +5,7 @@ public enum HubError: Error, Sendable, CustomStringConvertible {
     case storage(operation: String, path: String, reason: String)
     /// No device with this id is registered.
     case unknownDevice(String)
-    /// A device id IoT Hub would refuse (reference E.1: ≤ 128 ASCII letters, digits, `-.%_*?!(),:=@$'`).
+    /// A device id IoT Hub would refuse (IoT Hub's X.509 device authentication: ≤ 128 ASCII letters, digits, `-.%_*?!(),:=@$'`).
     case invalidDeviceID(String, reason: String)
     /// A thumbprint that is not 40 (SHA-1) or 64 (SHA-256) hex digits.
     case invalidThumbprint(String)

@@ -2,7 +2,7 @@ import IoTHub
 import MQTT
 
 /// The hub's side of one device connection, as IoT Hub behaves toward a device over MQTT 3.1.1
-/// (reference A.2, A.5–A.11): a pure state machine (CONVENTIONS.md 12). Events go in (decoded
+/// (IoT Hub's MQTT support: CONNECT; IoT Hub's MQTT support: keep-alive; IoT Hub's direct methods): a pure state machine. Events go in (decoded
 /// packets, timer ticks, answers from the twin store, pushes from the admin side) and
 /// ``Action``s come out; the NIO handler performs them. No I/O, no clock: every call gets `now`.
 ///
@@ -241,7 +241,7 @@ public struct HubSession: Sendable {
                 state = .closed
                 return [.close(.deviceDisconnected)]
             case .pubRec, .pubRel, .pubComp:
-                return close("\(deviceID) sent \(packet.type): QoS 2 is not supported by IoT Hub (reference A.6)")
+                return close("\(deviceID) sent \(packet.type): QoS 2 is not supported by IoT Hub (IoT Hub's MQTT support: QoS and subscriptions)")
             case .connAck, .subAck, .unsubAck, .pingResp:
                 return close("\(deviceID) sent \(packet.type), which only a server sends")
             }
@@ -288,7 +288,7 @@ public struct HubSession: Sendable {
             let expiry = lastActivity + timeout
             if now >= expiry {
                 return close("keep-alive expired: no packet from \(deviceID) for \(timeout) "
-                    + "(1.5 × its keep-alive, reference A.5; 404104 DeviceConnectionClosedRemotely)")
+                    + "(1.5 × its keep-alive, IoT Hub's MQTT support: keep-alive; 404104 DeviceConnectionClosedRemotely)")
             }
             return [.scheduleTick(at: expiry)]
         case .authenticating, .closed:
@@ -299,7 +299,7 @@ public struct HubSession: Sendable {
     mutating func published(_ publish: MQTTPacket.Publish, deviceID: String) -> [Action] {
         if publish.qos == .exactlyOnce {
             return close("\(deviceID) published with QoS 2 to '\(publish.topic)': IoT Hub supports QoS 0 and 1 "
-                + "only and closes the connection (reference A.6)")
+                + "only and closes the connection (IoT Hub's MQTT support: QoS and subscriptions)")
         }
         let request: IoTHubDeviceRequest
         do {
@@ -341,7 +341,7 @@ public struct HubSession: Sendable {
             guard allowed.contains(subscription.filter) else {
                 codes.append(.failure)
                 actions.append(.note("\(deviceID) may not subscribe to '\(subscription.filter)' (IoT Hub accepts only "
-                    + "the device's own C2D, twin and method filters, reference A.6): refused with 0x80"))
+                    + "the device's own C2D, twin and method filters, IoT Hub's MQTT support: QoS and subscriptions): refused with 0x80"))
                 continue
             }
             if !subscriptions.contains(subscription.filter), subscriptions.count >= IoTHubLimits.maximumSubscriptions {
@@ -351,7 +351,7 @@ public struct HubSession: Sendable {
                 continue
             }
             if subscription.qos == .exactlyOnce {
-                actions.append(.note("\(deviceID) asked QoS 2 for '\(subscription.filter)': granted QoS 1 (reference A.6)"))
+                actions.append(.note("\(deviceID) asked QoS 2 for '\(subscription.filter)': granted QoS 1 (IoT Hub's MQTT support: QoS and subscriptions)"))
             }
             subscriptions.insert(subscription.filter)
             codes.append(.granted(subscription.qos == .atMostOnce ? .atMostOnce : .atLeastOnce))

@@ -14,8 +14,8 @@ import SystemCalls
 import Transport
 
 /// LocalHub: FieldAgent's IoT Hub emulator for development, demos, tests and fleet simulation
-/// on one machine (issue 5; DESIGN.md §2). An MQTT 3.1.1 server over mutual TLS on 127.0.0.1
-/// that behaves toward a device as IoT Hub does (reference A.2–A.12, E.1), with a device
+/// on one machine (issue 5). An MQTT 3.1.1 server over mutual TLS on 127.0.0.1
+/// that behaves toward a device as IoT Hub does (its MQTT device protocol, twin, methods, limits and X.509 authentication, as documented), with a device
 /// registry by certificate, a twin store, direct methods, C2D and a telemetry log.
 ///
 /// ## Contract

@@ -9,8 +9,8 @@ public struct TLSHandshakeCompleted: Sendable {
     public var protocolVersion: String
 }
 
-/// TLS as a SwiftNIO channel handler over a ``Transport/TLSMemorySession`` (OpenSSL memory BIOs,
-/// DESIGN.md §2): ciphertext from the socket in, plaintext up the pipeline; plaintext written by
+/// TLS as a SwiftNIO channel handler over a ``Transport/TLSMemorySession`` (OpenSSL memory
+/// BIOs): ciphertext from the socket in, plaintext up the pipeline; plaintext written by
 /// the handlers above out as ciphertext. One TLS implementation serves the agent and LocalHub,
 /// and no thread waits on a socket.
 ///

@@ -1,7 +1,7 @@
 import IoTHub
 import JSON
 
-/// One device's twin properties as IoT Hub keeps them (reference A.9, A.10): desired (written by
+/// One device's twin properties as IoT Hub keeps them (IoT Hub's device-twin limits; IoT Hub's twin JSON): desired (written by
 /// the back end, here the admin API) and reported (written by the device), each with its own
 /// `$version` that grows by one per accepted patch.
 ///
@@ -59,7 +59,7 @@ public struct TwinDocument: Sendable, Hashable {
         }
         if let key = Self.firstBadKey(in: .object(members)) {
             throw TwinPatchError(section: name, reason: "key '\(key)' is not allowed: keys are 1…1024 bytes without "
-                + "'.', '$', space or control characters (reference A.9)")
+                + "'.', '$', space or control characters (IoT Hub's device-twin limits)")
         }
         let depth = patch.objectDepth
         if depth > IoTHubLimits.maximumTwinDepth {
@@ -68,7 +68,7 @@ public struct TwinDocument: Sendable, Hashable {
         }
         if let long = Self.firstLongString(in: patch) {
             throw TwinPatchError(section: name, reason: "a value is \(long) bytes long; each twin value may be at most "
-                + "\(IoTHubLimits.maximumTwinValueBytes) bytes (reference A.9)")
+                + "\(IoTHubLimits.maximumTwinValueBytes) bytes (IoT Hub's device-twin limits)")
         }
         guard let result = JSONValue.object(section).merging(patch).objectValue else { return section }
         let size = JSONValue.object(result).encoded().count

@@ -6,7 +6,7 @@ import Musl
 import HAL
 import HALLinux
 
-/// LinuxGPIOChip and its lines against the kernel's gpio-sim (reference sheet H.5). The init script
+/// LinuxGPIOChip and its lines against the kernel's gpio-sim. The init script
 /// creates one bank labelled HIL_GPIO_LABEL with 8 lines named led, button, alarm, held, door,
 /// debounced; HIL_GPIO_SIM is the sysfs folder with `sim_gpioN/{pull,value}` (the world's side).
 func gpioChecks(_ hil: HILRunner) {

@@ -5,7 +5,7 @@ import JSON
 import SensorCore
 import Testing
 
-/// Writable properties per the Plug and Play acknowledgement convention (reference B.3).
+/// Writable properties per the Plug and Play acknowledgement convention.
 @Suite struct TwinPropertiesTests {
     func json(_ bytes: [UInt8]?) -> JSONValue? { bytes.flatMap { try? JSONValue.parse($0) } }
 

@@ -2,7 +2,7 @@ import TestSupport
 import Foundation
 import Testing
 
-/// CONVENTIONS.md 15: the CLI's output is a contract. These tests run the built executable and
+/// The CLI's output is a contract. These tests run the built executable and
 /// compare with snapshots in `Snapshots/`; `UPDATE_SNAPSHOTS=1 swift test --filter CLIGoldenTests`
 /// rewrites them (review the diff before committing).
 
@@ -131,7 +131,7 @@ func expectSnapshot(_ text: String, _ name: String, sourceLocation: SourceLocati
         func value(_ sensor: String, _ channel: String) -> Double? {
             line.readings.first { $0.sensor == sensor && $0.channel == channel }?.value
         }
-        // BME280 datasheet integer compensation of the dumped registers (reference sheet G.1):
+        // BME280 datasheet integer compensation of the dumped registers (the BME280 datasheet):
         // T = 2508 → 25.08 °C; P = 25767233 / 256 = 100653.25 Pa; H = 49922 / 1024 = 48.752 %RH.
         #expect(abs((value("ambient", "temperature") ?? 0) - 25.08) < 1e-9)
         #expect(abs((value("ambient", "pressure") ?? 0) - 25767233.0 / 256) < 1e-9)

@@ -10,7 +10,7 @@ extension TemporaryDirectory {
     var stateDirectory: StateDirectory { StateDirectory(path: path + "/state", source: .flag) }
 }
 
-/// Log lines, for asserting what an operator would read (CONVENTIONS.md 14).
+/// Log lines, for asserting what an operator would read.
 final class LogRecorder: Sendable {
     private let lines = Mutex<[(Logger.Level, String)]>([])
 

@@ -5,7 +5,7 @@ import HALSimulation
 import SensorCore
 import Testing
 
-/// CONVENTIONS.md 7(c): one generic test over every chip model and channel. For each physical
+/// one generic test over every chip model and channel. For each physical
 /// channel a model senses, set a value through the model's physical face, read it back through the
 /// driver's public API and compare within the model's stated resolution.
 @Suite struct ChipConformanceTests {

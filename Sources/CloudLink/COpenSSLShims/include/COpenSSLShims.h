@@ -1,4 +1,4 @@
-// Functions OpenSSL 3 offers only as macros, which Swift cannot call (CONVENTIONS.md 10).
+// Functions OpenSSL 3 offers only as macros, which Swift cannot call.
 // Every symbol carries the `COpenSSLShims_` prefix; each says why it exists.
 //
 // The OpenSSL types are forward-declared instead of including <openssl/*.h>: including them here

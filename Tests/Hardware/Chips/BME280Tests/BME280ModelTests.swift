@@ -8,7 +8,7 @@ import SensorCore
 import Testing
 
 /// Fails reads that start at one register (or corrupts one byte of them) and passes everything
-/// else to the model: a tiny stand-in for the fault overlay (CONVENTIONS.md 8).
+/// else to the model: a tiny stand-in for the fault overlay.
 final class FaultyRegisters: SimulatedI2CDevice, @unchecked Sendable {
     let model: BME280Model
     var failReadsAt: (register: UInt8, kind: I2CError.Kind)?
@@ -288,7 +288,7 @@ final class FaultyRegisters: SimulatedI2CDevice, @unchecked Sendable {
 
     // MARK: Replay of an i2cdump
 
-    /// The worked example of the reference sheet (G.1) as `i2cdump -y 1 0x76` would print it.
+    /// The datasheet's worked example as `i2cdump -y 1 0x76` would print it.
     static let workedExampleDump = """
     No size specified (using byte-data access)
          0  1  2  3  4  5  6  7  8  9  a  b  c  d  e  f    0123456789abcdef

@@ -6,7 +6,7 @@ import SHT3x
 import Testing
 
 /// Scripted-transaction tests: the exact bytes the driver sends and reads, and what it makes of
-/// errors attached to a step. Byte values are transcribed from the datasheet / reference G.2;
+/// errors attached to a step. Byte values are transcribed from the datasheet;
 /// CRCs were computed with the reference C routine (0x8010 → E1, 0x0000 → 81, 0x2000 → 5D,
 /// 0x6666 → 93, 0x6AC9 → F5, 0x66FC → 71, 0x1A2B → 6D, 0x3C4D → F6).
 @Suite struct SHT3xTests {

@@ -1,5 +1,5 @@
 // Pure conversion for the ADXL345: raw data bytes to g, and the self-test limit check.
-// Zero I/O; unit-tested with golden vectors (CONVENTIONS.md 4).
+// Zero I/O; unit-tested with golden vectors.
 
 import SensorCore
 

@@ -2,7 +2,7 @@ import HAL
 import SensorCore
 
 /// Why an ADXL345 operation failed. Each failure has its own case with the data a technician
-/// needs; `description` states what was expected and what happened (CONVENTIONS.md 9).
+/// needs; `description` states what was expected and what happened.
 public enum ADXL345Error: SensorFailure, Equatable {
     /// A bus transaction failed; the `I2CError` says how (NACK on address: nothing at 0x53/0x1D).
     case bus(I2CError)

@@ -2,7 +2,7 @@ import HAL
 
 // Register map of the Bosch BME280 (and its pressure-only sibling BMP280), named as in the
 // datasheet BST-BME280-DS002 §5.3 "Memory map" (Table 18) and §5.4 "Register description".
-// Tests and the simulation model transcribe these values independently (CONVENTIONS.md 6).
+// Tests and the simulation model transcribe these values independently.
 
 extension BME280 {
     /// Register addresses (§5.3, Table 18).

@@ -2,7 +2,7 @@ import HAL
 import SensorCore
 
 /// Why a BME280 operation failed. Each case carries what was expected and what was found;
-/// `category` is what the sampler and `doctor` act on (CONVENTIONS.md 9).
+/// `category` is what the sampler and `doctor` act on.
 public enum BME280Error: SensorFailure, Equatable {
     /// A bus transaction failed; the `I2CError` says which one and how.
     case bus(I2CError)

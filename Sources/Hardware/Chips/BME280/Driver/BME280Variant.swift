@@ -1,6 +1,6 @@
 import SensorCore
 
-/// A member of the BME280 family as data (CONVENTIONS.md "chip variants are data", after the
+/// A member of the BME280 family as data (after the
 /// kernel's `bmp280_chip_info`): what the `id` register must read and what the part can measure.
 ///
 /// The BMP280 shares the BME280's register map, calibration layout and compensation for

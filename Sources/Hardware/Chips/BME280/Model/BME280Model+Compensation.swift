@@ -1,5 +1,5 @@
 // The model's own copy of the datasheet compensation (BST-BME280-DS002 §4.2.3 / §8.2, shift form),
-// transcribed separately from the driver (CONVENTIONS.md 6) and computed in Int64 throughout. The
+// transcribed separately from the driver and computed in Int64 throughout. The
 // model uses it backwards: it searches the ADC word whose compensated value is closest to the
 // physical value the environment asks for, so a correct driver reads that value back.
 

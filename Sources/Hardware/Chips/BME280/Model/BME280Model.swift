@@ -4,7 +4,7 @@ import SensorCore
 import Synchronization
 
 /// A register-level simulation of a Bosch BME280 (or BMP280) on I2C, written from the datasheet
-/// BST-BME280-DS002 independently of the driver (CONVENTIONS.md 5 and 6).
+/// BST-BME280-DS002 independently of the driver.
 ///
 /// ## Bus face
 /// - Reads auto-increment from the register pointer; a write is `pointer, data, address, data, …`
@@ -53,7 +53,7 @@ public final class BME280Model: ChipModel, @unchecked Sendable {
             self.calib26 = calib26
         }
 
-        /// The calibration of the reference sheet's worked example (section G.1):
+        /// The calibration of the datasheet's worked example:
         /// T1 27504, T2 26435, T3 −1000, P1 36477, …, H1 75, H2 362, H3 0, H4 333, H5 0, H6 30.
         public static let workedExample = NVMImage(
             calib00: [0x70, 0x6B, 0x43, 0x67, 0x18, 0xFC, 0x7D, 0x8E, 0x43, 0xD6, 0xD0, 0x0B, 0x27,

@@ -1,7 +1,7 @@
 import HAL
 
 // SHT3x command words and status bits, transcribed from the Sensirion SHT3x-DIS datasheet
-// (v5, May 2018, §4) and the reference sheet G.2. The SHT3x has no register map: every access
+// (v5, May 2018, §4) and Sensirion's reference driver. The SHT3x has no register map: every access
 // is a 16-bit command sent MSB first, optionally followed by a read of CRC-protected words.
 
 /// A 16-bit SHT3x command. Sent as two bytes, MSB first (datasheet §4.2, "16-bit commands").
@@ -47,7 +47,7 @@ public struct SHT3xCommand: RawRepresentable, Hashable, Sendable, CustomStringCo
     public static let readStatus = SHT3xCommand(rawValue: 0xF32D)
     /// Clear status flags 15, 11, 10 and 4 (datasheet §4.11, Table 19).
     public static let clearStatus = SHT3xCommand(rawValue: 0x3041)
-    /// Read the 32-bit serial number: two words, each + CRC (Sensirion `sht3x.c`, reference G.2).
+    /// Read the 32-bit serial number: two words, each + CRC (Sensirion `sht3x.c`, the SHT3x datasheet).
     public static let readSerialNumber = SHT3xCommand(rawValue: 0x3780)
 }
 

@@ -56,7 +56,7 @@ public final class SHT3x: Sensor {
     static let minimumHeaterRise = 0.5
 
     /// - Parameters:
-    ///   - bus: the bus the chip sits on; the driver owns it (CONVENTIONS.md 1).
+    ///   - bus: the bus the chip sits on; the driver owns it.
     ///   - address: 0x44 (ADDR low) or 0x45 (ADDR high), see ``SHT3xAddress``.
     ///   - clock: all waiting goes through it.
     ///   - variant: SHT30, SHT31 (default) or SHT35.

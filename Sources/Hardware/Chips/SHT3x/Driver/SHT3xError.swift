@@ -1,8 +1,8 @@
 import HAL
 import SensorCore
 
-/// Everything that can go wrong talking to an SHT3x. Distinct failures have distinct cases
-/// (CONVENTIONS.md 9): a bus error is never reported as a CRC error, nor a CRC error as a
+/// Everything that can go wrong talking to an SHT3x. Distinct failures have distinct cases:
+/// a bus error is never reported as a CRC error, nor a CRC error as a
 /// timeout. `description` states what was expected against what came back.
 public enum SHT3xError: SensorFailure, Equatable {
     /// The bus transaction failed; the `I2CError` keeps the kind, errno and operation.

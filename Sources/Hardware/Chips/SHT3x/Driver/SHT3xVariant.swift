@@ -1,6 +1,5 @@
 /// What differs between SHT30, SHT31 and SHT35: only their accuracy. The protocol, commands,
-/// addresses and conversion are identical, so a variant is data, not a code path
-/// (CONVENTIONS.md "chip variants are data").
+/// addresses and conversion are identical, so a variant is data, not a code path.
 ///
 /// The figures are the datasheet's *typical* accuracies (SHT3x-DIS datasheet v6, Tables 1–2);
 /// the doctor and the telemetry metadata can show them, the driver does not use them.

@@ -4,8 +4,8 @@ import SensorCore
 import Synchronization
 
 /// A command-level simulation of a Sensirion SHT3x, written from the datasheet (SHT3x-DIS v5,
-/// §4) independently of the driver: its command codes, CRC and formulas are its own copies
-/// (CONVENTIONS.md 6).
+/// §4) independently of the driver: its command codes, CRC and formulas are its own copies,
+/// so a transcription error in either shows up as a failing test.
 ///
 /// ## Bus face
 /// - A 2-byte write is a command (MSB first). Unknown command → `.noAcknowledge(.data)` and
@@ -318,7 +318,7 @@ public final class SHT3xModel: ChipModel, @unchecked Sendable {
 
     /// Alert-limit defaults (high-set 60 °C/80 %RH, high-clear 58 °C/79 %RH, low-clear
     /// −9 °C/22 %RH, low-set −10 °C/20 %RH; Sensirion alert-mode application note, not
-    /// re-checked), packed as 7 MSBs of S_RH and 9 MSBs of S_T (reference G.2).
+    /// re-checked), packed as 7 MSBs of S_RH and 9 MSBs of S_T (the SHT3x datasheet).
     static let defaultLimits: [UInt16] = [(60.0, 80.0), (58, 79), (-9, 22), (-10, 20)].map { t, rh in
         (rawHumidity(rh) & 0xFE00) | ((rawTemperature(t) >> 7) & 0x01FF)
     }
