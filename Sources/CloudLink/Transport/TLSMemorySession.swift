@@ -202,21 +202,21 @@ public final class TLSMemorySession {
 
     /// Everything OpenSSL wrote for the peer since the last call.
     public func takeCiphertext() -> [UInt8] {
-        var bytes: [UInt8] = []
-        appendCiphertext(to: &bytes)
-        return bytes
+        let pending = Int(BIO_ctrl_pending(writeBIO))
+        guard pending > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: pending)
+        let count = readCiphertext(into: &bytes)
+        return count == pending ? bytes : Array(bytes[0..<count])
     }
 
-    /// ``takeCiphertext()`` appended to a buffer the caller keeps (the socket pump's unsent bytes).
-    func appendCiphertext(to buffer: inout [UInt8]) {
-        let pending = Int(BIO_ctrl_pending(writeBIO))
-        guard pending > 0 else { return }
-        let start = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: pending))
-        let count = buffer.withUnsafeMutableBytes {
-            BIO_read(writeBIO, $0.baseAddress.map { $0 + start }, Int32(clamping: pending))
-        }
-        buffer.removeLast(pending - Int(max(0, count)))
+    /// Ciphertext waiting for the peer, in bytes.
+    var ciphertextCount: Int { Int(BIO_ctrl_pending(writeBIO)) }
+
+    /// Moves up to `buffer.count` bytes of ciphertext into `buffer` (the socket pump's path,
+    /// which streams it in chunks); returns how many.
+    func readCiphertext(into buffer: inout [UInt8]) -> Int {
+        let count = buffer.withUnsafeMutableBytes { BIO_read(writeBIO, $0.baseAddress, Int32(clamping: $0.count)) }
+        return Int(max(0, count))
     }
 
     /// Queues close_notify (when the session is still sound); take it with ``takeCiphertext()``.
