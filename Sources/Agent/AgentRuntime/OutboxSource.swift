@@ -13,6 +13,10 @@ import Synchronization
 /// transaction per PUBACK would cap the drain at a few hundred messages per second. Messages
 /// taken and not yet deleted are bounded by `maximumUnsettled` (new messages wait while it is
 /// reached), which bounds what a crash can send twice.
+///
+/// The link is woken, never polling: by the outbox after each enqueue, by the deleter after each
+/// batch (room under `maximumUnsettled`, a lower ``waiting``), and told how long a paced
+/// backlog makes it wait (``pacingDelay``).
 public final class OutboxSource: HubMessageSource {
     struct State {
         /// Handed to the link and not acknowledged yet.
@@ -28,13 +32,18 @@ public final class OutboxSource: HubMessageSource {
         /// PUBACKed, waiting for the deleter thread.
         var toDelete: [UInt64] = []
         var closed = false
+        var deleterFinished = false
+        /// After the last take: how long until the paced backlog may hand out more.
+        var pacingDelay: Duration?
     }
 
     public let outbox: Outbox
     public let deviceID: String
     public let maximumUnsettled: Int
     let state: Mutex<State>
+    /// Wakes the deleter thread, and ``close()`` when the deleter is done.
     let wake = NSCondition()
+    let linkWakeUp = Mutex<(@Sendable () -> Void)?>(nil)
 
     /// - Parameters:
     ///   - drainRate: backlog messages per second (live messages are not paced).
@@ -47,7 +56,16 @@ public final class OutboxSource: HubMessageSource {
         let pacer = try DrainPacer(rate: drainRate, burst: max(1, Int(drainRate.rounded(.up))), now: ContinuousClock.now)
         let newest = outbox.statistics.nextSequence &- 1
         state = Mutex(State(boundary: newest, liveCursor: newest, pacer: pacer))
+        outbox.observeEnqueue { [weak self] in self?.wakeLink() }
         Thread.detachNewThread { [weak self] in self?.deleteLoop() }
+    }
+
+    public func setWakeUp(_ wakeUp: @escaping @Sendable () -> Void) {
+        linkWakeUp.withLock { $0 = wakeUp }
+    }
+
+    func wakeLink() {
+        linkWakeUp.withLock { $0 }?()
     }
 
     /// Deletes acknowledged messages in batches until ``close()``.
@@ -63,19 +81,29 @@ public final class OutboxSource: HubMessageSource {
             if !batch.isEmpty {
                 outbox.acknowledge(seqs: batch)
                 state.withLock { s in for seq in batch { s.taken.remove(seq) } }
+                wakeLink()
             }
-            if closed && batch.isEmpty { return }
+            if closed && batch.isEmpty {
+                wake.lock()
+                state.withLock { $0.deleterFinished = true }
+                wake.broadcast()
+                wake.unlock()
+                return
+            }
         }
     }
 
-    /// Deletes what is acknowledged and stops the deleter thread.
+    /// Deletes what is acknowledged and stops the deleter thread (waiting for it at most 5 s).
     public func close() {
+        outbox.observeEnqueue(nil)
         state.withLock { $0.closed = true }
+        let deadline = Date().addingTimeInterval(5)
         wake.lock()
-        wake.signal()
+        wake.broadcast()
+        while !state.withLock({ $0.deleterFinished }) {
+            if !wake.wait(until: deadline) { break }
+        }
         wake.unlock()
-        let deadline = ContinuousClock.now + .seconds(5)
-        while ContinuousClock.now < deadline, state.withLock({ !$0.toDelete.isEmpty }) { usleep(1000) }
     }
 
     /// The link came up: everything queued until now (and not in flight) is backlog.
@@ -91,41 +119,51 @@ public final class OutboxSource: HubMessageSource {
     public func take(limit: Int) -> [HubOutgoing] {
         guard limit > 0 else { return [] }
         return state.withLock { s in
-            var out: [HubOutgoing] = []
-            let limit = min(limit, maximumUnsettled - s.taken.count)
-            guard limit > 0 else { return out }
-            // Live first: queued since the link came up.
-            for entry in outbox.peek(limit: limit, after: max(s.liveCursor, s.boundary)) {
-                s.liveCursor = entry.seq
-                guard s.taken.insert(entry.seq).inserted, let message = outgoing(entry) else { continue }
-                out.append(message)
-                s.live += 1
-            }
-            // Then the backlog, oldest first, paced.
             let now = ContinuousClock.now
-            let room = min(limit - out.count, s.pacer.available(at: now))
-            guard room > 0, s.backlogCursor < s.boundary else { return out }
-            var sent = 0
-            for entry in outbox.peek(limit: room + s.taken.count, after: s.backlogCursor) {
-                guard entry.seq <= s.boundary else {
-                    s.backlogCursor = s.boundary
-                    break
-                }
-                s.backlogCursor = entry.seq
-                guard !s.taken.contains(entry.seq) else { continue }
-                guard let message = outgoing(entry) else { continue }
-                s.taken.insert(entry.seq)
-                out.append(message)
-                sent += 1
-                if sent == room { break }
-            }
-            if sent < room, s.backlogCursor < s.boundary, outbox.peek(limit: 1, after: s.backlogCursor).first.map({ $0.seq > s.boundary }) ?? true {
-                s.backlogCursor = s.boundary
-            }
-            s.pacer.consume(sent, at: now)
-            s.drained += sent
+            let out = take(limit: limit, now: now, &s)
+            // A backlog held back by the pacer (not by the unsettled bound, whose deletions wake
+            // the link): when its next token is due.
+            let paced = s.backlogCursor < s.boundary && out.isEmpty && s.pacer.available(at: now) == 0
+            s.pacingDelay = paced ? s.pacer.delay(until: 1, at: now) : nil
             return out
         }
+    }
+
+    /// Live messages first, then the backlog as far as the pacer allows.
+    private func take(limit: Int, now: ContinuousClock.Instant, _ s: inout State) -> [HubOutgoing] {
+        var out: [HubOutgoing] = []
+        let limit = min(limit, maximumUnsettled - s.taken.count)
+        guard limit > 0 else { return out }
+        // Live first: queued since the link came up.
+        for entry in outbox.peek(limit: limit, after: max(s.liveCursor, s.boundary)) {
+            s.liveCursor = entry.seq
+            guard s.taken.insert(entry.seq).inserted, let message = outgoing(entry) else { continue }
+            out.append(message)
+            s.live += 1
+        }
+        // Then the backlog, oldest first, paced.
+        let room = min(limit - out.count, s.pacer.available(at: now))
+        guard room > 0, s.backlogCursor < s.boundary else { return out }
+        var sent = 0
+        for entry in outbox.peek(limit: room + s.taken.count, after: s.backlogCursor) {
+            guard entry.seq <= s.boundary else {
+                s.backlogCursor = s.boundary
+                break
+            }
+            s.backlogCursor = entry.seq
+            guard !s.taken.contains(entry.seq) else { continue }
+            guard let message = outgoing(entry) else { continue }
+            s.taken.insert(entry.seq)
+            out.append(message)
+            sent += 1
+            if sent == room { break }
+        }
+        if sent < room, s.backlogCursor < s.boundary, outbox.peek(limit: 1, after: s.backlogCursor).first.map({ $0.seq > s.boundary }) ?? true {
+            s.backlogCursor = s.boundary
+        }
+        s.pacer.consume(sent, at: now)
+        s.drained += sent
+        return out
     }
 
     public func acknowledged(_ tokens: [UInt64]) {
@@ -134,9 +172,11 @@ public final class OutboxSource: HubMessageSource {
             s.acknowledged += tokens.count
         }
         wake.lock()
-        wake.signal()
+        wake.broadcast()
         wake.unlock()
     }
+
+    public var pacingDelay: Duration? { state.withLock { $0.pacingDelay } }
 
     /// Everything not acknowledged yet, in flight or not.
     public var waiting: Int { outbox.depth }

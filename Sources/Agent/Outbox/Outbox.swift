@@ -41,6 +41,7 @@ public final class Outbox: Sendable {
     private let clock: @Sendable () -> Date
     private let logger: Logger
     private let state: Mutex<State>
+    private let enqueueObserver = Mutex<(@Sendable () -> Void)?>(nil)
 
     struct Ledger {
         var nextSequence: UInt64
@@ -102,6 +103,13 @@ public final class Outbox: Sendable {
 
     // MARK: Enqueue
 
+    /// Calls `observer` after every enqueue (on the enqueuing thread, outside the outbox's lock),
+    /// so a reader such as the hub link can sleep until there is something new instead of
+    /// polling. One observer; a later call replaces it, nil removes it.
+    public func observeEnqueue(_ observer: (@Sendable () -> Void)?) {
+        enqueueObserver.withLock { $0 = observer }
+    }
+
     /// Queues one message durably and returns it with its sequence number.
     ///
     /// - Parameter body: builds the payload for the assigned sequence number (the telemetry JSON
@@ -121,6 +129,7 @@ public final class Outbox: Sendable {
         guard let entry = entries.first else {
             preconditionFailure("enqueueLocked returns one entry per draft")
         }
+        enqueueObserver.withLock { $0 }?()
         return entry
     }
 
@@ -131,13 +140,15 @@ public final class Outbox: Sendable {
         var encoded: [[UInt8]] = []
         encoded.reserveCapacity(batch.count)
         for draft in batch { encoded.append(try draft.properties.encoded()) }
-        return try state.withLock { state throws(OutboxError) -> [OutboxEntry] in
+        let entries = try state.withLock { state throws(OutboxError) -> [OutboxEntry] in
             try enqueueLocked(&state, count: batch.count) { index, seq in
                 let draft = batch[index]
                 return StoredRow(seq: seq, kind: draft.kind, capturedAtMilliseconds: draft.capturedAt.millisecondsSince1970,
                                  body: draft.body(seq), properties: encoded[index])
             }
         }
+        enqueueObserver.withLock { $0 }?()
+        return entries
     }
 
     private func enqueueLocked(_ state: inout State, count: Int,

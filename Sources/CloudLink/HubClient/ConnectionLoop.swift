@@ -3,29 +3,26 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-import Identity
 import IoTHub
 import Logging
 import MQTT
-import Transport
 
-/// The connection thread's body: connect, pump bytes between the socket and the session,
-/// perform the session's actions, reconnect with backoff. Only this thread touches the socket
-/// and the session.
+/// The connection thread's body: connect, move bytes between the stream and the session, perform
+/// the session's actions, reconnect with backoff. Only this thread touches the stream (except its
+/// wake-up) and the session. It blocks in one place, ``HubByteStream/wait(timeout:)``, until the
+/// next deadline.
 final class ConnectionLoop {
+    /// Telemetry is taken only while less than this waits unsent in the stream (a hub that stops
+    /// reading is then caught by the keep-alive, with a bounded buffer).
+    static let maximumUnsent = 1 << 20
+
     let client: HubClient
+    let stream: any HubByteStream
+    let clock: any HubClock
     var backoff: ReconnectBackoff
-    var rng = SystemRandomNumberGenerator()
-    let clock = ContinuousClock()
-    let start: ContinuousClock.Instant
+    var rng: any RandomNumberGenerator
     /// The reason last logged for a failed connect, so a repeating failure is logged once.
     var lastLoggedFailure: String?
-    var lastCertificateWarning: String?
     var operations: IoTHubDeviceOperations
     /// Packet id → source token for messages from the ``HubMessageSource`` awaiting PUBACK.
     var tokens: [UInt16: UInt64] = [:]
@@ -33,12 +30,13 @@ final class ConnectionLoop {
     var publishingToken: UInt64?
     /// PUBACKed source tokens not yet reported: one call (one outbox transaction) per read.
     var ackedTokens: [UInt64] = []
-    /// When the source last had nothing (or was paced), don't ask again before this.
-    var sourceIdleUntil: Duration = .zero
+    /// Whether the source may have messages: false after it returned none, until it wakes the
+    /// link, its pacing delay ends (`sourceRetryAt`) or a new connection starts.
+    var sourceMayHaveMore = true
+    var sourceRetryAt: Duration?
 
     // Per connection.
     var session: MQTTClientSession?
-    var deadline: Duration?
     var outstanding = 0
     var connected = false
     var out: [UInt8] = []
@@ -46,13 +44,15 @@ final class ConnectionLoop {
 
     init(client: HubClient) {
         self.client = client
+        stream = client.stream
+        clock = client.clock
+        rng = client.random ?? SystemRandomNumberGenerator()
         backoff = ReconnectBackoff(base: client.settings.backoffBase, cap: client.settings.backoffCap)
         operations = IoTHubDeviceOperations(deviceID: client.settings.deviceID,
                                             seed: UInt64.random(in: 1...UInt64.max))
-        start = clock.now
     }
 
-    var now: Duration { start.duration(to: clock.now) }
+    var now: Duration { clock.now }
     var settings: HubClient.Settings { client.settings }
     var logger: Logger { client.logger }
     var stopRequested: Bool { client.shared.withLock { $0.stopRequested } }
@@ -68,42 +68,28 @@ final class ConnectionLoop {
             return
         }
         while !stopRequested {
-            client.shared.withLock { $0.state = .connecting }
-            let tls: TLSConnection
+            client.update { $0.state = .connecting }
             do {
-                tls = try connect()
+                protocolVersion = try stream.connect()
             } catch {
+                stream.close()
                 if waitBeforeRetry(reason: "\(error)") { continue } else { break }
             }
-            let outcome = pump(tls)
-            tls.close()
+            let outcome = pump()
+            stream.close()
             _ = session?.handle(.connectionLost, at: now)
             operations.disconnected()
             if stopRequested { break }
             if !waitBeforeRetry(reason: outcome) { break }
         }
-        client.shared.withLock { $0.state = .stopped }
+        client.update { $0.state = .stopped }
     }
 
-    func connect() throws -> TLSConnection {
-        let identity = try X509Identity.load(certificateFile: settings.certificateFile, keyFile: settings.keyFile)
-        // An expired (or not yet valid) certificate is refused here, with its dates, rather than
-        // left to the hub's TLS alert, which may arrive as a bare connection reset.
-        let validity = try identity.validity(now: Date())
-        if let warning = validity.warning, warning != lastCertificateWarning {
-            logger.warning("\(warning)", metadata: ["feature": "identity"])
-            lastCertificateWarning = warning
-        }
-        let trust = try TrustAnchors.at(settings.trustAnchors)
-        return try TLSConnection.connect(host: settings.host, port: settings.port,
-                                         configuration: .client(trustAnchors: trust, identity: identity),
-                                         expectedHostName: settings.expectedHostName)
-    }
-
-    /// Logs the failure once per distinct reason, then sleeps a full-jitter backoff. False when stopping.
+    /// Logs the failure once per distinct reason, then waits a full-jitter backoff (woken early
+    /// only to stop). False when stopping.
     func waitBeforeRetry(reason: String) -> Bool {
         let delay = backoff.nextDelay(using: &rng)
-        client.shared.withLock {
+        client.update {
             $0.state = .waiting(reason: reason)
             $0.lastError = reason
         }
@@ -114,12 +100,13 @@ final class ConnectionLoop {
         } else {
             logger.debug("hub link still down; next try in \(Self.seconds(delay)) s")
         }
-        let end = clock.now + delay
-        while clock.now < end {
-            if stopRequested { return false }
-            usleep(20_000)
+        let end = now + delay
+        while !stopRequested {
+            let left = end - now
+            if left <= .zero { return true }
+            stream.wait(timeout: left)
         }
-        return !stopRequested
+        return false
     }
 
     static func seconds(_ d: Duration) -> String {
@@ -129,7 +116,7 @@ final class ConnectionLoop {
 
     func fail(permanently reason: String) {
         logger.error("hub link stopped: \(reason)")
-        client.shared.withLock {
+        client.update {
             $0.state = .stopped
             $0.lastError = reason
         }
@@ -152,14 +139,14 @@ final class ConnectionLoop {
             switch action {
             case .send(let packet):
                 do { out += try MQTTEncoder.encode(packet) } catch { return "cannot encode \(packet): \(error)" }
-            case .scheduleTick(let at):
-                deadline = deadline.map { min($0, at) } ?? at
+            case .scheduleTick:
+                continue  // the wait asks the session for its next deadline every time
             case .publishAcknowledged(let id):
                 outstanding -= 1
                 if let token = tokens.removeValue(forKey: id) {
                     ackedTokens.append(token)
                 } else {
-                    client.shared.withLock { $0.statistics.acknowledged += 1 }
+                    client.update { $0.statistics.acknowledged += 1 }
                 }
             case .publishAccepted(let id):
                 if let id {
@@ -173,7 +160,7 @@ final class ConnectionLoop {
                 backoff.reset()
                 lastLoggedFailure = nil
                 let resent = (session?.inFlightPacketIDs.count ?? 0)
-                client.shared.withLock {
+                client.update {
                     $0.state = .connected
                     $0.statistics.connects += 1
                     $0.statistics.retransmitted += resent
@@ -207,57 +194,93 @@ final class ConnectionLoop {
     }
 
     /// Runs one connection until it ends; returns why it ended.
-    func pump(_ tls: TLSConnection) -> String {
-        deadline = nil
+    func pump() -> String {
         // Messages the session still holds from the last connection are resent after CONNACK.
         outstanding = (session?.inFlightPacketIDs.count ?? 0) + (session?.queuedPacketIDs.count ?? 0)
         connected = false
         out.removeAll()
-        protocolVersion = tls.protocolVersion
+        sourceMayHaveMore = true
+        sourceRetryAt = nil
         if let ended = handle(.connectRequested) { return ended }
         while true {
             if stopRequested {
                 _ = handle(.disconnectRequested)
-                try? tls.write(out)
+                try? stream.write(out)  // the DISCONNECT; close() sends what is left
                 return "stopped"
             }
-            if connected { if let ended = feedPending() { return ended } }
-            if !out.isEmpty {
-                do { try tls.write(out) } catch { return "\(error)" }
-                out.removeAll(keepingCapacity: true)
+            var askAgain = false
+            // Inbound first: PUBACKs free the window before new messages are taken.
+            let read: HubStreamRead
+            do { read = try stream.readAvailable() } catch { return "\(error)" }
+            switch read {
+            case .closed:
+                return "the hub closed the connection"
+            case .bytes(let bytes):
+                let ended = handle(.bytesReceived(bytes))
+                reportAcknowledged()
+                if let ended { return ended }
+            case .nothing:
+                break
             }
-            if let d = deadline, d <= now {
-                deadline = nil
-                if let ended = handle(.tick) { return ended }
-            }
+            if let due = session?.nextDeadline, due <= now, let ended = handle(.tick) { return ended }
             if connected {
                 if let ended = performCommands() { return ended }
                 if let due = operations.nextDeadline, due <= now,
                    let ended = perform(operations.tick(now: now)) { return ended }
-            }
-            let hasWork = connected && outstanding < settings.inFlightWindow * 2
-                && (client.shared.withLock { $0.pending.count > $0.pendingHead } || (client.source != nil && sourceIdleUntil <= now))
-            let wait: Duration = hasWork ? .milliseconds(1) : min(.milliseconds(50), max(.milliseconds(1), (deadline ?? now + .seconds(1)) - now))
-            do {
-                let bytes = try tls.read(max: 65536, timeout: wait)
-                if bytes.isEmpty { return "the hub closed the connection" }
-                let ended = handle(.bytesReceived(bytes))
-                if !ackedTokens.isEmpty {
-                    client.source?.acknowledged(ackedTokens)
-                    ackedTokens.removeAll(keepingCapacity: true)
+                switch feedPending() {
+                case .ended(let reason): return reason
+                case .askAgain: askAgain = true
+                case .done: break
                 }
-                if let ended { return ended }
-            } catch {
-                if case .timeout = error { continue }
-                return "\(error)"
             }
+            if !out.isEmpty {
+                do { try stream.write(out) } catch { return "\(error)" }
+                out.removeAll(keepingCapacity: true)
+            }
+            // More may be waiting in the stream than one read takes, or in the source than one
+            // take gave: look again before sleeping.
+            if case .bytes = read { continue }
+            if askAgain { continue }
+            stream.wait(timeout: nextDeadline().map { max(.zero, $0 - now) })
         }
     }
 
+    /// The earliest of the session's deadline (CONNACK, PINGREQ, PINGRESP), the operations' (twin
+    /// and reported-patch time-outs) and the end of the source's pacing; nil: none.
+    func nextDeadline() -> Duration? {
+        var deadlines = [session?.nextDeadline]
+        if connected {
+            deadlines.append(operations.nextDeadline)
+            if !sourceMayHaveMore { deadlines.append(sourceRetryAt) }
+        }
+        return deadlines.compactMap { $0 }.min()
+    }
+
+    func reportAcknowledged() {
+        guard !ackedTokens.isEmpty else { return }
+        client.source?.acknowledged(ackedTokens)
+        ackedTokens.removeAll(keepingCapacity: true)
+        client.changed.notify()
+    }
+
+    enum Feed {
+        case done
+        /// The source gave messages and there is room for more: take again before waiting.
+        case askAgain
+        case ended(String)
+    }
+
     /// Moves waiting messages into the session while the in-flight window (and a little queue) has room.
-    func feedPending() -> String? {
+    func feedPending() -> Feed {
+        if client.shared.withLock({ s in defer { s.sourceSignalled = false }; return s.sourceSignalled }) {
+            sourceMayHaveMore = true
+        }
+        if let retry = sourceRetryAt, retry <= now {
+            sourceMayHaveMore = true
+            sourceRetryAt = nil
+        }
         let room = settings.inFlightWindow * 2 - outstanding
-        guard room > 0 else { return nil }
+        guard room > 0, stream.unsentByteCount < Self.maximumUnsent else { return .done }
         let batch: [(topic: String, payload: [UInt8])] = client.shared.withLock { s in
             let end = min(s.pending.count, s.pendingHead + room)
             let slice = Array(s.pending[s.pendingHead..<end])
@@ -270,22 +293,26 @@ final class ConnectionLoop {
         }
         for message in batch {
             if let ended = handle(.publishRequested(MQTTPublishRequest(topic: message.topic, payload: message.payload, qos: .atLeastOnce))) {
-                return ended
+                return .ended(ended)
             }
         }
         let more = room - batch.count
-        guard more > 0, let source = client.source, sourceIdleUntil <= now else { return nil }
+        guard more > 0, sourceMayHaveMore, let source = client.source else { return .done }
         let taken = source.take(limit: more)
-        // A source that has nothing (or is pacing a backlog) is asked again a little later.
-        if taken.count < more { sourceIdleUntil = now + .milliseconds(20) }
+        if taken.isEmpty {
+            // Asked again on its wake-up or after its pacing delay, not on every turn.
+            sourceMayHaveMore = false
+            sourceRetryAt = source.pacingDelay.map { now + $0 }
+            return .done
+        }
         for message in taken {
             publishingToken = message.token
             defer { publishingToken = nil }
             if let ended = handle(.publishRequested(MQTTPublishRequest(topic: message.topic, payload: message.payload, qos: .atLeastOnce))) {
-                return ended
+                return .ended(ended)
             }
         }
-        return nil
+        return taken.count < more ? .askAgain : .done
     }
 
     /// What the agent asked for since the last turn (reported patches, method answers).

@@ -15,10 +15,17 @@ import MQTT
 import Synchronization
 import Transport
 
-/// The device side of the hub link: one thread owns the TLS connection and drives the pure MQTT
-/// session (CONVENTIONS.md 12: the session decides, this class performs its actions). Other
-/// threads hand it telemetry with ``send(_:properties:)``; it connects, reconnects with
-/// full-jitter backoff, and retransmits unacknowledged QoS 1 messages with DUP after a reconnect.
+/// The device side of the hub link: one thread owns the connection (a ``HubByteStream``, TCP +
+/// TLS unless a test gives another) and drives the pure MQTT session: the session decides, this
+/// class performs its actions. Other threads hand it telemetry with ``send(_:properties:)``; it
+/// connects, reconnects with full-jitter backoff, and retransmits unacknowledged QoS 1 messages
+/// with DUP after a reconnect.
+///
+/// The thread blocks in one place, ``HubByteStream/wait(timeout:)``: until bytes arrive, a
+/// wake-up (``send(_:properties:)``, ``report(_:)``, ``respond(to:status:payload:)``,
+/// ``stop()``, a source with new messages) or the next deadline on the injected ``HubClock``
+/// (keep-alive, request time-outs, backoff end, backlog pacing). An idle link sleeps until its
+/// keep-alive.
 ///
 /// Twin, direct methods and C2D go through ``IoTHubDeviceOperations``: what the hub asks or
 /// answers arrives at `onEvent` (on the connection thread; hand it off, don't block), and the
@@ -89,6 +96,8 @@ public final class HubClient: Sendable {
 
     struct Shared {
         var commands: [Command] = []
+        /// The source announced new messages since the link last asked.
+        var sourceSignalled = false
         var pending: [(topic: String, payload: [UInt8])] = []
         var pendingHead = 0
         var state: LinkState = .connecting
@@ -103,47 +112,102 @@ public final class HubClient: Sendable {
     let shared = Mutex(Shared())
     let source: (any HubMessageSource)?
     let onEvent: (@Sendable (IoTHubDeviceEvent) -> Void)?
+    let stream: any HubByteStream
+    let clock: any HubClock
+    let random: (any RandomNumberGenerator & Sendable)?
+    /// Why the link cannot start (no descriptor for its wake-up), reported by ``start()``.
+    let startFailure: String?
+    /// Told of every change ``flush(timeout:)`` and ``stop()`` wait for.
+    let changed = ChangeSignal()
 
+    /// A link over TCP + TLS to `settings.host` on the system clock.
+    ///
     /// - Parameters:
     ///   - source: where durable telemetry comes from (taken when the in-flight window has room).
     ///   - onEvent: twin documents, desired patches, method calls, C2D messages and reported-patch
     ///     results; called on the connection thread.
-    public init(settings: Settings, logger: Logger, source: (any HubMessageSource)? = nil,
-                onEvent: (@Sendable (IoTHubDeviceEvent) -> Void)? = nil) {
+    public convenience init(settings: Settings, logger: Logger, source: (any HubMessageSource)? = nil,
+                            onEvent: (@Sendable (IoTHubDeviceEvent) -> Void)? = nil) {
+        do throws(TransportError) {
+            let stream = TLSHubStream(settings: settings, logger: logger, signal: try WakeUpSignal())
+            self.init(settings: settings, logger: logger, source: source, stream: stream, onEvent: onEvent)
+        } catch {
+            self.init(settings: settings, logger: logger, source: source, stream: UnusableStream(),
+                      startFailure: "cannot make the hub link's wake-up descriptor (\(error)); free some descriptors and restart",
+                      onEvent: onEvent)
+        }
+    }
+
+    /// A link over `stream`, timed by `clock`, with reconnect jitter from `random` (default: the
+    /// system's generator); what tests use to script the hub and the passing of time.
+    public convenience init(settings: Settings, logger: Logger, source: (any HubMessageSource)? = nil,
+                            stream: any HubByteStream, clock: any HubClock = ContinuousHubClock(),
+                            random: (any RandomNumberGenerator & Sendable)? = nil,
+                            onEvent: (@Sendable (IoTHubDeviceEvent) -> Void)? = nil) {
+        self.init(settings: settings, logger: logger, source: source, stream: stream, clock: clock, random: random,
+                  startFailure: nil, onEvent: onEvent)
+    }
+
+    private init(settings: Settings, logger: Logger, source: (any HubMessageSource)?, stream: any HubByteStream,
+                 clock: any HubClock = ContinuousHubClock(), random: (any RandomNumberGenerator & Sendable)? = nil,
+                 startFailure: String?, onEvent: (@Sendable (IoTHubDeviceEvent) -> Void)?) {
         self.settings = settings
         self.logger = logger
         self.source = source
+        self.stream = stream
+        self.clock = clock
+        self.random = random
+        self.startFailure = startFailure
         self.onEvent = onEvent
+        source?.setWakeUp { [weak self] in self?.sourceChanged() }
+    }
+
+    /// The source has new messages (or fewer waiting): wake the link and whoever flushes.
+    func sourceChanged() {
+        shared.withLock { $0.sourceSignalled = true }
+        stream.wakeUp()
+        changed.notify()
+    }
+
+    /// Changes the shared state and tells the waiters (never call it with a lock held).
+    func update(_ body: (inout Shared) -> Void) {
+        shared.withLock { body(&$0) }
+        changed.notify()
     }
 
     /// Queues a reported-properties patch (JSON merge patch); sent with a `$rid` when connected,
     /// again after a time-out, a 429/5xx or a reconnect, until the hub accepts it.
     public func report(_ patch: [UInt8]) {
         shared.withLock { $0.commands.append(.report(patch)) }
+        stream.wakeUp()
     }
 
     /// Answers a direct method (dropped if the link went down since the call: the hub has timed it out).
     public func respond(to request: IoTHubMethodRequest, status: Int, payload: [UInt8]) {
         shared.withLock { $0.commands.append(.respond(request, status: status, payload: payload)) }
+        stream.wakeUp()
     }
 
     /// Asks for the full twin again (it is fetched at every connect anyway).
     public func requestTwin() {
         shared.withLock { $0.commands.append(.requestTwin) }
+        stream.wakeUp()
     }
 
     /// Queues one telemetry message. Never blocks; when more than `maximumPending` wait, the
     /// oldest is dropped and counted.
     public func send(_ payload: [UInt8], properties: IoTHubMessageProperties) throws(IoTHubError) {
         let topic = try IoTHubTopic.telemetry(deviceID: settings.deviceID, properties: properties)
-        shared.withLock { s in
+        let dropped = shared.withLock { s in
             s.pending.append((topic, payload))
             s.statistics.enqueued += 1
-            if s.pending.count - s.pendingHead > settings.maximumPending {
-                s.pendingHead += 1
-                s.statistics.dropped += 1
-            }
+            guard s.pending.count - s.pendingHead > settings.maximumPending else { return false }
+            s.pendingHead += 1
+            s.statistics.dropped += 1
+            return true
         }
+        stream.wakeUp()
+        if dropped { changed.notify() }
     }
 
     public var state: LinkState { shared.withLock { $0.state } }
@@ -159,37 +223,55 @@ public final class HubClient: Sendable {
 
     /// Starts the connection thread.
     public func start() {
-        let failed = startThread(name: "fieldagent-hub") { [self] in
-            ConnectionLoop(client: self).run()
+        var failure = startFailure
+        if failure == nil {
+            let failed = startThread(name: "fieldagent-hub") { [self] in
+                ConnectionLoop(client: self).run()
+            }
+            if failed != 0 {
+                failure = "cannot start the hub link's thread (pthread_create: \(String(cString: strerror(failed)))); free some threads or memory and restart"
+            }
         }
-        if failed != 0 {
-            let reason = "cannot start the hub link's thread (pthread_create: \(String(cString: strerror(failed)))); free some threads or memory and restart"
-            logger.error("\(reason)")
-            shared.withLock {
+        if let failure {
+            logger.error("\(failure)")
+            update {
                 $0.state = .stopped
-                $0.lastError = reason
+                $0.lastError = failure
             }
         }
     }
 
-    /// Waits until every queued message is acknowledged or `timeout` passes; true when all were.
+    /// Waits until every queued message is acknowledged or `timeout` (real time) passes; true
+    /// when all were.
     public func flush(timeout: Duration) -> Bool {
-        let clock = ContinuousClock()
-        let end = clock.now + timeout
-        while clock.now < end {
-            if unacknowledged == 0 { return true }
-            usleep(10_000)
-        }
-        return unacknowledged == 0
+        waitUntil(unacknowledgedBelow: 1, timeout: timeout)
     }
 
-    /// Disconnects cleanly and stops the thread.
+    /// Waits until fewer than `limit` messages are unacknowledged (woken by each PUBACK, not
+    /// polling) or `timeout` (real time) passes; true when they are. A producer that must not
+    /// run ahead of the hub waits here.
+    public func waitUntil(unacknowledgedBelow limit: Int, timeout: Duration) -> Bool {
+        changed.wait(timeout: timeout) { unacknowledged < limit }
+    }
+
+    /// Disconnects cleanly and stops the thread (waiting for it at most 5 s).
     public func stop() {
         shared.withLock { $0.stopRequested = true }
-        let clock = ContinuousClock()
-        let end = clock.now + .seconds(5)
-        while clock.now < end, state != .stopped { usleep(10_000) }
+        stream.wakeUp()
+        _ = changed.wait(timeout: .seconds(5)) { state == .stopped }
     }
+}
+
+/// Stands in for the network when the link cannot start; never used.
+private final class UnusableStream: HubByteStream {
+    struct Unusable: Error {}
+    func connect() throws -> String { throw Unusable() }
+    func write(_ bytes: [UInt8]) throws { throw Unusable() }
+    var unsentByteCount: Int { 0 }
+    func readAvailable() throws -> HubStreamRead { .closed }
+    func close() {}
+    func wait(timeout: Duration?) {}
+    func wakeUp() {}
 }
 
 
@@ -210,6 +292,11 @@ public struct HubOutgoing: Sendable, Equatable {
 /// Durable telemetry for the link (the outbox): the connection thread takes messages when its
 /// in-flight window has room and reports each PUBACK. A message taken and not acknowledged when
 /// the process dies is taken again after restart (at-least-once; the hub dedupes by `$.mid`).
+///
+/// The link does not poll: after a ``take(limit:)`` that returned nothing, it asks again only
+/// when the source calls the wake-up it registered with ``setWakeUp(_:)``, after
+/// ``pacingDelay``, or on a new connection. A take that returned some messages is followed by
+/// another while the window has room.
 public protocol HubMessageSource: AnyObject, Sendable {
     /// Up to `limit` messages not handed out before, in the order they should be sent.
     func take(limit: Int) -> [HubOutgoing]
@@ -219,8 +306,18 @@ public protocol HubMessageSource: AnyObject, Sendable {
     var waiting: Int { get }
     /// The link is (again) up: what was queued meanwhile is a backlog to drain.
     func linkUp()
+    /// Called once by the link. Call `wakeUp` (from any thread, never with a lock held) when
+    /// ``take(limit:)`` may have messages it did not have, or ``waiting`` changed other than
+    /// through ``acknowledged(_:)``. A source whose messages are all there from the start needs
+    /// nothing.
+    func setWakeUp(_ wakeUp: @escaping @Sendable () -> Void)
+    /// Read right after a ``take(limit:)`` that returned nothing: how long until more may go
+    /// without a wake-up (a backlog paced by a drain rate), or nil.
+    var pacingDelay: Duration? { get }
 }
 
 extension HubMessageSource {
     public func linkUp() {}
+    public func setWakeUp(_ wakeUp: @escaping @Sendable () -> Void) {}
+    public var pacingDelay: Duration? { nil }
 }

@@ -58,7 +58,7 @@ enum System {
                      until deadline: ContinuousClock.Instant) throws(SystemError) -> Bool {
         while true {
             var entry = pollfd(fd: fd, events: events, revents: 0)
-            let ready = try call("poll") { poll(&entry, 1, milliseconds(until: deadline)) }
+            let ready = try call("poll") { libcPoll(&entry, 1, milliseconds(until: deadline)) }
             if ready > 0 { return true }
             if ContinuousClock.now >= deadline { return false }
         }
@@ -66,11 +66,43 @@ enum System {
 
     /// Milliseconds to `deadline`, rounded up so a wait never ends early, at least 0.
     static func milliseconds(until deadline: ContinuousClock.Instant) -> Int32 {
-        let left = ContinuousClock.now.duration(to: deadline)
-        if left <= .zero { return 0 }
-        let (seconds, attoseconds) = left.components
-        let total = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
-        return Int32(clamping: total)
+        milliseconds(ContinuousClock.now.duration(to: deadline))
+    }
+
+    /// `duration` in whole milliseconds, rounded up so a wait never ends early; at least 0,
+    /// and -1 (no limit) for nil.
+    static func milliseconds(_ duration: Duration?) -> Int32 {
+        guard let duration else { return -1 }
+        if duration <= .zero { return 0 }
+        let (seconds, attoseconds) = duration.components
+        let total = seconds.multipliedReportingOverflow(by: 1000)
+        if total.overflow { return Int32.max }
+        return Int32(clamping: total.partialValue + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
+    }
+
+    /// One `poll` over several descriptors; the number ready, 0 on timeout (`timeout` -1: none).
+    /// An `EINTR` is retried with the same timeout: callers re-check their deadlines after any return.
+    @discardableResult
+    static func poll(_ entries: inout [pollfd], timeout: Int32) throws(SystemError) -> Int32 {
+        let count = nfds_t(entries.count)
+        return try entries.withUnsafeMutableBufferPointer { (buffer) throws(SystemError) -> Int32 in
+            try call("poll") { libcPoll(buffer.baseAddress, count, timeout) }
+        }
+    }
+
+    /// A non-blocking, close-on-exec pipe: (read end, write end).
+    static func pipe() throws(SystemError) -> (Int32, Int32) {
+        var ends: [Int32] = [-1, -1]
+        try call("pipe") { ends.withUnsafeMutableBufferPointer { libcPipe($0.baseAddress) } }
+        do {
+            try makeNonBlocking(ends[0])
+            try makeNonBlocking(ends[1])
+        } catch {
+            close(ends[0])
+            close(ends[1])
+            throw error
+        }
+        return (ends[0], ends[1])
     }
 
     static func close(_ fd: Int32) {
@@ -81,6 +113,27 @@ enum System {
         _ = Musl.close(fd)
         #else
         _ = Darwin.close(fd)
+        #endif
+    }
+
+    /// libc `poll` and `pipe`, for the members above that hide them.
+    private static func libcPoll(_ entries: UnsafeMutablePointer<pollfd>?, _ count: nfds_t, _ timeout: Int32) -> Int32 {
+        #if canImport(Glibc)
+        Glibc.poll(entries, count, timeout)
+        #elseif canImport(Musl)
+        Musl.poll(entries, count, timeout)
+        #else
+        Darwin.poll(entries, count, timeout)
+        #endif
+    }
+
+    private static func libcPipe(_ ends: UnsafeMutablePointer<Int32>?) -> Int32 {
+        #if canImport(Glibc)
+        Glibc.pipe(ends)
+        #elseif canImport(Musl)
+        Musl.pipe(ends)
+        #else
+        Darwin.pipe(ends)
         #endif
     }
 

@@ -19,12 +19,13 @@ public final class TLSListener: @unchecked Sendable {
     /// The port actually bound.
     public let port: UInt16
     private let fd: Int32
-    private let context: TLSContext
+    private let context: TLSMemoryContext
     private let closed = Mutex(false)
 
     public init(port: UInt16 = 0, configuration: TLSConfiguration) throws(TransportError) {
         let name = "127.0.0.1:\(port)"
-        context = try TLSContext(configuration, server: true, peer: name)
+        context = try TLSMemoryContext.server(configuration, clientCertificates: configuration.requireClientCertificate
+                                              ? .requireVerified : .none, name: name)
         func fail(_ error: SystemError) -> TransportError {
             .system(operation: error.function, peer: name, errno: error.errno, reason: error.reason)
         }
@@ -107,15 +108,16 @@ public final class TLSListener: @unchecked Sendable {
             System.close(client)
             throw .system(operation: error.function, peer: peer, errno: error.errno, reason: error.reason)
         }
-        let engine: TLSEngine
+        let session: TLSMemorySession
         do {
-            engine = try TLSEngine.make(context: context, fd: client, peer: peer, expectedHost: nil)
+            session = try context.makeSession(peer: peer)
         } catch {
             System.close(client)
             throw error
         }
-        try engine.handshake(until: Deadline(timeout))
-        return TLSConnection(engine: engine)
+        let connection = TLSConnection(session: session, fd: client)
+        try connection.handshake(until: Deadline(timeout))  // on a throw, deinit closes the descriptor
+        return connection
     }
 
     /// Stops listening; calling it again does nothing.

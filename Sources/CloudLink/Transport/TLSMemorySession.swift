@@ -59,8 +59,9 @@ public final class TLSMemoryContext: Sendable {
 /// One TLS connection driven purely through memory: ciphertext goes in with
 /// ``receive(_:)``, plaintext comes out of it; plaintext goes in with ``send(_:)`` and the
 /// ciphertext to put on the wire comes out of ``takeCiphertext()``. No file descriptor, no
-/// blocking, no clock: a SwiftNIO channel handler (LocalHub, the fleet benchmark) or a test
-/// moves the bytes (DESIGN.md §2, the pattern swift-nio-ssl follows with BoringSSL).
+/// blocking, no clock: a SwiftNIO channel handler (LocalHub, the fleet benchmark), the socket
+/// pump of ``TLSConnection`` or a test moves the bytes (the pattern swift-nio-ssl follows with
+/// BoringSSL). It is the one OpenSSL engine of the package, so every side reports a failure alike.
 ///
 /// ## Contract
 /// - Not thread-safe: one owner (an event loop) calls it.
@@ -80,6 +81,9 @@ public final class TLSMemorySession {
     private let record = VerifyRecord()
     private var pendingPlaintext: [UInt8] = []
     private let expectedHostName: String?
+    /// One scratch buffer for `SSL_read` (a session has one owner), so a busy link does not
+    /// allocate and zero 16 KB per receive.
+    private var chunk = [UInt8](repeating: 0, count: 16_384)
     /// True once the handshake finished.
     public private(set) var isHandshakeComplete = false
     /// True once the peer sent close_notify.
@@ -135,20 +139,27 @@ public final class TLSMemorySession {
 
     /// Feeds ciphertext from the wire; returns the plaintext it decrypts to (possibly none).
     public func receive(_ ciphertext: [UInt8]) throws(TransportError) -> [UInt8] {
+        var plaintext: [UInt8] = []
+        try receive(ciphertext, count: ciphertext.count, into: &plaintext)
+        return plaintext
+    }
+
+    /// ``receive(_:)`` of the first `count` bytes of `buffer`, appending to `plaintext`: the
+    /// socket pump's path, without copies.
+    func receive(_ buffer: [UInt8], count: Int, into plaintext: inout [UInt8]) throws(TransportError) {
         try requireUsable()
-        if !ciphertext.isEmpty {
-            let written = ciphertext.withUnsafeBytes { BIO_write(readBIO, $0.baseAddress, Int32(clamping: $0.count)) }
-            if written != Int32(clamping: ciphertext.count) {
+        if count > 0 {
+            let length = Int32(clamping: count)
+            let written = buffer.withUnsafeBytes { BIO_write(readBIO, $0.baseAddress, length) }
+            if written != length {
                 isFailed = true
                 throw .tls(operation: "BIO_write", peer: peer, errors: OpenSSLError.drain())
             }
         }
         if !isHandshakeComplete {
             try advanceHandshake()
-            if !isHandshakeComplete { return [] }
+            if !isHandshakeComplete { return }
         }
-        var plaintext: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16_384)
         while !peerClosed {
             OpenSSLError.clear()
             let count = chunk.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32($0.count)) }
@@ -159,14 +170,13 @@ public final class TLSMemorySession {
             let status = SSL_get_error(ssl, count)
             let errors = OpenSSLError.drain()
             switch status {
-            case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return plaintext
+            case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return
             case SSL_ERROR_ZERO_RETURN: peerClosed = true
             default:
                 isFailed = true
                 throw classify(operation: "read", handshake: false, errors: errors)
             }
         }
-        return plaintext
     }
 
     /// Encrypts `plaintext` (kept until the handshake completes); take the result with ``takeCiphertext()``.
@@ -195,8 +205,18 @@ public final class TLSMemorySession {
         let pending = Int(BIO_ctrl_pending(writeBIO))
         guard pending > 0 else { return [] }
         var bytes = [UInt8](repeating: 0, count: pending)
-        let count = bytes.withUnsafeMutableBytes { BIO_read(writeBIO, $0.baseAddress, Int32(clamping: $0.count)) }
-        return count > 0 ? Array(bytes[0..<Int(count)]) : []
+        let count = readCiphertext(into: &bytes)
+        return count == pending ? bytes : Array(bytes[0..<count])
+    }
+
+    /// Ciphertext waiting for the peer, in bytes.
+    var ciphertextCount: Int { Int(BIO_ctrl_pending(writeBIO)) }
+
+    /// Moves up to `buffer.count` bytes of ciphertext into `buffer` (the socket pump's path,
+    /// which streams it in chunks); returns how many.
+    func readCiphertext(into buffer: inout [UInt8]) -> Int {
+        let count = buffer.withUnsafeMutableBytes { BIO_read(writeBIO, $0.baseAddress, Int32(clamping: $0.count)) }
+        return Int(max(0, count))
     }
 
     /// Queues close_notify (when the session is still sound); take it with ``takeCiphertext()``.
@@ -205,6 +225,11 @@ public final class TLSMemorySession {
         OpenSSLError.clear()
         _ = SSL_shutdown(ssl)
         _ = OpenSSLError.drain()
+    }
+
+    /// The certificate the peer presented (on a server: the client's, whose CN is the device id).
+    public var peerCertificate: X509Certificate? {
+        SSL_get1_peer_certificate(ssl).map { X509Certificate(taking: $0) }
     }
 
     /// The peer's certificates, leaf first (on a server: the client's, then the intermediates it sent).
@@ -245,7 +270,7 @@ public final class TLSMemorySession {
             return
         case SSL_ERROR_ZERO_RETURN:
             isFailed = true
-            throw .closed(peer: peer, reason: "the peer closed the connection during the TLS handshake")
+            throw Self.closedDuringHandshake(peer: peer)
         default:
             isFailed = true
             throw classify(operation: "handshake", handshake: true, errors: errors)
@@ -256,7 +281,13 @@ public final class TLSMemorySession {
         if isFailed { throw .closed(peer: peer, reason: "an earlier TLS error ended the session") }
     }
 
-    /// The same mapping as the socket engine's, so both report a failure alike.
+    /// The peer went away before the handshake finished: the one message for every side.
+    static func closedDuringHandshake(peer: String) -> TransportError {
+        .closed(peer: peer, reason: "the peer closed the connection during the TLS handshake "
+            + "(it may not speak TLS on this port, or it refused us without an alert)")
+    }
+
+    /// Maps a failed OpenSSL call to the case a user can act on.
     private func classify(operation: String, handshake: Bool, errors: [OpenSSLError]) -> TransportError {
         func has(_ reason: Int32) -> Bool { errors.contains(library: ERR_LIB_SSL, reason: reason) }
         if handshake, let code = record.code {
@@ -267,20 +298,31 @@ public final class TLSMemorySession {
             }
             return .tlsHandshake(peer: peer, verifyResult: record.text, errors: errors)
         }
-        if has(SSL_R_UNSUPPORTED_PROTOCOL) || has(SSL_R_NO_PROTOCOLS_AVAILABLE) || has(SSL_R_WRONG_VERSION_NUMBER)
-            || has(SSL_R_TLSV1_ALERT_PROTOCOL_VERSION) {
-            return .protocolVersion(peer: peer, detail: "no TLS version from \(context.context.minimumVersion) up "
-                + "is shared with the peer", errors: errors)
+        if has(SSL_R_TLSV1_ALERT_PROTOCOL_VERSION) {
+            return .protocolVersion(peer: peer, detail: "the peer answered with a protocol_version alert: it "
+                + "supports no version from \(versionRange) that we offered", errors: errors)
+        }
+        if has(SSL_R_UNSUPPORTED_PROTOCOL) || has(SSL_R_NO_PROTOCOLS_AVAILABLE) || has(SSL_R_WRONG_VERSION_NUMBER) {
+            return .protocolVersion(peer: peer, detail: "the peer offered a TLS version outside \(versionRange)",
+                                    errors: errors)
         }
         if has(SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) { return .peerCertificateMissing(peer: peer, errors: errors) }
         let rejections = [SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED, SSL_R_SSLV3_ALERT_BAD_CERTIFICATE,
                           SSL_R_TLSV1_ALERT_UNKNOWN_CA, SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED,
-                          SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN, SSL_R_TLSV1_ALERT_ACCESS_DENIED]
+                          SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN, SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED,
+                          SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE, SSL_R_TLSV1_ALERT_ACCESS_DENIED]
         if let alert = errors.first(where: { $0.libraryCode == ERR_LIB_SSL && rejections.contains($0.reasonCode) }) {
             return .certificateRejectedByPeer(peer: peer, alert: alert.reason, errors: errors)
         }
         if handshake { return .tlsHandshake(peer: peer, verifyResult: nil, errors: errors) }
         return .tls(operation: operation, peer: peer, errors: errors)
+    }
+
+    /// `TLS 1.2 and newer` / `TLS 1.0 to TLS 1.1`, from the context's configuration.
+    private var versionRange: String {
+        let context = context.context
+        guard let maximum = context.maximumVersion else { return "\(context.minimumVersion) and newer" }
+        return "\(context.minimumVersion) to \(maximum)"
     }
 }
 

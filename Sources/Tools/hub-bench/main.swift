@@ -112,7 +112,7 @@ func run(_ options: Options) throws -> String {
     let started = clock.now
     client.start()
     for sequence in 1...options.count {
-        while client.unacknowledged >= options.backlog { usleep(500) }
+        guard client.waitUntil(unacknowledgedBelow: options.backlog, timeout: .seconds(options.timeoutSeconds)) else { break }
         try client.send(body(sequence: sequence, deviceID: options.deviceID, size: options.size),
                         properties: IoTHubMessageProperties(messageID: "m\(sequence)"))
     }
