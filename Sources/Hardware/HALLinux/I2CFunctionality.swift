@@ -1,7 +1,7 @@
 import CLinuxI2C
 
-/// What an I2C adapter can do: the `I2C_FUNCS` mask of `/dev/i2c-N` (kernel `I2C_FUNC_*` bits,
-/// reference sheet H.1). ``LinuxI2CBus`` reads it once at open and chooses the transfer path.
+/// What an I2C adapter can do: the `I2C_FUNCS` mask of `/dev/i2c-N` (the kernel's `I2C_FUNC_*`
+/// bits, <linux/i2c.h>). ``LinuxI2CBus`` reads it once at open and chooses the transfer path.
 ///
 /// ## Contract
 /// - ``i2c`` (`I2C_FUNC_I2C`) means plain I2C messages: a transaction is one `I2C_RDWR` ioctl.

@@ -3,7 +3,7 @@ import HAL
 import HALLinux
 import Synchronization
 
-/// LinuxI2CBus against the kernel's i2c-stub (SMBus-only, reference sheet H.6): the init script
+/// LinuxI2CBus against the kernel's i2c-stub (SMBus only): the init script
 /// loads it with chips at HIL_I2C_ADDRESSES and plants 0x76:0xD0 = 0x60 and 0x53:0x00 = 0xE5 with
 /// i2cset; after this program it reads 0x53:0x2D with i2cget to see what we wrote.
 func i2cChecks(_ hil: HILRunner) {

@@ -1,7 +1,7 @@
 import HALLinux
 import Testing
 
-/// Masks and bit values transcribed from the reference sheet H.1 (kernel <linux/i2c.h>).
+/// Masks and bit values transcribed from the kernel's <linux/i2c.h>.
 @Suite struct I2CFunctionalityTests {
     @Test func i2cStubDefaultIsSMBusOnlyWithByteDataAndI2CBlocks() {
         // i2c-stub's default functionality: QUICK | BYTE | BYTE_DATA | WORD_DATA | I2C_BLOCK.

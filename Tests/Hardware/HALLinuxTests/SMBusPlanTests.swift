@@ -3,7 +3,7 @@ import HALLinux
 import Testing
 
 /// The SMBus mapping of issue 4, one test per rule and per refusal. Size codes and direction values
-/// are transcribed from the reference sheet H.1 (I2C_SMBUS_READ 1, WRITE 0; QUICK 0, BYTE 1,
+/// are transcribed from the kernel's <linux/i2c.h> (I2C_SMBUS_READ 1, WRITE 0; QUICK 0, BYTE 1,
 /// BYTE_DATA 2, I2C_BLOCK_DATA 8).
 @Suite struct SMBusPlanTests {
     let stub = I2CFunctionality(rawValue: 0x0C7F_0000)

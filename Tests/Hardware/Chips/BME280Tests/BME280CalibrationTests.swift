@@ -1,8 +1,8 @@
 import BME280
 import Testing
 
-/// Golden vectors for the pure conversion, transcribed from the reference sheet section G.1
-/// ("Worked example [computed]", datasheet shift code column) — not from the driver's constants.
+/// Golden vectors for the pure conversion, transcribed from a worked example computed from the
+/// datasheet (its shift-code formulas) — not from the driver's constants.
 @Suite struct BME280CalibrationTests {
     // 0x88…0xA1, 0xE1…0xE7, 0xF7…0xFE of the worked example.
     static let calib88: [UInt8] = [0x70, 0x6B, 0x43, 0x67, 0x18, 0xFC, 0x7D, 0x8E, 0x43, 0xD6, 0xD0, 0x0B, 0x27,

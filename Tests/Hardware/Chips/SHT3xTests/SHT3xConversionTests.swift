@@ -4,7 +4,7 @@ import SHT3x
 import Testing
 
 /// Golden vectors for the pure part of the driver. Expected values are transcribed here from the
-/// datasheet / reference sheet G.2, not taken from the driver's constants.
+/// datasheet, not taken from the driver's constants.
 @Suite struct SHT3xConversionTests {
     @Test func crcMatchesDatasheetVectors() {
         // Datasheet Table 20: CRC(0xBEEF) = 0x92. Reference sheet: CRC(0x6666) = 0x93.

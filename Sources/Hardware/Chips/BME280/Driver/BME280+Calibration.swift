@@ -1,6 +1,6 @@
 // Pure conversion for the BME280 family: calibration parsing, raw-sample decoding and the
 // datasheet's integer compensation (BST-BME280-DS002 §4.2.2–§4.2.3 and appendix §8.2, "shift form").
-// No I/O here; golden-vector tests pin it to the worked example of the reference sheet, section G.1.
+// No I/O here; golden-vector tests pin it to the worked example computed from the datasheet.
 
 import HAL  // hex2 only
 
