@@ -15,7 +15,7 @@ let layers: [String: [String]] = [
               "CLI", "Chaos"],
     "Predictor": ["Predictor", "PredictorLink", "PredictorServer", "TrainingData", "spike-predictor"],
     "Tools": ["LocalHub", "localhub", "fieldagent-hil", "hub-bench", "hub-fleet-bench", "outbox-bench"],
-    "Common": ["JSON", "DeviceID", "SystemCalls"],
+    "Common": ["JSON", "DeviceID", "SystemCalls", "CLISupport"],
 ]
 
 /// `Sources/<layer>/<target>`, or `Tests/<layer>/<target>` for a test target named `<target>Tests`.
@@ -70,6 +70,9 @@ let package = Package(
         // The one wrapper over the C library's file, socket and poll calls, and the one SystemError:
         // HALLinux, Identity, Outbox, PredictorLink, PredictorServer and LocalHub call the OS through it.
         .target(name: "SystemCalls"),
+        // What the three executables do alike: exit codes, logging set-up, whole-line output.
+        .target(name: "CLISupport", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                                   .product(name: "Logging", package: "swift-log")]),
         .target(name: "HALSimulation", dependencies: ["HAL", "SensorCore"]),
         .target(name: "HALTesting", dependencies: ["HAL"]),
         // The one list of chips: each chip's descriptors and model factories (no YAML, no backend).
@@ -80,7 +83,7 @@ let package = Package(
         .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "JSON", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "Transport", .product(name: "Logging", package: "swift-log")]),
         // The device binary: no LocalHub, SwiftNIO or TrainingData (scripts/check-device-binary.sh).
         .executableTarget(name: "fieldagent", dependencies: [
-            "AgentRuntime", "Boards", "Configuration", "DeviceID", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON",
+            "AgentRuntime", "Boards", "CLISupport", "Configuration", "DeviceID", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -149,7 +152,7 @@ let package = Package(
         ]),
         .target(name: "PredictorLink", dependencies: ["Predictor", "SystemCalls"]),
         .executableTarget(name: "spike-predictor", dependencies: [
-            "JSON", "Predictor", "PredictorServer", "PredictorLink", "TrainingData",
+            "CLISupport", "JSON", "Predictor", "PredictorServer", "PredictorLink", "TrainingData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -171,7 +174,7 @@ let package = Package(
         ]),
         // LocalHub's command line, for development machines (not the device).
         .executableTarget(name: "localhub", dependencies: [
-            "Configuration", "JSON", "LocalHub",
+            "CLISupport", "Configuration", "JSON", "LocalHub",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

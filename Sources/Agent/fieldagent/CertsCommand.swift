@@ -1,3 +1,4 @@
+import CLISupport
 import ArgumentParser
 import DeviceID
 import Foundation

@@ -1,5 +1,6 @@
 import AgentRuntime
 import ArgumentParser
+import CLISupport
 import Boards
 import Configuration
 import Foundation
@@ -10,29 +11,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-/// Named exit codes of every subcommand (README, "Exit codes").
-enum Exit {
-    static let success = ExitCode(0)
-    static let degraded = ExitCode(1)
-    static let failed = ExitCode(2)
-    static let usage = ExitCode(64)
-}
-
-/// Sets up logging once per process (only executables bootstrap logging).
-func bootstrapLogging(_ level: Logger.Level) -> Logger {
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
-    }
-    return Logger(label: "fieldagent")
-}
-
-func printError(_ text: String) {
-    let line = text + "\n"
-    _ = line.withCString { write(2, $0, strlen($0)) }
-}
 
 /// Loads and opens a board, printing every problem of a bad board file and exiting 64.
 func openBoard(_ options: BoardOptions) throws -> Board {

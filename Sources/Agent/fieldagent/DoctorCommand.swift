@@ -1,3 +1,4 @@
+import CLISupport
 import AgentRuntime
 import ArgumentParser
 import Boards
@@ -44,7 +45,7 @@ extension FieldAgent {
         }
 
         func run() async throws {
-            _ = bootstrapLogging(options.logLevel)
+            _ = bootstrapLogging(options.logLevel, label: "fieldagent")
             let settings = try loadSettings(file: config, flags: givenOptions(self) + givenOptions(link), required: [])
             // The doctor needs no watchable pace: simulated time runs as fast as the code unless asked.
             var options = options

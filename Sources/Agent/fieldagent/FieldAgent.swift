@@ -32,4 +32,3 @@ struct BoardOptions: ParsableArguments {
     }
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}

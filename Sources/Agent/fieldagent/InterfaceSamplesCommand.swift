@@ -1,3 +1,4 @@
+import CLISupport
 import AgentRuntime
 import ArgumentParser
 import Foundation

@@ -1,3 +1,4 @@
+import CLISupport
 import AgentRuntime
 import ArgumentParser
 import Boards
@@ -19,7 +20,7 @@ extension FieldAgent {
         var json = false
 
         func run() async throws {
-            let logger = bootstrapLogging(options.logLevel)
+            let logger = bootstrapLogging(options.logLevel, label: "fieldagent")
             let board = try openBoard(options)
             let sampler = Sampler(board: board, logger: logger)
             repeat {

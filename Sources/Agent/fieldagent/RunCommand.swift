@@ -1,3 +1,4 @@
+import CLISupport
 import AgentRuntime
 import ArgumentParser
 import Boards
@@ -76,7 +77,7 @@ extension FieldAgent {
             var required = [Requirement("board", "run samples a board")]
             if sink == .hub { required.append(Requirement("hub.host", "--sink hub sends to a hub")) }
             let config = try loadSettings(file: self.config, flags: givenOptions(self) + givenOptions(link), required: required)
-            let logger = bootstrapLogging(config.core.logLevel)
+            let logger = bootstrapLogging(config.core.logLevel, label: "fieldagent")
             let board = try openBoard(path: config.core.board ?? "", timeScale: config.core.timeScale)
             let hub = sink == .stdout ? nil : config.link.clientSettings(defaultDeviceID: board.file.deviceID)
             let encoder = JSONEncoder()

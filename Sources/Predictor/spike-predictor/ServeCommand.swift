@@ -1,3 +1,4 @@
+import CLISupport
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -33,12 +34,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = logLevel
-            return handler
-        }
-        let logger = Logger(label: "spike-predictor")
+        let logger = bootstrapLogging(logLevel, label: "spike-predictor")
         let detector: SpikePredictor.Detector
         if let model {
             detector = .forest(try loadModel(model))

@@ -1,3 +1,4 @@
+import CLISupport
 import ArgumentParser
 import Foundation
 import Logging
@@ -19,11 +20,7 @@ enum Exit {
     static let usage = ExitCode(64)
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}
 
-func printError(_ text: String) {
-    FileHandle.standardError.write(Data(("spike-predictor: " + text + "\n").utf8))
-}
 
 /// Reads and validates a model file, printing what is wrong and exiting 64 when it is unusable.
 func loadModel(_ path: String) throws -> SpikeForest {

@@ -1,3 +1,4 @@
+import CLISupport
 import ArgumentParser
 import Configuration
 import Foundation
@@ -55,7 +56,7 @@ struct LocalHubCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let logger = bootstrapLogging(logLevel)
+            let logger = bootstrapLogging(logLevel, label: "localhub")
             var configuration = LocalHubServer.Configuration(stateDirectory: state.stateDirectory, port: port, logger: logger)
             configuration.serverCertificateFile = cert
             configuration.serverKeyFile = key

@@ -6,41 +6,11 @@ import Testing
 /// compare with snapshots in `Snapshots/`; `UPDATE_SNAPSHOTS=1 swift test --filter CLIGoldenTests`
 /// rewrites them (review the diff before committing).
 
-struct Outcome {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// The built `fieldagent`: next to the test bundle, or in .build/debug.
-func fieldagentExecutable() throws -> String {
-    let candidates = [
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("fieldagent").path,
-        "\(repositoryRoot)/.build/debug/fieldagent",
-    ]
-    return try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0) }, "build fieldagent first")
-}
+/// The built `fieldagent`.
+func fieldagentExecutable() throws -> String { try builtExecutable("fieldagent") }
 
 func fieldagent(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
     try run(fieldagentExecutable(), arguments, environment: environment)
-}
-
-func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                   stderr: String(decoding: stderr, as: UTF8.self))
 }
 
 func expectSnapshot(_ text: String, _ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {

@@ -6,35 +6,8 @@ import Testing
 /// in others, all against a state folder in /tmp and a free port on 127.0.0.1.
 @Suite(.serialized)
 struct LocalHubCLITests {
-    struct Outcome {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    /// The built `localhub`: next to the test bundle, or in .build/debug.
-    func executable() throws -> String {
-        let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("localhub").path,
-            repositoryPath(".build/debug/localhub"),
-        ]
-        return try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0) }, "build localhub first")
-    }
-
     func localhub(_ arguments: [String]) throws -> Outcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try executable())
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                       stderr: String(decoding: stderr, as: UTF8.self))
+        try run(builtExecutable("localhub"), arguments)
     }
 
     @Test func withoutAHubTheCommandsExit2AndSayHowToStartIt() throws {
@@ -49,7 +22,7 @@ struct LocalHubCLITests {
         let state = NSTemporaryDirectory() + "localhub-cli-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: state) }
         let serve = Process()
-        serve.executableURL = URL(fileURLWithPath: try executable())
+        serve.executableURL = URL(fileURLWithPath: try builtExecutable("localhub"))
         serve.arguments = ["serve", "--state-dir", state, "--port", "0", "--log-level", "warning"]
         let out = Pipe()
         serve.standardOutput = out
