@@ -74,9 +74,8 @@ func parse(_ text: String, path: String) throws(ConfigIssues) -> AgentConfig {
     }
 
     @Test func flagsOverTheEnvironmentOverTheFileOverTheDefaults() throws {
-        let directory = NSTemporaryDirectory() + "fieldagent-config-\(UInt64.random(in: 0...UInt64.max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let folder = try TemporaryDirectory(prefix: "fieldagent-config")
+        let directory = folder.path
         let file = directory + "/agent.yaml"
         try "send_frequency: 1m\nroute: predictor\noutbox: { drain_rate: 7 }\n".write(toFile: file, atomically: true, encoding: .utf8)
         let environment = ["FIELDAGENT_SEND_FREQUENCY": "2m", "FIELDAGENT_ROUTE": "hub", "PATH": "/bin"]

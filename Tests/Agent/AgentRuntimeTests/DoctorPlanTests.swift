@@ -35,9 +35,8 @@ import Testing
     }
 
     @Test func runDiagnosticsAndTheDoctorCommandRunTheSameChecks() throws {
-        let directory = NSTemporaryDirectory() + "fieldagent-plan-\(UInt64.random(in: 0...UInt64.max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let folder = try TemporaryDirectory(prefix: "fieldagent-plan")
+        let directory = folder.path
         let pki = try DevPKI.generate(outputDirectory: directory + "/pki", devices: ["factory-line-01"], now: Date())
         let device = try #require(pki.files.devices["factory-line-01"])
         // Every agent check is named: a state directory, a certificate, a hub (nothing listens on

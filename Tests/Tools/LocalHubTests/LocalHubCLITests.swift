@@ -11,7 +11,8 @@ struct LocalHubCLITests {
     }
 
     @Test func withoutAHubTheCommandsExit2AndSayHowToStartIt() throws {
-        let state = NSTemporaryDirectory() + "localhub-cli-none-\(UUID().uuidString.prefix(8))"
+        let folder = try TemporaryDirectory(prefix: "localhub-cli")
+        let state = folder.file("never-created")
         let result = try localhub(["device", "list", "--state-dir", state])
         #expect(result.status == 2)
         #expect(result.stderr.contains("localhub: LocalHub is not running"))
@@ -19,8 +20,8 @@ struct LocalHubCLITests {
     }
 
     @Test func serveThenRegisterSetTheTwinAndCallAMethodOnAnOfflineDevice() throws {
-        let state = NSTemporaryDirectory() + "localhub-cli-\(UUID().uuidString.prefix(8))"
-        defer { try? FileManager.default.removeItem(atPath: state) }
+        let folder = try TemporaryDirectory(prefix: "localhub-cli")
+        let state = folder.file("state")
         let serve = Process()
         serve.executableURL = URL(fileURLWithPath: try builtExecutable("localhub"))
         serve.arguments = ["serve", "--state-dir", state, "--port", "0", "--log-level", "warning"]
