@@ -143,7 +143,7 @@ final class HubLink: Feature {
     ///
     /// - Throws: ``OutboxError`` for an invalid outbox setting or state directory.
     func start() throws {
-        let directory = try StateDirectory.resolve(flag: configuration.stateDirectory, environment: [:])
+        let directory = try StateDirectory(configuration.stateDirectory ?? StateDirectory.defaultPath)
         let outbox = try Outbox(directory: directory, configuration: configuration.outbox.outboxConfiguration, logger: logger)
         // Taken-but-not-deleted messages stay within the in-flight window, so a crash sends at
         // most one window twice.

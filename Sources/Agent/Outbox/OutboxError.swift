@@ -12,7 +12,7 @@ public struct OutboxError: Error, Sendable, Equatable, CustomStringConvertible {
         public let description: String
         private init(_ name: String) { description = name }
 
-        /// `--state-dir` or `FIELDAGENT_STATE_DIR` is empty or not an absolute path.
+        /// The state directory is empty or not an absolute path.
         public static let invalidStateDirectory = Code("invalidStateDirectory")
         /// The state directory could not be created, is not a directory, or is not writable.
         public static let stateDirectoryUnusable = Code("stateDirectoryUnusable")

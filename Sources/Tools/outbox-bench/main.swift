@@ -55,7 +55,7 @@ func freshOutbox(_ base: String, _ name: String, synchronous: OutboxConfiguratio
     var configuration = OutboxConfiguration()
     configuration.synchronous = synchronous
     configuration.quotaBytes = 1 << 30
-    return try Outbox(directory: StateDirectory(path: folder, source: .flag), configuration: configuration, logger: quiet)
+    return try Outbox(directory: StateDirectory(folder), configuration: configuration, logger: quiet)
 }
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
@@ -127,7 +127,7 @@ func benchmark(_ options: Options) throws {
 
 /// Enqueues until killed, printing each sequence number after its commit returned.
 func stream(_ folder: String) throws -> Never {
-    let outbox = try Outbox(directory: StateDirectory(path: folder, source: .flag), logger: quiet)
+    let outbox = try Outbox(directory: StateDirectory(folder), logger: quiet)
     guard outbox.mode.isDurable else {
         FileHandle.standardError.write(Data("outbox-bench: not durable: \(outbox.mode)\n".utf8))
         exit(1)

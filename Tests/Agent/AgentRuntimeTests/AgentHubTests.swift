@@ -73,7 +73,7 @@ struct AgentHubTests {
         let subscriber = try Subscriber(broker: broker)
         let folder = try TemporaryDirectory(prefix: "fieldagent-state")
         let state = folder.path
-        let outbox = try Outbox(directory: StateDirectory(path: state, source: .flag), logger: Logger(label: "test"))
+        let outbox = try Outbox(directory: try StateDirectory(state), logger: Logger(label: "test"))
         let count = 3 * 24 * 3600
         let start = Date().addingTimeInterval(-Double(count))
         var batch: [OutboxDraft] = []
@@ -134,7 +134,7 @@ struct AgentHubTests {
         let subscriber = try Subscriber(broker: broker)
         let folder = try TemporaryDirectory(prefix: "fieldagent-state")
         let state = folder.path
-        let outbox = try Outbox(directory: StateDirectory(path: state, source: .flag), logger: Logger(label: "test"))
+        let outbox = try Outbox(directory: try StateDirectory(state), logger: Logger(label: "test"))
         let backlog = 600
         _ = try outbox.enqueue(batch: (0..<backlog).map { i in
             OutboxDraft(kind: .aggregate, capturedAt: Date().addingTimeInterval(Double(i - backlog))) { seq in Array("backlog-\(seq)".utf8) }

@@ -156,7 +156,7 @@ struct ChaosTests {
         let alertsRaised = output.components(separatedBy: "spike on").count - 1
         #expect(alertsRaised >= 1, "the planted spike raised an alert")
         #expect(output.contains("dropped"), "drops are logged")
-        let outbox = try Outbox(directory: StateDirectory(path: state, source: .flag), logger: Logger(label: "test"))
+        let outbox = try Outbox(directory: StateDirectory(state), logger: Logger(label: "test"))
         let stats = outbox.statistics
         #expect(stats.drops.quotaAggregates > 0)
         #expect(stats.drops.alerts == 0)

@@ -220,7 +220,7 @@ import Testing
     @Test func anUnusableStateDirectoryDegradesToMemoryWithTheReason() throws {
         let folder = try TemporaryDirectory(prefix: "outbox-test")
         try Data("a file".utf8).write(to: URL(fileURLWithPath: folder.path + "/blocker"))
-        let state = StateDirectory(path: folder.path + "/blocker/state", source: .environment)
+        let state = try StateDirectory(folder.path + "/blocker/state")
         let log = LogRecorder()
         let outbox = try Outbox(directory: state, logger: log.logger)
         guard case let .memory(reason) = outbox.mode else {
@@ -228,7 +228,7 @@ import Testing
             return
         }
         #expect(reason.contains("Not a directory"))
-        #expect(reason.contains("FIELDAGENT_STATE_DIR"))
+        #expect(reason.contains("choose another state directory"))
         let entry = try outbox.enqueue(kind: .aggregate, capturedAt: Date(), body: body("ram"))
         #expect(outbox.peek(limit: 5) == [entry])
         #expect(log.messages(at: .error).first?.contains("degraded to MEMORY") == true)
@@ -240,7 +240,7 @@ import Testing
         configuration.maximumAge = .zero
         #expect(configuration.validate().count == 2)
         #expect(throws: OutboxError.self) {
-            _ = try Outbox(directory: StateDirectory(path: "/tmp/x", source: .flag), configuration: configuration,
+            _ = try Outbox(directory: try StateDirectory("/tmp/x"), configuration: configuration,
                            logger: LogRecorder().logger)
         }
     }

@@ -4,47 +4,42 @@ import TestSupport
 import Testing
 
 @Suite struct StateDirectoryTests {
-    @Test func theFlagWinsOverTheEnvironmentWhichWinsOverTheDefault() throws {
-        let environment = ["FIELDAGENT_STATE_DIR": "/srv/agent/"]
-        #expect(try StateDirectory.resolve(flag: "/data/fa", environment: environment)
-            == StateDirectory(path: "/data/fa", source: .flag))
-        #expect(try StateDirectory.resolve(flag: nil, environment: environment)
-            == StateDirectory(path: "/srv/agent", source: .environment))
-        #expect(try StateDirectory.resolve(flag: nil, environment: [:])
-            == StateDirectory(path: "/var/lib/fieldagent", source: .default))
-        #expect(StateDirectory(path: "/srv/agent", source: .flag).file("outbox.db") == "/srv/agent/outbox.db")
+    @Test func aPathIsKeptAbsoluteWithoutItsTrailingSlashes() throws {
+        #expect(try StateDirectory("/srv/agent//").path == "/srv/agent")
+        #expect(try StateDirectory("/").path == "/")
+        #expect(try StateDirectory("/srv/agent").file("outbox.db") == "/srv/agent/outbox.db")
     }
 
-    @Test func emptyAndRelativePathsAreRefusedNamingTheSetting() {
+    @Test func emptyAndRelativePathsAreRefusedSayingWhy() {
         #expect {
-            _ = try StateDirectory.resolve(flag: nil, environment: ["FIELDAGENT_STATE_DIR": ""])
+            _ = try StateDirectory("")
         } throws: { error in
             let error = error as? OutboxError
-            return error?.code == .invalidStateDirectory && error?.reason.contains("FIELDAGENT_STATE_DIR is empty") == true
+            return error?.code == .invalidStateDirectory && error?.reason.contains("the state directory is empty") == true
         }
         #expect {
-            _ = try StateDirectory.resolve(flag: "state", environment: [:])
+            _ = try StateDirectory("state")
         } throws: { error in
-            (error as? OutboxError)?.reason.contains("--state-dir is \"state\", a relative path") == true
+            (error as? OutboxError)?.reason.contains("the state directory \"state\" is a relative path") == true
         }
     }
 
     @Test func prepareCreatesMissingParentsPrivatelyAndExplainsFailures() throws {
         let folder = try TemporaryDirectory(prefix: "outbox-test")
-        let nested = StateDirectory(path: folder.path + "/a/b/c", source: .flag)
+        let nested = try StateDirectory(folder.path + "/a/b/c")
         try nested.prepare()
         let attributes = try FileManager.default.attributesOfItem(atPath: nested.path)
         #expect((attributes[.posixPermissions] as? Int) == 0o700)
         try nested.prepare()   // existing: fine
 
         try Data().write(to: URL(fileURLWithPath: folder.path + "/file"))
-        let blocked = StateDirectory(path: folder.path + "/file/state", source: .flag)
+        let blocked = try StateDirectory(folder.path + "/file/state")
         #expect {
             try blocked.prepare()
         } throws: { error in
             let error = error as? OutboxError
             return error?.code == .stateDirectoryUnusable && error?.reason.contains("mkdir") == true
-                && error?.reason.contains("Not a directory") == true && error?.reason.contains("--state-dir") == true
+                && error?.reason.contains("Not a directory") == true && error?.reason.contains("choose another state directory") == true
         }
     }
 }

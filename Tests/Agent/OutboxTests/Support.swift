@@ -7,7 +7,7 @@ import Testing
 
 extension TemporaryDirectory {
     /// `state/` inside the folder, as the agent's `--state-dir`.
-    var stateDirectory: StateDirectory { StateDirectory(path: path + "/state", source: .flag) }
+    var stateDirectory: StateDirectory { StateDirectory(absolute: path + "/state") }
 }
 
 /// Log lines, for asserting what an operator would read.
