@@ -6,9 +6,11 @@
 # Prints one summary line per tool, per second.
 #
 #   scripts/measure-idle-wakeups.sh [BIN] [DURATION]      (root, or perf_event_paranoid <= 1)
+# BIN is the fieldagent to measure; localhub is taken from the same folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-.build/debug/fieldagent}
+localhub=$(dirname "$bin")/localhub
 duration=${2:-20}
 work=$(mktemp -d /tmp/fieldagent-idle.XXXXXX)
 device=factory-line-01
@@ -23,11 +25,11 @@ trap cleanup EXIT
 "$bin" certs dev-pki --out "$work/pki" --devices "$device" >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 hub=(--state-dir "$work/localhub")
-"$bin" hub serve "${hub[@]}" --port "$port" --cert "$work/pki/server.pem" --key "$work/pki/server.key" \
+"$localhub" serve "${hub[@]}" --port "$port" --cert "$work/pki/server.pem" --key "$work/pki/server.key" \
     --log-level warning >"$work/localhub.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [[ -S $work/localhub/admin.sock ]] && break; sleep 0.1; done
-"$bin" hub device add "${hub[@]}" "$device" --ca "$work/pki/root.pem" >/dev/null
+"$localhub" device add "${hub[@]}" "$device" --ca "$work/pki/root.pem" >/dev/null
 
 "$bin" run --board boards/sim-factory-line.yaml --route hub \
     --hub "127.0.0.1:$port" --expected-host-name localhost \
