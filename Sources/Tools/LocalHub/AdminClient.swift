@@ -34,7 +34,7 @@ public struct AdminClient: Sendable {
         return try Self.result(of: line)
     }
 
-    /// Streams telemetry (`hub tail`): calls `handler` per record until it returns false or the hub stops.
+    /// Streams telemetry (`localhub tail`): calls `handler` per record until it returns false or the hub stops.
     public func tail(deviceID: String?, _ handler: (TelemetryRecord) -> Bool) throws(HubError) {
         let fd = try connect()
         defer { POSIX.close(fd) }

@@ -60,7 +60,7 @@ public struct TelemetryRecord: Sendable, Hashable, Codable {
     }
 }
 
-/// Appends telemetry to one JSONL file per device and tells live subscribers (`hub tail`).
+/// Appends telemetry to one JSONL file per device and tells live subscribers (`localhub tail`).
 ///
 /// Contract: thread-safe; a line is written with one `write(2)` on a file opened `O_APPEND`,
 /// so lines never interleave; a failed write is counted and reported through ``lastError``,
