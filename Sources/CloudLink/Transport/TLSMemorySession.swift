@@ -1,6 +1,7 @@
 import COpenSSL
 import COpenSSLShims
 import Identity
+import SystemCalls
 
 /// An `SSL_CTX` shared by many ``TLSMemorySession``s: LocalHub's listener (one per hub) or a
 /// fleet of simulated devices (one for all of them).
@@ -116,7 +117,7 @@ public final class TLSMemorySession {
             SSL_set_accept_state(ssl)
         } else {
             if let host = expectedHostName {
-                let ok = System.isIPAddress(host)
+                let ok = POSIX.isIPAddress(host)
                     ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1
                     : COpenSSLShims_SSL_set_tlsext_host_name(ssl, host) == 1 && SSL_set1_host(ssl, host) == 1
                 if !ok {
