@@ -68,7 +68,8 @@ let package = Package(
         // IoT Hub's device-id rule, the one every device id is checked against.
         .target(name: "DeviceID"),
         // The one wrapper over the C library's file, socket and poll calls, and the one SystemError:
-        // HALLinux, Identity, Outbox, PredictorLink, PredictorServer and LocalHub call the OS through it.
+        // HALLinux, Identity, Transport, HubClient, Outbox, PredictorLink, PredictorServer and LocalHub call
+        // the OS through it.
         .target(name: "SystemCalls"),
         // What the three executables do alike: exit codes, logging set-up, whole-line output.
         .target(name: "CLISupport", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -112,7 +113,7 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
         .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
         .target(name: "Identity", dependencies: ["COpenSSL", "COpenSSLShims", "SystemCalls"]),
-        .target(name: "Transport", dependencies: ["COpenSSL", "COpenSSLShims", "Identity"]),
+        .target(name: "Transport", dependencies: ["COpenSSL", "COpenSSLShims", "Identity", "SystemCalls"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Identity"]),
         // Pure protocol targets: standard library only, no I/O. The fuzzer in
@@ -122,7 +123,7 @@ let package = Package(
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
         .testTarget(name: "IoTHubTests", dependencies: ["IoTHub", "MQTT"]),
         // The device side of the hub link: performs the MQTT session's actions over TLS.
-        .target(name: "HubClient", dependencies: ["MQTT", "IoTHub", "Transport", "Identity",
+        .target(name: "HubClient", dependencies: ["MQTT", "IoTHub", "Transport", "Identity", "SystemCalls",
                                                   .product(name: "Logging", package: "swift-log")]),
         // Real servers for tests (Mosquitto with mutual TLS, mosquitto_sub); not shipped in a product.
         .target(name: "TestSupport", dependencies: ["Identity"], path: "Tests/TestSupport"),

@@ -3,16 +3,12 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Identity
 import IoTHub
 import Logging
 import MQTT
 import Synchronization
+import SystemCalls
 import Transport
 
 /// The device side of the hub link: one thread owns the connection (a ``HubByteStream``, TCP +
@@ -229,7 +225,7 @@ public final class HubClient: Sendable {
                 ConnectionLoop(client: self).run()
             }
             if failed != 0 {
-                failure = "cannot start the hub link's thread (pthread_create: \(String(cString: strerror(failed)))); free some threads or memory and restart"
+                failure = "cannot start the hub link's thread (pthread_create: \(POSIX.describe(errno: failed))); free some threads or memory and restart"
             }
         }
         if let failure {

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemCalls
 
 /// Opens a TCP connection with a deadline: `getaddrinfo` (IPv4 and IPv6), then a non-blocking
 /// `connect` + `poll` to each address in turn until one answers.
@@ -14,12 +15,12 @@ enum TCPConnector {
         let peer = "\(host):\(port)"
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = System.streamType
+        hints.ai_socktype = POSIX.streamType
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let first = list else {
             let reason = status == EAI_SYSTEM
-                ? "system error: \(SystemError(function: "getaddrinfo", errno: errno).reason)"
+                ? "system error: \(POSIX.describe(errno: errno))"
                 : String(cString: gai_strerror(status))
             throw .dns(host: host, reason: reason)
         }
@@ -33,7 +34,7 @@ enum TCPConnector {
         while let info = entry?.pointee {
             entry = info.ai_next
             guard let address = info.ai_addr else { continue }
-            let numeric = System.numericHost(address, length: info.ai_addrlen)
+            let numeric = POSIX.numericHost(address, length: info.ai_addrlen)
             do {
                 if let fd = try attempt(info, address: address, deadline: deadline) { return fd }
                 timedOut = true
@@ -44,7 +45,7 @@ enum TCPConnector {
         }
         if timedOut { throw .connectTimeout(host: host, port: port, timeout: timeout) }
         if let lastError {
-            throw .system(operation: lastError.function, peer: peer, errno: lastError.errno, reason: lastError.reason)
+            throw .system(lastError, peer: peer)
         }
         throw .connectRefused(host: host, port: port, addresses: refused)
     }
@@ -52,16 +53,16 @@ enum TCPConnector {
     /// One address: the connected descriptor, nil on timeout, or the error of `connect`.
     private static func attempt(_ info: addrinfo, address: UnsafeMutablePointer<sockaddr>,
                                 deadline: ContinuousClock.Instant) throws(SystemError) -> Int32? {
-        let fd = try System.call("socket") { socket(info.ai_family, System.streamType, info.ai_protocol) }
+        let fd = try POSIX.call("socket") { socket(info.ai_family, POSIX.streamType, info.ai_protocol) }
         var keep = false
-        defer { if !keep { System.close(fd) } }
-        try System.makeNonBlocking(fd)
+        defer { if !keep { POSIX.close(fd) } }
+        try POSIX.makeNonBlocking(fd)
         do {
-            try System.call("connect") { System.connect(fd, address, info.ai_addrlen) }
+            try POSIX.call("connect") { POSIX.connect(fd, address, info.ai_addrlen) }
         } catch where error.errno == EINPROGRESS || error.errno == EALREADY {
-            guard try System.wait(fd, for: Int16(POLLOUT), until: deadline) else { return nil }
-            let pending = try System.pendingError(fd)
-            if pending != 0 { throw SystemError(function: "connect", errno: pending) }
+            guard try POSIX.wait(fd, for: POSIX.writable, until: deadline) else { return nil }
+            let pending = try POSIX.pendingError(fd)
+            if pending != 0 { throw SystemError(errno: pending, function: "connect") }
         }
         keep = true
         return fd

@@ -31,11 +31,11 @@ public enum TLSVersion: Sendable, Comparable, CustomStringConvertible {
 /// verifies client certificates against them when ``requireClientCertificate`` is set.
 public struct TLSConfiguration: Sendable {
     /// CAs that end the peer's chain (IoT Hub: DigiCert Global Root G2 and Microsoft RSA Root
-    /// CA 2017, reference A.4; LocalHub: the dev root).
+    /// CA 2017, as IoT Hub's TLS documentation lists; LocalHub: the dev root).
     public var trustAnchors: TrustAnchors?
     /// Our certificate chain and key (a device's client certificate, a server's certificate).
     public var identity: X509Identity?
-    /// TLS 1.2 unless a test needs otherwise (reference A.4: the hub accepts TLS 1.2+ only).
+    /// TLS 1.2 unless a test needs otherwise (IoT Hub accepts TLS 1.2 and later only).
     public var minimumVersion: TLSVersion = .tls1_2
     /// Only tests set this, to play an outdated server.
     public var maximumVersion: TLSVersion?

@@ -1,5 +1,6 @@
 import Identity
 import Synchronization
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -21,8 +22,8 @@ struct Deadline {
 
 /// A TLS connection over TCP: a ``TLSMemorySession`` (OpenSSL over memory BIOs) and a pump that
 /// moves its ciphertext over a non-blocking socket with `poll`. OpenSSL never touches the socket,
-/// so every wait has a deadline or a wake-up, `EINTR` is retried in one place and `send` cannot
-/// raise SIGPIPE.
+/// so every wait has a deadline or a wake-up, `EINTR` is retried in one place (`SystemCalls`) and
+/// `send` cannot raise SIGPIPE.
 ///
 /// Contract:
 /// - ``connect(host:port:configuration:expectedHostName:connectTimeout:handshakeTimeout:)``
@@ -66,7 +67,7 @@ public final class TLSConnection: @unchecked Sendable {
     }
 
     deinit {
-        if !isClosed { System.close(fd) }
+        if !isClosed { POSIX.close(fd) }
     }
 
     /// Connects to `host`:`port` and completes the TLS handshake.
@@ -100,7 +101,7 @@ public final class TLSConnection: @unchecked Sendable {
                     failed = true
                     throw TLSMemorySession.closedDuringHandshake(peer: peer)
                 }
-                try waitForSocket(Int16(POLLIN), until: deadline, operation: "handshake")
+                try waitForSocket(POSIX.readable, until: deadline, operation: "handshake")
                 try fill()
                 try flush(until: deadline, operation: "handshake")
             }
@@ -128,7 +129,7 @@ public final class TLSConnection: @unchecked Sendable {
                 if !plaintext.isEmpty { return takePlaintext(max: max) }
                 if session.peerClosed || peerClosedTCP { return [] }
                 if try fill() { continue }
-                try waitForSocket(Int16(POLLIN) | (hasUnsent ? Int16(POLLOUT) : 0), until: deadline, operation: "read")
+                try waitForSocket(POSIX.readable | (hasUnsent ? POSIX.writable : 0), until: deadline, operation: "read")
                 _ = try flushAvailable()
             }
         }
@@ -172,15 +173,15 @@ public final class TLSConnection: @unchecked Sendable {
         try lock.withLock { (_: inout ()) throws(TransportError) -> Void in
             try requireOpen()
             if !plaintext.isEmpty || session.peerClosed || peerClosedTCP { return }
-            var entries = [pollfd(fd: fd, events: Int16(POLLIN) | (hasUnsent ? Int16(POLLOUT) : 0), revents: 0)]
-            if let wakeUp { entries.append(pollfd(fd: wakeUp.readFD, events: Int16(POLLIN), revents: 0)) }
+            var entries = [pollfd(fd: fd, events: POSIX.readable | (hasUnsent ? POSIX.writable : 0), revents: 0)]
+            if let wakeUp { entries.append(pollfd(fd: wakeUp.readFD, events: POSIX.readable, revents: 0)) }
             do throws(SystemError) {
-                try System.poll(&entries, timeout: System.milliseconds(timeout))
+                try POSIX.poll(&entries, milliseconds: POSIX.milliseconds(timeout))
             } catch {
-                throw .system(operation: error.function, peer: peer, errno: error.errno, reason: error.reason)
+                throw .system(error, peer: peer)
             }
             if entries.count > 1, entries[1].revents != 0 { wakeUp?.drain() }
-            if entries[0].revents & Int16(POLLOUT) != 0 { _ = try flushAvailable() }
+            if entries[0].revents & POSIX.writable != 0 { _ = try flushAvailable() }
         }
     }
 
@@ -194,7 +195,7 @@ public final class TLSConnection: @unchecked Sendable {
                 try? flush(until: Deadline(.seconds(1)), operation: "close")
             }
             isClosed = true
-            System.close(fd)
+            POSIX.close(fd)
         }
     }
 
@@ -262,26 +263,26 @@ public final class TLSConnection: @unchecked Sendable {
     /// One `send` of `bytes[offset..<end]`; false when the socket is full.
     private func sendSome(_ bytes: [UInt8], from offset: Int, to end: Int,
                           advancing position: inout Int) throws(TransportError) -> Bool {
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(SystemError) in try POSIX.send(fd, UnsafeRawBufferPointer(rebasing: raw[offset..<end])) }
+        }
         do {
-            position += try System.call("send") {
-                bytes.withUnsafeBytes { send(fd, $0.baseAddress.map { $0 + offset }, end - offset, System.sendFlags) }
-            }
+            guard let sent = try result.get() else { return false }
+            position += sent
             return true
-        } catch where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
-            return false
         } catch where error.errno == EPIPE || error.errno == ECONNRESET {
             failed = true
             throw .closed(peer: peer, reason: "the peer closed the connection (\(error.reason))")
         } catch {
             failed = true
-            throw .system(operation: error.function, peer: peer, errno: error.errno, reason: error.reason)
+            throw .system(error, peer: peer)
         }
     }
 
     /// Sends everything queued, waiting for room until `deadline`.
     private func flush(until deadline: Deadline, operation: String) throws(TransportError) {
         while try !flushAvailable() {
-            try waitForSocket(Int16(POLLOUT), until: deadline, operation: operation)
+            try waitForSocket(POSIX.writable, until: deadline, operation: operation)
         }
     }
 
@@ -291,17 +292,19 @@ public final class TLSConnection: @unchecked Sendable {
     @discardableResult
     private func fill() throws(TransportError) -> Bool {
         guard !peerClosedTCP, !session.peerClosed else { return false }
+        let result = chunk.withUnsafeMutableBytes { raw in
+            Result { () throws(SystemError) in try POSIX.receive(fd, into: raw) }
+        }
         let count: Int
         do {
-            count = try System.call("recv") { chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }
-        } catch where error.errno == EAGAIN || error.errno == EWOULDBLOCK {
-            return false
+            guard let received = try result.get() else { return false }
+            count = received
         } catch where error.errno == ECONNRESET {
             peerClosedTCP = true
             return true
         } catch {
             failed = true
-            throw .system(operation: error.function, peer: peer, errno: error.errno, reason: error.reason)
+            throw .system(error, peer: peer)
         }
         if count == 0 {
             peerClosedTCP = true
@@ -319,8 +322,8 @@ public final class TLSConnection: @unchecked Sendable {
 
     private func waitForSocket(_ events: Int16, until deadline: Deadline, operation: String) throws(TransportError) {
         let ready: Bool
-        do { ready = try System.wait(fd, for: events, until: deadline.instant) } catch {
-            throw .system(operation: error.function, peer: peer, errno: error.errno, reason: error.reason)
+        do { ready = try POSIX.wait(fd, for: events, until: deadline.instant) } catch {
+            throw .system(error, peer: peer)
         }
         if !ready { throw .timeout(operation: operation, peer: peer, after: deadline.length) }
     }

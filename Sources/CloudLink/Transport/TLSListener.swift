@@ -1,5 +1,6 @@
 import Identity
 import Synchronization
+import SystemCalls
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -26,15 +27,12 @@ public final class TLSListener: @unchecked Sendable {
         let name = "127.0.0.1:\(port)"
         context = try TLSMemoryContext.server(configuration, clientCertificates: configuration.requireClientCertificate
                                               ? .requireVerified : .none, name: name)
-        func fail(_ error: SystemError) -> TransportError {
-            .system(operation: error.function, peer: name, errno: error.errno, reason: error.reason)
-        }
         let socketFD: Int32
-        do { socketFD = try System.call("socket") { socket(AF_INET, System.streamType, 0) } } catch { throw fail(error) }
+        do { socketFD = try POSIX.call("socket") { socket(AF_INET, POSIX.streamType, 0) } } catch { throw .system(error, peer: name) }
         do {
-            try System.makeNonBlocking(socketFD)
+            try POSIX.makeNonBlocking(socketFD)
             var one: Int32 = 1
-            try System.call("setsockopt") {
+            try POSIX.call("setsockopt") {
                 setsockopt(socketFD, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
             }
             var address = sockaddr_in()
@@ -42,15 +40,15 @@ public final class TLSListener: @unchecked Sendable {
             address.sin_port = port.bigEndian
             address.sin_addr = in_addr(s_addr: UInt32(0x7F00_0001).bigEndian)
             let length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            try System.call("bind") {
+            try POSIX.call("bind") {
                 withUnsafePointer(to: &address) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketFD, $0, length) }
                 }
             }
-            try System.call("listen") { listen(socketFD, 64) }
+            try POSIX.call("listen") { listen(socketFD, 64) }
             var bound = sockaddr_in()
             var boundLength = length
-            try System.call("getsockname") {
+            try POSIX.call("getsockname") {
                 withUnsafeMutablePointer(to: &bound) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socketFD, $0, &boundLength) }
                 }
@@ -58,8 +56,8 @@ public final class TLSListener: @unchecked Sendable {
             self.port = UInt16(bigEndian: bound.sin_port)
             fd = socketFD
         } catch {
-            System.close(socketFD)
-            throw fail(error)
+            POSIX.close(socketFD)
+            throw .system(error, peer: name)
         }
     }
 
@@ -75,27 +73,27 @@ public final class TLSListener: @unchecked Sendable {
         var address = sockaddr_storage()
         while true {
             let ready: Bool
-            do { ready = try System.wait(fd, for: Int16(POLLIN), until: deadline.instant) } catch {
-                throw .system(operation: error.function, peer: name, errno: error.errno, reason: error.reason)
+            do { ready = try POSIX.wait(fd, for: POSIX.readable, until: deadline.instant) } catch {
+                throw .system(error, peer: name)
             }
             guard ready else { throw .timeout(operation: "accept", peer: name, after: timeout) }
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             do {
-                client = try System.call("accept") {
+                client = try POSIX.call("accept") {
                     withUnsafeMutablePointer(to: &address) {
-                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { System.accept(fd, $0, &length) }
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { POSIX.accept(fd, $0, &length) }
                     }
                 }
                 break
             } catch where error.errno == EAGAIN || error.errno == EWOULDBLOCK || error.errno == ECONNABORTED {
                 continue  // the client went away between poll and accept
             } catch {
-                throw .system(operation: error.function, peer: name, errno: error.errno, reason: error.reason)
+                throw .system(error, peer: name)
             }
         }
         let remote = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                System.numericHost($0, length: socklen_t(MemoryLayout<sockaddr_storage>.size))
+                POSIX.numericHost($0, length: socklen_t(MemoryLayout<sockaddr_storage>.size))
             }
         }
         let port = withUnsafePointer(to: &address) {
@@ -103,16 +101,16 @@ public final class TLSListener: @unchecked Sendable {
         }
         let peer = "\(remote):\(port)"
         do {
-            try System.makeNonBlocking(client)
+            try POSIX.makeNonBlocking(client)
         } catch {
-            System.close(client)
-            throw .system(operation: error.function, peer: peer, errno: error.errno, reason: error.reason)
+            POSIX.close(client)
+            throw .system(error, peer: peer)
         }
         let session: TLSMemorySession
         do {
             session = try context.makeSession(peer: peer)
         } catch {
-            System.close(client)
+            POSIX.close(client)
             throw error
         }
         let connection = TLSConnection(session: session, fd: client)
@@ -126,6 +124,6 @@ public final class TLSListener: @unchecked Sendable {
             defer { value = true }
             return value
         }
-        if !wasClosed { System.close(fd) }
+        if !wasClosed { POSIX.close(fd) }
     }
 }

@@ -1,6 +1,7 @@
 import COpenSSL
 import COpenSSLShims
 import Identity
+import SystemCalls
 
 /// An `SSL_CTX` shared by many ``TLSMemorySession``s: LocalHub's listener (one per hub) or a
 /// fleet of simulated devices (one for all of them).
@@ -11,7 +12,7 @@ import Identity
 /// - Server side, ``ClientCertificates/requireAny`` asks every client for a certificate and
 ///   fails the handshake without one, but accepts any chain: the caller decides who it is
 ///   (LocalHub matches a registered thumbprint or verifies the chain to a registered CA, as IoT
-///   Hub does, reference E.1). Possession of the key is still proven by the handshake itself.
+///   Hub does for X.509 devices). Possession of the key is still proven by the handshake itself.
 public final class TLSMemoryContext: Sendable {
     /// What a server asks of its clients.
     public enum ClientCertificates: Sendable {
@@ -116,7 +117,7 @@ public final class TLSMemorySession {
             SSL_set_accept_state(ssl)
         } else {
             if let host = expectedHostName {
-                let ok = System.isIPAddress(host)
+                let ok = POSIX.isIPAddress(host)
                     ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1
                     : COpenSSLShims_SSL_set_tlsext_host_name(ssl, host) == 1 && SSL_set1_host(ssl, host) == 1
                 if !ok {

@@ -1,4 +1,5 @@
 import Identity
+import SystemCalls
 
 /// Why a connection could not be made or used. Each case says where (host, port, operation)
 /// and its ``description`` says what to do. Cases from OpenSSL carry the drained error queue.
@@ -74,5 +75,12 @@ public enum TransportError: Error, Sendable, CustomStringConvertible {
         case let .system(operation, peer, errno, reason):
             return "\(operation) for \(peer) failed: \(reason) (errno \(errno)); check the network"
         }
+    }
+}
+
+extension TransportError {
+    /// A failed socket call (`error.function` names it) about `peer`.
+    static func system(_ error: SystemError, peer: String) -> TransportError {
+        .system(operation: error.function, peer: peer, errno: error.errno, reason: error.reason)
     }
 }

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SystemCalls
 
 /// A descriptor other threads signal to end a wait early: the read end of a non-blocking pipe,
 /// polled beside a connection's socket by ``TLSConnection/wait(timeout:wakeUp:)``, or alone by
@@ -22,29 +23,29 @@ public final class WakeUpSignal: Sendable {
     /// - Throws: ``TransportError/system(operation:peer:errno:reason:)`` when no descriptor is left.
     public init() throws(TransportError) {
         do {
-            (readFD, writeFD) = try System.pipe()
+            (readFD, writeFD) = try POSIX.pipe()
         } catch {
-            throw .system(operation: error.function, peer: "wake-up pipe", errno: error.errno, reason: error.reason)
+            throw .system(error, peer: "wake-up pipe")
         }
     }
 
     deinit {
-        System.close(readFD)
-        System.close(writeFD)
+        POSIX.close(readFD)
+        POSIX.close(writeFD)
     }
 
     /// Ends the current wait, or the next one when none is in progress.
     public func signal() {
         var byte: UInt8 = 1
         // EAGAIN: the pipe is full of earlier signals, so a wait will return anyway.
-        _ = try? System.call("write") { write(writeFD, &byte, 1) }
+        _ = try? POSIX.call("write") { write(writeFD, &byte, 1) }
     }
 
     /// Blocks until signalled or `timeout` passes (nil: no limit); true when signalled.
     @discardableResult
     public func wait(timeout: Duration?) -> Bool {
-        var entries = [pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)]
-        guard (try? System.poll(&entries, timeout: System.milliseconds(timeout))) ?? 0 > 0 else { return false }
+        var entries = [pollfd(fd: readFD, events: POSIX.readable, revents: 0)]
+        guard (try? POSIX.poll(&entries, milliseconds: POSIX.milliseconds(timeout))) ?? 0 > 0 else { return false }
         drain()
         return true
     }
@@ -52,6 +53,6 @@ public final class WakeUpSignal: Sendable {
     /// Empties the pipe (after `poll` reported it readable).
     func drain() {
         var bytes = [UInt8](repeating: 0, count: 64)
-        while (try? System.call("read") { bytes.withUnsafeMutableBytes { read(readFD, $0.baseAddress, $0.count) } }) ?? 0 > 0 {}
+        while (try? bytes.withUnsafeMutableBytes { try POSIX.read(readFD, into: $0) }) ?? 0 > 0 {}
     }
 }

@@ -265,13 +265,32 @@ public enum POSIX {
     /// Adds `O_NONBLOCK` and `FD_CLOEXEC`: all waiting is then done with ``wait(_:for:until:)``
     /// or ``poll(_:events:milliseconds:)``.
     public static func makeNonBlocking(_ fd: Int32) throws(SystemError) {
-        let flags = try call("fcntl") { fcntl(fd, F_GETFL) }
-        try call("fcntl") { fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
-        try call("fcntl") { fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        try setNonBlockingAndCloseOnExec(fd)
         #if canImport(Darwin)
         var one: Int32 = 1
         try call("setsockopt") { setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size)) }
         #endif
+    }
+
+    private static func setNonBlockingAndCloseOnExec(_ fd: Int32) throws(SystemError) {
+        let flags = try call("fcntl") { fcntl(fd, F_GETFL) }
+        try call("fcntl") { fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
+        try call("fcntl") { fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    }
+
+    /// A non-blocking, close-on-exec pipe, for one thread to end another's ``poll(_:milliseconds:)``.
+    public static func pipe() throws(SystemError) -> (read: Int32, write: Int32) {
+        var ends: [Int32] = [-1, -1]
+        try call("pipe") { ends.withUnsafeMutableBufferPointer { systemPipe($0.baseAddress) } }
+        do {
+            try setNonBlockingAndCloseOnExec(ends[0])
+            try setNonBlockingAndCloseOnExec(ends[1])
+        } catch {
+            close(ends[0])
+            close(ends[1])
+            throw error
+        }
+        return (ends[0], ends[1])
     }
 
     /// A `sockaddr_un` for `path`; `ENAMETOOLONG` when it does not fit.
@@ -370,6 +389,17 @@ public enum POSIX {
         throw failure(errno, "poll", nil)
     }
 
+    /// One `poll` over several descriptors (their `revents` filled in): the number ready, 0 on
+    /// timeout; `milliseconds` -1 waits without limit. An interrupted wait is retried with the
+    /// same timeout, so callers that keep a deadline re-check it after any return.
+    @discardableResult
+    public static func poll(_ entries: inout [pollfd], milliseconds: Int32) throws(SystemError) -> Int32 {
+        let count = nfds_t(entries.count)
+        return try entries.withUnsafeMutableBufferPointer { (buffer) throws(SystemError) -> Int32 in
+            try call("poll") { systemPoll(buffer.baseAddress, count, milliseconds) }
+        }
+    }
+
     /// Waits until `fd` is ready for `events` or `deadline` passes; false on timeout.
     public static func wait(_ fd: Int32, for events: Int16,
                             until deadline: ContinuousClock.Instant) throws(SystemError) -> Bool {
@@ -382,10 +412,18 @@ public enum POSIX {
     /// Milliseconds from `now` to `deadline`, rounded up so a wait never ends early, at least 0.
     public static func milliseconds(until deadline: ContinuousClock.Instant,
                                     from now: ContinuousClock.Instant = .now) -> Int32 {
-        let left = now.duration(to: deadline)
-        if left <= .zero { return 0 }
-        let (seconds, attoseconds) = left.components
-        return Int32(clamping: seconds * 1_000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
+        milliseconds(now.duration(to: deadline))
+    }
+
+    /// A `poll` timeout: `duration` in whole milliseconds, rounded up so a wait never ends early,
+    /// at least 0 and at most `Int32.max`; -1 (no limit) for nil.
+    public static func milliseconds(_ duration: Duration?) -> Int32 {
+        guard let duration else { return -1 }
+        if duration <= .zero { return 0 }
+        let (seconds, attoseconds) = duration.components
+        let whole = seconds.multipliedReportingOverflow(by: 1_000)
+        if whole.overflow { return Int32.max }
+        return Int32(clamping: whole.partialValue + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
     }
 
     /// libc `connect`, for callers whose own `connect` member hides it.
@@ -422,7 +460,8 @@ private func systemUnlink(_ path: String) -> Int32 { unlink(path) }
 private func systemChmod(_ path: String, _ mode: mode_t) -> Int32 { chmod(path, mode) }
 private func systemClose(_ fd: Int32) -> Int32 { close(fd) }
 private func systemSend(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int, _ flags: Int32) -> Int { send(fd, bytes, count, flags) }
-private func systemPoll(_ fds: UnsafeMutablePointer<pollfd>, _ count: nfds_t, _ timeout: Int32) -> Int32 { poll(fds, count, timeout) }
+private func systemPoll(_ fds: UnsafeMutablePointer<pollfd>?, _ count: nfds_t, _ timeout: Int32) -> Int32 { poll(fds, count, timeout) }
+private func systemPipe(_ ends: UnsafeMutablePointer<Int32>?) -> Int32 { pipe(ends) }
 private func systemConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 { connect(fd, address, length) }
 private func systemAccept(_ fd: Int32, _ address: UnsafeMutablePointer<sockaddr>,
                           _ length: UnsafeMutablePointer<socklen_t>) -> Int32 { accept(fd, address, length) }

@@ -38,7 +38,7 @@ struct TCPConnectorTests {
     func connectTimeout() throws {
         let backlog = try FullBacklog()
         var connected: [Int32] = []
-        defer { connected.forEach { System.close($0) } }
+        defer { connected.forEach { close($0) } }
         var timeout: TransportError?
         // The first connections fill the accept queue; the next one must time out.
         for _ in 0..<8 where timeout == nil {

@@ -1,20 +1,8 @@
 import Foundation
 import Identity
+import TestSupport
 import Testing
 import Transport
-
-/// A private (0700) folder under the system temporary directory, removed on deinit.
-final class TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        path = NSTemporaryDirectory() + "fieldagent-transport-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
 
 /// A dev PKI for one test: OpenSSL checks certificates against the real clock during the
 /// handshake, so these are issued at the real "now".
@@ -23,7 +11,7 @@ struct TestPKI {
     let bundle: DevPKI.Bundle
 
     init(devices: [String] = ["device-1"]) throws {
-        directory = try TemporaryDirectory()
+        directory = try TemporaryDirectory(prefix: "fieldagent-transport")
         bundle = try DevPKI.generate(outputDirectory: directory.path, devices: devices, now: Date())
     }
 

@@ -155,6 +155,40 @@ import Testing
         #expect(POSIX.milliseconds(until: now - .seconds(1), from: now) == 0)
     }
 
+    @Test func pollTimeoutsRoundUpAndNilMeansNoLimit() {
+        #expect(POSIX.milliseconds(nil) == -1)
+        #expect(POSIX.milliseconds(.zero) == 0 && POSIX.milliseconds(.seconds(-2)) == 0)
+        #expect(POSIX.milliseconds(.nanoseconds(1)) == 1 && POSIX.milliseconds(.microseconds(2_500)) == 3)
+        #expect(POSIX.milliseconds(.seconds(90)) == 90_000)
+        // Far beyond 24.8 days (Int32.max ms) and beyond Int64 milliseconds: the longest wait, not a trap.
+        #expect(POSIX.milliseconds(.seconds(30 * 86_400)) == Int32.max)
+        #expect(POSIX.milliseconds(.seconds(Int64.max)) == Int32.max)
+    }
+
+    @Test func aPipeEndsAPollOverSeveralDescriptors() throws {
+        let (readEnd, writeEnd) = try POSIX.pipe()
+        defer { POSIX.close(readEnd); POSIX.close(writeEnd) }
+        var pair: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, POSIX.streamType, 0, &pair) == 0)
+        defer { POSIX.close(pair[0]); POSIX.close(pair[1]) }
+        // Neither end is inherited by a program this process starts.
+        #expect(fcntl(readEnd, F_GETFD) & FD_CLOEXEC != 0 && fcntl(writeEnd, F_GETFD) & FD_CLOEXEC != 0)
+
+        var entries = [pollfd(fd: pair[0], events: POSIX.readable, revents: 0),
+                       pollfd(fd: readEnd, events: POSIX.readable, revents: 0)]
+        #expect(try POSIX.poll(&entries, milliseconds: 0) == 0)
+        try POSIX.writeAll(writeEnd, [1])
+        #expect(try POSIX.poll(&entries, milliseconds: POSIX.milliseconds(.seconds(5))) == 1)
+        #expect(entries[0].revents == 0 && entries[1].revents & POSIX.readable != 0)
+
+        // The read end never blocks: once drained it says EAGAIN.
+        var buffer = [UInt8](repeating: 0, count: 8)
+        #expect(try buffer.withUnsafeMutableBytes { try POSIX.read(readEnd, into: $0) } == 1)
+        #expect(throws: SystemError(errno: EAGAIN, function: "read")) {
+            try buffer.withUnsafeMutableBytes { try POSIX.read(readEnd, into: $0) }
+        }
+    }
+
     @Test func ipLiteralsAreToldFromHostNames() {
         #expect(POSIX.isIPAddress("127.0.0.1") && POSIX.isIPAddress("::1") && POSIX.isIPAddress("fe80::1"))
         #expect(!POSIX.isIPAddress("localhost") && !POSIX.isIPAddress("hub.azure-devices.net") && !POSIX.isIPAddress("1.2.3"))
