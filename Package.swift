@@ -72,9 +72,9 @@ let package = Package(
         // the OS through it.
         .target(name: "SystemCalls"),
         // What the three executables do alike: exit codes, logging set-up, whole-line output.
-        .target(name: "CLISupport", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .target(name: "CLISupport", dependencies: ["SystemCalls", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                                    .product(name: "Logging", package: "swift-log")]),
-        .target(name: "HALSimulation", dependencies: ["HAL", "SensorCore"]),
+        .target(name: "HALSimulation", dependencies: ["HAL", "SensorCore", "SystemCalls"]),
         .target(name: "HALTesting", dependencies: ["HAL"]),
         // The one list of chips: each chip's descriptors and model factories (no YAML, no backend).
         .target(name: "ChipCatalog", dependencies: ["HAL", "HALSimulation", "SensorCore"] + chipTargets),

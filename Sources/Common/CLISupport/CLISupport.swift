@@ -1,13 +1,6 @@
 import ArgumentParser
 import Logging
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import SystemCalls
 
 /// What every FieldAgent executable (`fieldagent`, `localhub`, `spike-predictor`) does the same
 /// way: named exit codes, setting up logging once, and writing whole lines to stdout and stderr
@@ -46,15 +39,8 @@ public func writeLine(_ text: String) {
 }
 
 private func writeAll(_ fd: Int32, _ text: String) {
-    var bytes = Array(text.utf8)[...]
-    while !bytes.isEmpty {
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if written < 0 {
-            if errno == EINTR { continue }
-            return   // nowhere left to report it
-        }
-        bytes = bytes.dropFirst(written)
-    }
+    // Nowhere left to report a failed write to stdout or stderr.
+    try? POSIX.writeAll(fd, Array(text.utf8))
 }
 
 /// `--log-level trace|debug|info|notice|warning|error|critical`.

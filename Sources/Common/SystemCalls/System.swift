@@ -242,6 +242,18 @@ public enum POSIX {
         try call("chmod", path) { systemChmod(path, mode_t(mode)) }
     }
 
+    /// Blocks the calling thread for `duration` (nothing when it is not positive), resuming after
+    /// signals until the whole duration has passed.
+    public static func sleep(for duration: Duration) {
+        guard duration > .zero else { return }
+        let (seconds, attoseconds) = duration.components
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) == -1 && errno == EINTR {
+            request = remaining
+        }
+    }
+
     /// Releases `fd`. Never retried: on Linux the descriptor is gone even when close reports EINTR.
     public static func close(_ fd: Int32) {
         _ = systemClose(fd)

@@ -1,5 +1,6 @@
 import Glibc
 import HAL
+import SystemCalls
 
 /// The real clock for real boards: CLOCK_MONOTONIC (the clock GPIO edge timestamps use) and a
 /// sleep that resumes after signals until the full duration has passed.
@@ -9,12 +10,7 @@ public final class SystemClock: HALClock {
     public var now: Duration { monotonicNow() }
 
     public func sleep(for duration: Duration) {
-        guard duration > .zero else { return }
-        var request = timespec(duration)
-        var remaining = timespec()
-        while nanosleep(&request, &remaining) == -1 && errno == EINTR {
-            request = remaining
-        }
+        POSIX.sleep(for: duration)
     }
 
     public func sleep(for duration: Duration, wakeUp: WakeUp) -> Bool {

@@ -10,12 +10,3 @@ import Darwin
 @inline(__always) func _sin(_ x: Double) -> Double { sin(x) }
 @inline(__always) func _cos(_ x: Double) -> Double { cos(x) }
 @inline(__always) func _log(_ x: Double) -> Double { log(x) }
-
-/// Blocks the calling thread (the paced virtual clock only; nothing else in the simulation waits).
-func wallSleep(seconds: Double) {
-    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
-    var remaining = timespec()
-    while nanosleep(&request, &remaining) == -1 && errno == EINTR {
-        request = remaining
-    }
-}

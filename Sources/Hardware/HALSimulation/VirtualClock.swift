@@ -1,4 +1,5 @@
 import HAL
+import SystemCalls
 import Synchronization
 
 /// A clock that moves only when told to: `sleep(for:)` advances it at once, so drivers that wait
@@ -20,7 +21,7 @@ public final class VirtualClock: HALClock {
     public func sleep(for duration: Duration) {
         advance(by: duration)
         if timeScale > 0, duration > .zero {
-            wallSleep(seconds: duration.seconds / timeScale)
+            POSIX.sleep(for: duration / timeScale)
         }
     }
 
