@@ -103,17 +103,24 @@ final class MethodsFeature: Feature {
     /// The table, in the order the features gave it.
     let table: [DirectMethod]
     var configuration: [DirectMethod] { table }
-    let link: HubLink?
     let logger: Logger
+    /// Sends an answer to the hub (the link's client; tests watch it instead).
+    let respond: @Sendable (IoTHubMethodRequest, MethodResult) -> Void
     let queue = DispatchQueue(label: "fieldagent.methods")
     let waiting = Mutex(0)
     static let maximumWaiting = 16
 
     /// - Parameter features: whose ``Feature/methods`` make up the table, in their order.
-    init(features: [any Feature], link: HubLink?, logger: Logger) {
-        table = features.flatMap(\.methods)
-        self.link = link
+    convenience init(features: [any Feature], link: HubLink?, logger: Logger) {
+        self.init(table: features.flatMap(\.methods), logger: logger) { request, result in
+            link?.client?.respond(to: request, status: result.status, payload: result.body)
+        }
+    }
+
+    init(table: [DirectMethod], logger: Logger, respond: @escaping @Sendable (IoTHubMethodRequest, MethodResult) -> Void) {
+        self.table = table
         self.logger = logger
+        self.respond = respond
     }
 
     var names: [String] { table.map(\.name) }
@@ -135,13 +142,13 @@ final class MethodsFeature: Feature {
         guard admitted else {
             logger.warning("method \(request.name.prefix(64)) refused: \(Self.maximumWaiting) calls are waiting", metadata: ["feature": "methods"])
             let busy = MethodResult.error(503, "the device is busy with \(Self.maximumWaiting) method calls; try again later")
-            link?.client?.respond(to: request, status: busy.status, payload: busy.body)
+            respond(request, busy)
             return
         }
         queue.async { [self] in
             let result = invoke(request.name, payload: payload)
             waiting.withLock { $0 -= 1 }
-            link?.client?.respond(to: request, status: result.status, payload: result.body)
+            respond(request, result)
         }
     }
 }
