@@ -142,6 +142,13 @@ public final class Subscriber: @unchecked Sendable {
         ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
+    /// Every line so far, once one satisfies `done` (or after `timeout` seconds).
+    public func waitFor(timeout: Double = 10, until done: (String) -> Bool) -> [String] {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end, !lines.contains(where: done) { usleep(20_000) }
+        return lines
+    }
+
     public func waitFor(count: Int, timeout: Double = 10) -> [String] {
         let end = Date().addingTimeInterval(timeout)
         while Date() < end, lines.count < count { usleep(20_000) }
