@@ -33,11 +33,15 @@ public final class Agent: Sendable {
         public var config: AgentConfig
         /// Stop after this many messages (nil: until ``Agent/stop()``).
         public var count: Int?
+        /// What readings are stamped with. nil: the system's wall clock on a Linux board, the
+        /// board's virtual time on a simulated one.
+        public var wallClock: (any WallClock)?
 
-        public init(agentVersion: String, config: AgentConfig = AgentConfig(), count: Int? = nil) {
+        public init(agentVersion: String, config: AgentConfig = AgentConfig(), count: Int? = nil, wallClock: (any WallClock)? = nil) {
             self.agentVersion = agentVersion
             self.config = config
             self.count = count
+            self.wallClock = wallClock
         }
     }
 
@@ -65,7 +69,8 @@ public final class Agent: Sendable {
         self.options = options
         let config = options.config
         let runner = FeatureRunner()
-        let capture = CaptureClock(monotonic: board.clock, wall: board.file.backend == .linux ? SystemWallClock() : nil, logger: logger)
+        let capture = CaptureClock(monotonic: board.clock, wall: options.wallClock ?? (board.file.backend == .linux ? SystemWallClock() : nil),
+                                   logger: logger)
         let link = hub.map { settings in
             HubLink(configuration: .init(settings: settings, outbox: config.outbox, stateDirectory: config.core.stateDirectory,
                                          flushTimeout: config.core.flushTimeout, capture: capture, syncWait: config.clock.syncWait),
