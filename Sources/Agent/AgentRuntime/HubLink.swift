@@ -182,7 +182,10 @@ final class HubLink: Feature {
         state.withLock {
             $0.client = client
             $0.source = source
+            $0.clientStarted = false
+            $0.stopping = false
         }
+        _ = stopWaiting.consume()
         guard capture.needsWait, configuration.syncWait > .zero else {
             startClient()
             return
