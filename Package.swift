@@ -15,7 +15,7 @@ let layers: [String: [String]] = [
               "CLI", "Chaos"],
     "Predictor": ["Predictor", "PredictorLink", "PredictorServer", "TrainingData", "spike-predictor"],
     "Tools": ["LocalHub", "localhub", "fieldagent-hil", "hub-bench", "hub-fleet-bench", "outbox-bench"],
-    "Common": ["JSON", "DeviceID", "SystemCalls", "CLISupport"],
+    "Common": ["JSON", "DeviceID", "SystemCalls", "CKernelClock", "CLISupport"],
 ]
 
 /// `Sources/<layer>/<target>`, or `Tests/<layer>/<target>` for a test target named `<target>Tests`.
@@ -70,7 +70,9 @@ let package = Package(
         // The one wrapper over the C library's file, socket and poll calls, and the one SystemError:
         // HALLinux, Identity, Transport, HubClient, Outbox, PredictorLink, PredictorServer and LocalHub call
         // the OS through it.
-        .target(name: "SystemCalls"),
+        .target(name: "SystemCalls", dependencies: ["CKernelClock"]),
+        // adjtimex (read only), which the C library module does not export: the clock's synchronisation.
+        .target(name: "CKernelClock"),
         // What the three executables do alike: exit codes, logging set-up, whole-line output.
         .target(name: "CLISupport", dependencies: ["SystemCalls", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                                    .product(name: "Logging", package: "swift-log")]),
@@ -81,7 +83,7 @@ let package = Package(
         .target(name: "Boards",
                 dependencies: ["HAL", "HALLinux", "HALSimulation", "SensorCore", "ChipCatalog", "Configuration", "Yams"]),
         .target(name: "Diagnostics", dependencies: ["Boards", "ChipCatalog", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "JSON", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "Transport", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "HALLinux", "JSON", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "Transport", .product(name: "Logging", package: "swift-log")]),
         // The device binary: no LocalHub, SwiftNIO or TrainingData (scripts/check-device-binary.sh).
         .executableTarget(name: "fieldagent", dependencies: [
             "AgentRuntime", "Boards", "CLISupport", "Configuration", "DeviceID", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON",
@@ -92,7 +94,7 @@ let package = Package(
         .testTarget(name: "SensorCoreTests", dependencies: ["SensorCore", "Configuration"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConformanceTests", dependencies: ["ChipCatalog", "Boards", "HALSimulation", "SensorCore"]),
-        .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "Boards", "Configuration", "DeviceID", "HALSimulation", "SensorCore",
+        .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "Boards", "Configuration", "DeviceID", "HAL", "HALLinux", "HALSimulation", "HALTesting", "SensorCore",
                                                            "HubClient", "IoTHub", "Identity", "JSON", "LocalHub", "Outbox", "TestSupport"]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Boards", "HALSimulation"]),
         // Snapshots are read through #filePath so UPDATE_SNAPSHOTS=1 can rewrite them in place.
@@ -106,7 +108,7 @@ let package = Package(
             "HALLinux", "HAL", "ChipCatalog", "Boards", "Diagnostics", "HALSimulation", "SensorCore",
             "BME280", "BME280Model", "ADXL345", "ADXL345Model",
         ]),
-        .testTarget(name: "HALLinuxTests", dependencies: ["HALLinux", "HAL"]),
+        .testTarget(name: "HALLinuxTests", dependencies: ["HALLinux", "HAL", "HALTesting", "HALSimulation"]),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
         // X.509 identity and TLS over the system OpenSSL 3 (one crypto stack).
         .systemLibrary(name: "COpenSSL", path: path("COpenSSL"), pkgConfig: "openssl",

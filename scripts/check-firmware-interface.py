@@ -62,18 +62,30 @@ typed_cases = [(f"{name}", message, schema) for name, message in cases]
 typed_cases += [(name, message, alert_schema) for name, message in alerts]
 for example in sorted((root / "firmware-interface" / "examples").glob("twin*.json")):
     typed_cases.append((f"example {example.name}", json.loads(example.read_text()), twin_schema))
+unsynchronised = set()
 for board in ["sim-factory-line", "sim-faulty", "sim-air-quality"]:
     out = subprocess.run([str(binary), "interface-samples", "--board", f"boards/{board}.yaml", "--time-scale", "0"],
                          cwd=root, capture_output=True, text=True, check=True).stdout
     for line in out.splitlines():
         sample = json.loads(line)
         label = f"{board} {sample['kind']} {sample['name']}"
-        if sample["kind"] == "reported":
+        if sample["kind"] in ("telemetry", "alert"):
+            # Captured on a wall clock that was not synchronised: marked clockSynchronised false.
+            if sample["body"].get("clockSynchronised") is not False:
+                print(f"FAIL {label}: not marked clockSynchronised false")
+                sys.exit(1)
+            unsynchronised.add((board, sample["kind"]))
+            typed_cases.append((label, sample["body"], schema if sample["kind"] == "telemetry" else alert_schema))
+        elif sample["kind"] == "reported":
             typed_cases.append((label, {"reported": sample["body"]}, twin_schema))
         elif sample["status"] == 200:
             typed_cases.append((label, sample["body"], sub_schema(methods_schema, f"{sample['name']}.response")))
         else:
             typed_cases.append((label, sample["body"], sub_schema(methods_schema, "error")))
+
+if not {("sim-factory-line", "telemetry"), ("sim-factory-line", "alert")} <= unsynchronised:
+    print(f"FAIL interface-samples: no unsynchronised-clock telemetry and alert from sim-factory-line (got {sorted(unsynchronised)})")
+    sys.exit(1)
 
 # predictor.v1 (issue 7): the committed examples, and frames as the serving path encodes them —
 # requests, verdicts (warming up, quiet, a detected spike) and every error code.

@@ -1,6 +1,7 @@
 import Boards
 import Foundation
 import HAL
+import HALLinux
 import HubClient
 import Logging
 import Outbox
@@ -19,6 +20,10 @@ import Synchronization
 /// | link | the hub connection and the durable outbox feeding it (with a hub) |
 /// | telemetry | the sampler on the board's clock, on the caller's thread |
 ///
+/// One ``CaptureClock`` stamps what they send: the wall clock at capture on a real board (the
+/// link waits up to `clock.sync_wait` for it to be synchronised before connecting), the board's
+/// virtual time on a simulated one.
+///
 /// Threads: the caller's thread samples; the link's thread delivers hub events (twin changes
 /// are applied under a lock, quickly); direct methods run on their own queue; status and blink
 /// timers on dispatch queues.
@@ -28,11 +33,15 @@ public final class Agent: Sendable {
         public var config: AgentConfig
         /// Stop after this many messages (nil: until ``Agent/stop()``).
         public var count: Int?
+        /// What readings are stamped with. nil: the system's wall clock on a Linux board, the
+        /// board's virtual time on a simulated one.
+        public var wallClock: (any WallClock)?
 
-        public init(agentVersion: String, config: AgentConfig = AgentConfig(), count: Int? = nil) {
+        public init(agentVersion: String, config: AgentConfig = AgentConfig(), count: Int? = nil, wallClock: (any WallClock)? = nil) {
             self.agentVersion = agentVersion
             self.config = config
             self.count = count
+            self.wallClock = wallClock
         }
     }
 
@@ -60,9 +69,11 @@ public final class Agent: Sendable {
         self.options = options
         let config = options.config
         let runner = FeatureRunner()
+        let capture = CaptureClock(monotonic: board.clock, wall: options.wallClock ?? (board.file.backend == .linux ? SystemWallClock() : nil),
+                                   logger: logger)
         let link = hub.map { settings in
             HubLink(configuration: .init(settings: settings, outbox: config.outbox, stateDirectory: config.core.stateDirectory,
-                                         flushTimeout: config.core.flushTimeout),
+                                         flushTimeout: config.core.flushTimeout, capture: capture, syncWait: config.clock.syncWait),
                     logger: logger, onEvent: runner.deliver)
         }
         let wake = WakeUp()
@@ -72,10 +83,10 @@ public final class Agent: Sendable {
         let diagnostics = DiagnosticsFeature(plan: DoctorPlan(config: config, reads: 3, link: .live { link?.client }), board: board)
         let status = StatusFeature(configuration: .init(agentVersion: options.agentVersion, stateDirectory: config.core.stateDirectory,
                                                         certificateFile: hub?.certificateFile),
-                                   board: board, twin: twin, alerts: alerts, link: link, logger: logger)
+                                   board: board, twin: twin, alerts: alerts, link: link, capture: capture, logger: logger)
         let methods = MethodsFeature(features: [diagnostics, status], link: link, logger: logger)
         let telemetry = TelemetryFeature(configuration: .init(count: options.count), board: board, twin: twin, alerts: alerts,
-                                         status: status, link: link, logger: logger, output: output, wake: wake)
+                                         status: status, link: link, logger: logger, output: output, wake: wake, capture: capture)
         // Start order; they stop in reverse, so the link flushes as soon as sampling ends.
         runner.register([twin, alerts, diagnostics, status, methods] + (link.map { [$0] } ?? []) + [telemetry])
         (self.runner, self.link, self.twin, self.alerts, self.statusFeature, self.methods, self.telemetry, self.wake) =

@@ -1,5 +1,6 @@
 import Diagnostics
 import Foundation
+import HAL
 import HubClient
 import Identity
 import IoTHub
@@ -9,8 +10,8 @@ import PredictorLink
 import Predictor
 import Transport
 
-/// The doctor's checks beyond the board: the outbox, the device certificate, the hub link and
-/// the spike predictor, each OK/WARN/FAIL with what was found and the fix.
+/// The doctor's checks beyond the board: the system clock, the outbox, the device certificate,
+/// the hub link and the spike predictor, each OK/WARN/FAIL with what was found and the fix.
 public enum AgentChecks {
     /// Depth, oldest entry and drops of the outbox in `stateDirectory` (read-only; the running
     /// agent's own `status.json` is preferred when it is fresh).
@@ -153,6 +154,38 @@ public enum AgentChecks {
             return Check(id: id, title: title, status: .fail, detail: "the link is stopped (the agent is shutting down)",
                          fix: "start the agent again")
         }
+    }
+
+    /// No correct clock reads earlier than this: the day this agent's clock check was built
+    /// (2026-12-03 00:00 UTC). A board whose clock is before it was never set (no battery-backed
+    /// clock, no NTP yet), and TLS certificates look not yet valid to it.
+    public static let buildDate = Date(timeIntervalSince1970: 1_796_256_000)
+
+    /// The wall clock: synchronised or not, by whose account, with the kernel's error bounds.
+    /// Earlier than ``buildDate`` is a failure, unsynchronised a warning. On a simulated board
+    /// readings carry the simulation's time, so only the date is checked.
+    public static func clock(_ wall: any WallClock, simulatedBoard: Bool, buildDate: Date = buildDate) -> Check {
+        let id = "clock"
+        let title = "system clock"
+        let now = Date(timeIntervalSince1970: wall.sinceEpoch.seconds)
+        let style = Date.ISO8601FormatStyle()
+        let fix = "enable NTP (timedatectl set-ntp true), see systemctl status systemd-timesyncd, and check the network reaches the NTP server (UDP 123)"
+        if now < buildDate {
+            return Check(id: id, title: title, status: .fail,
+                         detail: "reads \(now.formatted(style)), earlier than this build (\(buildDate.formatted(style))): the clock was never set",
+                         fix: fix)
+        }
+        if simulatedBoard {
+            return Check(id: id, title: title, status: .ok,
+                         detail: "simulated board: readings carry the simulation's time from start (synchronisation not checked)")
+        }
+        let synchronisation = wall.synchronisation
+        if synchronisation.synchronised {
+            return Check(id: id, title: title, status: .ok, detail: "\(synchronisation), reads \(now.formatted(style))")
+        }
+        return Check(id: id, title: title, status: .warn,
+                     detail: "\(synchronisation), reads \(now.formatted(style)): readings are marked clockSynchronised: false and the agent waits up to clock.sync_wait before connecting",
+                     fix: fix)
     }
 
     /// Whether the spike predictor answers on its socket within `deadline`.

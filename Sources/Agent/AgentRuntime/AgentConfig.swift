@@ -17,6 +17,7 @@ import Outbox
 /// hub: { host: localhost, port: 8883, cert: device.pem, key: device.key, ca: ca.pem }
 /// predictor: { socket: /run/fieldagent/predictor.sock, deadline: 50ms }
 /// outbox: { quota: 64MB, max_age: 7d, drain_rate: 50 }
+/// clock: { sync_wait: 2m }
 /// ```
 public struct AgentConfig: Sendable, Equatable {
     public var core = CoreConfig()
@@ -24,12 +25,13 @@ public struct AgentConfig: Sendable, Equatable {
     public var alerts = AlertsConfig()
     public var link = LinkConfig()
     public var outbox = OutboxConfig()
+    public var clock = ClockConfig()
 
     public init() {}
 
     /// Every key of every section, in the order docs/configuration.md lists them.
     public static let keys: [SettingDescription] = CoreConfig.descriptions + TelemetryConfig.descriptions
-        + AlertsConfig.descriptions + LinkConfig.descriptions + OutboxConfig.descriptions
+        + AlertsConfig.descriptions + LinkConfig.descriptions + OutboxConfig.descriptions + ClockConfig.descriptions
 
     /// The sections as the layers give them, after checking every value and requirement.
     ///
@@ -40,6 +42,7 @@ public struct AgentConfig: Sendable, Equatable {
         let layers = SettingLayers(layers)
         let requirements = required + CoreConfig.requirements(layers) + TelemetryConfig.requirements(layers)
             + AlertsConfig.requirements(layers) + LinkConfig.requirements(layers) + OutboxConfig.requirements(layers)
+            + ClockConfig.requirements(layers)
         let issues = layers.issues(keys: keys, required: requirements)
         guard issues.isEmpty else { throw ConfigIssues(issues) }
         var config = AgentConfig()
@@ -48,6 +51,7 @@ public struct AgentConfig: Sendable, Equatable {
         config.alerts = AlertsConfig(layers)
         config.link = LinkConfig(layers)
         config.outbox = OutboxConfig(layers)
+        config.clock = ClockConfig(layers)
         return config
     }
 
@@ -105,5 +109,18 @@ public struct TelemetryConfig: SettingsSection {
         SettingKey("send_frequency", \.sendFrequency, .duration(AgentSettings.sendFrequencyRange), flag: "--send-frequency",
                    absent: "the board file's sampling.send_frequency",
                    "How often one aggregate message is sent, until the twin's sendFrequency changes it."),
+    ]
+}
+
+/// The wall clock on a real board (a simulated board stamps with its virtual time).
+public struct ClockConfig: SettingsSection {
+    /// How long to wait for the clock to be synchronised before the first connection.
+    public var syncWait: Duration = .seconds(120)
+
+    public init() {}
+
+    public static let keys: [SettingKey<ClockConfig>] = [
+        SettingKey("clock.sync_wait", \.syncWait, .duration(.zero ... .seconds(86400)), flag: "--clock-sync-wait",
+                   "Real boards: how long to wait for the wall clock to be synchronised (NTP) before connecting to the hub; sampling goes on meanwhile, readings marked unsynchronised. 0 connects at once."),
     ]
 }

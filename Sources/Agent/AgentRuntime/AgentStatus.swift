@@ -47,6 +47,9 @@ public struct AgentStatus: Codable, Equatable, Sendable {
     public var outbox: Outbox?
     public var route: String
     public var detector: String?
+    /// The wall clock: `waiting for synchronisation (12 s of 120 s)`, `synchronised (…)`,
+    /// `unsynchronised (…)` or `simulated time` (absent in files from older agents).
+    public var clock: String?
 
     public static func path(in directory: String) -> String { directory + "/status.json" }
 

@@ -68,8 +68,10 @@ final class AlertsFeature: Feature {
     var detector: SpikeRouter.Source { router.source }
 
     /// One sample's readings, `elapsed` board time after the start.
-    func sample(_ readings: [Reading], capturedAt: Date, elapsed: Duration, settings: AgentSettings) {
+    func sample(_ readings: [Reading], stamp: CaptureClock.Stamp, elapsed: Duration, settings: AgentSettings) {
+        let capturedAt = stamp.date
         for var alert in router.classify(readings, capturedAt: capturedAt, route: settings.route, threshold: settings.spikeThreshold) {
+            alert.clockSynchronised = stamp.synchronised ? nil : false
             raiseAlarm(at: elapsed, alert: alert)
             // Alerts go at once (they are live) and are the last thing a full outbox drops.
             if let seq = link?.enqueue(alert, kind: .alert, capturedAt: capturedAt, seq: \.seq,

@@ -1,10 +1,12 @@
 import Boards
 import Diagnostics
 import Foundation
+import HAL
+import HALLinux
 import HubClient
 
 /// The doctor's one plan: the board's checks (buses, chips, readings, self-tests, GPIO), then the
-/// agent's, as far as the configuration names them: the outbox (a state directory), the device
+/// agent's: the system clock always, the rest as far as the configuration names them: the outbox (a state directory), the device
 /// certificate (a certificate and key), the hub link (a hub) and the spike predictor (route
 /// predictor or a socket given). `fieldagent doctor` and the `runDiagnostics` direct method both
 /// run it, so they report the same checks for the same board and configuration.
@@ -21,18 +23,23 @@ public struct DoctorPlan: Sendable {
     /// Readings per sensor.
     public var reads: Int
     public var link: LinkCheck
+    /// The system's wall clock (the kernel's and systemd's view), injected for tests.
+    public var wallClock: any WallClock
     /// Called with a short line whenever a board step starts.
     public var progress: @Sendable (String) -> Void
 
-    public init(config: AgentConfig, reads: Int, link: LinkCheck, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(config: AgentConfig, reads: Int, link: LinkCheck, wallClock: any WallClock = SystemWallClock(),
+                progress: @escaping @Sendable (String) -> Void = { _ in }) {
         self.config = config
         self.reads = reads
         self.link = link
+        self.wallClock = wallClock
         self.progress = progress
     }
 
     public func run(_ board: Board) -> DoctorReport {
         var report = Doctor(reads: reads, progress: progress).run(board)
+        report.checks.append(AgentChecks.clock(wallClock, simulatedBoard: board.file.backend == .simulated))
         if let stateDirectory = config.core.stateDirectory {
             report.checks.append(AgentChecks.outbox(stateDirectory: stateDirectory))
         }

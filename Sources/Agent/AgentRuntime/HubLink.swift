@@ -1,5 +1,7 @@
 import Configuration
+import Dispatch
 import Foundation
+import HAL
 import HubClient
 import IoTHub
 import Logging
@@ -112,6 +114,10 @@ final class HubLink: Feature {
         var outbox: OutboxConfig
         var stateDirectory: String?
         var flushTimeout: Duration
+        /// Capture times, and "now" for the outbox's ages.
+        var capture: CaptureClock
+        /// How long to wait for a synchronised wall clock before the first connection (real boards).
+        var syncWait: Duration
     }
 
     let name = "link"
@@ -125,8 +131,15 @@ final class HubLink: Feature {
         var source: OutboxSource?
         var flushed = true
         var leftUnacknowledged = 0
+        /// Whether the client was started (it is not while the clock wait lasts).
+        var clientStarted = false
+        var stopping = false
     }
     let state = Mutex(State())
+    /// Ends the wait for a synchronised clock at stop.
+    let stopWaiting = WakeUp()
+    /// Runs the wait for a synchronised clock, so start returns and sampling goes on.
+    let clockWait = DispatchQueue(label: "fieldagent.clock-wait")
     let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -144,7 +157,9 @@ final class HubLink: Feature {
     /// - Throws: ``OutboxError`` for an invalid outbox setting or state directory.
     func start() throws {
         let directory = try StateDirectory(configuration.stateDirectory ?? StateDirectory.defaultPath)
-        let outbox = try Outbox(directory: directory, configuration: configuration.outbox.outboxConfiguration, logger: logger)
+        let capture = configuration.capture
+        let outbox = try Outbox(directory: directory, configuration: configuration.outbox.outboxConfiguration,
+                                clock: { capture.timeline() }, logger: logger)
         // Taken-but-not-deleted messages stay within the in-flight window, so a crash sends at
         // most one window twice.
         let source = try OutboxSource(outbox: outbox, deviceID: configuration.settings.deviceID, drainRate: configuration.outbox.drainRate,
@@ -154,22 +169,55 @@ final class HubLink: Feature {
             logger.notice("outbox \(outbox.path): \(stats.depth) message(s) from before this start waiting for the hub; they drain at \(configuration.outbox.drainRate)/s once connected",
                           metadata: ["feature": "outbox"])
         }
+        // What this run queues is stamped on this run's clock: a step moves those capture times
+        // (earlier runs' messages were stamped on a clock that may have been right).
+        let firstOfThisRun = stats.nextSequence
+        capture.observeSteps { [logger] step in
+            let moved = outbox.shiftCaptureTimes(by: step, fromSequence: firstOfThisRun)
+            if moved > 0 {
+                logger.notice("outbox: \(moved) queued message(s) of this run re-anchored on the new time", metadata: ["feature": "outbox"])
+            }
+        }
         let client = HubClient(settings: configuration.settings, logger: logger, source: source, onEvent: onEvent)
         state.withLock {
             $0.client = client
             $0.source = source
+            $0.clientStarted = false
+            $0.stopping = false
         }
-        client.start()
+        _ = stopWaiting.consume()
+        guard capture.needsWait, configuration.syncWait > .zero else {
+            startClient()
+            return
+        }
+        clockWait.async { [self] in
+            _ = capture.waitForSynchronisation(limit: configuration.syncWait, stop: stopWaiting,
+                                               shouldStop: { state.withLock { $0.stopping } })
+            startClient()
+        }
+    }
+
+    /// Starts the hub client unless the link is stopping.
+    private func startClient() {
+        let client = state.withLock { s -> HubClient? in
+            guard !s.stopping, !s.clientStarted else { return nil }
+            s.clientStarted = true
+            return s.client
+        }
+        client?.start()
     }
 
     /// Waits up to the flush time-out for the hub's acknowledgements, then disconnects and closes
     /// the outbox (what is unacknowledged stays in it for the next start).
     func stop() {
-        let (client, source) = state.withLock { ($0.client, $0.source) }
+        state.withLock { $0.stopping = true }
+        stopWaiting.raise()
+        clockWait.sync {}
+        let (client, source, started) = state.withLock { ($0.client, $0.source, $0.clientStarted) }
         guard let client, let source else { return }
-        let flushed = client.flush(timeout: configuration.flushTimeout)
+        let flushed = started ? client.flush(timeout: configuration.flushTimeout) : client.unacknowledged == 0
         let left = client.unacknowledged
-        client.stop()
+        if started { client.stop() }
         source.close()
         // Let go of the database now (a restart in the same process must be able to open it).
         source.outbox.close()

@@ -23,6 +23,8 @@ public struct SpikeAlert: Sendable, Equatable, Codable {
     public var features: [String: Double]
     public var capturedAt: String
     public var seq: UInt64 = 0
+    /// `false` when the wall clock was not synchronised at capture; absent otherwise.
+    public var clockSynchronised: Bool?
 }
 
 /// Routes every sample to the spike predictor (route `predictor`) or the in-agent fallback

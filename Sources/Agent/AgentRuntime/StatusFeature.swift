@@ -28,6 +28,7 @@ final class StatusFeature: Feature {
     let twin: TwinFeature
     let alerts: AlertsFeature
     let link: HubLink?
+    let capture: CaptureClock
     let started = ContinuousClock.now
     let sensorStatuses = Mutex<[String: String]>([:])
     let writer = DispatchQueue(label: "fieldagent.status")
@@ -35,7 +36,9 @@ final class StatusFeature: Feature {
     let generation = Mutex(0)
     let blinker: Blinker?
 
-    init(configuration: Configuration, board: Board, twin: TwinFeature, alerts: AlertsFeature, link: HubLink?, logger: Logger) {
+    init(configuration: Configuration, board: Board, twin: TwinFeature, alerts: AlertsFeature, link: HubLink?, capture: CaptureClock,
+         logger: Logger) {
+        self.capture = capture
         self.configuration = configuration
         self.board = board
         self.twin = twin
@@ -193,7 +196,7 @@ final class StatusFeature: Feature {
                            link: client.map { "\($0.state)" } ?? "no hub configured", lastError: client?.lastError, twin: twinText,
                            settings: Dictionary(uniqueKeysWithValues: WritableProperty.allCases.map { ($0.rawValue, settings.twinValue($0)) }),
                            sent: link?.acknowledged ?? 0, outbox: link?.outbox.map { AgentStatus.Outbox($0.statistics) },
-                           route: settings.route.rawValue, detector: alerts.detector.rawValue)
+                           route: settings.route.rawValue, detector: alerts.detector.rawValue, clock: capture.statusText)
     }
 }
 

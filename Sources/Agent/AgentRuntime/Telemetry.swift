@@ -39,6 +39,9 @@ public struct TelemetryMessage: Codable, Equatable, Sendable {
     public var vibration: Vibration?
     public var readings: [String: [String: ChannelAggregate]]
     public var sensors: [String: SensorHealth]
+    /// `false` when the wall clock was not synchronised at capture (`timestamp` may be far off:
+    /// a board without a battery-backed clock before NTP); absent otherwise.
+    public var clockSynchronised: Bool?
 }
 
 /// Collects readings over a send period and turns them into a message.

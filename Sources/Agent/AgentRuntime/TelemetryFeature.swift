@@ -6,7 +6,7 @@ import SensorCore
 
 /// The sampler on the board's clock, on the caller's thread: one aggregate per send period,
 /// written to the outbox (with a hub) before it is handed on; every sample goes to spike
-/// detection. Reads the twin's settings at every sample, so a change applies within one sample.
+/// detection. Aggregates and alerts carry the capture clock's stamp. Reads the twin's settings at every sample, so a change applies within one sample.
 final class TelemetryFeature: ForegroundFeature {
     struct Configuration: Sendable {
         /// Stop after this many messages (nil: until stopped).
@@ -23,10 +23,12 @@ final class TelemetryFeature: ForegroundFeature {
     let link: HubLink?
     let output: @Sendable (TelemetryMessage) -> Void
     let wake: WakeUp
+    let capture: CaptureClock
 
     init(configuration: Configuration, board: Board, twin: TwinFeature, alerts: AlertsFeature, status: StatusFeature,
-         link: HubLink?, logger: Logger, output: @escaping @Sendable (TelemetryMessage) -> Void, wake: WakeUp) {
+         link: HubLink?, logger: Logger, output: @escaping @Sendable (TelemetryMessage) -> Void, wake: WakeUp, capture: CaptureClock) {
         self.wake = wake
+        self.capture = capture
         self.configuration = configuration
         self.board = board
         self.twin = twin
@@ -39,10 +41,9 @@ final class TelemetryFeature: ForegroundFeature {
 
     func run(shouldStop: () -> Bool) {
         let loop = TelemetryLoop(sendFrequency: twin.settings.sendFrequency, interval: board.file.sampling.interval, count: configuration.count)
-        let wallStart = Date()
-        loop.run(board: board, logger: logger, settings: { twin.settings }, shouldStop: shouldStop, wake: wake,
-                 onSample: { readings, elapsed in
-                     alerts.sample(readings, capturedAt: wallStart.addingTimeInterval(elapsed.seconds), elapsed: elapsed, settings: twin.settings)
+        loop.run(board: board, logger: logger, settings: { twin.settings }, shouldStop: shouldStop, wake: wake, capture: capture,
+                 onSample: { readings, elapsed, stamp in
+                     alerts.sample(readings, stamp: stamp, elapsed: elapsed, settings: twin.settings)
                  }) { message in
             var message = message
             let captured = (try? Date(message.timestamp, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))) ?? Date()

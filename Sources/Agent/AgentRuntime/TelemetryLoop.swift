@@ -5,7 +5,8 @@ import Logging
 import SensorCore
 
 /// The sampler at `sendFrequency`: reads every `sampling.interval`, emits one aggregate message
-/// per period to a sink. Time comes from the board's clock (virtual on a simulated board).
+/// per period to a sink. Time comes from the board's clock (virtual on a simulated board);
+/// capture times from a ``CaptureClock`` (the wall clock at capture on a real board).
 ///
 /// The send frequency and the enabled channels are read from `settings` at every sample; between
 /// samples the loop sleeps on the board clock until the next one is due or `wake` is raised (a
@@ -29,15 +30,19 @@ public struct TelemetryLoop: Sendable {
     }
 
     /// Runs the loop, handing each message to `sink` (its `seq` counts from 1; a durable sink
-    /// replaces it with the outbox's) and every sample's readings to `onSample`. Returns when
-    /// `count` messages were sent, the task is cancelled or `shouldStop` returns true.
+    /// replaces it with the outbox's) and every sample's readings to `onSample` with the board
+    /// time since start and the capture stamp. Returns when `count` messages were sent, the task
+    /// is cancelled or `shouldStop` returns true.
+    ///
+    /// - Parameter capture: what samples are stamped with (default: the start time plus the
+    ///   board's clock, as on a simulated board).
     public func run(board: Board, logger: Logger, settings: () -> AgentSettings,
-                    shouldStop: () -> Bool = { false }, wake: WakeUp = WakeUp(),
-                    onSample: ([Reading], Duration) -> Void = { _, _ in },
+                    shouldStop: () -> Bool = { false }, wake: WakeUp = WakeUp(), capture: CaptureClock? = nil,
+                    onSample: ([Reading], Duration, CaptureClock.Stamp) -> Void = { _, _, _ in },
                     sink: (TelemetryMessage) -> Void) {
         let sampler = Sampler(board: board, logger: logger)
         let clock = board.clock
-        let wallStart = Date()
+        let capture = capture ?? CaptureClock(monotonic: clock, wall: nil, logger: logger)
         let clockStart = clock.now
         let order = board.sensors.map(\.chip.name)
         let chips = Dictionary(uniqueKeysWithValues: board.sensors.map { ($0.chip.name, $0.chip.kind.name) })
@@ -51,7 +56,8 @@ public struct TelemetryLoop: Sendable {
             let step = min(interval, frequency)
             let readings = sampler.sampleOnce().filter { !current.disabledChannels.contains($0.channel) }
             window.add(readings)
-            onSample(readings, clock.now - clockStart)
+            let stamp = capture.stamp()
+            onSample(readings, clock.now - clockStart, stamp)
             nextSample += step
             // Send when the period is over, or when the next sample would already fall past its end
             // (an interval that does not divide the send frequency).
@@ -65,9 +71,10 @@ public struct TelemetryLoop: Sendable {
                     if case .failed(let reason) = status { errors[name] = reason }
                 }
                 let end = clock.now
-                let stamp = wallStart.addingTimeInterval((end - clockStart).seconds)
-                sink(window.message(deviceID: board.file.deviceID, seq: seq, timestamp: Self.iso8601(stamp),
-                                    period: end - periodStart, chips: chips, statuses: labels, errors: errors))
+                var message = window.message(deviceID: board.file.deviceID, seq: seq, timestamp: Self.iso8601(stamp.date),
+                                             period: end - periodStart, chips: chips, statuses: labels, errors: errors)
+                message.clockSynchronised = stamp.synchronised ? nil : false
+                sink(message)
                 window = TelemetryWindow(sensorOrder: order)
                 periodStart = end
                 if let count, seq >= UInt64(count) { return }

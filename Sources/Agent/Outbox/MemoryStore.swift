@@ -77,6 +77,15 @@ final class MemoryStore: OutboxStore {
         return removed
     }
 
+    func shiftCaptures(fromSequence: UInt64, byMilliseconds milliseconds: Int64) -> Int {
+        var shifted = 0
+        for seq in Array(live) where seq >= fromSequence {
+            rows[seq]?.capturedAtMilliseconds &+= milliseconds
+            shifted += 1
+        }
+        return shifted
+    }
+
     func headCapture() -> Int64? {
         live.first { _ in true }.flatMap { rows[$0]?.capturedAtMilliseconds }
     }

@@ -267,6 +267,29 @@ public final class Outbox: Sendable {
         return 0
     }
 
+    /// Moves the capture times of the messages numbered `fromSequence` and above by `step`: the
+    /// wall clock was set (forward for a positive step) after they were stamped, and this puts
+    /// them on the new time, so expiry measures their true age: a forward step never expires a
+    /// backlog at once, a backward one never keeps it too long. Returns how many moved.
+    @discardableResult
+    public func shiftCaptureTimes(by step: Duration, fromSequence: UInt64) -> Int {
+        let (seconds, attoseconds) = step.components
+        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        guard milliseconds != 0 else { return 0 }
+        return state.withLock { state in
+            // A backward step moves "now" back too: check expiry again on the new time.
+            state.nextExpiryCheck = .distantPast
+            for _ in 0..<2 {
+                do throws(StoreFailure) {
+                    return try state.store.shiftCaptures(fromSequence: fromSequence, byMilliseconds: milliseconds)
+                } catch {
+                    degradeLocked(&state, failure: error, now: clock())
+                }
+            }
+            return 0
+        }
+    }
+
     // MARK: Drain
 
     /// Up to `limit` messages, oldest first, with sequence numbers above `after` (a drain cursor

@@ -53,6 +53,9 @@ protocol OutboxStore: AnyObject {
     func peek(limit: Int, after: UInt64) throws(StoreFailure) -> [StoredRow]
     /// Deletes these messages (acknowledged); returns the ones that were there.
     func remove(_ seqs: [UInt64]) throws(StoreFailure) -> [Victim]
+    /// Adds `milliseconds` to the capture time of every row numbered `fromSequence` or above;
+    /// returns how many rows changed.
+    func shiftCaptures(fromSequence: UInt64, byMilliseconds milliseconds: Int64) throws(StoreFailure) -> Int
     /// Capture time of the head of the queue.
     func headCapture() throws(StoreFailure) -> Int64?
     /// Every row, oldest first (to move a queue between stores).

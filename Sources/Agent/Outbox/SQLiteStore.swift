@@ -267,6 +267,14 @@ final class SQLiteStore: OutboxStore {
         }
     }
 
+    func shiftCaptures(fromSequence: UInt64, byMilliseconds milliseconds: Int64) throws(StoreFailure) -> Int {
+        try write("shift capture times") { db in
+            try db.execute(sql: "UPDATE messages SET captured_at = captured_at + ? WHERE seq >= ?",
+                           arguments: [milliseconds, Int64(clamping: fromSequence)])
+            return db.changesCount
+        }
+    }
+
     func headCapture() throws(StoreFailure) -> Int64? {
         try read("select head") { db in
             try Int64.fetchOne(db, sql: "SELECT captured_at FROM messages ORDER BY seq LIMIT 1")

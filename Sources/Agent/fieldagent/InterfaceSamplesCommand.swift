@@ -2,6 +2,7 @@ import CLISupport
 import AgentRuntime
 import ArgumentParser
 import Foundation
+import HAL
 import JSON
 import Logging
 
@@ -21,7 +22,7 @@ extension FieldAgent {
             let agent = Agent(board: board, options: .init(agentVersion: FieldAgent.configuration.version, count: 1),
                               hub: nil, logger: Logger(label: "interface-samples"))
             try agent.run()
-            func emit(_ kind: String, _ name: String, _ status: Int?, _ body: [UInt8]) {
+            @Sendable func emit(_ kind: String, _ name: String, _ status: Int?, _ body: [UInt8]) {
                 var line: [String: JSONValue] = ["kind": .string(kind), "name": .string(name),
                                                  "body": (try? JSONValue.parse(body)) ?? .string(String(decoding: body, as: UTF8.self))]
                 if let status { line["status"] = .integer(Int64(status)) }
@@ -46,6 +47,35 @@ extension FieldAgent {
                 let (status, body) = agent.invoke(name, payload: Array(payload.utf8))
                 emit("method", name, status, body)
             }
+            // The board as a real one before NTP: stamped with a wall clock that is not synchronised
+            // (long enough for sim-factory-line's spike at 2:00 to raise an alert).
+            let unsynchronisedBoard = try openBoard(options)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let unsynchronised = Agent(board: unsynchronisedBoard,
+                                       options: .init(agentVersion: FieldAgent.configuration.version, count: 10,
+                                                      wallClock: UnsynchronisedClock(following: unsynchronisedBoard.clock)),
+                                       hub: nil, logger: Logger(label: "interface-samples"),
+                                       output: { message in
+                                           if let data = try? encoder.encode(message) { emit("telemetry", "unsynchronised", nil, Array(data)) }
+                                       }, alertOutput: { alert in
+                                           if let data = try? encoder.encode(alert) { emit("alert", "unsynchronised", nil, Array(data)) }
+                                       })
+            try unsynchronised.run()
         }
     }
+}
+
+/// A wall clock that runs with the board's clock from now and is never synchronised.
+final class UnsynchronisedClock: WallClock {
+    let clock: any HALClock
+    let start: Duration
+
+    init(following clock: any HALClock) {
+        self.clock = clock
+        start = .seconds(Date().timeIntervalSince1970) - clock.now
+    }
+
+    var sinceEpoch: Duration { start + clock.now }
+    var synchronisation: ClockSynchronisation { ClockSynchronisation(synchronised: false, source: "interface samples") }
 }

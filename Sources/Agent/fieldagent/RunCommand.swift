@@ -58,6 +58,9 @@ extension FieldAgent {
         @Option(help: settingHelp("outbox.max_age"))
         var outboxMaxAge: String?
 
+        @Option(help: settingHelp("clock.sync_wait"))
+        var clockSyncWait: String?
+
         @Option(help: settingHelp("route"))
         var route: String?
 

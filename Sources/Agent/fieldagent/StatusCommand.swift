@@ -36,6 +36,7 @@ extension FieldAgent {
                 "link      \(status.link)",
                 "sent      \(status.sent) message(s) acknowledged by the hub",
                 "twin      \(status.twin)",
+                "clock     \(status.clock ?? "unknown")",
                 "route     \(status.route)\(status.detector.map { " (spike detection: \($0))" } ?? "")",
                 "settings  " + status.settings.keys.sorted().map { "\($0)=\(status.settings[$0]?.description ?? "")" }.joined(separator: " "),
             ]

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CKernelClock
 
 /// A failed C library call: its errno, the function, and the path or subject it was about.
 ///
@@ -252,6 +253,33 @@ public enum POSIX {
         while nanosleep(&request, &remaining) == -1 && errno == EINTR {
             request = remaining
         }
+    }
+
+    // MARK: Clock
+
+    /// What the kernel says about the system clock's synchronisation (`adjtimex` reading only).
+    public struct KernelClock: Sendable, Hashable {
+        /// `STA_UNSYNC` is clear and the state is not `TIME_ERROR`: an NTP client disciplines the clock.
+        public var synchronised: Bool
+        /// The kernel's maximum error bound (`maxerror`).
+        public var maximumError: Duration
+        /// The kernel's estimated error (`esterror`).
+        public var estimatedError: Duration
+
+        public init(synchronised: Bool, maximumError: Duration, estimatedError: Duration) {
+            self.synchronised = synchronised
+            self.maximumError = maximumError
+            self.estimatedError = estimatedError
+        }
+    }
+
+    /// `adjtimex` with no changes (no privilege needed); `ENOSYS` off Linux.
+    public static func kernelClock() throws(SystemError) -> KernelClock {
+        var raw = fieldagent_kernel_clock()
+        try call("adjtimex") { fieldagent_kernel_clock_read(&raw) }
+        return KernelClock(synchronised: raw.status & fieldagent_sta_unsync == 0 && raw.state != fieldagent_time_error,
+                           maximumError: .microseconds(Int64(raw.maximum_error_us)),
+                           estimatedError: .microseconds(Int64(raw.estimated_error_us)))
     }
 
     /// Releases `fd`. Never retried: on Linux the descriptor is gone even when close reports EINTR.

@@ -2,6 +2,8 @@ import TestSupport
 import AgentRuntime
 import Boards
 import Foundation
+import HALSimulation
+import HALTesting
 import Identity
 import Logging
 import Testing
@@ -62,17 +64,56 @@ import Testing
         let fromMethod = try checkIDs(Data(body))
 
         #expect(fromMethod == fromCommand)
-        for id in ["bus:/dev/i2c-1:scan", "chip:ambient:present", "gpio:status_led", "outbox", "cert:validity", "cert:device id",
+        for id in ["bus:/dev/i2c-1:scan", "chip:ambient:present", "gpio:status_led", "clock", "outbox", "cert:validity", "cert:device id",
                    "link", "predictor"] {
             #expect(fromCommand.contains(id), "\(id) missing from \(fromCommand)")
         }
     }
 
-    @Test func withoutAgentSettingsOnlyTheBoardIsChecked() throws {
+    @Test func withoutAgentSettingsTheBoardAndTheClockAreChecked() throws {
         let board = try openBoard("sim-factory-line")
         let report = DoctorPlan(config: AgentConfig(), reads: 2, link: .probe).run(board)
         #expect(!report.checks.isEmpty)
-        #expect(report.checks.allSatisfy { ["bus:", "chip:", "gpio:"].contains(where: $0.id.hasPrefix) }, "\(report.checks.map(\.id))")
+        #expect(report.checks.allSatisfy { ["bus:", "chip:", "gpio:", "clock"].contains(where: $0.id.hasPrefix) }, "\(report.checks.map(\.id))")
+        #expect(report.checks.filter { $0.id == "clock" }.count == 1)
+    }
+
+    @Test func theClockRowSaysWhetherTheClockIsSynchronisedAndHowToFixIt() throws {
+        let monotonic = VirtualClock()
+        let now = Duration.seconds(AgentChecks.buildDate.timeIntervalSince1970) + .seconds(86400)
+        let synced = ManualWallClock(start: now, following: monotonic, synchronised: true, source: "kernel (adjtimex)")
+        let ok = AgentChecks.clock(synced, simulatedBoard: false)
+        #expect(ok.status == .ok)
+        #expect(ok.detail.hasPrefix("synchronised (kernel (adjtimex))"), "\(ok.detail)")
+
+        let unsynced = ManualWallClock(start: now, following: monotonic, source: "kernel (adjtimex: STA_UNSYNC)")
+        let warn = AgentChecks.clock(unsynced, simulatedBoard: false)
+        #expect(warn.status == .warn)
+        #expect(warn.detail.hasPrefix("unsynchronised (kernel (adjtimex: STA_UNSYNC))"), "\(warn.detail)")
+        #expect(warn.fix?.contains("timedatectl set-ntp true") == true)
+        #expect(warn.fix?.contains("systemctl status systemd-timesyncd") == true)
+
+        // fake-hwclock restored a time before this build: never set, whatever the sync state says.
+        let early = ManualWallClock(start: now - .seconds(400 * 86400), following: monotonic, synchronised: true)
+        for simulated in [false, true] {
+            let fail = AgentChecks.clock(early, simulatedBoard: simulated)
+            #expect(fail.status == .fail)
+            #expect(fail.detail.contains("earlier than this build (2026-12-03T00:00:00Z)"), "\(fail.detail)")
+            #expect(fail.fix?.contains("timedatectl set-ntp true") == true)
+        }
+
+        let simulated = AgentChecks.clock(unsynced, simulatedBoard: true)
+        #expect(simulated.status == .ok)
+        #expect(simulated.detail.contains("simulated board"))
+    }
+
+    @Test func theDoctorPlanUsesItsWallClock() throws {
+        let monotonic = VirtualClock()
+        let early = ManualWallClock(start: .seconds(1_600_000_000), following: monotonic)
+        let report = DoctorPlan(config: AgentConfig(), reads: 1, link: .probe, wallClock: early).run(try openBoard("sim-factory-line"))
+        let clock = try #require(report.checks.first { $0.id == "clock" })
+        #expect(clock.status == .fail)
+        #expect(report.checks.last?.id == "clock" || report.checks.contains { $0.id == "clock" })
     }
 
     @Test func thePredictorIsCheckedWhenTheRouteUsesIt() throws {

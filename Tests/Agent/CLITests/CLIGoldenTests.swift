@@ -77,6 +77,7 @@ func expectSnapshot(_ text: String, _ name: String, sourceLocation: SourceLocati
         let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         let checks = try #require(json?["checks"] as? [[String: Any]])
         #expect(checks.contains { $0["id"] as? String == "chip:ambient:present" && $0["status"] as? String == "FAIL" })
+        #expect(checks.contains { $0["id"] as? String == "clock" && $0["title"] as? String == "system clock" })
     }
 
     @Test func badBoardFileExits64WithEveryProblem() throws {

@@ -113,6 +113,34 @@ import Testing
         }
     }
 
+    /// The wall clock was set while messages were queued: those from a given number on move by
+    /// the step (durably), earlier ones keep their capture time.
+    @Test func captureTimesShiftFromASequenceNumberAndStaySoAfterAReopen() throws {
+        let folder = try TemporaryDirectory(prefix: "outbox-test")
+        let clock = ManualDate()
+        var configuration = OutboxConfiguration()
+        configuration.maximumAge = .seconds(7 * 86400)
+        var outbox = try Outbox(directory: folder.stateDirectory, configuration: configuration, clock: clock.clock,
+                                logger: LogRecorder().logger)
+        for i in 0..<4 {
+            try outbox.enqueue(kind: .aggregate, capturedAt: clock.now.addingTimeInterval(Double(i)), body: body("m\(i)"))
+        }
+        let before = outbox.peek(limit: 10)
+        #expect(outbox.shiftCaptureTimes(by: .seconds(10 * 86400), fromSequence: before[2].seq) == 2)
+        #expect(outbox.shiftCaptureTimes(by: .zero, fromSequence: 0) == 0)
+        outbox.close()
+        outbox = try Outbox(directory: folder.stateDirectory, configuration: configuration, clock: clock.clock,
+                            logger: LogRecorder().logger)
+        defer { outbox.close() }
+        let after = outbox.peek(limit: 10)
+        #expect(after.map(\.seq) == before.map(\.seq))
+        #expect(zip(before, after).map { $1.capturedAt.timeIntervalSince($0.capturedAt) } == [0, 0, 864_000, 864_000])
+        #expect(after.map(\.body) == before.map(\.body))
+        // Backward by the same: back where they were; the memory store does the same.
+        #expect(outbox.shiftCaptureTimes(by: .seconds(-10 * 86400), fromSequence: before[2].seq) == 2)
+        #expect(outbox.peek(limit: 10).map(\.capturedAt) == before.map(\.capturedAt))
+    }
+
     @Test func messagesOlderThanTheMaximumAgeAreDroppedAndCounted() throws {
         let folder = try TemporaryDirectory(prefix: "outbox-test")
         let clock = ManualDate()
