@@ -99,10 +99,11 @@ let package = Package(
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Boards", "HALSimulation"]),
         // Snapshots are read through #filePath so UPDATE_SNAPSHOTS=1 can rewrite them in place.
         .testTarget(name: "CLITests", dependencies: ["fieldagent"], exclude: ["Snapshots"]),
-        // Linux backends (issue 4): i2c-dev and libgpiod 1.6 behind the HAL protocols, and the
+        // Linux backends (issue 4): i2c-dev and libgpiod behind the HAL protocols, and the
         // kernel-level hardware-in-the-loop executable that scripts/kernel-hil.sh boots under qemu.
         .target(name: "CLinuxI2C"),
-        .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+        // One C API over libgpiod 1.6 or 2.x, whichever <gpiod.h> the build finds (libgpiod-dev).
+        .target(name: "CGPIOD", linkerSettings: [.linkedLibrary("gpiod")]),
         .target(name: "HALLinux", dependencies: ["HAL", "CLinuxI2C", "CGPIOD", "SystemCalls"]),
         .executableTarget(name: "fieldagent-hil", dependencies: [
             "HALLinux", "HAL", "ChipCatalog", "Boards", "Diagnostics", "HALSimulation", "SensorCore",

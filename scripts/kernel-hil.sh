@@ -4,15 +4,18 @@
 # Boots Debian's own kernel under qemu (TCG, no root, no KVM) from a small initramfs that holds
 # busybox, i2c-tools, the kernel's i2c-dev/i2c-stub/configfs modules, gpio-sim (built here from
 # Debian's kernel source package when the kernel package lacks it), a small plain-I2C test adapter
-# of ours (scripts/kernel-hil/i2c-hil-adapter.c: i2c-stub cannot do I2C_RDWR) and fieldagent-hil,
-# then runs the checks against the real /dev/i2c-N and /dev/gpiochipN interfaces.
+# of ours (scripts/kernel-hil/i2c-hil-adapter.c: i2c-stub cannot do I2C_RDWR) and fieldagent-hil
+# twice: built against the host's libgpiod-dev (1.6 on Debian 12) and against libgpiod 2.2.1
+# (Debian 13's version, built here from its source), then runs the checks against the real
+# /dev/i2c-N and /dev/gpiochipN interfaces: every check with the first, the GPIO and board checks
+# again with the second.
 # Recipe and measurements: docs/kernel-hil.md.
 #
 # Usage: scripts/kernel-hil.sh            (from anywhere; work files go to .build-hil/)
 # Env:   KERNEL_HIL_DIR   work folder (default: <package>/.build-hil; downloads are cached there)
 #        KERNEL_HIL_TIMEOUT  seconds before the guest is declared hung (default 180)
 # Exit:  0 every check passed; 1 a check failed; 2 set-up failed; 3 the guest hung or crashed.
-# Output: the guest's `PASS name` / `FAIL name: reason` lines, then a summary.
+# Output: the guest's `PASS name` / `FAIL name: reason` lines, then a summary per libgpiod.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +23,10 @@ WORK=${KERNEL_HIL_DIR:-$ROOT/.build-hil}
 TIMEOUT=${KERNEL_HIL_TIMEOUT:-180}
 STUB_ADDRESSES="0x1d 0x53 0x76"
 GPIO_LABEL=fieldagent-hil
+# libgpiod 2 as Debian 13 (trixie) ships it; the upstream tarball from Debian's pool, checked.
+GPIOD2_VERSION=2.2.1
+GPIOD2_URL=http://deb.debian.org/debian/pool/main/libg/libgpiod/libgpiod_$GPIOD2_VERSION.orig.tar.xz
+GPIOD2_SHA256=0e948049c309b87c220fb24ee0d605d7cd5b72f22376e608470903fffa2d4b18
 START=$(date +%s)
 
 say() { printf '[kernel-hil %3ss] %s\n' "$(( $(date +%s) - START ))" "$*" >&2; }
@@ -28,8 +35,9 @@ die() { say "SET-UP FAILED: $*"; exit 2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "need root for: $*"; fi; }
 
 # --- 1. Host tools --------------------------------------------------------------------------------
-# qemu and cpio run the guest; gcc/make/xz build gpio-sim; libgpiod-dev builds HALLinux.
-HOST_PACKAGES="qemu-system-x86 cpio gcc make xz-utils binutils libgpiod-dev"
+# qemu and cpio run the guest; gcc/make/xz build gpio-sim and libgpiod 2; curl fetches libgpiod 2's
+# source; libgpiod-dev builds HALLinux for the first run.
+HOST_PACKAGES="qemu-system-x86 cpio gcc make xz-utils binutils curl libgpiod-dev"
 missing=""
 for p in $HOST_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
@@ -121,36 +129,80 @@ if [ -z "$GPIO_SIM" ]; then
     fi
 fi
 
-# --- 4. The test executable ----------------------------------------------------------------------
-say "swift build --product fieldagent-hil"
+# --- 4. libgpiod 2 for the second run: built here once, against this host's glibc ------------
+GPIOD2=$WORK/libgpiod-$GPIOD2_VERSION
+if [ ! -e "$GPIOD2/.done" ]; then
+    say "building libgpiod $GPIOD2_VERSION into $GPIOD2"
+    tarball=$DEBS/libgpiod_$GPIOD2_VERSION.orig.tar.xz
+    if [ ! -s "$tarball" ]; then
+        curl -fsSL -o "$tarball.tmp" "$GPIOD2_URL" || die "downloading $GPIOD2_URL"
+        mv "$tarball.tmp" "$tarball"
+    fi
+    echo "$GPIOD2_SHA256  $tarball" | sha256sum -c --quiet - >&2 || die "$tarball: wrong sha256"
+    rm -rf "$GPIOD2" "$GPIOD2.src"; mkdir -p "$GPIOD2.src"
+    tar -xJf "$tarball" -C "$GPIOD2.src" --strip-components=1
+    (cd "$GPIOD2.src" && ./configure -q --prefix="$GPIOD2" --disable-static --disable-tools --disable-tests \
+        --disable-bindings-cxx && make -s -j"$(nproc)" && make -s install) > "$GPIOD2.log" 2>&1 \
+        || { tail -30 "$GPIOD2.log" >&2; die "building libgpiod $GPIOD2_VERSION (log: $GPIOD2.log)"; }
+    rm -rf "$GPIOD2.src"
+    touch "$GPIOD2/.done"
+fi
+
+# CGPIOD's two implementations compile without a warning against each header (gcc, as on Debian).
+for include in /usr/include "$GPIOD2/include"; do
+    for source in "$ROOT"/Sources/Hardware/CGPIOD/*.c; do
+        gcc -std=gnu11 -Wall -Wextra -Werror -fsyntax-only -I"$include" -I"$ROOT/Sources/Hardware/CGPIOD/include" "$source" \
+            || die "$source does not compile cleanly against $include/gpiod.h"
+    done
+done
+
+# --- 5. The test executable, once per libgpiod ---------------------------------------------------
 # The statically linked Foundation (Yams, under Boards, imports it) makes the linker warn about
 # mktemp inside libFoundationEssentials.a; not our code, so it is filtered out.
-# Its own scratch folder: linking the static stdlib against objects in the normal .build (built
-# for the dynamic stdlib by `swift build --build-tests`) fails with undefined CoreFoundation/ICU
-# symbols; a separate folder links cleanly.
-SCRATCH="$ROOT/.build-hil/swift"
-(cd "$ROOT" && swift build --product fieldagent-hil --static-swift-stdlib --scratch-path "$SCRATCH" 2>&1 \
-    | grep -E 'error|warning:|Compiling|Build' | grep -v "use of \`mktemp' is dangerous" >&2) || die "swift build failed"
-HIL=$(cd "$ROOT" && swift build --show-bin-path --scratch-path "$SCRATCH")/fieldagent-hil
-[ -x "$HIL" ] || die "no $HIL"
+# Own scratch folders: linking the static stdlib against objects in the normal .build (built for
+# the dynamic stdlib by `swift build --build-tests`) fails with undefined CoreFoundation/ICU
+# symbols; a separate folder links cleanly. The libgpiod 2 build needs its own (other -Xcc flags).
+build_hil() {  # build_hil SCRATCH [swift build flags]: prints the executable's path
+    local scratch=$1; shift
+    (cd "$ROOT" && swift build --product fieldagent-hil --static-swift-stdlib --scratch-path "$scratch" "$@" 2>&1 \
+        | grep -E 'error|warning:|Compiling|Build' | grep -v "use of \`mktemp' is dangerous" >&2) || die "swift build $* failed"
+    local binary
+    binary=$(cd "$ROOT" && swift build --show-bin-path --scratch-path "$scratch" "$@")/fieldagent-hil
+    [ -x "$binary" ] || die "no $binary"
+    echo "$binary"
+}
+needs() {  # needs BINARY SONAME: the binary must link that libgpiod
+    readelf -d "$1" | grep -q "NEEDED.*\[$2\]" || die "$1 does not link $2: $(readelf -d "$1" | grep -o 'libgpiod[^]]*')"
+}
+say "swift build --product fieldagent-hil (host libgpiod-dev $(dpkg-query -W -f '${Version}' libgpiod-dev))"
+HIL=$(build_hil "$ROOT/.build-hil/swift")
+say "swift build --product fieldagent-hil (libgpiod $GPIOD2_VERSION)"
+HIL2=$(build_hil "$ROOT/.build-hil/swift-libgpiod2" -Xcc -I"$GPIOD2/include" -Xlinker -L"$GPIOD2/lib")
+needs "$HIL2" libgpiod.so.3
 
-# --- 5. Initramfs ---------------------------------------------------------------------------------
+# --- 6. Initramfs ---------------------------------------------------------------------------------
 RAMFS=$KDIR/initramfs
 rm -rf "$RAMFS"; mkdir -p "$RAMFS"/{bin,sbin,proc,sys,dev,tmp,modules,usr/bin,usr/sbin}
 cp "$TREE/bin/busybox" "$RAMFS/bin/busybox"
 ln -s busybox "$RAMFS/bin/sh"
 cp "$TREE/usr/sbin/i2cset" "$TREE/usr/sbin/i2cget" "$RAMFS/usr/sbin/"
 strip -o "$RAMFS/bin/fieldagent-hil" "$HIL"
+strip -o "$RAMFS/bin/fieldagent-hil-libgpiod2" "$HIL2"
 cp "$MODULES/kernel/fs/configfs/configfs.ko" "$MODULES/kernel/drivers/i2c/i2c-dev.ko" \
    "$MODULES/kernel/drivers/i2c/i2c-stub.ko" "$RAMFS/modules/"
 cp "$GPIO_SIM" "$RAMFS/modules/gpio-sim.ko"
 cp "$ADAPTER_SRC/i2c-hil-adapter.ko" "$RAMFS/modules/"
-# Shared libraries at the paths ldd reports (libgpiod, libstdc++, libc, ld-linux; libi2c from the deb).
-for binary in "$HIL" "$TREE/usr/sbin/i2cset"; do
-    LD_LIBRARY_PATH=$TREE/usr/lib/x86_64-linux-gnu ldd "$binary" | awk '/=>/ {print $3} /^\t\/lib/ {print $1}'
+# Shared libraries at the paths ldd reports (libgpiod, libstdc++, libc, ld-linux; libi2c from the
+# deb); libgpiod.so.3 goes next to the host's libgpiod.so.2 (different sonames, no clash).
+for binary in "$HIL" "$HIL2" "$TREE/usr/sbin/i2cset"; do
+    LD_LIBRARY_PATH=$TREE/usr/lib/x86_64-linux-gnu:$GPIOD2/lib ldd "$binary" | awk '/=>/ {print $3} /^\t\/lib/ {print $1}'
 done | sort -u | while read -r lib; do
     [ -n "$lib" ] || continue
-    case $lib in "$TREE"/*) dest=${lib#"$TREE"} ;; *) dest=$lib ;; esac
+    case $lib in
+        "$TREE"/*) dest=${lib#"$TREE"} ;;
+        "$GPIOD2"/*) dest=/usr/lib/x86_64-linux-gnu/${lib##*/} ;;
+        *) dest=$lib ;;
+    esac
     mkdir -p "$RAMFS$(dirname "$dest")"
     cp -L "$lib" "$RAMFS$dest"
 done
@@ -208,6 +260,9 @@ rc=\$?
 # What fieldagent-hil wrote, read back by i2c-tools (an independent SMBus client).
 v=\$(i2cget -y \$N 0x53 0x2d 2>&1)
 if [ "\$v" = 0x08 ]; then echo "PASS i2c.write-seen-by-i2cget"; else echo "FAIL i2c.write-seen-by-i2cget: 0x53:0x2D is \$v, expected 0x08"; rc=1; fi
+# Second run: the GPIO and board checks built against libgpiod 2, from gpio-sim's initial pulls.
+for pull in \$HIL_GPIO_SIM/sim_gpio*/pull; do echo pull-down > \$pull; done
+/bin/fieldagent-hil-libgpiod2 gpio board || rc=1
 [ \$rc = 0 ] && finish pass
 finish fail
 INIT
@@ -216,7 +271,7 @@ INITRD=$KDIR/initrd.cpio.gz
 (cd "$RAMFS" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) > "$INITRD"
 say "initramfs $(du -h "$INITRD" | cut -f1); booting $ABI under qemu (TCG)"
 
-# --- 6. Boot ---------------------------------------------------------------------------------------
+# --- 7. Boot ---------------------------------------------------------------------------------------
 LOG=$KDIR/serial.log
 BOOT=$(date +%s)
 set +e
@@ -227,7 +282,14 @@ status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -c '^PASS ' "$LOG" || true)
 failed=$(grep -c '^FAIL ' "$LOG" || true)
-say "guest ran $(( $(date +%s) - BOOT ))s; qemu exit $status; $passed passed, $failed failed; serial log $LOG"
+# Per run: the PASS/FAIL lines after each `HIL-LIBGPIOD <version> …` line fieldagent-hil prints first.
+runs=$(awk '/^HIL-LIBGPIOD / {name[++n] = "libgpiod " $2; p[n] = 0; f[n] = 0}
+            /^PASS / {p[n]++} /^FAIL / {f[n]++}
+            END {for (i = 1; i <= n; i++) printf "%s%s: %d passed, %d failed", (i > 1 ? "; " : ""), name[i], p[i], f[i]}' "$LOG")
+say "guest ran $(( $(date +%s) - BOOT ))s; qemu exit $status; $passed passed, $failed failed (${runs:-no run started}); serial log $LOG"
+if [ "$status" = 33 ] && [ "$(grep -c '^HIL-LIBGPIOD ' "$LOG")" != 2 ]; then
+    say "FAIL: expected two runs (host libgpiod and libgpiod $GPIOD2_VERSION), the log shows: ${runs:-none}"; exit 1
+fi
 case $status in
     33) if grep -q '^HIL-RESULT pass' "$LOG" && [ "$failed" = 0 ] && [ "$passed" -gt 0 ]; then
             say "PASS ($(( $(date +%s) - START ))s in all)"; exit 0

@@ -8,12 +8,13 @@ import HAL
 import Synchronization
 import SystemCalls
 
-/// A GPIO chip (`/dev/gpiochipN`) opened through libgpiod 1.6, the character-device API
-/// (never sysfs GPIO). Lines requested from it are ``LinuxOutputLine`` and ``LinuxInputLine``.
+/// A GPIO chip (`/dev/gpiochipN`) opened through libgpiod, the character-device API (never sysfs
+/// GPIO), 1.6 or 2.x as built (`CGPIOD`). Lines requested from it are ``LinuxOutputLine`` and
+/// ``LinuxInputLine``.
 ///
 /// ## Contract
-/// - Opens by name (`gpiochip0`), label (`pinctrl-bcm2711`), path (`/dev/gpiochip0`) or number
-///   (`0`) — `gpiod_chip_open_lookup`.
+/// - Opens by name (`gpiochip0`), label (`pinctrl-bcm2711`, `pinctrl-rp1`), path (`/dev/gpiochip0`)
+///   or number (`0`), looked up as libgpiod 1.6's `gpiod_chip_open_lookup` did.
 /// - Lines are addressed by offset (``GPIOLineConfig/offset``); ``offset(ofLineNamed:)`` turns a
 ///   line name from the device tree (`GPIO17`) into one.
 /// - The chip stays open while any line requested from it is alive; each line is released when
@@ -27,24 +28,29 @@ public final class LinuxGPIOChip: Sendable {
     public let label: String
     public let lineCount: Int
 
-    /// libgpiod's chip object; every libgpiod call that touches the chip's line table holds `lock`
+    /// CGPIOD's chip object; every call that touches the chip's line table holds `lock`
     /// (libgpiod 1.6 is not thread-safe per chip).
     nonisolated(unsafe) let handle: OpaquePointer
     let lock = Mutex(())
 
     public static let groupHint = "add the user to the gpio group: sudo usermod -aG gpio $USER, then log in again"
 
+    /// The libgpiod this process runs with, as it reports itself (`1.6.3`, `2.2.1`).
+    public static var libraryVersion: String { String(cString: fa_gpio_library_version()) }
+    /// The libgpiod API this package was compiled against: 1 or 2.
+    public static var apiVersion: Int { Int(fa_gpio_api_major()) }
+
     /// Opens a chip by name, label, path or number.
     /// - Throws: `GPIOError` `.noSuchChip` (listing the chips present), `.permissionDenied`, `.io`.
     public init(_ descriptor: String) throws(GPIOError) {
         do {
-            handle = try POSIX.call("gpiod_chip_open_lookup", descriptor) { gpiod_chip_open_lookup(descriptor) }
+            handle = try Self.lookup(descriptor)
         } catch {
             throw Self.openError(descriptor, error)
         }
-        name = gpiod_chip_name(handle).map { String(cString: $0) } ?? descriptor
-        label = gpiod_chip_label(handle).map { String(cString: $0) } ?? ""
-        lineCount = Int(gpiod_chip_num_lines(handle))
+        name = String(cString: fa_gpio_chip_name(handle))
+        label = String(cString: fa_gpio_chip_label(handle))
+        lineCount = Int(fa_gpio_chip_num_lines(handle))
     }
 
     /// Opens `/dev/gpiochip<number>`.
@@ -52,18 +58,18 @@ public final class LinuxGPIOChip: Sendable {
         try self.init(String(number))
     }
 
-    deinit { gpiod_chip_close(handle) }
+    deinit { fa_gpio_chip_close(handle) }
 
     /// The offset of the line the device tree (or gpio-sim) names `lineName`.
     public func offset(ofLineNamed lineName: String) throws(GPIOError) -> Int {
-        let found: Result<OpaquePointer, SystemError> = lock.withLock { _ in
-            Result { () throws(SystemError) -> OpaquePointer in
-                try POSIX.call("gpiod_chip_find_line", lineName) { gpiod_chip_find_line(handle, lineName) }
+        let found: Result<Int32, SystemError> = lock.withLock { _ in
+            Result { () throws(SystemError) -> Int32 in
+                try POSIX.call("fa_gpio_chip_find_line", lineName) { fa_gpio_chip_find_line(handle, lineName) }
             }
         }
         switch found {
-        case .success(let line):
-            return Int(gpiod_line_offset(line))
+        case .success(let offset):
+            return Int(offset)
         case .failure(let error) where error.errno == ENOENT:
             throw GPIOError(.noSuchLine, chip: name, detail: "no line named '\(lineName)' on \(name) (\(label)); gpioinfo \(name) lists the names")
         case .failure(let error):
@@ -75,8 +81,12 @@ public final class LinuxGPIOChip: Sendable {
     public func consumer(ofLine offset: Int) throws(GPIOError) -> String? {
         let result: Result<String?, GPIOError> = lock.withLock { _ in
             Result { () throws(GPIOError) -> String? in
-                let line = try lineHandle(offset)
-                return holder(of: line)
+                try checkOffset(offset)
+                do {
+                    return try holder(of: offset)
+                } catch {
+                    throw GPIOError(.io, chip: name, offset: offset, detail: "\(error)")
+                }
             }
         }
         return try result.get()
@@ -84,20 +94,20 @@ public final class LinuxGPIOChip: Sendable {
 
     /// Requests line `config.offset` as an output driving logical `initial`.
     public func requestOutput(_ config: GPIOLineConfig, initial: Bool = false) throws(GPIOError) -> LinuxOutputLine {
-        let line = try request(config, "gpiod_line_request_output_flags") { line, flags in
-            gpiod_line_request_output_flags(line, config.consumer, flags, initial ? 1 : 0)
+        let line = try request(config, "fa_gpio_request_output") { chip, offset in
+            fa_gpio_request_output(chip, offset, config.consumer, config.activeLow, initial)
         }
         return LinuxOutputLine(chip: self, line: line, config: config, initial: initial)
     }
 
-    /// Requests line `config.offset` as an input with both-edge events.
+    /// Requests line `config.offset` as an input with both-edge events, its bias left as it is.
     public func requestInput(_ config: GPIOLineConfig) throws(GPIOError) -> LinuxInputLine {
-        let line = try request(config, "gpiod_line_request_both_edges_events_flags") { line, flags in
-            gpiod_line_request_both_edges_events_flags(line, config.consumer, flags)
+        let line = try request(config, "fa_gpio_request_input") { chip, offset in
+            fa_gpio_request_input(chip, offset, config.consumer, config.activeLow, FA_GPIO_BIAS_AS_IS, FA_GPIO_EDGE_BOTH)
         }
         let level: Int32
         do {
-            level = try POSIX.call("gpiod_line_get_value") { gpiod_line_get_value(line) }
+            level = try POSIX.call("fa_gpio_line_get") { fa_gpio_line_get(line) }
         } catch {
             release(line)
             throw GPIOError(.io, chip: name, offset: config.offset, detail: "\(error)")
@@ -108,17 +118,16 @@ public final class LinuxGPIOChip: Sendable {
     // MARK: Internals
 
     private func request(_ config: GPIOLineConfig, _ function: String,
-                         _ call: (OpaquePointer, Int32) -> Int32) throws(GPIOError) -> OpaquePointer {
-        let flags = config.activeLow ? Int32(GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW) : 0
+                         _ call: (OpaquePointer, UInt32) -> OpaquePointer?) throws(GPIOError) -> OpaquePointer {
         let result: Result<LineHandle, GPIOError> = lock.withLock { _ in
             Result { () throws(GPIOError) -> LineHandle in
-                let line = try lineHandle(config.offset)
+                try checkOffset(config.offset)
                 do throws(SystemError) {
-                    try POSIX.call(function) { call(line, flags) }
+                    let line = try POSIX.call(function) { call(handle, UInt32(config.offset)) }
+                    return LineHandle(pointer: line)
                 } catch {
-                    throw requestError(error, line: line, offset: config.offset)
+                    throw requestError(error, offset: config.offset)
                 }
-                return LineHandle(pointer: line)
             }
         }
         return try result.get().pointer
@@ -130,33 +139,32 @@ public final class LinuxGPIOChip: Sendable {
         let pointer: OpaquePointer
     }
 
-    /// libgpiod's line object for `offset`, its info refreshed from the kernel. Call with `lock` held.
-    private func lineHandle(_ offset: Int) throws(GPIOError) -> OpaquePointer {
+    private func checkOffset(_ offset: Int) throws(GPIOError) {
         guard (0..<lineCount).contains(offset) else {
             throw GPIOError(.noSuchLine, chip: name, offset: offset,
                             detail: "no line \(offset) on \(name) (\(label)); it has lines 0…\(lineCount - 1)")
         }
-        do {
-            return try POSIX.call("gpiod_chip_get_line") { gpiod_chip_get_line(handle, UInt32(offset)) }
-        } catch {
-            throw GPIOError(.io, chip: name, offset: offset, detail: "\(error)")
+    }
+
+    /// The consumer holding line `offset` per the kernel, or `nil` when the line is free. Call with
+    /// `lock` held and `offset` checked.
+    private func holder(of offset: Int) throws(SystemError) -> String? {
+        // The kernel's consumer field holds 32 bytes with the terminator.
+        var text = [CChar](repeating: 0, count: 64)
+        let used = try POSIX.call("fa_gpio_chip_line_consumer") {
+            text.withUnsafeMutableBufferPointer { fa_gpio_chip_line_consumer(handle, UInt32(offset), $0.baseAddress, $0.count) }
         }
+        guard used != 0 else { return nil }
+        let consumer = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return consumer.isEmpty ? "an unnamed consumer" : consumer
     }
 
-    /// The consumer holding `line` per the kernel (refreshed), or `nil` when the line is free.
-    private func holder(of line: OpaquePointer) -> String? {
-        _ = gpiod_line_update(line)
-        guard gpiod_line_is_used(line) else { return nil }
-        guard let text = gpiod_line_consumer(line), text.pointee != 0 else { return "an unnamed consumer" }
-        return String(cString: text)
-    }
-
-    private func requestError(_ error: SystemError, line: OpaquePointer, offset: Int) -> GPIOError {
+    private func requestError(_ error: SystemError, offset: Int) -> GPIOError {
         switch error.errno {
         case EBUSY:
-            let holder = holder(of: line) ?? "another consumer"
+            let holder = (try? holder(of: offset)) ?? nil
             return GPIOError(.busy, chip: name, offset: offset,
-                             detail: "line busy: held by consumer '\(holder)'; stop that program, remove the overlay or hog that claims it, or choose another line (gpioinfo \(name) shows holders)")
+                             detail: "line busy: held by consumer '\(holder ?? "another consumer")'; stop that program, remove the overlay or hog that claims it, or choose another line (gpioinfo \(name) shows holders)")
         case EACCES, EPERM:
             return GPIOError(.permissionDenied, chip: name, offset: offset,
                              detail: "\(error.operation): permission denied; \(Self.groupHint)")
@@ -166,18 +174,35 @@ public final class LinuxGPIOChip: Sendable {
     }
 
     func release(_ line: OpaquePointer) {
-        lock.withLock { _ in gpiod_line_release(line) }
+        lock.withLock { _ in fa_gpio_line_release(line) }
+    }
+
+    /// The chip `descriptor` names: a number is `/dev/gpiochip<number>`; anything else is first
+    /// compared with every chip's label, then taken as a path (`/dev/…`) or a name in `/dev`.
+    private static func lookup(_ descriptor: String) throws(SystemError) -> OpaquePointer {
+        if !descriptor.isEmpty, descriptor.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) {
+            return try open("/dev/gpiochip\(descriptor)")
+        }
+        for node in deviceNodes(prefix: "gpiochip") {
+            guard let chip = fa_gpio_chip_open("/dev/\(node)") else { continue }
+            if String(cString: fa_gpio_chip_label(chip)) == descriptor { return chip }
+            fa_gpio_chip_close(chip)
+        }
+        return try open(descriptor.hasPrefix("/dev/") ? descriptor : "/dev/\(descriptor)")
+    }
+
+    private static func open(_ path: String) throws(SystemError) -> OpaquePointer {
+        try POSIX.call("fa_gpio_chip_open", path) { fa_gpio_chip_open(path) }
     }
 
     /// Chips present in `/dev` with their labels: `gpiochip0 (pinctrl-bcm2711, 58 lines)`.
     public static func presentChips() -> [String] {
         deviceNodes(prefix: "gpiochip").map { node in
-            guard let chip = gpiod_chip_open("/dev/\(node)") else {
+            guard let chip = fa_gpio_chip_open("/dev/\(node)") else {
                 return "\(node) (cannot open: \(POSIX.describe(errno: errno)))"
             }
-            defer { gpiod_chip_close(chip) }
-            let label = gpiod_chip_label(chip).map { String(cString: $0) } ?? "?"
-            return "\(node) (\(label), \(gpiod_chip_num_lines(chip)) lines)"
+            defer { fa_gpio_chip_close(chip) }
+            return "\(node) (\(String(cString: fa_gpio_chip_label(chip))), \(fa_gpio_chip_num_lines(chip)) lines)"
         }
     }
 

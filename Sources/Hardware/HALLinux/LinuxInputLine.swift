@@ -12,14 +12,14 @@ import SystemCalls
 /// active-low applied by the kernel, so values and edges are logical). Released when deinitialized.
 ///
 /// ## Contract
-/// - ``waitForEdge(timeout:)`` blocks in `gpiod_line_event_wait` (ppoll on the line's event fd):
+/// - ``waitForEdge(timeout:)`` blocks in libgpiod's wait (ppoll on the request's event fd):
 ///   no busy polling. Edges carry the kernel's CLOCK_MONOTONIC timestamp.
 /// - Raw edges pass through HAL's ``Debouncer`` with `config.debounce`; edges read together are
 ///   queued and handed out one per call.
 public final class LinuxInputLine: GPIOInputLine {
     public let config: GPIOLineConfig
     public let chip: LinuxGPIOChip
-    /// libgpiod's line object: values are read without a lock (a kernel ioctl on the request fd);
+    /// CGPIOD's line request: values are read without a lock (a kernel ioctl on the request fd);
     /// event waiting and reading hold `events`.
     nonisolated(unsafe) let line: OpaquePointer
 
@@ -28,9 +28,6 @@ public final class LinuxInputLine: GPIOInputLine {
         var pending: [GPIOEdgeEvent] = []
     }
     private let events: Mutex<EventState>
-
-    /// Edges read from the kernel per `read` call.
-    private static let batch = 16
 
     init(chip: LinuxGPIOChip, line: OpaquePointer, config: GPIOLineConfig, initialLevel: Bool) {
         self.chip = chip
@@ -41,7 +38,7 @@ public final class LinuxInputLine: GPIOInputLine {
 
     public func get() throws(GPIOError) -> Bool {
         do {
-            return try POSIX.call("gpiod_line_get_value") { gpiod_line_get_value(line) } != 0
+            return try POSIX.call("fa_gpio_line_get") { fa_gpio_line_get(line) } != 0
         } catch {
             throw GPIOError(.io, chip: chip.name, offset: config.offset, detail: "\(error)")
         }
@@ -52,9 +49,8 @@ public final class LinuxInputLine: GPIOInputLine {
         let result: Result<GPIOEdgeEvent?, SystemError> = events.withLock { state in
             do throws(SystemError) {
                 while state.pending.isEmpty {
-                    let ready = try POSIX.call("gpiod_line_event_wait") {
-                        var remaining = timespec(deadline - monotonicNow())
-                        return gpiod_line_event_wait(line, &remaining)
+                    let ready = try POSIX.call("fa_gpio_line_wait") {
+                        fa_gpio_line_wait(line, nanoseconds(deadline - monotonicNow()))
                     }
                     if ready == 0 { return .success(nil) }
                     try readEvents(into: &state)
@@ -72,15 +68,15 @@ public final class LinuxInputLine: GPIOInputLine {
 
     /// Reads what the kernel has queued and keeps the edges the debouncer accepts.
     private func readEvents(into state: inout EventState) throws(SystemError) {
-        var raw = [gpiod_line_event](repeating: gpiod_line_event(), count: Self.batch)
-        let count = try POSIX.call("gpiod_line_event_read_multiple") {
+        var raw = [fa_gpio_event](repeating: fa_gpio_event(), count: Int(FA_GPIO_EVENT_BATCH))
+        let count = try POSIX.call("fa_gpio_line_read_events") {
             raw.withUnsafeMutableBufferPointer {
-                gpiod_line_event_read_multiple(line, $0.baseAddress, UInt32($0.count))
+                fa_gpio_line_read_events(line, $0.baseAddress, UInt32($0.count))
             }
         }
         for event in raw.prefix(Int(count)) {
-            let edge: GPIOEdge = event.event_type == Int32(GPIOD_LINE_EVENT_RISING_EDGE) ? .rising : .falling
-            if let accepted = state.debouncer.accept(GPIOEdgeEvent(edge: edge, time: event.ts.duration)) {
+            let time = Duration.nanoseconds(Int64(clamping: event.timestamp_ns))
+            if let accepted = state.debouncer.accept(GPIOEdgeEvent(edge: event.rising ? .rising : .falling, time: time)) {
                 state.pending.append(accepted)
             }
         }

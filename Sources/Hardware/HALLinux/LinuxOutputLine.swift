@@ -9,7 +9,7 @@ public final class LinuxOutputLine: GPIOOutputLine {
     public let config: GPIOLineConfig
     /// The chip it came from; kept open while the line lives.
     public let chip: LinuxGPIOChip
-    /// libgpiod's line object; only touched with `current` locked (or by the chip's release).
+    /// CGPIOD's line request; only touched with `current` locked (or by the chip's release).
     nonisolated(unsafe) let line: OpaquePointer
     /// The last logical value written successfully.
     private let current: Mutex<Bool>
@@ -24,7 +24,7 @@ public final class LinuxOutputLine: GPIOOutputLine {
     public func set(_ value: Bool) throws(GPIOError) {
         let failure: SystemError? = current.withLock { current -> SystemError? in
             do throws(SystemError) {
-                try POSIX.call("gpiod_line_set_value") { gpiod_line_set_value(line, value ? 1 : 0) }
+                try POSIX.call("fa_gpio_line_set") { fa_gpio_line_set(line, value) }
                 current = value
                 return nil
             } catch {

@@ -18,7 +18,7 @@ public final class SystemClock: HALClock {
     }
 }
 
-/// CLOCK_MONOTONIC, the clock the kernel stamps GPIO edge events with (uAPI v1 since Linux 5.7).
+/// CLOCK_MONOTONIC, the clock the kernel stamps GPIO edge events with (uAPI v1 since Linux 5.7; CGPIOD asks uAPI v2 for it).
 func monotonicNow() -> Duration {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
@@ -26,14 +26,15 @@ func monotonicNow() -> Duration {
 }
 
 extension timespec {
-    /// A non-negative duration as a `timespec` (negative becomes zero).
-    init(_ duration: Duration) {
-        let clamped = max(duration, .zero)
-        let (seconds, attoseconds) = clamped.components
-        self.init(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
-    }
-
     var duration: Duration {
         Duration(secondsComponent: Int64(tv_sec), attosecondsComponent: Int64(tv_nsec) * 1_000_000_000)
     }
+}
+
+/// A wait's timeout in whole nanoseconds: negative becomes zero, one too long for Int64 is Int64.max.
+func nanoseconds(_ duration: Duration) -> Int64 {
+    let (seconds, attoseconds) = max(duration, .zero).components
+    let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+    let (total, carry) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+    return overflow || carry ? .max : total
 }

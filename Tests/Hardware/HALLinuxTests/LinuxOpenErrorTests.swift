@@ -54,4 +54,24 @@ import Testing
             #expect(error.detail.contains("chips present: gpiochip") || error.detail.contains("no GPIO chips exist"))
         }
     }
+
+    @Test(arguments: ["/dev/null", "/dev/gpiochip99", "99", "gpiochip99"])
+    func aPathNumberOrNameThatIsNoChipIsNoSuchChip(descriptor: String) {
+        // /dev/null exists but is no GPIO chip (libgpiod 1.6: ENOTTY or ENODEV, 2.x: ENODEV); the rest are absent.
+        do {
+            _ = try LinuxGPIOChip(descriptor)
+            Issue.record("opened '\(descriptor)' as a GPIO chip")
+        } catch {
+            #expect(error.kind == .noSuchChip, "\(error)")
+            #expect(error.detail.hasPrefix("no GPIO chip '\(descriptor)' (looked up by name, label, path and number); "))
+        }
+    }
+
+    @Test func theLibgpiodLoadedHasTheAPIItWasCompiledFor() {
+        // libgpiod 1.x reports 1.6.3, 2.x 2.2.1: the version the kernel HIL prints to show which
+        // library a run used must belong to the API the shim was compiled for.
+        let major = LinuxGPIOChip.libraryVersion.split(separator: ".").first.map(String.init)
+        #expect(major == String(LinuxGPIOChip.apiVersion), "libgpiod \(LinuxGPIOChip.libraryVersion), API \(LinuxGPIOChip.apiVersion)")
+        #expect([1, 2].contains(LinuxGPIOChip.apiVersion))
+    }
 }
