@@ -15,7 +15,7 @@ let layers: [String: [String]] = [
               "CLI", "Chaos"],
     "Predictor": ["Predictor", "PredictorLink", "PredictorServer", "TrainingData", "spike-predictor"],
     "Tools": ["LocalHub", "localhub", "fieldagent-hil", "hub-bench", "hub-fleet-bench", "outbox-bench"],
-    "Common": ["JSON", "DeviceID", "SystemCalls", "CLISupport"],
+    "Common": ["JSON", "DeviceID", "SystemCalls", "CLISupport", "CSQLite", "SQLite"],
 ]
 
 /// `Sources/<layer>/<target>`, or `Tests/<layer>/<target>` for a test target named `<target>Tests`.
@@ -131,11 +131,14 @@ let package = Package(
         // Issue-3 publish benchmark (scripts/bench-publish.sh runs it next to mosquitto_pub).
         .executableTarget(name: "hub-bench", dependencies: ["HubClient", "IoTHub", "Identity",
                                                            .product(name: "Logging", package: "swift-log")]),
-        // Issue 6: the durable outbox (SQLite through GRDB, WAL, one file under the state
-        // directory), its benchmark (scripts/bench-outbox.sh), which also serves as the process the
-        // kill -9 test kills.
-        .target(name: "Outbox", dependencies: ["SystemCalls", .product(name: "GRDB", package: "GRDB.swift"),
-                                               .product(name: "Logging", package: "swift-log")]),
+        // The system SQLite and a thin wrapper over it (prepared statements, transactions, errors
+        // with SQLite's result code): the device binary's SQLite, without GRDB or Foundation.
+        .systemLibrary(name: "CSQLite", path: path("CSQLite"), pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "SQLite", dependencies: ["CSQLite"]),
+        .testTarget(name: "SQLiteTests", dependencies: ["SQLite"]),
+        // Issue 6: the durable outbox (SQLite, WAL, one file under the state directory), its
+        // benchmark (scripts/bench-outbox.sh), which also serves as the process the kill -9 test kills.
+        .target(name: "Outbox", dependencies: ["SQLite", "SystemCalls", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "outbox-bench", dependencies: ["Outbox", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "OutboxTests", dependencies: ["Outbox", "outbox-bench",
                                                         .product(name: "Logging", package: "swift-log")]),
