@@ -1,6 +1,6 @@
 import DeviceID
 import Foundation
-import Yams
+import YAML
 
 /// Where a setting's text came from. Every problem names it: `agent.yaml:7`,
 /// `FIELDAGENT_HUB_PORT` or `--hub`.
@@ -80,16 +80,16 @@ public struct SettingLayer: Sendable, Equatable {
     /// Reads every value with its line; an unknown key is reported with the keys known at its level.
     public static func yaml(_ text: String, path: String, known: [SettingDescription]) -> SettingLayer {
         var layer = SettingLayer()
-        let root: Node?
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try YAMLNode.parse(text)
         } catch {
-            layer.issues = [ConfigIssue(file: path, field: "-", message: "not valid YAML: \(error)")]
+            layer.issues = [ConfigIssue(file: "\(path):\(error.mark.line)", field: "-", message: "not valid YAML: \(error.problem)")]
             return layer
         }
         let reader = NodeReader(file: path)
         let paths = known.map(\.path)
-        func walk(_ node: Node, prefix: String) {
+        func walk(_ node: YAMLNode, prefix: String) {
             let below = paths.filter { prefix.isEmpty || $0.hasPrefix(prefix + ".") }.map { prefix.isEmpty ? $0 : String($0.dropFirst(prefix.count + 1)) }
             var names: [String] = []
             for name in below.map({ String($0.prefix { $0 != "." }) }) where !names.contains(name) { names.append(name) }
@@ -105,7 +105,7 @@ public struct SettingLayer: Sendable, Equatable {
                         reader.issue(value, full, "expected text")
                         continue
                     }
-                    layer.set(full, scalar.string, origin: .file(path: path, line: value.mark?.line ?? 0))
+                    layer.set(full, scalar.string, origin: .file(path: path, line: value.mark.line))
                 } else if names.contains(name) {
                     walk(value, prefix: full)
                 } else {
