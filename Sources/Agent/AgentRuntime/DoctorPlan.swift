@@ -1,6 +1,6 @@
 import Boards
 import Diagnostics
-import Foundation
+import FoundationEssentials
 import HubClient
 
 /// The doctor's one plan: the board's checks (buses, chips, readings, self-tests, GPIO), then the

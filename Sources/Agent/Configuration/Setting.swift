@@ -1,5 +1,5 @@
 import DeviceID
-import Foundation
+import FoundationEssentials
 import YAML
 
 /// Where a setting's text came from. Every problem names it: `agent.yaml:7`,
@@ -44,7 +44,7 @@ public struct SettingLayer: Sendable, Equatable {
 
     /// `FIELDAGENT_` and the key path in capitals, dots as underscores: `hub.port` → `FIELDAGENT_HUB_PORT`.
     public static func environmentVariable(for path: String) -> String {
-        "FIELDAGENT_" + path.uppercased().replacingOccurrences(of: ".", with: "_")
+        "FIELDAGENT_" + path.uppercased().replacing(".", with: "_")
     }
 
     /// The variables among `environment` that name a known key.
@@ -363,7 +363,7 @@ extension SettingsSection {
 public enum ByteSize {
     public static func parse(_ text: String) -> Int? {
         let units: [(String, Int)] = [("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("B", 1)]
-        let upper = text.uppercased().replacingOccurrences(of: " ", with: "")
+        let upper = text.uppercased().replacing(" ", with: "")
         for (suffix, factor) in units where upper.hasSuffix(suffix) {
             guard let number = Double(upper.dropLast(suffix.count)), number > 0, number * Double(factor) < 1e15 else { return nil }
             return Int(number * Double(factor))
