@@ -123,8 +123,8 @@ fi
 
 # --- 4. The test executable ----------------------------------------------------------------------
 say "swift build --product fieldagent-hil"
-# The statically linked Foundation (Yams, under Boards, imports it) makes the linker warn about
-# mktemp inside libFoundationEssentials.a; not our code, so it is filtered out.
+# The statically linked FoundationEssentials makes the linker warn about mktemp inside
+# libFoundationEssentials.a; not our code, so it is filtered out.
 # Its own scratch folder: linking the static stdlib against objects in the normal .build (built
 # for the dynamic stdlib by `swift build --build-tests`) fails with undefined CoreFoundation/ICU
 # symbols; a separate folder links cleanly.
