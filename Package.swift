@@ -15,7 +15,7 @@ let layers: [String: [String]] = [
               "CLI", "Chaos"],
     "Predictor": ["Predictor", "PredictorLink", "PredictorServer", "TrainingData", "spike-predictor"],
     "Tools": ["LocalHub", "localhub", "fieldagent-hil", "hub-bench", "hub-fleet-bench", "outbox-bench"],
-    "Common": ["JSON", "DeviceID", "SystemCalls", "CKernelClock", "CLISupport"],
+    "Common": ["JSON", "DeviceID", "SystemCalls", "CKernelClock", "CLISupport", "CSQLite", "SQLite", "CYAML", "YAML"],
 ]
 
 /// `Sources/<layer>/<target>`, or `Tests/<layer>/<target>` for a test target named `<target>Tests`.
@@ -55,14 +55,18 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
-        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         .target(name: "HAL"),
         .target(name: "SensorCore", dependencies: ["HAL"]),
-        .target(name: "Configuration", dependencies: ["Yams", "DeviceID"]),
+        .target(name: "Configuration", dependencies: ["YAML", "DeviceID"]),
+        // YAML through the system libyaml: our own node tree (scalars as written, mappings in
+        // document order, line marks), so no Yams and no Foundation in the device binary.
+        .systemLibrary(name: "CYAML", path: path("CYAML"), pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .target(name: "YAML", dependencies: ["CYAML"]),
+        .testTarget(name: "YAMLTests", dependencies: ["YAML"]),
         // One JSON value for the agent, LocalHub, the CLI and the predictor (standard library only).
         .target(name: "JSON"),
         // IoT Hub's device-id rule, the one every device id is checked against.
@@ -81,9 +85,9 @@ let package = Package(
         // The one list of chips: each chip's descriptors and model factories (no YAML, no backend).
         .target(name: "ChipCatalog", dependencies: ["HAL", "HALSimulation", "SensorCore"] + chipTargets),
         .target(name: "Boards",
-                dependencies: ["HAL", "HALLinux", "HALSimulation", "SensorCore", "ChipCatalog", "Configuration", "Yams"]),
+                dependencies: ["HAL", "HALLinux", "HALSimulation", "SensorCore", "ChipCatalog", "Configuration", "YAML"]),
         .target(name: "Diagnostics", dependencies: ["Boards", "ChipCatalog", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "HALLinux", "JSON", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "Transport", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "HALLinux", "JSON", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "SystemCalls", "Transport", .product(name: "Logging", package: "swift-log")]),
         // The device binary: no LocalHub, SwiftNIO or TrainingData (scripts/check-device-binary.sh).
         .executableTarget(name: "fieldagent", dependencies: [
             "AgentRuntime", "Boards", "CLISupport", "Configuration", "DeviceID", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON",
@@ -134,11 +138,14 @@ let package = Package(
         // Issue-3 publish benchmark (scripts/bench-publish.sh runs it next to mosquitto_pub).
         .executableTarget(name: "hub-bench", dependencies: ["HubClient", "IoTHub", "Identity",
                                                            .product(name: "Logging", package: "swift-log")]),
-        // Issue 6: the durable outbox (SQLite through GRDB, WAL, one file under the state
-        // directory), its benchmark (scripts/bench-outbox.sh), which also serves as the process the
-        // kill -9 test kills.
-        .target(name: "Outbox", dependencies: ["SystemCalls", .product(name: "GRDB", package: "GRDB.swift"),
-                                               .product(name: "Logging", package: "swift-log")]),
+        // The system SQLite and a thin wrapper over it (prepared statements, transactions, errors
+        // with SQLite's result code): the device binary's SQLite, without GRDB or Foundation.
+        .systemLibrary(name: "CSQLite", path: path("CSQLite"), pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "SQLite", dependencies: ["CSQLite"]),
+        .testTarget(name: "SQLiteTests", dependencies: ["SQLite"]),
+        // Issue 6: the durable outbox (SQLite, WAL, one file under the state directory), its
+        // benchmark (scripts/bench-outbox.sh), which also serves as the process the kill -9 test kills.
+        .target(name: "Outbox", dependencies: ["SQLite", "SystemCalls", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "outbox-bench", dependencies: ["Outbox", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "OutboxTests", dependencies: ["Outbox", "outbox-bench",
                                                         .product(name: "Logging", package: "swift-log")]),

@@ -157,8 +157,8 @@ for include in /usr/include "$GPIOD2/include"; do
 done
 
 # --- 5. The test executable, once per libgpiod ---------------------------------------------------
-# The statically linked Foundation (Yams, under Boards, imports it) makes the linker warn about
-# mktemp inside libFoundationEssentials.a; not our code, so it is filtered out.
+# The statically linked FoundationEssentials makes the linker warn about mktemp inside
+# libFoundationEssentials.a; not our code, so it is filtered out.
 # Own scratch folders: linking the static stdlib against objects in the normal .build (built for
 # the dynamic stdlib by `swift build --build-tests`) fails with undefined CoreFoundation/ICU
 # symbols; a separate folder links cleanly. The libgpiod 2 build needs its own (other -Xcc flags).

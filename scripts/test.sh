@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the build and the tests use (see README, "What the tests need").
-packages=(pkg-config libssl-dev openssl libgpiod-dev libsqlite3-dev mosquitto mosquitto-clients python3-pip binutils)
+packages=(pkg-config libssl-dev openssl libgpiod-dev libsqlite3-dev libyaml-dev mosquitto mosquitto-clients python3-pip binutils)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,11 @@
 import Diagnostics
-import Foundation
+import FoundationEssentials
 import HAL
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import HubClient
 import Identity
 import IoTHub

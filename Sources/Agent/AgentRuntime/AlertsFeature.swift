@@ -1,6 +1,6 @@
 import Boards
 import Configuration
-import Foundation
+import FoundationEssentials
 import Logging
 import SensorCore
 import Synchronization
@@ -92,7 +92,7 @@ final class AlertsFeature: Feature {
             return s.alarmUntil != nil
         }
         let reading = Channel(rawValue: alert.channel).map { "\(Quantity(alert.value, $0.unit))" } ?? "\(alert.value) \(alert.unit)"
-        logger.warning("spike on \(alert.sensor).\(alert.channel): \(reading) (probability \(String(format: "%.2f", alert.probability)), \(alert.source) \(alert.modelId))",
+        logger.warning("spike on \(alert.sensor).\(alert.channel): \(reading) (probability \(formatFixed(alert.probability, digits: 2)), \(alert.source) \(alert.modelId))",
                        metadata: ["feature": "\(name)"])
         guard !wasRaised, let alarm = board.lines.alarm else { return }
         do {

@@ -1,6 +1,6 @@
 import Boards
 import Diagnostics
-import Foundation
+import FoundationEssentials
 import HAL
 import HALLinux
 import HubClient

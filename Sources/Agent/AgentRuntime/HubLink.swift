@@ -1,6 +1,6 @@
 import Configuration
 import Dispatch
-import Foundation
+import FoundationEssentials
 import HAL
 import HubClient
 import IoTHub

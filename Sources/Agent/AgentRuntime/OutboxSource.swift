@@ -1,8 +1,10 @@
-import Foundation
+import FoundationEssentials
+import HAL
 import HubClient
 import IoTHub
 import Outbox
 import Synchronization
+import SystemCalls
 
 /// Feeds the hub link from the durable outbox (issue 6): what was queued while the link was
 /// down (the backlog) drains oldest-first at `drainRate`, while messages queued since the link
@@ -41,8 +43,10 @@ public final class OutboxSource: HubMessageSource {
     public let deviceID: String
     public let maximumUnsettled: Int
     let state: Mutex<State>
-    /// Wakes the deleter thread, and ``close()`` when the deleter is done.
-    let wake = NSCondition()
+    /// Wakes the deleter thread (work to do, or closing).
+    let deleterWake = WakeUp()
+    /// Wakes ``close()`` when the deleter is done.
+    let deleterDone = WakeUp()
     let linkWakeUp = Mutex<(@Sendable () -> Void)?>(nil)
 
     /// - Parameters:
@@ -57,7 +61,10 @@ public final class OutboxSource: HubMessageSource {
         let newest = outbox.statistics.nextSequence &- 1
         state = Mutex(State(boundary: newest, liveCursor: newest, pacer: pacer))
         outbox.observeEnqueue { [weak self] in self?.wakeLink() }
-        Thread.detachNewThread { [weak self] in self?.deleteLoop() }
+        if POSIX.startThread({ [weak self] in self?.deleteLoop() }) != 0 {
+            // Out of threads: delete each acknowledgement as it comes (slower, nothing lost).
+            state.withLock { $0.deleterFinished = true }
+        }
     }
 
     public func setWakeUp(_ wakeUp: @escaping @Sendable () -> Void) {
@@ -71,9 +78,7 @@ public final class OutboxSource: HubMessageSource {
     /// Deletes acknowledged messages in batches until ``close()``.
     func deleteLoop() {
         while true {
-            wake.lock()
-            while state.withLock({ $0.toDelete.isEmpty && !$0.closed }) { wake.wait() }
-            wake.unlock()
+            while state.withLock({ $0.toDelete.isEmpty && !$0.closed }) { _ = deleterWake.wait(timeout: .seconds(86_400)) }
             let (batch, closed) = state.withLock { s in
                 defer { s.toDelete.removeAll(keepingCapacity: true) }
                 return (s.toDelete, s.closed)
@@ -84,10 +89,8 @@ public final class OutboxSource: HubMessageSource {
                 wakeLink()
             }
             if closed && batch.isEmpty {
-                wake.lock()
                 state.withLock { $0.deleterFinished = true }
-                wake.broadcast()
-                wake.unlock()
+                deleterDone.raise()
                 return
             }
         }
@@ -97,13 +100,13 @@ public final class OutboxSource: HubMessageSource {
     public func close() {
         outbox.observeEnqueue(nil)
         state.withLock { $0.closed = true }
-        let deadline = Date().addingTimeInterval(5)
-        wake.lock()
-        wake.broadcast()
+        deleterWake.raise()
+        let deadline = ContinuousClock.now + .seconds(5)
         while !state.withLock({ $0.deleterFinished }) {
-            if !wake.wait(until: deadline) { break }
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { break }
+            _ = deleterDone.wait(timeout: left)
         }
-        wake.unlock()
     }
 
     /// The link came up: everything queued until now (and not in flight) is backlog.
@@ -167,13 +170,16 @@ public final class OutboxSource: HubMessageSource {
     }
 
     public func acknowledged(_ tokens: [UInt64]) {
-        state.withLock { s in
-            s.toDelete += tokens
+        let inline = state.withLock { s in
             s.acknowledged += tokens.count
+            if s.deleterFinished { return true }
+            s.toDelete += tokens
+            return false
         }
-        wake.lock()
-        wake.broadcast()
-        wake.unlock()
+        guard inline else { return deleterWake.raise() }
+        outbox.acknowledge(seqs: tokens)
+        state.withLock { s in for seq in tokens { s.taken.remove(seq) } }
+        wakeLink()
     }
 
     public var pacingDelay: Duration? { state.withLock { $0.pacingDelay } }

@@ -1,4 +1,10 @@
-import Foundation
+import FoundationEssentials
+import SystemCalls
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Keeps the applied twin settings in `twin-settings.json` under the state directory, so they are
 /// in force at the next start before the hub is reached. Written to a temporary file, flushed
@@ -37,9 +43,9 @@ public struct SettingsStore: Sendable {
             guard FileManager.default.createFile(atPath: temporary, contents: data) else {
                 return .failure(Problem(description: "cannot write \(temporary) (is \(directory) writable and the disk not full?)"))
             }
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
-            try handle.synchronize()
-            try handle.close()
+            let fd = try POSIX.call("open", temporary) { open(temporary, O_WRONLY | O_CLOEXEC) }
+            defer { POSIX.close(fd) }
+            try POSIX.call("fsync", temporary) { fsync(fd) }
             if rename(temporary, path) != 0 {
                 return .failure(Problem(description: "cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))"))
             }

@@ -1,7 +1,12 @@
 import Boards
 import Configuration
 import Dispatch
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import HAL
 import HubClient
 import Identity

@@ -1,5 +1,5 @@
 import Boards
-import Foundation
+import FoundationEssentials
 import HAL
 import Logging
 import SensorCore

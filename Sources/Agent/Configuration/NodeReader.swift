@@ -1,5 +1,5 @@
 import DeviceID
-import Yams
+import YAML
 
 /// Reads typed values out of a YAML tree, recording an issue (with the line number) for every
 /// problem instead of stopping at the first.
@@ -11,18 +11,18 @@ public final class NodeReader {
         self.file = file
     }
 
-    public func issue(_ node: Node?, _ field: String, _ message: String) {
-        let location = node?.mark.map { "\(file):\($0.line)" } ?? file
+    public func issue(_ node: YAMLNode?, _ field: String, _ message: String) {
+        let location = node.map { "\(file):\($0.mark.line)" } ?? file
         issues.append(ConfigIssue(file: location, field: field, message: message))
     }
 
     /// A mapping with string keys; unknown keys are reported with the list of known ones.
-    public func mapping(_ node: Node, _ field: String, keys: [String]) -> [String: Node]? {
+    public func mapping(_ node: YAMLNode, _ field: String, keys: [String]) -> [String: YAMLNode]? {
         guard let mapping = node.mapping else {
             issue(node, field, "expected a mapping (key: value lines)")
             return nil
         }
-        var result: [String: Node] = [:]
+        var result: [String: YAMLNode] = [:]
         for (key, value) in mapping {
             guard let name = key.string else { continue }
             if keys.contains(name) {
@@ -34,7 +34,7 @@ public final class NodeReader {
         return result
     }
 
-    public func sequence(_ node: Node, _ field: String) -> [Node]? {
+    public func sequence(_ node: YAMLNode, _ field: String) -> [YAMLNode]? {
         guard let sequence = node.sequence else {
             issue(node, field, "expected a list (lines starting with '- ')")
             return nil
@@ -42,7 +42,7 @@ public final class NodeReader {
         return Array(sequence)
     }
 
-    public func string(_ node: Node?, _ field: String, required: Bool = false) -> String? {
+    public func string(_ node: YAMLNode?, _ field: String, required: Bool = false) -> String? {
         guard let node else {
             if required { issue(nil, field, "missing") }
             return nil
@@ -55,7 +55,7 @@ public final class NodeReader {
     }
 
     /// A device id, checked against IoT Hub's rule (``DeviceIDRule``).
-    public func deviceID(_ node: Node?, _ field: String, required: Bool = false) -> String? {
+    public func deviceID(_ node: YAMLNode?, _ field: String, required: Bool = false) -> String? {
         guard let text = string(node, field, required: required) else { return nil }
         if let problem = DeviceIDRule.problem(text) {
             issue(node, field, "'\(text.prefix(DeviceIDRule.maximumLength))' is not a valid IoT Hub device id: \(problem)")
@@ -64,7 +64,7 @@ public final class NodeReader {
         return text
     }
 
-    public func int(_ node: Node?, _ field: String, required: Bool = false, range: ClosedRange<Int>) -> Int? {
+    public func int(_ node: YAMLNode?, _ field: String, required: Bool = false, range: ClosedRange<Int>) -> Int? {
         guard let text = string(node, field, required: required) else { return nil }
         let value = text.hasPrefix("0x") || text.hasPrefix("0X") ? Int(text.dropFirst(2), radix: 16) : Int(text)
         guard let value else {
@@ -78,7 +78,7 @@ public final class NodeReader {
         return value
     }
 
-    public func double(_ node: Node?, _ field: String, required: Bool = false, range: ClosedRange<Double>) -> Double? {
+    public func double(_ node: YAMLNode?, _ field: String, required: Bool = false, range: ClosedRange<Double>) -> Double? {
         guard let text = string(node, field, required: required) else { return nil }
         guard let value = Double(text) else {
             issue(node, field, "'\(text)' is not a number")
@@ -91,7 +91,7 @@ public final class NodeReader {
         return value
     }
 
-    public func bool(_ node: Node?, _ field: String) -> Bool? {
+    public func bool(_ node: YAMLNode?, _ field: String) -> Bool? {
         guard let text = string(node, field) else { return nil }
         switch text.lowercased() {
         case "true", "yes", "on": return true
@@ -102,7 +102,7 @@ public final class NodeReader {
         }
     }
 
-    public func duration(_ node: Node?, _ field: String, required: Bool = false, range: ClosedRange<Duration>) -> Duration? {
+    public func duration(_ node: YAMLNode?, _ field: String, required: Bool = false, range: ClosedRange<Duration>) -> Duration? {
         guard let text = string(node, field, required: required) else { return nil }
         do {
             let value = try DurationText.parse(text)

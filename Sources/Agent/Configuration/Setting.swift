@@ -1,6 +1,6 @@
 import DeviceID
-import Foundation
-import Yams
+import FoundationEssentials
+import YAML
 
 /// Where a setting's text came from. Every problem names it: `agent.yaml:7`,
 /// `FIELDAGENT_HUB_PORT` or `--hub`.
@@ -44,7 +44,7 @@ public struct SettingLayer: Sendable, Equatable {
 
     /// `FIELDAGENT_` and the key path in capitals, dots as underscores: `hub.port` → `FIELDAGENT_HUB_PORT`.
     public static func environmentVariable(for path: String) -> String {
-        "FIELDAGENT_" + path.uppercased().replacingOccurrences(of: ".", with: "_")
+        "FIELDAGENT_" + path.uppercased().replacing(".", with: "_")
     }
 
     /// The variables among `environment` that name a known key.
@@ -80,16 +80,16 @@ public struct SettingLayer: Sendable, Equatable {
     /// Reads every value with its line; an unknown key is reported with the keys known at its level.
     public static func yaml(_ text: String, path: String, known: [SettingDescription]) -> SettingLayer {
         var layer = SettingLayer()
-        let root: Node?
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try YAMLNode.parse(text)
         } catch {
-            layer.issues = [ConfigIssue(file: path, field: "-", message: "not valid YAML: \(error)")]
+            layer.issues = [ConfigIssue(file: "\(path):\(error.mark.line)", field: "-", message: "not valid YAML: \(error.problem)")]
             return layer
         }
         let reader = NodeReader(file: path)
         let paths = known.map(\.path)
-        func walk(_ node: Node, prefix: String) {
+        func walk(_ node: YAMLNode, prefix: String) {
             let below = paths.filter { prefix.isEmpty || $0.hasPrefix(prefix + ".") }.map { prefix.isEmpty ? $0 : String($0.dropFirst(prefix.count + 1)) }
             var names: [String] = []
             for name in below.map({ String($0.prefix { $0 != "." }) }) where !names.contains(name) { names.append(name) }
@@ -105,7 +105,7 @@ public struct SettingLayer: Sendable, Equatable {
                         reader.issue(value, full, "expected text")
                         continue
                     }
-                    layer.set(full, scalar.string, origin: .file(path: path, line: value.mark?.line ?? 0))
+                    layer.set(full, scalar.string, origin: .file(path: path, line: value.mark.line))
                 } else if names.contains(name) {
                     walk(value, prefix: full)
                 } else {
@@ -363,7 +363,7 @@ extension SettingsSection {
 public enum ByteSize {
     public static func parse(_ text: String) -> Int? {
         let units: [(String, Int)] = [("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("B", 1)]
-        let upper = text.uppercased().replacingOccurrences(of: " ", with: "")
+        let upper = text.uppercased().replacing(" ", with: "")
         for (suffix, factor) in units where upper.hasSuffix(suffix) {
             guard let number = Double(upper.dropLast(suffix.count)), number > 0, number * Double(factor) < 1e15 else { return nil }
             return Int(number * Double(factor))

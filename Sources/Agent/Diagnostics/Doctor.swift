@@ -21,7 +21,7 @@ public struct Doctor: Sendable {
         var report = DoctorReport(board: board.file.name, deviceID: board.file.deviceID, scans: [], checks: [])
         for (name, bus) in board.buses {
             if let failure = board.busFailures[name] {
-                let detail = failure.range(of: " Fix: ").map { String(failure[..<$0.lowerBound]) } ?? failure
+                let detail = failure.firstRange(of: " Fix: ").map { String(failure[..<$0.lowerBound]) } ?? failure
                 report.checks.append(Check(id: "bus:\(name):open", title: "\(name) open", status: .fail,
                                            detail: detail, fix: Self.openFix(failure)))
                 continue
@@ -114,7 +114,7 @@ public struct Doctor: Sendable {
 
     /// The open error already carries its fix after "Fix: "; say it plainly in the fix column.
     static func openFix(_ failure: String) -> String {
-        guard let range = failure.range(of: "Fix: ") else { return "check that the bus exists and this user may open it" }
+        guard let range = failure.firstRange(of: "Fix: ") else { return "check that the bus exists and this user may open it" }
         return String(failure[range.upperBound...])
     }
 

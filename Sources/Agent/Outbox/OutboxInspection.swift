@@ -1,5 +1,5 @@
-import Foundation
-import GRDB
+import FoundationEssentials
+import SQLite
 
 extension Outbox {
     /// Reads an outbox file without changing it (for `fieldagent doctor` while no agent runs):
@@ -8,31 +8,18 @@ extension Outbox {
         guard FileManager.default.fileExists(atPath: path) else {
             return .failure(OutboxError(.stateDirectoryUnusable, "no outbox at \(path) (the agent has not run with this state directory yet)"))
         }
-        var configuration = Configuration()
-        configuration.readonly = true
         do {
-            let queue = try DatabaseQueue(path: path, configuration: configuration)
-            return try queue.read { db in
-                let totals = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(size), 0), min(captured_at) FROM messages")
-                let values = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta").map {
-                    (row: Row) -> (String, Int64) in (row[0], row[1])
-                })
-                func counter(_ key: String) -> UInt64 { UInt64(clamping: values[key] ?? 0) }
-                var drops = OutboxDrops()
-                drops.quotaAggregates = counter("dropped_quota_aggregate")
-                drops.quotaAlerts = counter("dropped_quota_alert")
-                drops.expiredAggregates = counter("dropped_expired_aggregate")
-                drops.expiredAlerts = counter("dropped_expired_alert")
-                drops.unreadable = counter("dropped_unreadable")
-                let depth: Int = totals?[0] ?? 0
-                let bytes: Int = totals?[1] ?? 0
-                let oldestMilliseconds: Int64? = totals?[2]
-                let oldest = oldestMilliseconds.map { Date(timeIntervalSince1970: Double($0) / 1000) }
-                return .success(OutboxStatistics(
-                    depth: depth, bytes: bytes, quotaBytes: 0, oldestCapture: oldest,
-                    oldestAge: oldest.map { .milliseconds(max(0, Int64((now.timeIntervalSince($0) * 1000).rounded()))) },
-                    drops: drops, mode: .durable(path: path), nextSequence: counter("next_seq")))
+            let database = try SQLiteDatabase(path: path, readOnly: true)
+            defer { database.close() }
+            let totals = try database.row("SELECT count(*), coalesce(sum(size), 0), min(captured_at) FROM messages") {
+                row throws(SQLiteError) in (depth: try row.int(0), bytes: try row.int(1), oldest: try row.optionalInt64(2))
             }
+            let meta = try SQLiteStore.readMeta(database)
+            let oldest = (totals?.oldest).map { Date(timeIntervalSince1970: Double($0) / 1000) }
+            return .success(OutboxStatistics(
+                depth: totals?.depth ?? 0, bytes: totals?.bytes ?? 0, quotaBytes: 0, oldestCapture: oldest,
+                oldestAge: oldest.map { .milliseconds(max(0, Int64((now.timeIntervalSince($0) * 1000).rounded()))) },
+                drops: meta.drops, mode: .durable(path: path), nextSequence: meta.nextSequence))
         } catch {
             return .failure(OutboxError(.stateDirectoryUnusable, "cannot read \(path): \(error)"))
         }

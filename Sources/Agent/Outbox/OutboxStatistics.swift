@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// Where the outbox keeps messages right now.
 public enum OutboxMode: Sendable, Equatable, CustomStringConvertible {

@@ -1,7 +1,6 @@
-import Foundation
-import GRDB
+import SQLite
 
-/// The durable store: one SQLite file in WAL mode, reached through GRDB.
+/// The durable store: one SQLite file in WAL mode, through the SQLite wrapper.
 ///
 /// Schema (version 1, `PRAGMA user_version`):
 /// - `messages(seq INTEGER PRIMARY KEY, kind INTEGER 0|1, captured_at INTEGER ms, body BLOB,
@@ -12,7 +11,7 @@ final class SQLiteStore: OutboxStore {
     static let schemaVersion = 1
 
     let path: String
-    private let queue: DatabaseQueue
+    private let database: SQLiteDatabase
     /// The configured `synchronous` pragma (FULL or NORMAL).
     private let synchronous: String
 
@@ -28,35 +27,29 @@ final class SQLiteStore: OutboxStore {
     /// - Parameter initialSequence: `next_seq` for a file created now.
     static func open(path: String, configuration: OutboxConfiguration,
                      initialSequence: UInt64) throws(StoreFailure) -> (SQLiteStore, Contents) {
-        var config = Configuration()
-        config.label = "outbox"
         let synchronous = configuration.synchronous.rawValue
         let pageLimit = configuration.maximumFileBytes.map { max(16, $0 / 4096) }
-        // WAL is set here rather than with `config.journalMode = .wal`: GRDB's WAL set-up then
-        // forces `synchronous = NORMAL` (overriding the configured FULL) and commits a throw-away
-        // table, which fails on a full disk and would keep a full file from ever reopening.
-        config.prepareDatabase { db in
-            let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
-            guard mode == "wal" else {
-                throw StoreFailure.unusable("SQLite refused WAL mode (journal_mode is \(mode ?? "unknown"))")
-            }
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
-            if let pageLimit { try db.execute(sql: "PRAGMA max_page_count = \(pageLimit)") }
-        }
-        let queue: DatabaseQueue
+        let database: SQLiteDatabase
         do {
-            queue = try DatabaseQueue(path: path, configuration: config)
+            database = try SQLiteDatabase(path: path)
         } catch {
             throw classify(error, doing: "open")
         }
-        let store = SQLiteStore(path: path, queue: queue, synchronous: synchronous)
+        let store = SQLiteStore(path: path, database: database, synchronous: synchronous)
         do {
-            let check = try queue.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+            // WAL first: the first statement is also the one that finds a file that is not a database.
+            let mode = try database.text("PRAGMA journal_mode = WAL")
+            guard mode == "wal" else {
+                throw StoreFailure.unusable("SQLite refused WAL mode (journal_mode is \(mode ?? "unknown"))")
+            }
+            try database.execute("PRAGMA synchronous = \(synchronous)")
+            if let pageLimit { try database.execute("PRAGMA max_page_count = \(pageLimit)") }
+            let check = try database.rows("PRAGMA quick_check") { row in row.text(0) ?? "" }
             guard check == ["ok"] else {
                 store.close()
                 throw StoreFailure.corrupt("integrity check failed: " + check.prefix(3).joined(separator: "; "))
             }
-            let contents = try queue.write { db in try store.prepareSchema(db, initialSequence: initialSequence) }
+            let contents = try database.transaction { try store.prepareSchema(initialSequence: initialSequence) }
             return (store, contents)
         } catch let failure as StoreFailure {
             store.close()
@@ -67,28 +60,28 @@ final class SQLiteStore: OutboxStore {
         }
     }
 
-    private init(path: String, queue: DatabaseQueue, synchronous: String) {
+    private init(path: String, database: SQLiteDatabase, synchronous: String) {
         self.path = path
-        self.queue = queue
+        self.database = database
         self.synchronous = synchronous
     }
 
     /// A pragma's value as text (tests check `synchronous` and `journal_mode`).
     func pragma(_ name: String) -> String? {
-        try? queue.read { db in try String.fetchOne(db, sql: "PRAGMA \(name)") }
+        try? database.text("PRAGMA \(name)")
     }
 
     func close() {
-        try? queue.close()
+        database.close()
     }
 
-    private func prepareSchema(_ db: Database, initialSequence: UInt64) throws -> Contents {
-        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+    private func prepareSchema(initialSequence: UInt64) throws -> Contents {
+        let version = try database.row("PRAGMA user_version") { row throws(SQLiteError) in try row.int(0) } ?? 0
         if version > Self.schemaVersion {
             throw StoreFailure.unusable("the file has schema version \(version), this agent knows up to \(Self.schemaVersion) (written by a newer agent); upgrade the agent or move the file away")
         }
         if version == 0 {
-            try db.execute(sql: """
+            try database.execute("""
                 CREATE TABLE messages (
                     seq INTEGER PRIMARY KEY,
                     kind INTEGER NOT NULL CHECK (kind IN (0, 1)),
@@ -100,25 +93,16 @@ final class SQLiteStore: OutboxStore {
                 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
                 PRAGMA user_version = \(Self.schemaVersion);
                 """)
-            try writeMeta(db, StoreMeta(nextSequence: initialSequence, drops: OutboxDrops()))
+            try writeMeta(StoreMeta(nextSequence: initialSequence, drops: OutboxDrops()))
         }
-        let values = try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta").map {
-            (row: Row) -> (String, Int64) in (row[0], row[1])
-        })
-        func counter(_ key: String) -> UInt64 { UInt64(clamping: values[key] ?? 0) }
-        var drops = OutboxDrops()
-        drops.quotaAggregates = counter(Key.quotaAggregates)
-        drops.quotaAlerts = counter(Key.quotaAlerts)
-        drops.expiredAggregates = counter(Key.expiredAggregates)
-        drops.expiredAlerts = counter(Key.expiredAlerts)
-        drops.unreadable = counter(Key.unreadable)
-        let totals = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(size), 0), coalesce(max(seq), 0) FROM messages")
-        let depth: Int = totals?[0] ?? 0
-        let bytes: Int = totals?[1] ?? 0
-        let maxSeq: Int64 = totals?[2] ?? 0
+        let meta = try Self.readMeta(database)
+        let totals = try database.row("SELECT count(*), coalesce(sum(size), 0), coalesce(max(seq), 0) FROM messages") {
+            row throws(SQLiteError) in (depth: try row.int(0), bytes: try row.int(1), maxSeq: try row.int64(2))
+        }
         // next_seq is written with every insert; max(seq) + 1 only guards against a file edited by hand.
-        let next = max(counter(Key.nextSequence), UInt64(clamping: maxSeq) + 1, 1)
-        return Contents(meta: StoreMeta(nextSequence: next, drops: drops), depth: depth, bytes: bytes)
+        let next = max(meta.nextSequence, UInt64(clamping: totals?.maxSeq ?? 0) + 1, 1)
+        return Contents(meta: StoreMeta(nextSequence: next, drops: meta.drops),
+                        depth: totals?.depth ?? 0, bytes: totals?.bytes ?? 0)
     }
 
     private enum Key {
@@ -130,8 +114,24 @@ final class SQLiteStore: OutboxStore {
         static let unreadable = "dropped_unreadable"
     }
 
-    private func writeMeta(_ db: Database, _ meta: StoreMeta) throws {
-        let statement = try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+    /// The `meta` table as the ledger keeps it (a missing counter is 0); also what `doctor` reads.
+    static func readMeta(_ database: SQLiteDatabase) throws(SQLiteError) -> StoreMeta {
+        let pairs = try database.rows("SELECT key, value FROM meta") { row throws(SQLiteError) in
+            (row.text(0) ?? "", try row.int64(1))
+        }
+        let values = Dictionary(pairs, uniquingKeysWith: { _, last in last })
+        func counter(_ key: String) -> UInt64 { UInt64(clamping: values[key] ?? 0) }
+        var drops = OutboxDrops()
+        drops.quotaAggregates = counter(Key.quotaAggregates)
+        drops.quotaAlerts = counter(Key.quotaAlerts)
+        drops.expiredAggregates = counter(Key.expiredAggregates)
+        drops.expiredAlerts = counter(Key.expiredAlerts)
+        drops.unreadable = counter(Key.unreadable)
+        return StoreMeta(nextSequence: counter(Key.nextSequence), drops: drops)
+    }
+
+    private func writeMeta(_ meta: StoreMeta) throws(SQLiteError) {
+        let statement = try database.statement("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
         let pairs: [(String, UInt64)] = [
             (Key.nextSequence, meta.nextSequence),
             (Key.quotaAggregates, meta.drops.quotaAggregates), (Key.quotaAlerts, meta.drops.quotaAlerts),
@@ -139,37 +139,38 @@ final class SQLiteStore: OutboxStore {
             (Key.unreadable, meta.drops.unreadable),
         ]
         for (key, value) in pairs {
-            try statement.execute(arguments: [key, Int64(clamping: value)])
+            try statement.run([.text(key), .integer(Int64(clamping: value))])
         }
     }
 
     // MARK: OutboxStore
 
-    private func write<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreFailure) -> T {
+    private func write<T>(_ what: String, _ body: () throws -> T) throws(StoreFailure) -> T {
         do {
-            return try queue.write(body)
+            return try database.transaction(body)
         } catch {
             throw Self.classify(error, doing: what)
         }
     }
 
-    private func read<T>(_ what: String, _ body: (Database) throws -> T) throws(StoreFailure) -> T {
+    private func read<T>(_ what: String, _ body: () throws(SQLiteError) -> T) throws(StoreFailure) -> T {
         do {
-            return try queue.read(body)
+            return try body()
         } catch {
             throw Self.classify(error, doing: what)
         }
     }
 
     func oldest(kind: OutboxKind, covering bytes: Int) throws(StoreFailure) -> [Victim] {
-        try read("select oldest") { db in
+        try read("select oldest") { () throws(SQLiteError) in
             var victims: [Victim] = []
             var covered = 0
-            let rows = try Row.fetchCursor(db, sql: "SELECT seq, size FROM messages WHERE kind = ? ORDER BY seq",
-                                           arguments: [Int(kind.rawValue)])
-            while covered < bytes, let row = try rows.next() {
-                let size: Int = row[1]
-                victims.append(Victim(seq: UInt64(clamping: row[0] as Int64), kind: kind, size: size))
+            let statement = try database.statement("SELECT seq, size FROM messages WHERE kind = ? ORDER BY seq")
+            defer { statement.reset() }
+            try statement.bind([.integer(Int64(kind.rawValue))])
+            while covered < bytes, let row = try statement.step() {
+                let size = try row.int(1)
+                victims.append(Victim(seq: UInt64(clamping: try row.int64(0)), kind: kind, size: size))
                 covered += size
             }
             return victims
@@ -177,53 +178,53 @@ final class SQLiteStore: OutboxStore {
     }
 
     func expiredHead(before cutoff: Int64) throws(StoreFailure) -> [Victim] {
-        try read("select expired") { db in
+        try read("select expired") { () throws(SQLiteError) in
             var victims: [Victim] = []
-            let rows = try Row.fetchCursor(db, sql: "SELECT seq, kind, size, captured_at FROM messages ORDER BY seq")
-            while let row = try rows.next() {
-                let captured: Int64 = row[3]
-                guard captured < cutoff else { break }
-                let kind = OutboxKind(rawValue: UInt8(clamping: row[1] as Int64)) ?? .aggregate
-                victims.append(Victim(seq: UInt64(clamping: row[0] as Int64), kind: kind, size: row[2]))
+            let statement = try database.statement("SELECT seq, kind, size, captured_at FROM messages ORDER BY seq")
+            defer { statement.reset() }
+            while let row = try statement.step() {
+                guard try row.int64(3) < cutoff else { break }
+                let kind = OutboxKind(rawValue: UInt8(clamping: try row.int64(1))) ?? .aggregate
+                victims.append(Victim(seq: UInt64(clamping: try row.int64(0)), kind: kind, size: try row.int(2)))
             }
             return victims
         }
     }
 
     func commit(insert rows: [StoredRow], delete: [UInt64], meta: StoreMeta) throws(StoreFailure) {
-        try write("insert") { db in try apply(db, insert: rows, delete: delete, meta: meta) }
+        try write("insert") { try apply(insert: rows, delete: delete, meta: meta) }
     }
 
-    private func apply(_ db: Database, insert rows: [StoredRow], delete: [UInt64], meta: StoreMeta) throws {
-        let insert = try db.cachedStatement(sql: """
+    private func apply(insert rows: [StoredRow], delete: [UInt64], meta: StoreMeta) throws(SQLiteError) {
+        let insert = try database.statement("""
             INSERT INTO messages (seq, kind, captured_at, body, properties, size) VALUES (?, ?, ?, ?, ?, ?)
             """)
         for row in rows {
-            try insert.execute(arguments: [Int64(clamping: row.seq), Int(row.kind?.rawValue ?? 0),
-                                           row.capturedAtMilliseconds, Data(row.body), Data(row.properties),
-                                           row.size])
+            try insert.run([.integer(Int64(clamping: row.seq)), .integer(Int64(row.kind?.rawValue ?? 0)),
+                            .integer(row.capturedAtMilliseconds), .blob(row.body), .blob(row.properties),
+                            .integer(Int64(row.size))])
         }
         if !delete.isEmpty {
-            let statement = try db.cachedStatement(sql: "DELETE FROM messages WHERE seq = ?")
-            for seq in delete { try statement.execute(arguments: [Int64(clamping: seq)]) }
+            let statement = try database.statement("DELETE FROM messages WHERE seq = ?")
+            for seq in delete { try statement.run([.integer(Int64(clamping: seq))]) }
         }
-        try writeMeta(db, meta)
+        try writeMeta(meta)
     }
 
     func peek(limit: Int, after: UInt64) throws(StoreFailure) -> [StoredRow] {
-        try read("peek") { db in
-            try Row.fetchAll(db, sql: """
-                SELECT seq, kind, captured_at, body, properties FROM messages WHERE seq > ? ORDER BY seq LIMIT ?
-                """, arguments: [Int64(clamping: after), limit]).map(Self.storedRow)
+        try read("peek") { () throws(SQLiteError) in
+            try database.rows("SELECT seq, kind, captured_at, body, properties FROM messages WHERE seq > ? ORDER BY seq LIMIT ?",
+                              [.integer(Int64(clamping: after)), .integer(Int64(limit))], Self.storedRow)
         }
     }
 
-    private static func storedRow(_ row: Row) -> StoredRow {
-        let body: Data = row[3] ?? Data()
-        let properties: Data = row[4] ?? Data()
-        return StoredRow(seq: UInt64(clamping: row[0] as Int64),
-                         kind: OutboxKind(rawValue: UInt8(clamping: row[1] as Int64)),
-                         capturedAtMilliseconds: row[2], body: [UInt8](body), properties: [UInt8](properties))
+    /// A row as stored; a kind or capture time that is not an integer (a file damaged or edited by
+    /// hand) makes it a damaged row (`kind == nil`), which the outbox drops as unreadable.
+    private static func storedRow(_ row: SQLiteRow) throws(SQLiteError) -> StoredRow {
+        let kind = (try? row.int64(1)).flatMap { OutboxKind(rawValue: UInt8(clamping: $0)) }
+        let captured = try? row.int64(2)
+        return StoredRow(seq: UInt64(clamping: try row.int64(0)), kind: captured == nil ? nil : kind,
+                         capturedAtMilliseconds: captured ?? 0, body: row.blob(3) ?? [], properties: row.blob(4) ?? [])
     }
 
     /// Deletions (acknowledged messages) commit with `synchronous = NORMAL` even when enqueues use
@@ -232,39 +233,31 @@ final class SQLiteStore: OutboxStore {
     /// deletions durable too. This keeps a drain at thousands of messages per second instead of
     /// one fsync per PUBACK batch (docs/outbox.md, "Durability").
     func remove(_ seqs: [UInt64]) throws(StoreFailure) -> [Victim] {
-        guard synchronous != "NORMAL" else { return try removeInTransaction(seqs) }
+        guard synchronous != "NORMAL" else { return try write("delete") { try delete(seqs) } }
         do {
-            return try queue.writeWithoutTransaction { db in
-                try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute()
-                defer { try? db.cachedStatement(sql: "PRAGMA synchronous = \(synchronous)").execute() }
-                var removed: [Victim] = []
-                try db.inTransaction {
-                    removed = try Self.delete(seqs, db)
-                    return .commit
-                }
-                return removed
-            }
+            try database.statement("PRAGMA synchronous = NORMAL").run()
+            defer { try? database.statement("PRAGMA synchronous = \(synchronous)").run() }
+            return try database.transaction { try delete(seqs) }
         } catch {
             throw Self.classify(error, doing: "delete")
         }
     }
 
-    private func removeInTransaction(_ seqs: [UInt64]) throws(StoreFailure) -> [Victim] {
-        try write("delete") { db in try Self.delete(seqs, db) }
-    }
-
-    private static func delete(_ seqs: [UInt64], _ db: Database) throws -> [Victim] {
-        do {
-            let statement = try db.cachedStatement(sql: "DELETE FROM messages WHERE seq = ? RETURNING kind, size")
-            var removed: [Victim] = []
-            for seq in seqs {
-                if let row = try Row.fetchOne(statement, arguments: [Int64(clamping: seq)]) {
-                    let kind = OutboxKind(rawValue: UInt8(clamping: row[0] as Int64)) ?? .aggregate
-                    removed.append(Victim(seq: seq, kind: kind, size: row[1]))
-                }
+    private func delete(_ seqs: [UInt64]) throws(SQLiteError) -> [Victim] {
+        let statement = try database.statement("DELETE FROM messages WHERE seq = ? RETURNING kind, size")
+        var removed: [Victim] = []
+        for seq in seqs {
+            try statement.bind([.integer(Int64(clamping: seq))])
+            // Run to the end: a RETURNING statement makes its change when stepped past its last row.
+            var found: Victim?
+            while let row = try statement.step() {
+                let kind = OutboxKind(rawValue: UInt8(clamping: try row.int64(0))) ?? .aggregate
+                found = Victim(seq: seq, kind: kind, size: try row.int(1))
             }
-            return removed
+            statement.reset()
+            if let found { removed.append(found) }
         }
+        return removed
     }
 
     func shiftCaptures(fromSequence: UInt64, byMilliseconds milliseconds: Int64) throws(StoreFailure) -> Int {
@@ -276,49 +269,50 @@ final class SQLiteStore: OutboxStore {
     }
 
     func headCapture() throws(StoreFailure) -> Int64? {
-        try read("select head") { db in
-            try Int64.fetchOne(db, sql: "SELECT captured_at FROM messages ORDER BY seq LIMIT 1")
+        try read("select head") { () throws(SQLiteError) in
+            try database.row("SELECT captured_at FROM messages ORDER BY seq LIMIT 1") { row throws(SQLiteError) in try row.int64(0) }
         }
     }
 
     func allRows() throws(StoreFailure) -> [StoredRow] {
-        try read("read all") { db in
-            try Row.fetchAll(db, sql: "SELECT seq, kind, captured_at, body, properties FROM messages ORDER BY seq")
-                .map(Self.storedRow)
+        try read("read all") { () throws(SQLiteError) in
+            try database.rows("SELECT seq, kind, captured_at, body, properties FROM messages ORDER BY seq", [], Self.storedRow)
         }
     }
 
     /// Replaces the whole queue and meta (going back to the file after a degraded spell whose
     /// memory queue started from this file's rows).
     func replaceAll(with rows: [StoredRow], meta: StoreMeta) throws(StoreFailure) {
-        try write("replace") { db in
-            try db.execute(sql: "DELETE FROM messages")
-            try apply(db, insert: rows, delete: [], meta: meta)
+        try write("replace") {
+            try database.execute("DELETE FROM messages")
+            try apply(insert: rows, delete: [], meta: meta)
         }
     }
 
     /// Moves the WAL into the database file and truncates the WAL (for measuring the file).
     func checkpoint() throws(StoreFailure) {
-        _ = try write("checkpoint") { _ in () }
+        let busy: Int64?
         do {
-            _ = try queue.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            // One row: busy (1 when a reader kept the checkpoint from finishing), WAL pages, pages moved.
+            busy = try database.row("PRAGMA wal_checkpoint(TRUNCATE)") { row throws(SQLiteError) in try row.int64(0) }
         } catch {
             throw Self.classify(error, doing: "checkpoint")
         }
+        if busy == 1 { throw StoreFailure.unusable("checkpoint: another connection is reading the file") }
     }
 
     // MARK: Errors
 
     static func classify(_ error: any Error, doing what: String) -> StoreFailure {
         if let failure = error as? StoreFailure { return failure }
-        guard let error = error as? DatabaseError else {
+        guard let error = error as? SQLiteError else {
             return .unusable("\(what): \(error)")
         }
-        let text = "\(what): \(error.message ?? "SQLite error") (SQLite code \(error.extendedResultCode.rawValue))"
+        let text = "\(what): \(error.message) (SQLite code \(error.code))"
         switch error.resultCode {
-        case .SQLITE_CORRUPT, .SQLITE_NOTADB: return .corrupt(text)
+        case SQLiteError.corrupt, SQLiteError.notADatabase: return .corrupt(text)
         // SQLite's unix VFS turns ENOSPC on write into SQLITE_FULL, as it does max_page_count.
-        case .SQLITE_FULL: return .full(text)
+        case SQLiteError.full: return .full(text)
         default: return .unusable(text)
         }
     }

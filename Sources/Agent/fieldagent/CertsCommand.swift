@@ -1,7 +1,7 @@
 import CLISupport
 import ArgumentParser
 import DeviceID
-import Foundation
+import FoundationEssentials
 import Identity
 
 extension FieldAgent {
@@ -36,7 +36,7 @@ extension FieldAgent {
                 guard (1...3650).contains(days) else { throw ValidationError("--days must be 1…3650") }
             }
 
-            var deviceIDs: [String] { devices.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+            var deviceIDs: [String] { devices.split(separator: ",").map { String($0.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()) }.filter { !$0.isEmpty } }
 
             func run() async throws {
                 let bundle = try DevPKI.generate(outputDirectory: out, devices: deviceIDs, validityDays: days, now: Date())

@@ -3,7 +3,7 @@ import ArgumentParser
 import CLISupport
 import Boards
 import Configuration
-import Foundation
+import FoundationEssentials
 import Logging
 
 #if canImport(Glibc)
@@ -58,7 +58,7 @@ func givenOptions(_ command: some ParsableArguments) -> [(flag: String, text: St
     return Mirror(reflecting: command).children.compactMap { child in
         guard let label = child.label, let option = child.value as? Option<String?>, let text = option.wrappedValue else { return nil }
         let name = label.drop { $0 == "_" }.lowercased()
-        return flags.first { $0.dropFirst(2).replacingOccurrences(of: "-", with: "") == name }.map { ($0, text) }
+        return flags.first { $0.dropFirst(2).replacing("-", with: "") == name }.map { ($0, text) }
     }
 }
 

@@ -3,7 +3,7 @@ import AgentRuntime
 import ArgumentParser
 import Boards
 import Diagnostics
-import Foundation
+import FoundationEssentials
 
 extension FieldAgent {
     struct Doctor: AsyncParsableCommand {

@@ -1,7 +1,7 @@
 import CLISupport
 import AgentRuntime
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import HAL
 import JSON
 import Logging

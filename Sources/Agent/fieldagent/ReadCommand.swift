@@ -3,7 +3,7 @@ import AgentRuntime
 import ArgumentParser
 import Boards
 import Diagnostics
-import Foundation
+import FoundationEssentials
 import SensorCore
 
 extension FieldAgent {
@@ -30,7 +30,7 @@ extension FieldAgent {
                 } else {
                     for r in readings {
                         let value = r.value.map { r.channel.format($0.value) } ?? "—"
-                        writeLine("\(r.sensor.padding(toLength: 10, withPad: " ", startingAt: 0)) \(r.channel.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)) \(value.padding(toLength: 16, withPad: " ", startingAt: 0)) \(r.quality.rawValue)")
+                        writeLine("\(Self.column(r.sensor, 10)) \(Self.column(r.channel.rawValue, 14)) \(Self.column(value, 16)) \(r.quality.rawValue)")
                     }
                     if !once { writeLine("") }
                 }
@@ -62,6 +62,11 @@ extension FieldAgent {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             return String(decoding: try encoder.encode(line), as: UTF8.self)
+        }
+
+        /// `text` cut or padded with spaces to `width` characters, for the table's columns.
+        static func column(_ text: String, _ width: Int) -> String {
+            text.count >= width ? String(text.prefix(width)) : text + String(repeating: " ", count: width - text.count)
         }
     }
 }

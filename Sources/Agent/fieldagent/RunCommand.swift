@@ -3,7 +3,13 @@ import AgentRuntime
 import ArgumentParser
 import Boards
 import Configuration
-import Foundation
+import Dispatch
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 
 extension FieldAgent {

@@ -1,7 +1,8 @@
 import CLISupport
 import AgentRuntime
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import SensorCore
 
 extension FieldAgent {
     struct Status: ParsableCommand {
@@ -54,8 +55,8 @@ extension FieldAgent {
             switch seconds {
             case ..<120: "\(Int(seconds)) s"
             case ..<7200: "\(Int(seconds / 60)) min"
-            case ..<172_800: String(format: "%.1f h", seconds / 3600)
-            default: String(format: "%.1f days", seconds / 86400)
+            case ..<172_800: formatFixed(seconds / 3600, digits: 1) + " h"
+            default: formatFixed(seconds / 86400, digits: 1) + " days"
             }
         }
     }

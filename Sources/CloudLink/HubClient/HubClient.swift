@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 import Identity
 import IoTHub
 import Logging
@@ -221,7 +217,7 @@ public final class HubClient: Sendable {
     public func start() {
         var failure = startFailure
         if failure == nil {
-            let failed = startThread(name: "fieldagent-hub") { [self] in
+            let failed = POSIX.startThread { [self] in
                 ConnectionLoop(client: self).run()
             }
             if failed != 0 {

@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// What `fieldagent certs show FILE` prints about one certificate.
 public struct CertificateSummary: Sendable, Equatable {

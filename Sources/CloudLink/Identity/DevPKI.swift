@@ -1,10 +1,6 @@
 import COpenSSL
 import COpenSSLShims
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 import SystemCalls
 
 /// A certificate with the key that signs for it.

@@ -6,11 +6,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 import SystemCalls
 
 /// Why a device identity (certificate chain, private key, trust anchors) cannot be used.

@@ -1,9 +1,5 @@
 import COpenSSL
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 import SystemCalls
 
 /// Where the CA certificates that end a chain come from: one PEM file (any number of

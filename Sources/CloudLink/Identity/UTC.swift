@@ -5,11 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// `2026-11-03 12:00:00 UTC`: how Identity writes instants in messages and reports.
 public enum UTC {

@@ -1,10 +1,6 @@
 import COpenSSL
 import COpenSSLShims
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 import SystemCalls
 
 /// One X.509 certificate, parsed by OpenSSL.

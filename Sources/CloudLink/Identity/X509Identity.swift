@@ -1,9 +1,5 @@
 import COpenSSL
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// A certificate chain with its private key: what a device (or LocalHub, or a test broker)
 /// presents in a TLS handshake.

@@ -3,7 +3,7 @@ import Configuration
 import HAL
 import HALSimulation
 import SensorCore
-import Yams
+import YAML
 
 #if canImport(Glibc)
 import Glibc
@@ -23,11 +23,11 @@ extension BoardFile {
 
     public static func parse(_ text: String, path: String) throws(ConfigIssues) -> BoardFile {
         let reader = NodeReader(file: path)
-        let root: Node?
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try YAMLNode.parse(text)
         } catch {
-            throw ConfigIssues([ConfigIssue(file: path, field: "-", message: "not valid YAML: \(error)")])
+            throw ConfigIssues([ConfigIssue(file: "\(path):\(error.mark.line)", field: "-", message: "not valid YAML: \(error.problem)")])
         }
         guard let root, let top = reader.mapping(root, "(top level)",
                                                   keys: ["board", "description", "device_id", "backend", "i2c", "gpio", "sampling", "simulation"]) else {
@@ -62,7 +62,7 @@ extension BoardFile {
                          simulation: simulation)
     }
 
-    private static func parseBuses(_ node: Node?, _ r: NodeReader, simulated: Bool, boardPath: String) -> [Bus] {
+    private static func parseBuses(_ node: YAMLNode?, _ r: NodeReader, simulated: Bool, boardPath: String) -> [Bus] {
         guard let node else {
             r.issue(nil, "i2c", "missing: list the I2C buses and their chips (an empty list [] is allowed)")
             return []
@@ -118,7 +118,7 @@ extension BoardFile {
         return buses
     }
 
-    private static func parseGPIO(_ node: Node, _ r: NodeReader) -> GPIO? {
+    private static func parseGPIO(_ node: YAMLNode, _ r: NodeReader) -> GPIO? {
         guard let map = r.mapping(node, "gpio", keys: ["chip"] + LineRole.allCases.map(\.rawValue)) else { return nil }
         let chip = r.string(map["chip"], "gpio.chip", required: true) ?? ""
         var lines: [LineRole: GPIOLineConfig] = [:]
@@ -143,7 +143,7 @@ extension BoardFile {
         return GPIO(chip: chip, lines: lines)
     }
 
-    private static func parseSampling(_ node: Node?, _ r: NodeReader) -> Sampling {
+    private static func parseSampling(_ node: YAMLNode?, _ r: NodeReader) -> Sampling {
         var sampling = Sampling()
         guard let node, let map = r.mapping(node, "sampling", keys: ["interval", "send_frequency"]) else { return sampling }
         if let d = r.duration(map["interval"], "sampling.interval", range: .milliseconds(100) ... .seconds(3600)) { sampling.interval = d }
@@ -158,7 +158,7 @@ extension BoardFile {
     /// acceleration and vibration channels come from the `vibration` profiles instead.
     static let signalChannels = Channel.allCases.filter { $0.unit != .standardGravity }
 
-    private static func parseSimulation(_ node: Node?, _ r: NodeReader, buses: [Bus], gpio: GPIO?) -> Simulation {
+    private static func parseSimulation(_ node: YAMLNode?, _ r: NodeReader, buses: [Bus], gpio: GPIO?) -> Simulation {
         var simulation = Simulation(scenario: Scenario(seed: 1), faults: [], timeScale: 1)
         guard let node, let map = r.mapping(node, "simulation", keys: ["seed", "time_scale", "signals", "vibration", "faults"]) else { return simulation }
         if let seed = r.int(map["seed"], "simulation.seed", range: 0...Int.max) { simulation.scenario.seed = UInt64(seed) }
@@ -195,7 +195,7 @@ extension BoardFile {
         return simulation
     }
 
-    private static func parseSignal(_ node: Node, _ r: NodeReader, _ field: String) -> Signal? {
+    private static func parseSignal(_ node: YAMLNode, _ r: NodeReader, _ field: String) -> Signal? {
         guard let s = r.mapping(node, field, keys: ["baseline", "noise", "drift_per_hour", "events"]) else { return nil }
         guard let baseline = r.double(s["baseline"], "\(field).baseline", required: true, range: -1e7...1e7) else { return nil }
         var signal = Signal(baseline: baseline,
@@ -223,7 +223,7 @@ extension BoardFile {
 
     private static let faultKinds = ["absent", "intermittent_nack", "crc_corruption", "stuck", "timeout", "chip_reset", "unplug", "line_busy"]
 
-    private static func parseFault(_ node: Node, _ r: NodeReader, _ field: String, chipNames: Set<String>, gpio: GPIO?) -> PlantedFault? {
+    private static func parseFault(_ node: YAMLNode, _ r: NodeReader, _ field: String, chipNames: Set<String>, gpio: GPIO?) -> PlantedFault? {
         guard let f = r.mapping(node, field, keys: ["chip", "line", "kind", "rate", "at", "until", "byte", "consumer"]) else { return nil }
         guard let kind = r.string(f["kind"], "\(field).kind", required: true) else { return nil }
         guard faultKinds.contains(kind) else {
@@ -265,7 +265,7 @@ extension BoardFile {
 }
 
 extension NodeReader {
-    func address(_ node: Node?, _ field: String) -> I2CAddress? {
+    func address(_ node: YAMLNode?, _ field: String) -> I2CAddress? {
         guard let value = int(node, field, required: true, range: 0...0x7F) else { return nil }
         guard (0x08...0x77).contains(value), let address = I2CAddress(checking: value) else {
             issue(node, field, "0x\(String(value, radix: 16)) is a reserved I2C address; sensors use 0x08…0x77")

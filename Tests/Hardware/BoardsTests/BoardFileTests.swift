@@ -85,6 +85,19 @@ import Testing
             Issue.record("accepted")
         } catch {
             #expect(error.description.contains("not valid YAML"))
+            // The line where libyaml gave up, and what it was parsing.
+            #expect(error.issues.first?.file == "t.yaml:2")
+            #expect(error.description.contains("flow sequence that started on line 1, column 8"))
+        }
+    }
+
+    @Test func aKeyGivenTwiceIsRefusedWithBothLines() {
+        do {
+            _ = try BoardFile.parse("board: a\ndevice_id: d-1\nboard: b\n", path: "t.yaml")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.issues.map(\.file) == ["t.yaml:3"])
+            #expect(error.description.contains("the key 'board' is given twice in one mapping (first on line 1)"))
         }
     }
 
