@@ -261,10 +261,10 @@ final class SQLiteStore: OutboxStore {
     }
 
     func shiftCaptures(fromSequence: UInt64, byMilliseconds milliseconds: Int64) throws(StoreFailure) -> Int {
-        try write("shift capture times") { db in
-            try db.execute(sql: "UPDATE messages SET captured_at = captured_at + ? WHERE seq >= ?",
-                           arguments: [milliseconds, Int64(clamping: fromSequence)])
-            return db.changesCount
+        try write("shift capture times") {
+            try database.statement("UPDATE messages SET captured_at = captured_at + ? WHERE seq >= ?")
+                .run([.integer(milliseconds), .integer(Int64(clamping: fromSequence))])
+            return database.changes
         }
     }
 

@@ -135,6 +135,9 @@ public final class SQLiteDatabase {
     }
 
     /// True outside a transaction (SQLite's autocommit mode).
+    /// Rows changed by the last INSERT, UPDATE or DELETE on this connection.
+    public var changes: Int { handle.map { Int(sqlite3_changes($0)) } ?? 0 }
+
     public var isAutocommit: Bool { handle.map { sqlite3_get_autocommit($0) != 0 } ?? true }
 
     /// Runs `body` in `BEGIN IMMEDIATE` … `COMMIT`, rolling back when `body` or the commit fails.
