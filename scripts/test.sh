@@ -4,20 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the build and the tests use (see README, "What the tests need").
-packages=(pkg-config libssl-dev openssl libgpiod-dev libsqlite3-dev mosquitto mosquitto-clients python3-pip binutils)
-
-missing=()
-for p in "${packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "installing: ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
-fi
+# Debian packages the build and the tests use (scripts/lib/packages.sh; README, "What the tests need").
+# shellcheck source=lib/packages.sh
+source scripts/lib/packages.sh
+install_packages "${test_packages[@]}"
 
 # Python: jsonschema for the firmware-interface check; Microsoft's Azure IoT device SDK as the
 # third-party client that LocalHub must serve as IoT Hub would (Tests/LocalHubTests).
