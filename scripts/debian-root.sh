@@ -55,9 +55,12 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 mkdir -p "$roots"
 
 # Shared while a command runs in the root, exclusive while it is made or packages go in.
-# A child of this script (run inside install) inherits the lock on descriptor 9.
+# A child of this script (the run inside install, the run in its namespace) inherits the lock on
+# descriptor 9 and leaves it as its parent holds it.
+inherited_lock=${DEBIAN_ROOT_LOCKED:-}
 lock() {
-    if [ -z "${DEBIAN_ROOT_LOCKED:-}" ]; then exec 9>"$root.lock"; export DEBIAN_ROOT_LOCKED=1; fi
+    [ -z "$inherited_lock" ] || return 0
+    [ -n "${DEBIAN_ROOT_LOCKED:-}" ] || { exec 9>"$root.lock"; export DEBIAN_ROOT_LOCKED=1; }
     flock "$1" 9
 }
 

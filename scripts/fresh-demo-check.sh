@@ -16,7 +16,7 @@ start=$SECONDS
 echo "== ./scripts/demo.sh in a fresh $suite root (output: $log)"
 status=0
 "$here/debian-root.sh" "$suite" run --throwaway --clone /root/fieldagent --cd /root/fieldagent \
-    -- timeout 1800 ./scripts/demo.sh >"$log" 2>&1 || status=$?
+    -- timeout "${DEMO_TIMEOUT:-3000}" ./scripts/demo.sh >"$log" 2>&1 || status=$?
 
 failures=()
 expect() {   # expect WHAT MIN PATTERN — at least MIN lines of the demo's output match PATTERN

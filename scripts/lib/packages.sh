@@ -27,6 +27,7 @@ debian13_packages=("${swift_packages[@]}" "${build_packages[@]}" libi2c-dev open
 install_packages() {
     local missing=() p sudo=""
     for p in "$@"; do
+        case " ${missing[*]} " in *" $p "*) continue ;; esac
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
     done
     [ ${#missing[@]} -gt 0 ] || return 0
