@@ -3,7 +3,8 @@
 # libgpiod 2, OpenSSL 3.5 and SQLite, build the package with this machine's Swift toolchain and run
 # the unit tests, all but the suites that need a broker, Python's Azure SDK, qemu or real agent
 # processes (SKIP below; those run on the host in scripts/test.sh). Builds in /root/scratch inside
-# the root, from a copy of the working tree, so the host's .build is not touched. Prints the
+# the root (the copy's .build links there too: the tests look for the package's executables in it),
+# from a copy of the working tree, so the host's .build is not touched. Prints the
 # versions found and the time of each step; exits non-zero at the first step that fails.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,7 +36,7 @@ step() {
 
 step root "$here/debian-root.sh" "$suite" make
 step packages "$here/debian-root.sh" "$suite" install "${debian13_packages[@]}"
-step source in_root --copy "$src" -- true
+step source in_root --copy "$src" -- sh -c "mkdir -p $scratch && ln -s $scratch $src/.build"
 step versions in_root -- sh -c 'echo "Debian $(cat /etc/debian_version)";
     for m in libgpiod openssl sqlite3; do echo "$m $(pkg-config --modversion $m)"; done;
     swift --version 2>&1 | head -1'
