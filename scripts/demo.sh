@@ -4,13 +4,26 @@
 # second). Watch telemetry arrive at the hub, a sendFrequency change from the twin take effect,
 # direct methods answered, and the temperature spike planted at 2:00 become an alert at the hub
 # while the board's alarm line goes high.
+#
+# The first command on a fresh Debian 12 or 13 machine with Swift installed (README, "Supported
+# toolchains"): installs the Debian packages it needs, builds, then runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build --product fieldagent 2>&1 | grep -E "error|complete" || true
-swift build --product localhub 2>&1 | grep -E "error|complete" || true
-swift build --product spike-predictor 2>&1 | grep -E "error|complete" || true
-bin=.build/debug/fieldagent
-localhub=.build/debug/localhub
+# shellcheck source=lib/packages.sh
+source scripts/lib/packages.sh
+install_packages "${demo_packages[@]}"
+if ! command -v swift >/dev/null; then
+    echo "demo: no swift on PATH; install Swift 6.3 from swift.org (README, \"Supported toolchains\")" >&2
+    exit 1
+fi
+
+# One build for the three binaries the demo runs (fieldagent, localhub, spike-predictor) and the
+# package's other executables; a compiler error stops the demo here with the compiler's message.
+echo "== swift build"
+swift build
+build=$(swift build --show-bin-path)
+bin=$build/fieldagent
+localhub=$build/localhub
 demo=${DEMO_DIR:-.demo}
 mkdir -p "$demo"
 device=factory-line-01
@@ -43,7 +56,7 @@ for _ in $(seq 100); do [[ -S $demo/localhub/admin.sock ]] && break; sleep 0.1; 
 "$localhub" twin set "${hub[@]}" "$device" sendFrequency=null route=null >/dev/null
 
 echo "== spike-predictor on $demo/predictor.sock (model models/spike-forest.v1.json)"
-.build/debug/spike-predictor serve --socket "$demo/predictor.sock" --model models/spike-forest.v1.json >"$demo/predictor.log" 2>&1 &
+"$build/spike-predictor" serve --socket "$demo/predictor.sock" --model models/spike-forest.v1.json >"$demo/predictor.log" 2>&1 &
 pids+=($!)
 
 echo "== localhub tail $device   (what arrives at the hub)"

@@ -4,20 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the build and the tests use (see README, "What the tests need").
-packages=(pkg-config libssl-dev openssl libgpiod-dev libsqlite3-dev libyaml-dev mosquitto mosquitto-clients python3-pip binutils)
-
-missing=()
-for p in "${packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "installing: ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
-fi
+# Debian packages the build and the tests use (scripts/lib/packages.sh; README, "What the tests need").
+# shellcheck source=lib/packages.sh
+source scripts/lib/packages.sh
+install_packages "${test_packages[@]}"
 
 # Python: jsonschema for the firmware-interface check; Microsoft's Azure IoT device SDK as the
 # third-party client that LocalHub must serve as IoT Hub would (Tests/LocalHubTests).
@@ -28,11 +18,15 @@ python3 -c 'import jsonschema' 2>/dev/null || pip_install jsonschema
 python3 -c 'import azure.iot.device' 2>/dev/null || pip_install azure-iot-device
 
 swift build --build-tests
-# The contract in firmware-interface/ and the kernel-level HIL first, so swift test's summary
-# closes the output. The HIL boots Debian's kernel under qemu (scripts/kernel-hil.sh installs
-# and downloads what it needs; about a minute).
+# The contract in firmware-interface/, the kernel-level HIL and the Debian roots first, so swift
+# test's summary closes the output. The HIL boots Debian's kernel under qemu (scripts/kernel-hil.sh
+# installs and downloads what it needs; about a minute).
 python3 scripts/check-firmware-interface.py
 ./scripts/kernel-hil.sh
+# Beyond this machine's Debian 12, in minimal roots made with debootstrap (docs/debian-roots.md):
+# the build and unit tests on Debian 13, then the demo as the first command on a fresh Debian 12.
+./scripts/debian13-check.sh
+./scripts/fresh-demo-check.sh
 # The long, CPU-heavy suites (real agent processes killed and restarted, three simulated days of
 # backlog) run after the rest, so their load does not starve the timing-sensitive network tests.
 heavy='ChaosTests|AgentHubTests'

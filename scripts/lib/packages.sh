@@ -1,0 +1,39 @@
+# Debian packages each script needs, declared once, and the function that installs the missing
+# ones. Sourced by scripts/demo.sh, scripts/test.sh and the Debian-root checks.
+
+# What the swift.org toolchain itself needs on Debian 12 and 13 to build and link this package,
+# found by building it in a minimal debootstrap root: the libraries SwiftPM, the driver and lld
+# load (ncurses, SQLite, libcurl, libxml2), the C library headers, GCC's start files and
+# libstdc++ (gcc, g++) for the link, pkg-config for the system libraries, git for SwiftPM's
+# dependency checkouts, tzdata for Foundation's time zones.
+swift_packages=(binutils gcc g++ libc6-dev libcurl4-openssl-dev libxml2 libncurses6 libsqlite3-0 pkg-config tzdata git)
+
+# What the package's C targets build against: OpenSSL 3 (TLS, X.509), libgpiod (GPIO backend),
+# SQLite (the outbox through its C API, LocalHub's state through GRDB), libyaml (board and
+# configuration files).
+build_packages=(pkg-config libssl-dev libgpiod-dev libsqlite3-dev libyaml-dev)
+
+# The demo: the build, and python3 for its summaries of what arrives at the hub.
+demo_packages=("${swift_packages[@]}" "${build_packages[@]}" python3)
+
+# The tests (README, "What the tests need"): openssl as an independent oracle, mosquitto as the
+# real broker on 127.0.0.1, pip for the Python checks, nm (binutils) for the device-binary check.
+test_packages=("${swift_packages[@]}" "${build_packages[@]}" openssl mosquitto mosquitto-clients python3-pip binutils)
+
+# The Debian 13 leg (scripts/debian13-check.sh): the build, libi2c-dev as a board would have it,
+# and openssl for the unit tests that check thumbprints and certificates against its command line.
+debian13_packages=("${swift_packages[@]}" "${build_packages[@]}" libi2c-dev openssl)
+
+# install_packages NAME… — apt-get installs those not installed yet (sudo when not root).
+install_packages() {
+    local missing=() p sudo=""
+    for p in "$@"; do
+        case " ${missing[*]} " in *" $p "*) continue ;; esac
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "installing with apt-get: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
