@@ -110,7 +110,7 @@ if [ ! -e "$READY" ] || [ "$(cat "$READY")" != "$ROOT_PACKAGES" ]; then
     in_root "apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $ROOT_PACKAGES && apt-get clean" \
         > "$ROOTFS.apt.log" 2>&1 || { tail -20 "$ROOTFS.apt.log" >&2; die "apt-get install inside the root"; }
     echo "$ROOT_PACKAGES" > "$READY"
-    say "root ready ($(du -sh "$ROOTFS" | cut -f1))"
+    say "root ready ($(du -shx "$ROOTFS" | cut -f1))"
 else
     say "root $ROOTFS from cache"
 fi
@@ -157,63 +157,85 @@ cp "$PACKAGE/scripts/arm64/facts.c" "$ROOTFS/build/facts.c"
 in_root "gcc -Wall -Werror -I $IN_PKG/Sources/Hardware/CLinuxI2C/include -o /build/facts /build/facts.c && /build/facts" \
     > "$LOGS/facts.gcc" 2>&1 || { cat "$LOGS/facts.gcc" >&2; die "gcc could not build or run scripts/arm64/facts.c in the root"; }
 
-# --- 5. Compiling, target by target (dependencies first) ---------------------------------------
-declare -A STATUS SECONDS_TAKEN
-ORDER=()
-build_one() {  # build_one TARGET [--product]: swift build one target, record status and time
-    local target=$1 kind=${2:---target} t0 dep blocked=""
-    for dep in $(jq -r --arg t "$target" '.targets[] | select(.name == $t) | .dependencies[] | (.target // .byName)[0]' "$TARGETS_JSON"); do
-        case ${STATUS[$dep]:-ok} in ok) ;; *) blocked="$blocked $dep" ;; esac
-    done
-    ORDER+=("$target")
-    if [ -n "$blocked" ]; then
-        STATUS[$target]="not built: needs$blocked"; SECONDS_TAKEN[$target]=0
-        say "$target: not built (needs$blocked)"
-        return
-    fi
-    say "swift build $kind $target"
-    t0=$(date +%s)
-    if in_root "cd $IN_PKG && swift build $kind $target" > "$LOGS/$target.log" 2>&1; then
-        STATUS[$target]=ok
-    else
-        STATUS[$target]=FAILED
-        { grep -E 'error:' "$LOGS/$target.log" || true; } | sort -u | head -8 | sed 's/^/    /' >&2
-    fi
-    SECONDS_TAKEN[$target]=$(( $(date +%s) - t0 ))
-    say "$target: ${STATUS[$target]} in ${SECONDS_TAKEN[$target]} s"
+# --- 5. Compiling -------------------------------------------------------------------------------
+# Under qemu every `swift build` spends minutes loading the manifest and planning before it
+# compiles anything, so targets are built in as few invocations as possible. When a build fails,
+# the targets whose sources have errors are dropped from the manifest (their dependents with them)
+# and the rest is built again, incrementally.
+deps_of() { jq -r --arg t "$1" '.targets[] | select(.name == $t) | .dependencies[] | (.target // .byName)[0]' "$TARGETS_JSON"; }
+# Target folders, longest first, to name the target an error line's path is in.
+TARGET_PATHS=$(jq -r '.targets[] | "\(.path // "") \(.name)"' "$TARGETS_JSON" | awk '$1 != "" {print length($1), $1, $2}' | sort -rn | cut -d' ' -f2-)
+failing_targets() {  # failing_targets LOG: the targets with a compile error in LOG
+    local file path name
+    grep -oE "^$IN_PKG/[^:]+:[0-9]+:[0-9]+: error:" "$1" | cut -d: -f1 | sort -u | while read -r file; do
+        file=${file#"$IN_PKG/"}
+        while read -r path name; do
+            case $file in "$path"/*) echo "$name"; break ;; esac
+        done <<< "$TARGET_PATHS"
+    done | sort -u
 }
-# System-library targets have nothing to compile on their own; they count as their dependents do.
-for t in $(jq -r '.targets[] | select(.type == "system") | .name' "$TARGETS_JSON"); do STATUS[$t]=ok; done
-
-if [ "$MODE" = ci ]; then
-    LIBRARIES="CLinuxI2C HAL SensorCore SystemCalls HALLinux SHT3x HALSimulation SHT3xModel"
-else
-    # Every library target the generated manifest kept, each after its dependencies.
-    LIBRARIES=""
-    declare -A placed
-    for t in $(jq -r '.targets[] | select(.type == "system") | .name' "$TARGETS_JSON"); do placed[$t]=1; done
-    pending=$(jq -r '.targets[] | select(.type == "regular") | .name' "$TARGETS_JSON")
-    while [ -n "$pending" ]; do
-        next=""
-        for t in $pending; do
-            ready=1
-            for dep in $(jq -r --arg t "$t" '.targets[] | select(.name == $t) | .dependencies[] | (.target // .byName)[0]' "$TARGETS_JSON"); do
-                [ -n "${placed[$dep]:-}" ] || ready=0
-            done
-            if [ $ready = 1 ]; then LIBRARIES="$LIBRARIES $t"; placed[$t]=1; else next="$next $t"; fi
-        done
-        [ "$next" != "$pending" ] || die "dependency cycle among:$pending"
-        pending=$next
+FAILED=()
+ROUNDS=()
+build_rounds() {  # build_rounds NAME GOAL SWIFT-BUILD-ARGS...: build, dropping failing targets, until
+    local name=$1 goal=$2 round=1 t0 found  # it builds or GOAL (a target, or - for all) itself fails
+    shift 2
+    while :; do
+        # shellcheck disable=SC2086
+        write_manifest "${FAILED[@]}" $EXTRA_DROP
+        say "swift build $* (round $round)"
+        t0=$(date +%s)
+        if in_root "cd $IN_PKG && swift build $*" > "$LOGS/$name-$round.log" 2>&1; then
+            ROUNDS+=("$name round $round: built in $(( $(date +%s) - t0 )) s")
+            say "${ROUNDS[-1]}"
+            return 0
+        fi
+        found=$(failing_targets "$LOGS/$name-$round.log")
+        ROUNDS+=("$name round $round: failed after $(( $(date +%s) - t0 )) s in: ${found:-(no target named by the errors)}")
+        say "${ROUNDS[-1]}"
+        { grep -E 'error:' "$LOGS/$name-$round.log" || true; } | sort -u | head -12 | sed 's/^/    /' >&2
+        if [ -z "$found" ]; then FAILED+=("${goal/#-/(build)}"); return 1; fi
+        for t in $found; do FAILED+=("$t"); done
+        [[ " $found " != *" $goal "* ]] || return 1
+        round=$((round + 1))
     done
-fi
+}
+built() {  # built TARGET: compiled, as did everything it depends on
+    local dep
+    [[ " ${FAILED[*]} " != *" $1 "* ]] || return 1
+    for dep in $(deps_of "$1"); do built "$dep" || return 1; done
+}
+
 COMPILE_START=$(date +%s)
-for t in $LIBRARIES; do build_one "$t"; done
-build_one arm64-probe --product
+EXTRA_DROP=""
+if [ "$MODE" = ci ]; then
+    build_rounds probe arm64-probe --product arm64-probe || true
+    build_rounds HALLinux HALLinux --target HALLinux || true
+    REPORTED="CLinuxI2C HAL SensorCore SystemCalls HALLinux SHT3x HALSimulation SHT3xModel arm64-probe"
+else
+    TESTS=${ARM64_TESTS:-HALTests BME280Tests SHT3xTests ADXL345Tests SCD4xTests HALLinuxTests}
+    for t in $(jq -r '.targets[] | select(.type == "test") | .name' "$TARGETS_JSON"); do
+        [ "$TESTS" = all ] || [[ " $TESTS " == *" $t "* ]] || EXTRA_DROP="$EXTRA_DROP $t"
+    done
+    build_rounds all - --build-tests || true
+    REPORTED=$(jq -r '.targets[] | select(.type != "system") | .name' "$TARGETS_JSON" | tr '\n' ' ')
+fi
 COMPILE_SECONDS=$(( $(date +%s) - COMPILE_START ))
+declare -A STATUS
+ORDER=()
+for t in $REPORTED; do
+    [[ " $EXTRA_DROP " == *" $t "* ]] && continue
+    ORDER+=("$t")
+    if [[ " ${FAILED[*]} " == *" $t "* ]]; then STATUS[$t]=FAILED
+    elif built "$t"; then STATUS[$t]=ok
+    else STATUS[$t]="not built (a dependency failed)"; fi
+done
+# A full build that failed without naming a target (a linker error) proves nothing about the rest.
+if [[ " ${FAILED[*]} " == *" (build) "* ]]; then STATUS["(build)"]=FAILED; ORDER+=("(build)"); fi
 
 # --- 6. The probe on arm64 --------------------------------------------------------------------
 PROBE_RESULT="not run (did not compile)"
-if [ "${STATUS[arm64-probe]}" = ok ]; then
+FACTS_RESULT="not compared"
+if [ "${STATUS[arm64-probe]:-}" = ok ]; then
     if in_root "cd $IN_PKG && ./.build/debug/arm64-probe" > "$LOGS/probe.out" 2>&1; then
         PROBE_RESULT=PASS
     else
@@ -227,34 +249,23 @@ if [ "${STATUS[arm64-probe]}" = ok ]; then
         sed 's/^/  /' "$LOGS/facts.diff" >&2
     fi
     grep '^info' "$LOGS/facts.gcc" | sed 's/^/  /' >&2
-else
-    FACTS_RESULT="not compared"
 fi
 
 # --- 7. Unit tests (full form) -----------------------------------------------------------------
 TEST_RESULT="not run (CI form)"
 if [ "$MODE" = full ]; then
-    TESTS=${ARM64_TESTS:-HALTests BME280Tests SHT3xTests ADXL345Tests SCD4xTests HALLinuxTests}
-    dropped=()
-    for t in "${!STATUS[@]}"; do [ "${STATUS[$t]}" = ok ] || dropped+=("$t"); done
+    KEPT=""
     for t in $(jq -r '.targets[] | select(.type == "test") | .name' "$TARGETS_JSON"); do
-        [ "$TESTS" = all ] || [[ " $TESTS " == *" $t "* ]] || dropped+=("$t")
+        [ "${STATUS[$t]:-}" = ok ] && KEPT="$KEPT $t"
     done
-    write_manifest "${dropped[@]}"
-    KEPT=$(in_root "cd $IN_PKG && swift package dump-package" 2>/dev/null | jq -r '.targets[] | select(.type == "test") | .name' | tr '\n' ' ')
-    say "swift build --build-tests ($KEPT)"
-    t0=$(date +%s)
-    if in_root "cd $IN_PKG && swift build --build-tests" > "$LOGS/build-tests.log" 2>&1; then
-        TEST_BUILD="built in $(( $(date +%s) - t0 )) s"
-        say "swift test --skip-build"
+    if [ -n "$KEPT" ]; then
+        say "swift test --skip-build ($KEPT )"
         in_root "cd $IN_PKG && swift test --skip-build" > "$LOGS/test.log" 2>&1 && test_rc=0 || test_rc=$?
         { grep -E 'Test run with|Executed [0-9]+ tests' "$LOGS/test.log" || true; } | sed 's/^/  /' >&2
         { grep -E '✘|error:' "$LOGS/test.log" || true; } | head -20 | sed 's/^/  /' >&2
-        TEST_RESULT="$({ grep -E 'Test run with' "$LOGS/test.log" || echo 'no test summary'; } | tail -1 | sed 's/^[^A-Za-z]*//') (exit $test_rc; $KEPT; $TEST_BUILD)"
+        TEST_RESULT="$({ grep -E 'Test run with' "$LOGS/test.log" || echo 'no test summary'; } | tail -1 | sed 's/^[^A-Za-z]*//') (exit $test_rc;$KEPT)"
     else
-        TEST_BUILD="FAILED after $(( $(date +%s) - t0 )) s"
-        { grep -E 'error:' "$LOGS/build-tests.log" || true; } | sort -u | head -12 | sed 's/^/    /' >&2
-        TEST_RESULT="not run: the tests did not compile ($KEPT)"
+        TEST_RESULT="not run: no test target compiled"
         test_rc=1
     fi
 fi
@@ -263,8 +274,8 @@ fi
 {
     echo "arm64 check ($MODE form), $(date -u '+%Y-%m-%d %H:%M UTC'), $(in_root 'swiftc --version 2>&1 | head -1')"
     echo "host $(uname -m), $(nproc) cores, qemu $($QEMU --version | head -1 | awk '{print $3}') (user mode, binfmt_misc)"
-    printf '%-22s %-40s %s\n' target result seconds
-    for t in "${ORDER[@]}"; do printf '%-22s %-40s %s\n' "$t" "${STATUS[$t]}" "${SECONDS_TAKEN[$t]}"; done
+    for t in "${ORDER[@]}"; do printf '  %-22s %s\n' "$t" "${STATUS[$t]}"; done
+    printf '  %s\n' "${ROUNDS[@]}"
     echo "compiling: $COMPILE_SECONDS s"
     echo "probe: $PROBE_RESULT; gcc vs Swift facts: $FACTS_RESULT"
     echo "tests: $TEST_RESULT"
