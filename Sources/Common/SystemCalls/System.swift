@@ -435,8 +435,10 @@ public enum POSIX {
     @discardableResult
     public static func poll(_ entries: inout [pollfd], milliseconds: Int32) throws(SystemError) -> Int32 {
         let count = nfds_t(entries.count)
-        return try entries.withUnsafeMutableBufferPointer { (buffer) throws(SystemError) -> Int32 in
-            try call("poll") { systemPoll(buffer.baseAddress, count, milliseconds) }
+        // The buffer is taken inside `call`'s body: Swift 6.0's withUnsafeMutableBufferPointer
+        // rethrows untyped errors, which a typed-throws function cannot pass on.
+        return try call("poll") {
+            entries.withUnsafeMutableBufferPointer { systemPoll($0.baseAddress, count, milliseconds) }
         }
     }
 
