@@ -23,6 +23,9 @@ swift build --build-tests
 # installs and downloads what it needs; about a minute).
 python3 scripts/check-firmware-interface.py
 ./scripts/kernel-hil.sh
+# arm64, CI-sized: the C shims cross-compiled for aarch64 and the layout facts run under qemu-user,
+# against the Swift probe's from the last full scripts/arm64-check.sh run (docs/arm64.md).
+./scripts/arm64-cross-check.sh
 # Beyond this machine's Debian 12, in minimal roots made with debootstrap (docs/debian-roots.md):
 # the build and unit tests on Debian 13, then the demo as the first command on a fresh Debian 12.
 ./scripts/debian13-check.sh

@@ -37,3 +37,7 @@ install_packages() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
+
+# The CI-sized arm64 check (scripts/arm64-cross-check.sh): Debian's aarch64 cross compiler, the
+# arm64 kernel and C library headers, qemu-user to run what it builds, and gpiod.h.
+arm64_cross_packages=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross linux-libc-dev-arm64-cross qemu-user-static libgpiod-dev)
