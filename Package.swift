@@ -81,7 +81,7 @@ let package = Package(
         .target(name: "Boards",
                 dependencies: ["HAL", "HALLinux", "HALSimulation", "SensorCore", "ChipCatalog", "Configuration", "Yams"]),
         .target(name: "Diagnostics", dependencies: ["Boards", "ChipCatalog", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "JSON", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "Transport", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "JSON", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "Transport", "SystemCalls", .product(name: "Logging", package: "swift-log")]),
         // The device binary: no LocalHub, SwiftNIO or TrainingData (scripts/check-device-binary.sh).
         .executableTarget(name: "fieldagent", dependencies: [
             "AgentRuntime", "Boards", "CLISupport", "Configuration", "DeviceID", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON",
