@@ -8,7 +8,7 @@ import Darwin
 import SystemCalls
 
 /// Opens a TCP connection with a deadline: `getaddrinfo` (IPv4 and IPv6), then a non-blocking
-/// `connect` + `poll` to each address in turn until one answers; `TCP_NODELAY` is set.
+/// `connect` + `poll` to each address in turn until one answers.
 enum TCPConnector {
     /// Returns a connected, non-blocking, close-on-exec descriptor; the caller closes it.
     static func connect(host: String, port: UInt16, timeout: Duration) throws(TransportError) -> Int32 {
@@ -57,10 +57,6 @@ enum TCPConnector {
         var keep = false
         defer { if !keep { POSIX.close(fd) } }
         try POSIX.makeNonBlocking(fd)
-        // No Nagle: an MQTT packet (an alert, a PUBACK) goes out when it is written instead of
-        // waiting for the peer to acknowledge the previous segment (up to its delayed-ACK time).
-        var on: Int32 = 1
-        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
         do {
             try POSIX.call("connect") { POSIX.connect(fd, address, info.ai_addrlen) }
         } catch where error.errno == EINPROGRESS || error.errno == EALREADY {
