@@ -145,10 +145,11 @@ final class HubLink: Feature {
     func start() throws {
         let directory = try StateDirectory(configuration.stateDirectory ?? StateDirectory.defaultPath)
         let outbox = try Outbox(directory: directory, configuration: configuration.outbox.outboxConfiguration, logger: logger)
-        // Taken-but-not-deleted messages stay within the in-flight window, so a crash sends at
-        // most one window twice.
+        // Taken-but-not-deleted messages stay within the link's in-flight window and its queue
+        // (2 × window), so the window stays full while PUBACKed rows wait for their batched
+        // deletion, and a crash sends at most that many twice.
         let source = try OutboxSource(outbox: outbox, deviceID: configuration.settings.deviceID, drainRate: configuration.outbox.drainRate,
-                                      maximumUnsettled: configuration.settings.inFlightWindow)
+                                      maximumUnsettled: 2 * configuration.settings.inFlightWindow)
         let stats = outbox.statistics
         if stats.depth > 0 {
             logger.notice("outbox \(outbox.path): \(stats.depth) message(s) from before this start waiting for the hub; they drain at \(configuration.outbox.drainRate)/s once connected",
