@@ -161,7 +161,8 @@ public final class Outbox: Sendable {
     /// the way a single producer reaches thousands per second, sampling while the previous group
     /// is committed. `accepted` is called after the commit, on the outbox's committing thread, in
     /// sequence order, with the entry or why it was refused; until then the message is not
-    /// accepted (not durable, not visible to ``peek(limit:after:)``).
+    /// accepted (not durable, not visible to ``peek(limit:after:)``). `accepted` runs before the
+    /// next group may commit: keep it quick and don't enqueue from it.
     ///
     /// - Parameter body: builds the payload for the assigned sequence number, on the committing
     ///   thread under the outbox's lock (keep it quick, don't call the outbox).
