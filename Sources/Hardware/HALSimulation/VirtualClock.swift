@@ -7,32 +7,34 @@ import Synchronization
 ///
 /// With a `timeScale` above zero, `sleep` also waits for the wall time the duration stands for,
 /// so a simulated board in the demo runs at a watchable pace (1 = real time, 60 = a minute a
-/// second). The pace is kept against the wall clock from the clock's creation: a sleep ends at
-/// the wall instant its simulated end stands for, so the time spent working between sleeps (and
-/// a sleep's own overshoot) does not make simulated time fall further and further behind.
+/// second). The pace is kept against the wall clock from the first interruptible sleep (the
+/// sampler's first wait, after start-up): from then on a sleep ends at the wall instant its
+/// simulated end stands for, so the time spent working between sleeps (and a sleep's own
+/// overshoot) does not make simulated time fall further and further behind. Before it, sleeps
+/// wait their own length.
 public final class VirtualClock: HALClock {
     private let current: Mutex<Duration>
     public let timeScale: Double
-    /// The wall instant simulated time `origin.simulated` stands for (paced clocks only).
-    private let origin: (wall: ContinuousClock.Instant, simulated: Duration)
+    /// The wall instant simulated time `simulated` stands for (paced clocks, once anchored).
+    private let origin = Mutex<(wall: ContinuousClock.Instant, simulated: Duration)?>(nil)
 
     public init(start: Duration = .zero, timeScale: Double = 0) {
         current = Mutex(start)
         self.timeScale = timeScale
-        origin = (ContinuousClock.now, start)
     }
 
     public var now: Duration { current.withLock { $0 } }
 
-    /// Wall time left until simulated time `simulated` is due (paced clocks).
-    private func wallTimeUntil(_ simulated: Duration) -> Duration {
-        ContinuousClock.now.duration(to: origin.wall + (simulated - origin.simulated) / timeScale)
+    /// Wall time left until simulated time `simulated` is due (paced clocks, once anchored).
+    private func wallTimeUntil(_ simulated: Duration) -> Duration? {
+        guard let origin = origin.withLock({ $0 }) else { return nil }
+        return ContinuousClock.now.duration(to: origin.wall + (simulated - origin.simulated) / timeScale)
     }
 
     public func sleep(for duration: Duration) {
         advance(by: duration)
         if timeScale > 0, duration > .zero {
-            let left = wallTimeUntil(now)
+            let left = wallTimeUntil(now) ?? duration / timeScale
             if left > .zero { POSIX.sleep(for: left) }
         }
     }
@@ -46,12 +48,16 @@ public final class VirtualClock: HALClock {
             advance(by: duration)
             return wakeUp.consume()
         }
+        origin.withLock { origin in
+            if origin == nil { origin = (ContinuousClock.now, now) }
+        }
         let target = now + duration
-        let left = wallTimeUntil(target)
+        let left = wallTimeUntil(target) ?? duration / timeScale
         let woken = left > .zero ? wakeUp.wait(timeout: left) : wakeUp.consume()
         if woken {
-            let reached = origin.simulated + (ContinuousClock.now - origin.wall) * timeScale
-            advance(to: min(target, reached))
+            if let origin = origin.withLock({ $0 }) {
+                advance(to: min(target, origin.simulated + (ContinuousClock.now - origin.wall) * timeScale))
+            }
         } else {
             advance(to: target)
         }
