@@ -7,11 +7,10 @@ import Synchronization
 ///
 /// With a `timeScale` above zero, `sleep` also waits for the wall time the duration stands for,
 /// so a simulated board in the demo runs at a watchable pace (1 = real time, 60 = a minute a
-/// second). The pace is kept against the wall clock from the first interruptible sleep (the
-/// sampler's first wait, after start-up): from then on a sleep ends at the wall instant its
-/// simulated end stands for, so the time spent working between sleeps (and a sleep's own
-/// overshoot) does not make simulated time fall further and further behind. Before it, sleeps
-/// wait their own length.
+/// second). The pace is kept against the wall clock from the first sleep (the sampler's first
+/// chip start, after start-up): from then on a sleep ends at the wall instant its simulated end
+/// stands for, so the time spent working between sleeps (and a sleep's own overshoot) does not
+/// make simulated time fall further and further behind.
 public final class VirtualClock: HALClock {
     private let current: Mutex<Duration>
     public let timeScale: Double
@@ -25,16 +24,21 @@ public final class VirtualClock: HALClock {
 
     public var now: Duration { current.withLock { $0 } }
 
-    /// Wall time left until simulated time `simulated` is due (paced clocks, once anchored).
-    private func wallTimeUntil(_ simulated: Duration) -> Duration? {
-        guard let origin = origin.withLock({ $0 }) else { return nil }
+    /// Wall time left until simulated time `simulated` is due (paced clocks); the first call
+    /// anchors simulated time `from` to the wall clock now.
+    private func wallTimeUntil(_ simulated: Duration, from: Duration) -> Duration {
+        let origin = origin.withLock { origin in
+            if origin == nil { origin = (ContinuousClock.now, from) }
+            return origin ?? (ContinuousClock.now, from)
+        }
         return ContinuousClock.now.duration(to: origin.wall + (simulated - origin.simulated) / timeScale)
     }
 
     public func sleep(for duration: Duration) {
+        let start = now
         advance(by: duration)
         if timeScale > 0, duration > .zero {
-            let left = wallTimeUntil(now) ?? duration / timeScale
+            let left = wallTimeUntil(start + duration, from: start)
             if left > .zero { POSIX.sleep(for: left) }
         }
     }
@@ -48,11 +52,9 @@ public final class VirtualClock: HALClock {
             advance(by: duration)
             return wakeUp.consume()
         }
-        origin.withLock { origin in
-            if origin == nil { origin = (ContinuousClock.now, now) }
-        }
-        let target = now + duration
-        let left = wallTimeUntil(target) ?? duration / timeScale
+        let start = now
+        let target = start + duration
+        let left = wallTimeUntil(target, from: start)
         let woken = left > .zero ? wakeUp.wait(timeout: left) : wakeUp.consume()
         if woken {
             if let origin = origin.withLock({ $0 }) {
