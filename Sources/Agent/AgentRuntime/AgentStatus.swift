@@ -6,9 +6,12 @@ import Darwin
 #endif
 import JSON
 import Outbox
+import SystemCalls
 
 /// What `fieldagent status` shows: the running agent writes it to `status.json` in its state
-/// directory every few seconds (temporary file + rename, so a reader never sees half of it).
+/// directory when it changes, and at least every 10 s (temporary file + rename, so a reader
+/// never sees half of it; no fsync: it is a runtime view, the state that matters is in the
+/// outbox and the settings store).
 public struct AgentStatus: Codable, Equatable, Sendable {
     public struct Outbox: Codable, Equatable, Sendable {
         public var mode: String
@@ -59,14 +62,22 @@ public struct AgentStatus: Codable, Equatable, Sendable {
     public static func path(in directory: String) -> String { directory + "/status.json" }
 
     public func write(to directory: String) -> Bool {
+        guard let data = try? Self.encoder.encode(self) else { return false }
+        return (try? POSIX.writeFileAtomically(Self.path(in: directory), Array(data), mode: 0o644)) != nil
+    }
+
+    /// What the file says apart from its time stamp (what a change is judged by).
+    var content: [UInt8] {
+        var timeless = self
+        timeless.updated = Date(timeIntervalSince1970: 0)
+        return (try? Self.encoder.encode(timeless)).map(Array.init) ?? []
+    }
+
+    private static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        guard let data = try? encoder.encode(self) else { return false }
-        let path = Self.path(in: directory)
-        let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: data) else { return false }
-        return rename(temporary, path) == 0
+        return encoder
     }
 
     public static func read(from directory: String) -> AgentStatus? {

@@ -160,10 +160,11 @@ final class HubLink: Feature {
         let capture = configuration.capture
         let outbox = try Outbox(directory: directory, configuration: configuration.outbox.outboxConfiguration,
                                 clock: { capture.timeline() }, logger: logger)
-        // Taken-but-not-deleted messages stay within the in-flight window, so a crash sends at
-        // most one window twice.
+        // Taken-but-not-deleted messages stay within the link's in-flight window and its queue
+        // (2 × window), so the window stays full while PUBACKed rows wait for their batched
+        // deletion, and a crash sends at most that many twice.
         let source = try OutboxSource(outbox: outbox, deviceID: configuration.settings.deviceID, drainRate: configuration.outbox.drainRate,
-                                      maximumUnsettled: configuration.settings.inFlightWindow)
+                                      maximumUnsettled: 2 * configuration.settings.inFlightWindow)
         let stats = outbox.statistics
         if stats.depth > 0 {
             logger.notice("outbox \(outbox.path): \(stats.depth) message(s) from before this start waiting for the hub; they drain at \(configuration.outbox.drainRate)/s once connected",
@@ -262,6 +263,36 @@ final class HubLink: Feature {
             return nil
         }
     }
+
+    /// Like ``enqueue(_:kind:capturedAt:seq:properties:)`` without waiting for the commit: the
+    /// message joins the outbox's next group commit and `accepted` gets it numbered once it is
+    /// durable (on the outbox's committing thread), or nil when it could not be queued (logged).
+    /// Without an outbox, `accepted` gets nil at once.
+    func submit<Message: Encodable & Sendable>(_ message: Message, kind: OutboxKind, capturedAt: Date,
+                                                seq: WritableKeyPath<Message, UInt64> & Sendable, properties: OutboxProperties,
+                                                accepted: @escaping @Sendable (Message?) -> Void) {
+        guard let outbox else { return accepted(nil) }
+        let encoder = self.encoder
+        let logger = self.logger
+        outbox.submit(kind: kind, capturedAt: capturedAt, properties: properties, body: { number in
+            var numbered = message
+            numbered[keyPath: seq] = number
+            return (try? encoder.encode(numbered)).map(Array.init) ?? []
+        }, accepted: { result in
+            switch result {
+            case .success(let entry):
+                var numbered = message
+                numbered[keyPath: seq] = entry.seq
+                accepted(numbered)
+            case .failure(let error):
+                logger.error("\(kind == .alert ? "spike alert" : "telemetry message") not queued: \(error)", metadata: ["feature": "outbox"])
+                accepted(nil)
+            }
+        })
+    }
+
+    /// Returns when every submitted message was committed and handed on.
+    func waitForSubmitted() { outbox?.waitForSubmitted() }
 
     func report(_ patch: [UInt8]) { client?.report(patch) }
 }

@@ -14,8 +14,10 @@ import IoTHub
 import JSON
 import Logging
 import Synchronization
+import SystemCalls
 
-/// What the agent says about itself: `status.json` for `fieldagent status` (every 2 s), the
+/// What the agent says about itself: `status.json` for `fieldagent status` (on change, see
+/// ``StatusWritePolicy``), the
 /// read-only reported properties (at every twin GET, and sensor health when it changes), and the
 /// direct methods `blinkLed` (the status LED) and `getHealth`.
 final class StatusFeature: Feature {
@@ -37,14 +39,25 @@ final class StatusFeature: Feature {
     let started = ContinuousClock.now
     let sensorStatuses = Mutex<[String: String]>([:])
     let writer = DispatchQueue(label: "fieldagent.status")
-    /// Bumped by stop, so a scheduled write that was already due does not write again.
-    let generation = Mutex(0)
+    /// Monotonic time for the write policy (injected by tests).
+    let now: @Sendable () -> Duration
+    struct Writes {
+        var policy: StatusWritePolicy
+        /// The one timer armed on `writer`, and when it fires.
+        var armed: (item: DispatchWorkItem, at: Duration)?
+        var stopped = false
+        var warned = false
+    }
+    let writes: Mutex<Writes>
     let blinker: Blinker?
 
     init(configuration: Configuration, board: Board, twin: TwinFeature, alerts: AlertsFeature, link: HubLink?, capture: CaptureClock,
-         logger: Logger) {
+         logger: Logger, policy: StatusWritePolicy = StatusWritePolicy(),
+         now: @escaping @Sendable () -> Duration = StatusWritePolicy.monotonicNow) {
         self.capture = capture
         self.configuration = configuration
+        self.now = now
+        self.writes = Mutex(Writes(policy: policy))
         self.board = board
         self.twin = twin
         self.alerts = alerts
@@ -57,26 +70,70 @@ final class StatusFeature: Feature {
 
     func start() {
         guard let directory = configuration.stateDirectory else { return }
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let current = generation.withLock { $0 }
-        writeStatus(to: directory, generation: current, warned: false)
+        try? POSIX.makeDirectories(directory, mode: 0o755)
+        link?.client?.observeChanges { [weak self] in self?.changed() }
+        changed()
     }
 
-    /// Writes `status.json` now and again every 2 s until stop.
-    func writeStatus(to directory: String, generation current: Int, warned: Bool) {
-        guard generation.withLock({ $0 == current }) else { return }
-        var warned = warned
-        if !status().write(to: directory), !warned {
-            warned = true
-            logger.warning("cannot write \(AgentStatus.path(in: directory)); fieldagent status will not see this agent", metadata: ["feature": "status"])
+    /// Something `status.json` shows may have changed: arms the writer's timer for the earliest
+    /// time the policy lets it write (at once, or a second after the last write).
+    func changed() {
+        guard configuration.stateDirectory != nil else { return }
+        let now = self.now()
+        writes.withLock { w in
+            guard !w.stopped else { return }
+            arm(&w, at: w.policy.changed(at: now), now: now)
         }
-        writer.asyncAfter(deadline: .now() + .seconds(2)) { [weak self, warned] in
-            self?.writeStatus(to: directory, generation: current, warned: warned)
+    }
+
+    /// Keeps one timer: a new one replaces a later one (which is cancelled, so it never fires).
+    private func arm(_ w: inout Writes, at time: Duration, now: Duration) {
+        if let armed = w.armed, armed.at <= time { return }
+        w.armed?.item.cancel()
+        let item = DispatchWorkItem { [weak self] in self?.fire() }
+        w.armed = (item, time)
+        let delay = max(.zero, time - now)
+        writer.asyncAfter(deadline: .now() + .nanoseconds(Int(delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000)),
+                          execute: item)
+    }
+
+    /// The timer fired (on `writer`): writes when the policy says so, and arms the next look.
+    func fire() {
+        guard let directory = configuration.stateDirectory else { return }
+        let now = self.now()
+        var written: AgentStatus?
+        let proceed = writes.withLock { w -> Bool in
+            w.armed = nil
+            return !w.stopped
+        }
+        guard proceed else { return }
+        // Built outside the lock: the status reads the outbox and the link.
+        var policy = writes.withLock { $0.policy }
+        let decision = policy.fire(at: now) {
+            let status = self.status()
+            written = status
+            return status.content
+        }
+        var ok = true
+        if decision.write, let written { ok = written.write(to: directory) }
+        writes.withLock { w in
+            w.policy = policy
+            guard !w.stopped else { return }
+            if !ok, !w.warned {
+                w.warned = true
+                logger.warning("cannot write \(AgentStatus.path(in: directory)); fieldagent status will not see this agent", metadata: ["feature": "status"])
+            }
+            arm(&w, at: decision.next, now: now)
         }
     }
 
     func stop() {
-        generation.withLock { $0 += 1 }
+        writes.withLock { w in
+            w.stopped = true
+            w.armed?.item.cancel()
+            w.armed = nil
+        }
+        link?.client?.observeChanges(nil)
         blinker?.stop()
     }
 
@@ -141,6 +198,7 @@ final class StatusFeature: Feature {
 
     func receive(_ event: IoTHubDeviceEvent) {
         if case .twin = event { link?.report(readOnlyProperties()) }
+        changed()
     }
 
     /// What this agent is, its sensors and their health, its outbox, and how long its certificate has left.
@@ -175,6 +233,7 @@ final class StatusFeature: Feature {
         if changed, let client = link?.client, client.state == .connected {
             client.report(JSONValue.object(["sensors": sensorsProperty(statuses)]).encoded())
         }
+        self.changed()
     }
 
     func sensorsProperty(_ statuses: [String: String]) -> JSONValue {
@@ -203,6 +262,46 @@ final class StatusFeature: Feature {
                            sent: link?.acknowledged ?? 0, outbox: link?.outbox.map { AgentStatus.Outbox($0.statistics) },
                            route: settings.route.rawValue, detector: alerts.detector.rawValue, clock: capture.statusText)
     }
+}
+
+/// When `status.json` is written: soon after something it shows changed, at most once per
+/// ``minimumInterval``, and at least every ``heartbeat`` even when nothing changed (its time stamp
+/// is how `fieldagent status` tells a running agent from a stopped one). Nothing is written, and
+/// nothing wakes, while nothing changes between heartbeats. Pure: times come from the caller.
+struct StatusWritePolicy: Sendable {
+    var minimumInterval: Duration = .seconds(1)
+    var heartbeat: Duration = .seconds(10)
+    /// When the file was last written, and what it said (without its time stamp).
+    private(set) var lastWrite: Duration?
+    private(set) var lastContent: [UInt8]?
+    private(set) var dirty = true
+
+    /// Something changed at `now`: when to look next.
+    mutating func changed(at now: Duration) -> Duration {
+        dirty = true
+        guard let lastWrite else { return now }
+        return max(now, lastWrite + minimumInterval)
+    }
+
+    /// The timer fired at `now`: whether to write (`content` is built only when the interval
+    /// allows a write), and when to look next.
+    mutating func fire(at now: Duration, content: () -> [UInt8]) -> (write: Bool, next: Duration) {
+        if let lastWrite, now < lastWrite + minimumInterval { return (false, lastWrite + minimumInterval) }
+        let heartbeatDue = lastWrite.map { now >= $0 + heartbeat } ?? true
+        if let lastWrite, !dirty, !heartbeatDue { return (false, lastWrite + heartbeat) }
+        dirty = false
+        let current = content()
+        if let lastWrite, current == lastContent, !heartbeatDue { return (false, lastWrite + heartbeat) }
+        lastWrite = now
+        lastContent = current
+        return (true, now + heartbeat)
+    }
+
+    /// The continuous clock as a duration since an arbitrary start (the default time source).
+    static let monotonicNow: @Sendable () -> Duration = {
+        let start = ContinuousClock.now
+        return { start.duration(to: .now) }
+    }()
 }
 
 /// Blinks an output line at 2 Hz until a deadline or ``stop()``; a new request while blinking

@@ -45,14 +45,22 @@ final class TelemetryFeature: ForegroundFeature {
                  onSample: { readings, elapsed, stamp in
                      alerts.sample(readings, stamp: stamp, elapsed: elapsed, settings: twin.settings)
                  }) { message in
-            var message = message
             let captured = (try? Date(message.timestamp, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))) ?? Date()
-            if let seq = link?.enqueue(message, kind: .aggregate, capturedAt: captured, seq: \.seq,
-                                       properties: ["$.ct": "application/json", "$.ce": "utf-8"]) {
-                message.seq = seq
+            guard let link else {
+                output(message)
+                status.observe(message)
+                return
             }
-            output(message)
-            status.observe(message)
+            // The loop samples on while the outbox commits: the message is handed on once it
+            // is durable (group commit), numbered by the outbox.
+            link.submit(message, kind: .aggregate, capturedAt: captured, seq: \.seq,
+                        properties: ["$.ct": "application/json", "$.ce": "utf-8"]) { [output, status] numbered in
+                let accepted = numbered ?? message
+                output(accepted)
+                status.observe(accepted)
+            }
         }
+        // Everything sampled is durable and handed on before the feature reports it is done.
+        link?.waitForSubmitted()
     }
 }

@@ -28,6 +28,9 @@ import SystemCalls
 ///   ``retryDurable()``. Only caller mistakes throw.
 /// - **Threads**: every method may be called from any thread; calls are serialized by one lock
 ///   and block for the duration of the SQLite work (a commit, with `FULL`, one fsync).
+/// - **Group commit**: enqueues from producers that arrive while a commit is in progress are
+///   committed together in the next transaction (one fsync for all); each producer returns only
+///   after the transaction holding its messages is committed.
 /// - One process per file: the ledger (depth, bytes) is kept in memory, read from the file at open.
 public final class Outbox: Sendable {
     public let directory: StateDirectory
@@ -38,6 +41,14 @@ public final class Outbox: Sendable {
     private let logger: Logger
     private let state: Mutex<State>
     private let enqueueObserver = Mutex<(@Sendable () -> Void)?>(nil)
+    private let commits = CommitQueue()
+
+    deinit {
+        commits.lock()
+        commits.stopped = true
+        commits.broadcast()
+        commits.unlock()
+    }
 
     struct Ledger {
         var nextSequence: UInt64
@@ -109,23 +120,22 @@ public final class Outbox: Sendable {
     /// Queues one message durably and returns it with its sequence number.
     ///
     /// - Parameter body: builds the payload for the assigned sequence number (the telemetry JSON
-    ///   embeds it); called under the outbox's lock, so keep it quick and don't call the outbox.
+    ///   embeds it); called under the outbox's lock, possibly on another producer's thread (the
+    ///   one committing the group), so keep it quick and don't call the outbox.
     /// - Throws: ``OutboxError/Code/messageTooLarge`` when the message exceeds the quota,
     ///   ``OutboxError/Code/propertyTooLong``. Storage failures do not throw (see the contract).
     @discardableResult
     public func enqueue(kind: OutboxKind, capturedAt: Date, properties: OutboxProperties = [:],
                         body: (UInt64) -> [UInt8]) throws(OutboxError) -> OutboxEntry {
         let encoded = try properties.encoded()
-        let entries = try state.withLock { state throws(OutboxError) -> [OutboxEntry] in
-            try enqueueLocked(&state, count: 1) { _, seq in
-                StoredRow(seq: seq, kind: kind, capturedAtMilliseconds: capturedAt.millisecondsSince1970,
-                          body: body(seq), properties: encoded)
-            }
+        // The producer blocks in `commit` until its group is committed, so the builder outlives
+        // every call the committing thread makes to it.
+        let result = withoutActuallyEscaping(body) { body in
+            commit(CommitRequest([PendingRow(kind: kind, capturedAt: capturedAt, properties: encoded, body: body)]))
         }
-        guard let entry = entries.first else {
-            preconditionFailure("enqueueLocked returns one entry per draft")
+        guard let entry = try result.get().first else {
+            preconditionFailure("a commit returns one entry per row")
         }
-        enqueueObserver.withLock { $0 }?()
         return entry
     }
 
@@ -133,45 +143,187 @@ public final class Outbox: Sendable {
     /// Entries come back in the batch's order, with consecutive sequence numbers.
     public func enqueue(batch: [OutboxDraft]) throws(OutboxError) -> [OutboxEntry] {
         guard !batch.isEmpty else { return [] }
-        var encoded: [[UInt8]] = []
-        encoded.reserveCapacity(batch.count)
-        for draft in batch { encoded.append(try draft.properties.encoded()) }
-        let entries = try state.withLock { state throws(OutboxError) -> [OutboxEntry] in
-            try enqueueLocked(&state, count: batch.count) { index, seq in
-                let draft = batch[index]
-                return StoredRow(seq: seq, kind: draft.kind, capturedAtMilliseconds: draft.capturedAt.millisecondsSince1970,
-                                 body: draft.body(seq), properties: encoded[index])
-            }
+        var rows: [PendingRow] = []
+        rows.reserveCapacity(batch.count)
+        for draft in batch {
+            rows.append(PendingRow(kind: draft.kind, capturedAt: draft.capturedAt, properties: try draft.properties.encoded(),
+                                   body: draft.body))
         }
-        enqueueObserver.withLock { $0 }?()
-        return entries
+        return try commit(CommitRequest(rows)).get()
     }
 
-    private func enqueueLocked(_ state: inout State, count: Int,
-                               build: (Int, UInt64) -> StoredRow) throws(OutboxError) -> [OutboxEntry] {
+    /// Queues one message for the next group commit and returns at once (unless
+    /// ``OutboxConfiguration/maximumPending`` messages wait already, then it waits for room):
+    /// the way a single producer reaches thousands per second, sampling while the previous group
+    /// is committed. `accepted` is called after the commit, on the outbox's committing thread, in
+    /// sequence order, with the entry or why it was refused; until then the message is not
+    /// accepted (not durable, not visible to ``peek(limit:after:)``). `accepted` runs before the
+    /// next group may commit: keep it quick and don't enqueue from it.
+    ///
+    /// - Parameter body: builds the payload for the assigned sequence number, on the committing
+    ///   thread under the outbox's lock (keep it quick, don't call the outbox).
+    public func submit(kind: OutboxKind, capturedAt: Date, properties: OutboxProperties = [:],
+                       body: @escaping @Sendable (UInt64) -> [UInt8],
+                       accepted: @escaping @Sendable (Result<OutboxEntry, OutboxError>) -> Void) {
+        let encoded: [UInt8]
+        do { encoded = try properties.encoded() } catch {
+            accepted(.failure(error))
+            return
+        }
+        let request = CommitRequest([PendingRow(kind: kind, capturedAt: capturedAt, properties: encoded, body: body)])
+        request.accepted = { result in accepted(result.map { $0[0] }) }
+        commits.lock()
+        while commits.pendingRows >= configuration.maximumPending, !commits.stopped { commits.wait() }
+        if commits.stopped {
+            // Closed: no committing thread any more; commit on this one.
+            commits.unlock()
+            _ = commit(request)
+            return
+        }
+        commits.append(request)
+        if !commits.committerStarted {
+            commits.committerStarted = true
+            commits.unlock()
+            startCommitter()
+        } else {
+            commits.broadcast()
+            commits.unlock()
+        }
+    }
+
+    /// Returns once every message submitted before the call is committed and its `accepted`
+    /// has run.
+    public func waitForSubmitted() {
+        _ = commit(CommitRequest([]))
+    }
+
+    // MARK: Group commit
+
+    /// Hands `request` to the group commit and blocks until it is committed (or refused).
+    ///
+    /// Producers that arrive while a commit is in progress queue up; when it ends, one of them
+    /// (or the committing thread of ``submit(kind:capturedAt:properties:body:accepted:)``)
+    /// commits everything queued in one transaction (one fsync) for all of them. No producer
+    /// returns before the transaction holding its rows is committed.
+    private func commit(_ request: CommitRequest) -> Result<[OutboxEntry], OutboxError> {
+        commits.lock()
+        commits.append(request)
+        commits.broadcast()
+        while request.result == nil {
+            guard !commits.committing else {
+                commits.wait()
+                continue
+            }
+            commitGroupLocked()
+        }
+        commits.unlock()
+        enqueueObserver.withLock { $0 }?()
+        return request.result ?? .failure(OutboxError(.invalidConfiguration, "no commit result"))
+    }
+
+    /// Commits everything pending as one group; called and returns with the queue's lock held
+    /// (released during the commit). Submitted messages are accepted, in order, before the
+    /// waiting producers are told.
+    private func commitGroupLocked() {
+        commits.committing = true
+        let group = commits.takeAll()
+        commits.unlock()
+        let results = state.withLock { state in commitLocked(&state, group) }
+        for (request, result) in zip(group, results) { request.accepted?(result) }
+        if group.contains(where: { $0.accepted != nil }) { enqueueObserver.withLock { $0 }?() }
+        commits.lock()
+        for (request, result) in zip(group, results) { request.result = result }
+        commits.committing = false
+        commits.groups += 1
+        commits.broadcast()
+    }
+
+    /// The thread that commits submitted messages: sleeps until something is pending, commits
+    /// it as one group, until ``close()`` (or the outbox is gone).
+    private func startCommitter() {
+        let commits = self.commits
+        let started = CommitQueue.detach { [weak self] in
+            commits.lock()
+            while true {
+                while !commits.stopped, commits.pending.isEmpty || commits.committing { commits.wait() }
+                if commits.stopped && commits.pending.isEmpty { break }
+                guard let outbox = self else { break }
+                outbox.commitGroupLocked()
+            }
+            commits.committerFinished = true
+            commits.broadcast()
+            commits.unlock()
+        }
+        if !started {
+            // No thread: commit what is pending on this one (slower, never lost).
+            logger.warning("outbox: cannot start the commit thread; submitted messages are committed on the producer's thread")
+            commits.lock()
+            commits.committerStarted = false
+            while !commits.pending.isEmpty {
+                if commits.committing { commits.wait() } else { commitGroupLocked() }
+            }
+            commits.unlock()
+        }
+    }
+
+    /// Calls `observer` (with the group commit's lock held: it must not call the outbox) each time
+    /// a producer joins the queue; for tests that need to know a producer is waiting.
+    func observeQueued(_ observer: (@Sendable () -> Void)?) {
+        commits.lock()
+        commits.queuedObserver = observer
+        commits.unlock()
+    }
+
+    /// Transactions the group commit made so far (for tests and benchmarks).
+    var groupCommits: Int {
+        commits.lock()
+        defer { commits.unlock() }
+        return commits.groups
+    }
+
+    /// Commits every request of a group in one transaction; a request that cannot be queued (too
+    /// large, sequence exhausted) fails alone and takes no sequence numbers.
+    private func commitLocked(_ state: inout State, _ group: [CommitRequest]) -> [Result<[OutboxEntry], OutboxError>] {
         let now = clock()
         if case .memory = state.mode, let retry = state.nextDurableRetry, now >= retry {
             _ = retryDurableLocked(&state, now: now)
         }
         expireIfDue(&state, now: now)
-        // Two attempts: if the file fails, the outbox degrades and the batch goes to memory with
+        // Two attempts: if the file fails, the outbox degrades and the group goes to memory with
         // sequence numbers from the memory floor (so the bodies are built again).
         for _ in 0..<2 {
-            guard state.ledger.nextSequence < UInt64(Int64.max) - UInt64(count) else {
-                throw OutboxError(.sequenceExhausted, "the sequence counter reached \(state.ledger.nextSequence); move \(path) aside to start again")
-            }
-            let first = state.ledger.nextSequence
-            let rows = (0..<count).map { build($0, first + UInt64($0)) }
             let quota = state.mode.isDurable ? configuration.quotaBytes : configuration.memoryQuotaBytes
-            if let large = rows.first(where: { $0.size > quota }) {
-                throw OutboxError(.messageTooLarge, "a \(large.kind?.description ?? "") message of \(large.size) bytes is larger than the whole outbox quota of \(quota) bytes; raise the quota or send smaller messages")
+            var next = state.ledger.nextSequence
+            var rows: [StoredRow] = []
+            var outcomes: [Result<Range<Int>, OutboxError>] = []
+            for request in group {
+                let count = request.rows.count
+                guard next < UInt64(Int64.max) - UInt64(count) else {
+                    outcomes.append(.failure(OutboxError(.sequenceExhausted, "the sequence counter reached \(next); move \(path) aside to start again")))
+                    continue
+                }
+                let built = request.rows.enumerated().map { index, pending in
+                    StoredRow(seq: next + UInt64(index), kind: pending.kind, capturedAtMilliseconds: pending.capturedAt.millisecondsSince1970,
+                              body: pending.body(next + UInt64(index)), properties: pending.properties)
+                }
+                if let large = built.first(where: { $0.size > quota }) {
+                    outcomes.append(.failure(OutboxError(.messageTooLarge, "a \(large.kind?.description ?? "") message of \(large.size) bytes is larger than the whole outbox quota of \(quota) bytes; raise the quota or send smaller messages")))
+                    continue
+                }
+                outcomes.append(.success(rows.count..<(rows.count + count)))
+                rows += built
+                next += UInt64(count)
             }
             do throws(StoreFailure) {
-                try commitLocked(&state, rows: rows, quota: quota)
-                return rows.map { row in
-                    OutboxEntry(seq: row.seq, kind: row.kind ?? .aggregate,
-                                capturedAt: Date(millisecondsSince1970: row.capturedAtMilliseconds),
-                                properties: OutboxProperties.decode(row.properties) ?? [:], body: row.body)
+                if !rows.isEmpty { try commitLocked(&state, rows: rows, quota: quota) }
+                return outcomes.map { outcome in
+                    outcome.map { range in
+                        rows[range].map { row in
+                            OutboxEntry(seq: row.seq, kind: row.kind ?? .aggregate,
+                                        capturedAt: Date(millisecondsSince1970: row.capturedAtMilliseconds),
+                                        properties: OutboxProperties.decode(row.properties) ?? [:], body: row.body)
+                        }
+                    }
                 }
             } catch {
                 degradeLocked(&state, failure: error, now: now)
@@ -363,6 +515,15 @@ public final class Outbox: Sendable {
     /// open it. Nothing is lost: everything committed is in the file. Calls after `close()` see an
     /// empty in-memory outbox that never returns to the file.
     public func close() {
+        // What was submitted is committed first; then the committing thread ends.
+        commits.lock()
+        while !commits.pending.isEmpty || commits.committing {
+            if commits.committing || commits.committerStarted { commits.wait() } else { commitGroupLocked() }
+        }
+        commits.stopped = true
+        commits.broadcast()
+        while commits.committerStarted, !commits.committerFinished { commits.wait() }
+        commits.unlock()
         state.withLock { state in
             (state.store as? SQLiteStore)?.close()
             state.store = MemoryStore(rows: [], adoptedFile: false)

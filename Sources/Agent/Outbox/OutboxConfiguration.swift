@@ -27,6 +27,9 @@ public struct OutboxConfiguration: Sendable, Equatable {
     /// A hard cap on the database file (`PRAGMA max_page_count`); reaching it is handled as a
     /// full disk. `nil`: no cap beyond the disk. Mainly for tests that need a full database.
     public var maximumFileBytes: Int?
+    /// Messages submitted (``Outbox/submit(kind:capturedAt:properties:body:accepted:)``) and not
+    /// committed yet, at most; a producer beyond it waits for the next commit.
+    public var maximumPending = 4096
 
     public init() {}
 
@@ -42,6 +45,7 @@ public struct OutboxConfiguration: Sendable, Equatable {
         if let maximumFileBytes, maximumFileBytes < 64 * 1024 {
             issues.append("outbox.maximumFileBytes is \(maximumFileBytes); give at least 65536 or none")
         }
+        if maximumPending < 1 { issues.append("outbox.maximumPending is \(maximumPending); give at least 1") }
         if fileName.isEmpty || fileName.contains("/") {
             issues.append("outbox.fileName is \"\(fileName)\"; give a plain file name such as outbox.db")
         }

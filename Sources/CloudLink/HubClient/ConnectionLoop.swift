@@ -256,7 +256,7 @@ final class ConnectionLoop {
         guard !ackedTokens.isEmpty else { return }
         client.source?.acknowledged(ackedTokens)
         ackedTokens.removeAll(keepingCapacity: true)
-        client.changed.notify()
+        client.notifyChanged()
     }
 
     enum Feed {

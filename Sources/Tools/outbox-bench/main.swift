@@ -3,7 +3,8 @@
 // SQLite's synchronous = FULL and NORMAL in WAL mode. Prints a Markdown table.
 //
 // usage: outbox-bench [--count N] [--single N] [--dir FOLDER]
-//        outbox-bench stream FOLDER     enqueue forever, printing each committed seq (kill -9 test)
+//        outbox-bench stream FOLDER [PRODUCERS]   enqueue forever from PRODUCERS threads (default 1),
+//                                                 printing each committed seq (kill -9 tests)
 import Foundation
 import Logging
 import Outbox
@@ -46,7 +47,7 @@ func parse(_ arguments: [String]) -> Options? {
     return options
 }
 
-let usage = "usage: outbox-bench [--count N] [--single N] [--dir FOLDER] | outbox-bench stream FOLDER"
+let usage = "usage: outbox-bench [--count N] [--single N] [--dir FOLDER] | outbox-bench stream FOLDER [PRODUCERS]"
 let quiet = Logger(label: "outbox-bench") { _ in SwiftLogNoOpLogHandler() }
 
 func freshOutbox(_ base: String, _ name: String, synchronous: OutboxConfiguration.Synchronous) throws -> Outbox {
@@ -125,25 +126,35 @@ func benchmark(_ options: Options) throws {
     rows.forEach { print($0) }
 }
 
-/// Enqueues until killed, printing each sequence number after its commit returned.
-func stream(_ folder: String) throws -> Never {
+/// Enqueues until killed from `producers` threads (their enqueues share group commits),
+/// printing each sequence number after its commit returned (one write per line).
+func stream(_ folder: String, producers: Int) throws -> Never {
     let outbox = try Outbox(directory: StateDirectory(folder), logger: quiet)
     guard outbox.mode.isDurable else {
         FileHandle.standardError.write(Data("outbox-bench: not durable: \(outbox.mode)\n".utf8))
         exit(1)
     }
-    while true {
-        let now = Date()
-        let entry = try outbox.enqueue(kind: .aggregate, capturedAt: now, properties: properties) { telemetryBody(seq: $0, at: now) }
-        FileHandle.standardOutput.write(Data("\(entry.seq)\n".utf8))
+    @Sendable func produce() {
+        while true {
+            let now = Date()
+            guard let entry = try? outbox.enqueue(kind: .aggregate, capturedAt: now, properties: properties, body: { telemetryBody(seq: $0, at: now) }) else {
+                exit(1)
+            }
+            FileHandle.standardOutput.write(Data("\(entry.seq)\n".utf8))
+        }
     }
+    for _ in 1..<max(1, producers) { Thread.detachNewThread { produce() } }
+    produce()
+    exit(0)  // produce() never returns
 }
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 do {
     if arguments.first == "stream" {
-        guard arguments.count == 2 else { print(usage); exit(2) }
-        try stream(arguments[1])
+        guard arguments.count == 2 || arguments.count == 3, let producers = Int(arguments.dropFirst(2).first ?? "1"), producers >= 1 else {
+            print(usage); exit(2)
+        }
+        try stream(arguments[1], producers: producers)
     }
     guard let options = parse(arguments) else { print(usage); exit(2) }
     try benchmark(options)
