@@ -45,5 +45,5 @@ step build swift_in_root build
 step build-tests swift_in_root build --build-tests
 echo "   swift test --skip '$skip'"
 step test swift_in_root test --skip-build --skip "$skip"
-grep -E '^(Test run with|Executed [0-9]+ tests)' "$log_dir/test.log" | tail -2 | sed 's/^/   /'
+grep -E 'Test run with [0-9]+ tests|Executed [0-9]+ tests' "$log_dir/test.log" | tail -2 | sed 's/^[[:space:]]*/   /' || true
 echo "debian13-check: passed in $((SECONDS - start)) s"
