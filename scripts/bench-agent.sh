@@ -23,8 +23,9 @@
 #   scripts/bench-agent.sh                 BENCH=full (default): the README's numbers, ~10 min
 #   BENCH=quick scripts/bench-agent.sh     CI-sized: short counts, ~2.5 min after the build
 #
-# FIELDAGENT=path / PREDICTOR=path use those binaries instead of building them (release, in
-# .build-release). Needs mosquitto, mosquitto-clients, time (apt) and python3.
+# FIELDAGENT=path / PREDICTOR=path use those binaries instead of building them (release, with the
+# static Swift standard library as the device binary ships, in .build-static, the scratch path
+# scripts/check-device-binary.sh builds in). Needs mosquitto, mosquitto-clients, time (apt) and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,7 +41,7 @@ for tool in /usr/sbin/mosquitto /usr/bin/mosquitto_pub /usr/bin/mosquitto_sub "$
     [[ -x $tool ]] || { echo "bench-agent: $tool missing; apt-get install -y mosquitto mosquitto-clients time" >&2; exit 1; }
 done
 
-RELEASE=(-c release --scratch-path .build-release)
+RELEASE=(-c release --static-swift-stdlib --scratch-path .build-static)
 if [[ -z ${FIELDAGENT:-} || -z ${PREDICTOR:-} ]]; then
     swift build "${RELEASE[@]}" --product fieldagent 2>&1 | grep -E "error|warning:" || true
     swift build "${RELEASE[@]}" --product spike-predictor 2>&1 | grep -E "error|warning:" || true

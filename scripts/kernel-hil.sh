@@ -177,7 +177,16 @@ needs() {  # needs BINARY SONAME: the binary must link that libgpiod
 say "swift build --product fieldagent-hil (host libgpiod-dev $(dpkg-query -W -f '${Version}' libgpiod-dev))"
 HIL=$(build_hil "$ROOT/.build-hil/swift")
 say "swift build --product fieldagent-hil (libgpiod $GPIOD2_VERSION)"
-HIL2=$(build_hil "$ROOT/.build-hil/swift-libgpiod2" -Xcc -I"$GPIOD2/include" -Xlinker -L"$GPIOD2/lib")
+# SwiftPM reads .pc files itself and, unlike pkg-config, keeps their -L${libdir}: for SQLite and
+# libyaml that puts -L/usr/lib/x86_64-linux-gnu ahead of -Xlinker -L, and the host's 1.6
+# libgpiod.so would win the -lgpiod search. Copies of the system's .pc files without that -L,
+# first on PKG_CONFIG_PATH, leave the libgpiod 2 folder as the only -L that holds a libgpiod.
+PCDIR=$WORK/pkgconfig-no-system-libdir
+rm -rf "$PCDIR"; mkdir -p "$PCDIR"
+for pc in /usr/lib/x86_64-linux-gnu/pkgconfig/*.pc /usr/share/pkgconfig/*.pc; do
+    if [ -e "$pc" ]; then sed 's/-L\${libdir}//g' "$pc" > "$PCDIR/$(basename "$pc")"; fi
+done
+HIL2=$(PKG_CONFIG_PATH=$PCDIR build_hil "$ROOT/.build-hil/swift-libgpiod2" -Xcc -I"$GPIOD2/include" -Xlinker -L"$GPIOD2/lib")
 needs "$HIL2" libgpiod.so.3
 
 # --- 6. Initramfs ---------------------------------------------------------------------------------
