@@ -26,7 +26,7 @@ MIRROR=${ARM64_MIRROR:-http://deb.debian.org/debian}
 SUITE=trixie
 # What the root needs: the compiler, the C libraries the package's system-library targets link,
 # gcc for the layout reference, pkg-config for CGPIOD/COpenSSL.
-ROOT_PACKAGES="swiftlang gcc libc6-dev pkg-config libgpiod-dev libi2c-dev libssl-dev libsqlite3-dev"
+ROOT_PACKAGES="swiftlang gcc libc6-dev pkg-config libgpiod-dev libi2c-dev libssl-dev libsqlite3-dev libyaml-dev"
 START=$(date +%s)
 
 say() { printf '[arm64-check %4ss] %s\n' "$(( $(date +%s) - START ))" "$*" >&2; }

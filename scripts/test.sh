@@ -18,6 +18,9 @@ python3 -c 'import jsonschema' 2>/dev/null || pip_install jsonschema
 python3 -c 'import azure.iot.device' 2>/dev/null || pip_install azure-iot-device
 
 swift build --build-tests
+# The device binary as it ships: release, static Swift standard library, no Foundation/ICU, Yams,
+# GRDB or NIO, no Swift library in ldd, at most 20 MB stripped, and it runs (docs/device-binary.md).
+./scripts/check-device-binary.sh
 # The contract in firmware-interface/, the kernel-level HIL and the Debian roots first, so swift
 # test's summary closes the output. The HIL boots Debian's kernel under qemu (scripts/kernel-hil.sh
 # installs and downloads what it needs; about a minute).
