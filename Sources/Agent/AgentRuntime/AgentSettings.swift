@@ -139,8 +139,14 @@ public struct SettingRejection: Error, Equatable, Sendable, CustomStringConverti
 /// ## Contract
 /// - Pure: bytes in, settings and a reported patch out; persisted as ``Snapshot``.
 /// - A desired patch whose `$version` is not above the last one applied is stale and ignored.
-/// - A full twin (GET at every connect) is authoritative when its desired `$version` differs from
-///   the last one applied: every writable property in it is applied and acknowledged.
+/// - A full twin (GET at every connect) is authoritative when its desired `$version` is above the
+///   last one applied: every writable property in it is applied and acknowledged. One older than
+///   that (a GET answered before a patch that overtook it) is never applied: the update asks for
+///   the twin again; only after ``staleFullTwinRetries`` older answers in a row is it taken as
+///   the hub's (a twin recreated with its versions restarted).
+/// - Each writable property is decoded on its own (``WritableProperty`` is the table; a dotted
+///   name is a path): a value that cannot even be read (a number beyond range, broken text) is
+///   answered `ac: 400` for that property alone while the others are applied.
 /// - Properties the agent does not know are left alone (another component may own them).
 public struct TwinProperties: Sendable, Equatable {
     public struct Snapshot: Codable, Sendable, Equatable {
@@ -160,12 +166,18 @@ public struct TwinProperties: Sendable, Equatable {
         public var stale = false
         /// The body could not be read at all.
         public var unreadable: String?
+        /// A full twin older than the settings in force was not applied: ask for it again.
+        public var askAgain = false
 
         public init() {}
     }
 
     public private(set) var settings: AgentSettings
     public private(set) var desiredVersion: Int
+    /// Full twins older than ``desiredVersion`` answered in a row.
+    var staleFullTwins = 0
+    /// How many older full twins in a row are refused (each asking again) before one is taken.
+    public static let staleFullTwinRetries = 3
 
     public init(settings: AgentSettings, desiredVersion: Int = 0) {
         self.settings = settings
@@ -185,66 +197,96 @@ public struct TwinProperties: Sendable, Equatable {
             update.stale = true
             return update
         }
-        guard let patch = try? JSONValue.parse(body), case .object = patch else {
+        guard let parsed = try? JSONValue.parseTolerating(body), case .object = parsed.value else {
             var update = Update()
             update.unreadable = "the desired patch (version \(version)) is not a JSON object"
             return update
         }
-        return apply(patch, version: version)
+        return apply(parsed.value, version: version, undecodable: parsed.undecodable)
     }
 
     /// The answer to a twin GET: `{"desired":{…,"$version":N},"reported":{…}}`.
     public mutating func applyFullTwin(_ document: [UInt8]) -> Update {
-        guard let twin = try? JSONValue.parse(document), let desired = twin["desired"], case .object = desired,
-              let version = desired["$version"]?.intValue else {
+        guard let parsed = try? JSONValue.parseTolerating(document), let desired = parsed.value["desired"],
+              case .object = desired, let version = desired["$version"]?.intValue else {
             var update = Update()
             update.unreadable = "the twin document has no desired section with a $version"
             return update
         }
+        let twin = parsed.value
+        let inDesired = parsed.undecodable.compactMap { value in
+            value.path.first == "desired" ? JSONUndecodableValue(path: Array(value.path.dropFirst()), reason: value.reason) : nil
+        }
+        if version < desiredVersion, staleFullTwins < Self.staleFullTwinRetries {
+            staleFullTwins += 1
+            var update = Update()
+            update.stale = true
+            update.askAgain = true
+            return update
+        }
+        staleFullTwins = 0
         if version == desiredVersion {
             // Nothing new; acknowledge again only what the reported side does not show yet.
             let reported = twin["reported"]
             let missing = WritableProperty.allCases.filter { property in
-                desired[property.rawValue] != nil && reported?[property.rawValue]?["av"]?.intValue != version
+                Self.member(desired, property) != nil && Self.member(reported, property)?["av"]?.intValue != version
             }
             guard !missing.isEmpty else { return Update() }
-            var fields: [String: JSONValue] = [:]
-            for property in missing { fields[property.rawValue] = desired[property.rawValue] }
-            return apply(.object(fields), version: version)
+            return apply(desired, version: version, undecodable: inDesired, only: missing)
         }
-        return apply(desired, version: version)
+        return apply(desired, version: version, undecodable: inDesired)
+    }
+
+    /// A writable property's value in a desired or reported section (a dotted name is a path:
+    /// twin key names cannot contain a dot).
+    public static func member(_ section: JSONValue?, _ property: WritableProperty) -> JSONValue? {
+        var value = section
+        for name in property.rawValue.split(separator: ".") { value = value?[String(name)] }
+        return value
     }
 
     /// Acknowledgements `ac: 203, av: 0` for the values in force, sent when the twin has no
     /// desired value for them (the IoT Plug and Play property convention: "publish its default").
     public func defaultsReport(for twinDocument: [UInt8]) -> [UInt8]? {
-        let twin = try? JSONValue.parse(twinDocument)
+        let twin = try? JSONValue.parseTolerating(twinDocument).value
         let desired = twin?["desired"]
         let reported = twin?["reported"]
         var fields: [String: JSONValue] = [:]
-        for property in WritableProperty.allCases where desired?[property.rawValue] == nil && reported?[property.rawValue] == nil {
+        for property in WritableProperty.allCases where Self.member(desired, property) == nil && Self.member(reported, property) == nil {
             fields[property.rawValue] = Self.ack(settings.twinValue(property), code: 203, version: 0, description: "device default")
         }
         return fields.isEmpty ? nil : JSONValue.object(fields).encoded()
     }
 
-    mutating func apply(_ desired: JSONValue, version: Int) -> Update {
+    mutating func apply(_ desired: JSONValue, version: Int, undecodable: [JSONUndecodableValue],
+                        only properties: [WritableProperty] = WritableProperty.allCases) -> Update {
         var update = Update()
-        var acks: [String: JSONValue] = [:]
-        for property in WritableProperty.allCases {
-            guard let value = desired[property.rawValue] else { continue }
+        var acks: JSONValue?
+        for property in properties {
+            guard let value = Self.member(desired, property) else { continue }
             let before = settings.twinValue(property)
-            switch settings.apply(property, value) {
+            let path = property.rawValue.split(separator: ".").map(String.init)
+            let unreadable = undecodable.first { $0.path.starts(with: path) || path.starts(with: $0.path) }
+            let result: Result<Void, SettingRejection>
+            if let unreadable {
+                result = .failure(SettingRejection("\(property.rawValue) cannot be read: \(unreadable.reason)"))
+            } else {
+                result = settings.apply(property, value)
+            }
+            let ack: JSONValue
+            switch result {
             case .success:
                 if settings.twinValue(property) != before { update.changed.append(property) }
-                acks[property.rawValue] = Self.ack(settings.twinValue(property), code: 200, version: version, description: "applied")
+                ack = Self.ack(settings.twinValue(property), code: 200, version: version, description: "applied")
             case .failure(let rejection):
                 update.rejected[property] = rejection.reason
-                acks[property.rawValue] = Self.ack(before, code: 400, version: version, description: rejection.reason)
+                ack = Self.ack(before, code: 400, version: version, description: rejection.reason)
             }
+            let placed = path.reversed().reduce(ack) { inner, name in JSONValue.object([name: inner] as [String: JSONValue]) }
+            acks = (acks ?? .object([:])).merging(placed)
         }
         desiredVersion = version
-        update.reportedPatch = acks.isEmpty ? nil : JSONValue.object(acks).encoded()
+        update.reportedPatch = acks?.encoded()
         return update
     }
 

@@ -295,4 +295,7 @@ final class HubLink: Feature {
     func waitForSubmitted() { outbox?.waitForSubmitted() }
 
     func report(_ patch: [UInt8]) { client?.report(patch) }
+
+    /// Asks the hub for the full twin again.
+    func requestTwin() { client?.requestTwin() }
 }

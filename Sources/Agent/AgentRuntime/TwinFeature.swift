@@ -53,7 +53,16 @@ final class TwinFeature: Feature {
     func receive(_ event: IoTHubDeviceEvent) {
         switch event {
         case .twin(let document):
-            let (update, defaults) = twin.withLock { ($0.applyFullTwin(document), $0.defaultsReport(for: document)) }
+            let (before, update, defaults) = twin.withLock { ($0.desiredVersion, $0.applyFullTwin(document), $0.defaultsReport(for: document)) }
+            if update.askAgain {
+                logger.info("the twin GET answered an older desired $version than the \(before) in force; asking again", metadata: ["feature": "twin"])
+                link?.requestTwin()
+                return
+            }
+            if desiredVersion < before {
+                logger.warning("the hub's desired $version went back from \(before) to \(desiredVersion) (twin recreated?); its values are applied",
+                               metadata: ["feature": "twin"])
+            }
             finish(update, source: "twin GET")
             if let defaults { link?.report(defaults) }
         case .desiredPatch(let version, let body):

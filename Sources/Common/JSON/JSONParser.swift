@@ -4,14 +4,36 @@ struct JSONParser {
     private let bytes: [UInt8]
     private var index = 0
     private let maxDepth: Int
+    /// Tolerant mode only: well-formed values that cannot be represented, by member path.
+    private var undecodable: [JSONUndecodableValue]?
+    private var path: [String] = []
 
     static func parse(_ bytes: [UInt8], maxDepth: Int) throws(JSONValueError) -> JSONValue {
         var parser = JSONParser(bytes: bytes, maxDepth: maxDepth)
-        parser.skipWhitespace()
-        let value = try parser.parseValue(depth: 0)
-        parser.skipWhitespace()
-        if parser.index != bytes.count { throw parser.fail("unexpected data after the value") }
+        return try parser.parseDocument()
+    }
+
+    static func parseTolerating(_ bytes: [UInt8], maxDepth: Int) throws(JSONValueError) -> (JSONValue, [JSONUndecodableValue]) {
+        var parser = JSONParser(bytes: bytes, maxDepth: maxDepth)
+        parser.undecodable = []
+        let value = try parser.parseDocument()
+        return (value, parser.undecodable ?? [])
+    }
+
+    private mutating func parseDocument() throws(JSONValueError) -> JSONValue {
+        skipWhitespace()
+        let value = try parseValue(depth: 0)
+        skipWhitespace()
+        if index != bytes.count { throw fail("unexpected data after the value") }
         return value
+    }
+
+    /// A value that is well-formed JSON but cannot be represented: an error when strict; when
+    /// tolerant, recorded against its member path and read as `null`.
+    private mutating func unrepresentable(_ reason: String) throws(JSONValueError) -> JSONValue {
+        guard undecodable != nil else { throw fail(reason) }
+        undecodable?.append(JSONUndecodableValue(path: path, reason: reason))
+        return .null
     }
 
     private init(bytes: [UInt8], maxDepth: Int) {
@@ -37,7 +59,7 @@ struct JSONParser {
         switch bytes[index] {
         case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
         case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
-        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "\""): return try parseStringValue()
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
         case UInt8(ascii: "n"): try literal("null"); return .null
@@ -69,7 +91,9 @@ struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1
             skipWhitespace()
+            path.append(key)
             members[key] = try parseValue(depth: depth)
+            path.removeLast()
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input in an object") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -86,7 +110,9 @@ struct JSONParser {
         if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
         while true {
             skipWhitespace()
+            path.append(String(elements.count))
             elements.append(try parseValue(depth: depth))
+            path.removeLast()
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input in an array") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -127,9 +153,28 @@ struct JSONParser {
         if plainInteger, let integer = Int64(text) { return .integer(integer) }
         // Double(String) rounds correctly (strtod), so a threshold written with Python's repr()
         // reads back as the very same binary64.
-        guard let value = Double(text), value.isFinite else { throw fail("number \(text) is out of range") }
+        guard let value = Double(text), value.isFinite else { return try unrepresentable("number \(text.prefix(40)) is out of range") }
         if let integer = JSONWriter.exactInteger(value) { return .integer(integer) }
         return .number(value)
+    }
+
+    private mutating func parseStringValue() throws(JSONValueError) -> JSONValue {
+        let start = index
+        do {
+            return .string(try parseString())
+        } catch {
+            guard undecodable != nil else { throw error }
+            // Only a string that is well-formed (terminated, no raw control character) but
+            // cannot be decoded (bad UTF-8 or escape) is tolerated.
+            index = start + 1
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") { index += 1; return try unrepresentable(error.reason) }
+                if byte < 0x20 { throw error }
+                index += byte == UInt8(ascii: "\\") ? 2 : 1
+            }
+            throw error
+        }
     }
 
     private mutating func parseString() throws(JSONValueError) -> String {

@@ -43,6 +43,16 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
         try parse(Array(text.utf8), maxDepth: maxDepth)
     }
 
+    /// Like ``parse(_:maxDepth:)``, but a value that is well-formed yet cannot be represented
+    /// (a number beyond `Double`, a string with invalid UTF-8 or a bad escape) does not fail the
+    /// whole text: it reads as `null` and is listed with its member path, so a caller can refuse
+    /// that one value and use the rest (one bad desired property must not block the others).
+    /// Malformed text still throws.
+    public static func parseTolerating(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONValueError)
+        -> (value: JSONValue, undecodable: [JSONUndecodableValue]) {
+        try JSONParser.parseTolerating(bytes, maxDepth: maxDepth)
+    }
+
     /// Compact JSON text: keys sorted, or in stored order with `sortingKeys: false`. A number
     /// that is not finite (which parsing never gives) is written `null`.
     public func encoded(sortingKeys: Bool = true) -> [UInt8] {
@@ -171,6 +181,18 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
         init?(stringValue: String) { self.stringValue = stringValue }
         var intValue: Int? { nil }
         init?(intValue: Int) { nil }
+    }
+}
+
+/// A well-formed value that ``JSONValue/parseTolerating(_:maxDepth:)`` could not represent.
+public struct JSONUndecodableValue: Sendable, Hashable {
+    /// Member names (and array indices as decimal text) from the top-level value down.
+    public var path: [String]
+    public var reason: String
+
+    public init(path: [String], reason: String) {
+        self.path = path
+        self.reason = reason
     }
 }
 

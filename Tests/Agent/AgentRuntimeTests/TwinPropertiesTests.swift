@@ -126,4 +126,92 @@ import Testing
         #expect(twin.applyFullTwin(patch("[]")).unreadable != nil)
         #expect(twin.desiredVersion == 0)
     }
+
+    /// A GET answered before a patch that overtook it: the older twin must not roll the newer
+    /// value back; the agent asks again. Only a run of older answers (a recreated twin whose
+    /// versions restarted) is taken as the hub's.
+    @Test func aStaleFullTwinAfterANewerPatchLeavesTheNewerValue() {
+        var twin = TwinProperties(settings: AgentSettings())
+        _ = twin.applyFullTwin(patch(#"{"desired":{"sendFrequency":"9s","$version":9},"reported":{"$version":1}}"#))
+        _ = twin.applyPatch(version: 10, body: patch(#"{"sendFrequency":"10s"}"#))
+        let stale = patch(#"{"desired":{"sendFrequency":"9s","$version":9},"reported":{"$version":1}}"#)
+        for _ in 0..<TwinProperties.staleFullTwinRetries {
+            let update = twin.applyFullTwin(stale)
+            #expect(update.askAgain && update.stale)
+            #expect(update.reportedPatch == nil)
+            #expect(twin.settings.sendFrequency == .seconds(10))
+            #expect(twin.desiredVersion == 10)
+        }
+        let restarted = twin.applyFullTwin(stale)
+        #expect(!restarted.askAgain)
+        #expect(twin.settings.sendFrequency == .seconds(9))
+        #expect(json(restarted.reportedPatch)?["sendFrequency"]?["av"] == .integer(9))
+    }
+
+    @Test func aCurrentFullTwinBetweenStaleOnesResetsTheRetries() {
+        var twin = TwinProperties(settings: AgentSettings(), desiredVersion: 10)
+        let stale = patch(#"{"desired":{"sendFrequency":"9s","$version":9},"reported":{}}"#)
+        for _ in 0..<TwinProperties.staleFullTwinRetries - 1 { #expect(twin.applyFullTwin(stale).askAgain) }
+        _ = twin.applyFullTwin(patch(#"{"desired":{"sendFrequency":"11s","$version":11},"reported":{}}"#))
+        #expect(twin.applyPatch(version: 12, body: patch(#"{"sendFrequency":"12s"}"#)).changed == [.sendFrequency])
+        for _ in 0..<TwinProperties.staleFullTwinRetries { #expect(twin.applyFullTwin(stale).askAgain) }
+        #expect(twin.settings.sendFrequency == .seconds(12))
+    }
+
+    /// Values every writable property accepts, differing from the defaults.
+    static let goodValues = AgentSettings(sendFrequency: .seconds(5), disabledChannels: [.humidity], spikeThreshold: 0.7, route: .predictor)
+
+    /// `{"a":{"b":value}}` for the property `a.b`: where the twin holds a writable property.
+    static func placed(_ property: WritableProperty, _ value: String) -> String {
+        property.rawValue.split(separator: ".").reversed().reduce(value) { inner, name in #"{"\#(name)":\#(inner)}"# }
+    }
+
+    static func document(_ members: [(WritableProperty, String)]) -> [UInt8] {
+        let parts = members.map { property, value in
+            let object = placed(property, value)
+            return String(object.dropFirst().dropLast())
+        }
+        return Array(("{" + parts.joined(separator: ",") + "}").utf8)
+    }
+
+    /// For every key in the table: a value that cannot even be decoded gets its own `ac: 400`
+    /// while every other key in the same patch is applied and acknowledged.
+    @Test(arguments: WritableProperty.allCases, ["1e999", #""\ud800""#, #""\q""#])
+    func aPatchWithOneUndecodableValueAcknowledgesTheOthers(bad: WritableProperty, undecodable: String) {
+        let initial = AgentSettings()
+        var twin = TwinProperties(settings: initial)
+        let members = WritableProperty.allCases.map { property in
+            (property, property == bad ? undecodable : Self.goodValues.twinValue(property).description)
+        }
+        let update = twin.applyPatch(version: 6, body: Self.document(members))
+        #expect(update.unreadable == nil)
+        let acks = json(update.reportedPatch)
+        for property in WritableProperty.allCases {
+            let ack = TwinProperties.member(acks, property)
+            #expect(ack?["av"] == .integer(6), "\(property) is acknowledged")
+            if property == bad {
+                #expect(ack?["ac"] == .integer(400))
+                #expect(ack?["value"] == initial.twinValue(property), "the value in force stays")
+                #expect(twin.settings.twinValue(property) == initial.twinValue(property))
+                #expect(update.rejected[property]?.contains("cannot be read") == true)
+            } else {
+                #expect(ack?["ac"] == .integer(200), "\(property): \(String(describing: ack))")
+                #expect(twin.settings.twinValue(property) == Self.goodValues.twinValue(property))
+            }
+        }
+        #expect(twin.desiredVersion == 6)
+    }
+
+    @Test func aFullTwinWithOneUndecodableValueAppliesTheOthers() {
+        var twin = TwinProperties(settings: AgentSettings())
+        let update = twin.applyFullTwin(patch(#"{"desired":{"spikeThreshold":-1e400,"sendFrequency":"7s","$version":3},"reported":{"$version":1}}"#))
+        #expect(twin.settings.sendFrequency == .seconds(7))
+        #expect(twin.settings.spikeThreshold == 0.5)
+        #expect(json(update.reportedPatch)?["spikeThreshold"]?["ac"] == .integer(400))
+        #expect(update.rejected[.spikeThreshold]?.contains("out of range") == true)
+        // The unreadable property has a desired value, so no device default is claimed for it.
+        let defaults = json(twin.defaultsReport(for: patch(#"{"desired":{"spikeThreshold":1e999,"$version":3},"reported":{}}"#)))
+        #expect(defaults?["spikeThreshold"] == nil)
+        #expect(defaults?["route"]?["ac"] == .integer(203))
+    }
 }

@@ -47,4 +47,21 @@ struct JSONParserTests {
         let tooDeep = String(repeating: "[", count: 100_000)   // no stack overflow: refused at the bound
         #expect(throws: JSONValueError.self) { try JSONValue.parse(tooDeep) }
     }
+
+    /// Tolerant parsing: well-formed values that cannot be represented are listed by path and
+    /// read as null; the rest of the text is kept.
+    @Test func tolerantParsingListsUndecodableValuesAndKeepsTheRest() throws {
+        let (value, undecodable) = try JSONValue.parseTolerating(Array(#"{"a":1e999,"b":{"c":"\ud800","d":[1,"\q"]},"e":"ok"}"#.utf8))
+        #expect(value["e"] == .string("ok"))
+        #expect(value["a"] == .null)
+        #expect(value["b"]?["d"] == .array([.integer(1), .null]))
+        #expect(undecodable.map(\.path) == [["a"], ["b", "c"], ["b", "d", "1"]])
+        #expect(undecodable[0].reason.contains("out of range"))
+    }
+
+    /// Malformed text is refused in tolerant mode too.
+    @Test(arguments: ["{\"a\":\"unterminated", "{\"a\":\"\u{01}\"}", "{\"a\":1e}", "[1,]", "{\"a\":\"x\\\"}"])
+    func tolerantParsingStillRefusesMalformedText(text: String) {
+        #expect(throws: JSONValueError.self) { try JSONValue.parseTolerating(Array(text.utf8)) }
+    }
 }
