@@ -24,9 +24,10 @@ import Synchronization
 /// link waits up to `clock.sync_wait` for it to be synchronised before connecting), the board's
 /// virtual time on a simulated one.
 ///
-/// Threads: the caller's thread samples; the link's thread delivers hub events (twin changes
-/// are applied under a lock, quickly); direct methods run on their own queue; status and blink
-/// timers on dispatch queues.
+/// Threads: the caller's thread samples, and runs doctor runs between samples (no driver is
+/// used from two threads); the link's thread delivers hub events (twin changes are applied
+/// under a lock, quickly); direct methods run on their own queue; status and blink timers on
+/// dispatch queues.
 public final class Agent: Sendable {
     public struct Options: Sendable {
         public var agentVersion: String
@@ -80,13 +81,16 @@ public final class Agent: Sendable {
         let twin = TwinFeature(configuration: .init(initial: config.initialSettings(board: board), stateDirectory: config.core.stateDirectory),
                                link: link, logger: logger, changed: wake)
         let alerts = AlertsFeature(configuration: config.alerts, board: board, link: link, logger: logger, output: alertOutput)
-        let diagnostics = DiagnosticsFeature(plan: DoctorPlan(config: config, reads: 3, link: .live { link?.client }), board: board)
+        let samplingSide = SamplingSide(wake: wake)
+        let diagnostics = DiagnosticsFeature(plan: DoctorPlan(config: config, reads: 3, link: .live { link?.client }), board: board,
+                                             samplingSide: samplingSide)
         let status = StatusFeature(configuration: .init(agentVersion: options.agentVersion, stateDirectory: config.core.stateDirectory,
                                                         certificateFile: hub?.certificateFile),
                                    board: board, twin: twin, alerts: alerts, link: link, capture: capture, logger: logger)
         let methods = MethodsFeature(features: [diagnostics, status], link: link, logger: logger)
         let telemetry = TelemetryFeature(configuration: .init(count: options.count), board: board, twin: twin, alerts: alerts,
-                                         status: status, link: link, logger: logger, output: output, wake: wake, capture: capture)
+                                         status: status, link: link, logger: logger, output: output, wake: wake, capture: capture,
+                                         samplingSide: samplingSide)
         // Start order; they stop in reverse, so the link flushes as soon as sampling ends.
         runner.register([twin, alerts, diagnostics, status, methods] + (link.map { [$0] } ?? []) + [telemetry])
         (self.runner, self.link, self.twin, self.alerts, self.statusFeature, self.methods, self.telemetry, self.wake) =

@@ -60,23 +60,30 @@ public struct DoctorPlan: Sendable {
     }
 }
 
-/// `runDiagnostics`: the doctor plan as JSON, on the running agent.
+/// `runDiagnostics`: the doctor plan as JSON, on the running agent: between two samples on the
+/// sampling thread (the doctor uses the same drivers), one run at a time (another call meanwhile
+/// is answered 409).
 final class DiagnosticsFeature: Feature {
     let name = "diagnostics"
     let configuration: DoctorPlan
     let board: Board
+    let samplingSide: SamplingSide
 
-    init(plan: DoctorPlan, board: Board) {
+    init(plan: DoctorPlan, board: Board, samplingSide: SamplingSide) {
         configuration = plan
         self.board = board
+        self.samplingSide = samplingSide
     }
 
     var methods: [DirectMethod] {
         [DirectMethod(name: "runDiagnostics") { [self] _ in
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            guard let data = try? encoder.encode(configuration.run(board)) else { return .error(500, "the doctor report could not be encoded") }
-            return MethodResult(status: 200, body: Array(data))
+            let result = samplingSide.run { [configuration, board] () -> MethodResult in
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                guard let data = try? encoder.encode(configuration.run(board)) else { return .error(500, "the doctor report could not be encoded") }
+                return MethodResult(status: 200, body: Array(data))
+            }
+            return result ?? .error(409, "a diagnostics run is already in progress; try again when it has answered")
         }]
     }
 }

@@ -49,7 +49,7 @@ public struct DirectMethod: Sendable {
     }
 }
 
-/// A direct method's answer: an HTTP-like status (200, 400, 404, 409, 500, 503) and a JSON body.
+/// A direct method's answer: an HTTP-like status (200, 400, 404, 409, 429, 500, 503) and a JSON body.
 public struct MethodResult: Sendable, Equatable {
     public var status: Int
     /// JSON.
@@ -97,7 +97,8 @@ final class FeatureRunner: Sendable {
 /// Direct methods: a table of named handlers, each contributed by its feature. An unknown name
 /// is answered 404 with the names this device offers; calls from the hub run one at a time on
 /// their own queue, so a slow doctor run never stalls the link, and at most
-/// ``maximumWaiting`` wait (a busy device answers 503 rather than queueing without bound).
+/// ``maximumWaiting`` wait (a busy device answers 429, as IoT Hub throttles, rather than
+/// queueing without bound).
 final class MethodsFeature: Feature {
     let name = "methods"
     /// The table, in the order the features gave it.
@@ -141,7 +142,7 @@ final class MethodsFeature: Feature {
         }
         guard admitted else {
             logger.warning("method \(request.name.prefix(64)) refused: \(Self.maximumWaiting) calls are waiting", metadata: ["feature": "methods"])
-            let busy = MethodResult.error(503, "the device is busy with \(Self.maximumWaiting) method calls; try again later")
+            let busy = MethodResult.error(429, "the device is busy with \(Self.maximumWaiting) method calls; try again later")
             respond(request, busy)
             return
         }

@@ -24,10 +24,14 @@ final class TelemetryFeature: ForegroundFeature {
     let output: @Sendable (TelemetryMessage) -> Void
     let wake: WakeUp
     let capture: CaptureClock
+    /// Doctor runs, done between samples on this feature's thread.
+    let samplingSide: SamplingSide
 
     init(configuration: Configuration, board: Board, twin: TwinFeature, alerts: AlertsFeature, status: StatusFeature,
-         link: HubLink?, logger: Logger, output: @escaping @Sendable (TelemetryMessage) -> Void, wake: WakeUp, capture: CaptureClock) {
+         link: HubLink?, logger: Logger, output: @escaping @Sendable (TelemetryMessage) -> Void, wake: WakeUp, capture: CaptureClock,
+         samplingSide: SamplingSide) {
         self.wake = wake
+        self.samplingSide = samplingSide
         self.capture = capture
         self.configuration = configuration
         self.board = board
@@ -41,8 +45,10 @@ final class TelemetryFeature: ForegroundFeature {
 
     func run(shouldStop: () -> Bool) {
         let loop = TelemetryLoop(sendFrequency: twin.settings.sendFrequency, interval: board.file.sampling.interval, count: configuration.count)
+        samplingSide.samplingStarted()
+        defer { samplingSide.samplingStopped() }
         loop.run(board: board, logger: logger, settings: { twin.settings }, shouldStop: shouldStop, wake: wake, capture: capture,
-                 onSample: { readings, elapsed, stamp in
+                 between: samplingSide.betweenSamples, onSample: { readings, elapsed, stamp in
                      alerts.sample(readings, stamp: stamp, elapsed: elapsed, settings: twin.settings)
                  }) { message in
             let captured = (try? Date(message.timestamp, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))) ?? Date()

@@ -34,10 +34,14 @@ public struct TelemetryLoop: Sendable {
     /// time since start and the capture stamp. Returns when `count` messages were sent, the task
     /// is cancelled or `shouldStop` returns true.
     ///
-    /// - Parameter capture: what samples are stamped with (default: the start time plus the
-    ///   board's clock, as on a simulated board).
+    /// - Parameters:
+    ///   - capture: what samples are stamped with (default: the start time plus the board's
+    ///     clock, as on a simulated board).
+    ///   - between: called on this thread whenever no sample is being taken, before each wait
+    ///     (other work on the board's drivers, see ``SamplingSide``); raise `wake` to get there.
     public func run(board: Board, logger: Logger, settings: () -> AgentSettings,
                     shouldStop: () -> Bool = { false }, wake: WakeUp = WakeUp(), capture: CaptureClock? = nil,
+                    between: () -> Void = {},
                     onSample: ([Reading], Duration, CaptureClock.Stamp) -> Void = { _, _, _ in },
                     sink: (TelemetryMessage) -> Void) {
         let sampler = Sampler(board: board, logger: logger)
@@ -82,6 +86,7 @@ public struct TelemetryLoop: Sendable {
             // Wait for the next sample; a raised `wake` ends the wait, and a shorter send frequency
             // (or a stop) then takes effect with a sample now.
             while true {
+                between()
                 let wait = nextSample - clock.now
                 if wait <= .zero { nextSample = max(nextSample, clock.now); break }
                 if settings().sendFrequency < frequency || shouldStop() || Task.isCancelled {

@@ -81,6 +81,29 @@ func testConfig(sendFrequency: Duration, stateDirectory: String? = nil) -> Agent
         #expect((report?["checks"] as? [Any])?.isEmpty == false)
     }
 
+    /// While the agent samples, a doctor run is done between two samples and sampling goes on.
+    @Test func runDiagnosticsWhileSamplingAnswersAndSamplingGoesOn() throws {
+        let board = try openBoard("sim-factory-line")
+        let box = Mutex<Agent?>(nil)
+        let statuses = Mutex<[Int]>([])
+        let messages = Mutex(0)
+        let agent = Agent(board: board, options: .init(agentVersion: "test", config: testConfig(sendFrequency: .seconds(2)), count: nil),
+                          hub: nil, logger: Logger(label: "test")) { _ in
+            let count = messages.withLock { $0 += 1; return $0 }
+            guard count == 1, let agent = box.withLock({ $0 }) else { return }
+            // From another thread, as the hub's calls come.
+            DispatchQueue.global().async {
+                let (status, _) = agent.invoke("runDiagnostics", payload: [])
+                statuses.withLock { $0.append(status) }
+                agent.stop()
+            }
+        }
+        box.withLock { $0 = agent }
+        try agent.run()
+        #expect(statuses.withLock { $0 } == [200])
+        #expect(messages.withLock { $0 } >= 1)
+    }
+
     @Test func blinkLedTogglesTheStatusLine() throws {
         let board = try openBoard("sim-factory-line")
         let agent = agent(board)

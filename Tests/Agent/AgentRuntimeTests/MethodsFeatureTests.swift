@@ -5,10 +5,10 @@ import Logging
 import Synchronization
 import Testing
 
-/// Calls from the hub wait in a bounded queue: a flood of slow calls is answered 503 at once
+/// Calls from the hub wait in a bounded queue: a flood of slow calls is answered 429 at once
 /// beyond the bound, and every admitted call is answered in turn.
 struct MethodsFeatureTests {
-    @Test func aFloodOfCallsBeyondTheBoundIsAnswered503AndNothingIsLost() {
+    @Test func aFloodOfCallsBeyondTheBoundIsAnswered429AndNothingIsLost() {
         let release = DispatchSemaphore(value: 0)
         let answers = Mutex<[String: Int]>([:])
         let allAnswered = DispatchSemaphore(value: 0)
@@ -30,7 +30,7 @@ struct MethodsFeatureTests {
         // While the first call holds the queue, everything beyond the bound was refused at once.
         let refused = answers.withLock { $0 }
         #expect(refused.count == calls - MethodsFeature.maximumWaiting)
-        #expect(refused.values.allSatisfy { $0 == 503 })
+        #expect(refused.values.allSatisfy { $0 == 429 })
         for _ in 0..<MethodsFeature.maximumWaiting { release.signal() }
         #expect(allAnswered.wait(timeout: .now() + 30) == .success)
         let final = answers.withLock { $0 }
