@@ -36,7 +36,7 @@ public struct AgentStatus: Codable, Equatable, Sendable {
         }
 
         public init(_ stats: OutboxStatistics) {
-            self.init(mode: "\(stats.mode)", depth: stats.depth, bytes: stats.bytes,
+            self.init(mode: stats.durabilityProblem.map { "\(stats.mode), LESS DURABLE: \($0)" } ?? "\(stats.mode)", depth: stats.depth, bytes: stats.bytes,
                       oldestAgeSeconds: stats.oldestAge.map { Double($0.components.seconds) },
                       droppedAggregates: stats.drops.aggregates, droppedAlerts: stats.drops.alerts,
                       droppedUnreadable: stats.drops.unreadable, nextSequence: stats.nextSequence)

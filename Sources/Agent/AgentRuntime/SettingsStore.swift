@@ -1,14 +1,10 @@
 import FoundationEssentials
 import SystemCalls
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Keeps the applied twin settings in `twin-settings.json` under the state directory, so they are
-/// in force at the next start before the hub is reached. Written to a temporary file, flushed
-/// and renamed, so a crash leaves either the old or the new file, never half of one.
+/// in force at the next start before the hub is reached. Written to a temporary file, fsynced,
+/// renamed and the folder fsynced, so a crash or a power cut leaves either the old or the new
+/// file, never half of one, and a save that returned is kept.
 public struct SettingsStore: Sendable {
     public let directory: String
     public var path: String { directory + "/twin-settings.json" }
@@ -39,16 +35,7 @@ public struct SettingsStore: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let data = try encoder.encode(snapshot)
-            let temporary = path + ".tmp"
-            guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-                return .failure(Problem(description: "cannot write \(temporary) (is \(directory) writable and the disk not full?)"))
-            }
-            let fd = try POSIX.call("open", temporary) { open(temporary, O_WRONLY | O_CLOEXEC) }
-            defer { POSIX.close(fd) }
-            try POSIX.call("fsync", temporary) { fsync(fd) }
-            if rename(temporary, path) != 0 {
-                return .failure(Problem(description: "cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))"))
-            }
+            try POSIX.writeFileDurably(path, Array(data), mode: 0o644)
             return .success(())
         } catch {
             return .failure(Problem(description: "cannot save the twin settings to \(path): \(error)"))

@@ -558,7 +558,8 @@ public final class Outbox: Sendable {
                                     quotaBytes: state.mode.isDurable ? configuration.quotaBytes : configuration.memoryQuotaBytes,
                                     oldestCapture: oldest,
                                     oldestAge: oldest.map { .milliseconds(max(0, (now.timeIntervalSince($0) * 1000).rounded())) },
-                                    drops: state.ledger.drops, mode: state.mode, nextSequence: state.ledger.nextSequence)
+                                    drops: state.ledger.drops, mode: state.mode, nextSequence: state.ledger.nextSequence,
+                                    durabilityProblem: (state.store as? SQLiteStore)?.durabilityProblem)
         }
     }
 
@@ -640,7 +641,13 @@ public final class Outbox: Sendable {
             return .failure(.unusable(error.reason))
         }
         do throws(StoreFailure) {
-            return .success(try SQLiteStore.open(path: path, configuration: configuration, initialSequence: initialSequence))
+            let (store, contents) = try SQLiteStore.open(path: path, configuration: configuration, initialSequence: initialSequence,
+                                                         logger: logger)
+            if !contents.damaged.isEmpty {
+                logger.warning("outbox: dropped \(contents.damaged.count) damaged message(s) that could not be decoded, seq \(range(contents.damaged))",
+                               metadata: ["dropped": "\(contents.damaged.count)", "reason": "unreadable"])
+            }
+            return .success((store, contents))
         } catch {
             guard case let .corrupt(reason) = error else { return .failure(error) }
             let aside: String
@@ -654,7 +661,7 @@ public final class Outbox: Sendable {
             // The old counter is lost with the file: continue above any number it can have issued.
             return Result { () throws(StoreFailure) in
                 try SQLiteStore.open(path: path, configuration: configuration,
-                                     initialSequence: max(initialSequence, sequenceFloor(now)))
+                                     initialSequence: max(initialSequence, sequenceFloor(now)), logger: logger)
             }
         }
     }
@@ -701,6 +708,13 @@ public final class Outbox: Sendable {
     /// A pragma of the open database file; `nil` while degraded (for tests).
     func durablePragma(_ name: String) -> String? {
         state.withLock { state in (state.store as? SQLiteStore)?.pragma(name) }
+    }
+
+    /// The open database file, for tests that inject a fault into it; `nil` while degraded.
+    func withDurableStore(_ body: (SQLiteStore) -> Void) {
+        state.withLock { state in
+            if let store = state.store as? SQLiteStore { body(store) }
+        }
     }
 
     /// Moves the WAL into the main file (for measuring bytes per message). False when degraded.

@@ -11,7 +11,7 @@ extension Outbox {
         do {
             let database = try SQLiteDatabase(path: path, readOnly: true)
             defer { database.close() }
-            let totals = try database.row("SELECT count(*), coalesce(sum(size), 0), min(captured_at) FROM messages") {
+            let totals = try database.row("SELECT count(*), coalesce(sum(size), 0), min(captured_at) FROM messages WHERE NOT (\(SQLiteStore.damagedRow))") {
                 row throws(SQLiteError) in (depth: try row.int(0), bytes: try row.int(1), oldest: try row.optionalInt64(2))
             }
             let meta = try SQLiteStore.readMeta(database)

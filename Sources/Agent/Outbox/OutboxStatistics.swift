@@ -69,4 +69,6 @@ public struct OutboxStatistics: Sendable, Equatable {
     public var mode: OutboxMode
     /// The sequence number the next message gets.
     public var nextSequence: UInt64
+    /// Why the file is less durable than configured right now (nil: as configured).
+    public var durabilityProblem: String? = nil
 }

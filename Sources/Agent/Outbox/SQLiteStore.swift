@@ -1,3 +1,4 @@
+import Logging
 import SQLite
 
 /// The durable store: one SQLite file in WAL mode, through the SQLite wrapper.
@@ -14,19 +15,31 @@ final class SQLiteStore: OutboxStore {
     private let database: SQLiteDatabase
     /// The configured `synchronous` pragma (FULL or NORMAL).
     private let synchronous: String
+    private let logger: Logger
+    /// Why commits are less durable than configured right now (`synchronous` could not be put
+    /// back after a delete); nil when they are as configured. Logged when it changes.
+    private(set) var durabilityProblem: String?
+    /// Sets the `synchronous` pragma (replaced by tests to make it fail).
+    var setSynchronous: (SQLiteDatabase, String) throws -> Void = { database, value in
+        try database.statement("PRAGMA synchronous = \(value)").run()
+    }
 
     /// What the file held when it was opened.
     struct Contents {
         var meta: StoreMeta
         var depth: Int
         var bytes: Int
+        /// Rows that could not be decoded (a kind, capture time or size that is not an integer
+        /// an enqueue writes, a missing body), deleted at open and counted in
+        /// `meta.drops.unreadable`.
+        var damaged: [UInt64] = []
     }
 
     /// Opens (creating if needed) the file at `path` and checks it with `PRAGMA quick_check`.
     ///
     /// - Parameter initialSequence: `next_seq` for a file created now.
-    static func open(path: String, configuration: OutboxConfiguration,
-                     initialSequence: UInt64) throws(StoreFailure) -> (SQLiteStore, Contents) {
+    static func open(path: String, configuration: OutboxConfiguration, initialSequence: UInt64,
+                     logger: Logger) throws(StoreFailure) -> (SQLiteStore, Contents) {
         let synchronous = configuration.synchronous.rawValue
         let pageLimit = configuration.maximumFileBytes.map { max(16, $0 / 4096) }
         let database: SQLiteDatabase
@@ -35,7 +48,7 @@ final class SQLiteStore: OutboxStore {
         } catch {
             throw classify(error, doing: "open")
         }
-        let store = SQLiteStore(path: path, database: database, synchronous: synchronous)
+        let store = SQLiteStore(path: path, database: database, synchronous: synchronous, logger: logger)
         do {
             // WAL first: the first statement is also the one that finds a file that is not a database.
             let mode = try database.text("PRAGMA journal_mode = WAL")
@@ -44,8 +57,12 @@ final class SQLiteStore: OutboxStore {
             }
             try database.execute("PRAGMA synchronous = \(synchronous)")
             if let pageLimit { try database.execute("PRAGMA max_page_count = \(pageLimit)") }
-            let check = try database.rows("PRAGMA quick_check") { row in row.text(0) ?? "" }
-            guard check == ["ok"] else {
+            // A NULL or CHECK violation in a row is that row's damage, not the file's: such rows
+            // take the damaged-rows way in `prepareSchema` instead of costing the whole queue.
+            let check = try database.rows("PRAGMA quick_check") { row in row.text(0) ?? "" }.filter { line in
+                !(line.hasPrefix("NULL value in messages.") || line == "CHECK constraint failed in messages")
+            }
+            guard check == ["ok"] || check.isEmpty else {
                 store.close()
                 throw StoreFailure.corrupt("integrity check failed: " + check.prefix(3).joined(separator: "; "))
             }
@@ -60,10 +77,11 @@ final class SQLiteStore: OutboxStore {
         }
     }
 
-    private init(path: String, database: SQLiteDatabase, synchronous: String) {
+    private init(path: String, database: SQLiteDatabase, synchronous: String, logger: Logger) {
         self.path = path
         self.database = database
         self.synchronous = synchronous
+        self.logger = logger
     }
 
     /// A pragma's value as text (tests check `synchronous` and `journal_mode`).
@@ -95,15 +113,31 @@ final class SQLiteStore: OutboxStore {
                 """)
             try writeMeta(StoreMeta(nextSequence: initialSequence, drops: OutboxDrops()))
         }
-        let meta = try Self.readMeta(database)
+        var meta = try Self.readMeta(database)
+        // Values no enqueue writes (SQLite keeps any type in any column: a damaged or hand-edited
+        // file) would stop every later read of the queue: such rows take the damaged-rows way
+        // (deleted, counted as unreadable, logged by the outbox).
+        let damaged = try database.rows("SELECT seq FROM messages WHERE \(Self.damagedRow)") { row throws(SQLiteError) in
+            try row.int64(0)
+        }
+        if !damaged.isEmpty {
+            try database.execute("DELETE FROM messages WHERE \(Self.damagedRow)")
+            meta.drops.unreadable += UInt64(damaged.count)
+            try writeMeta(meta)
+        }
         let totals = try database.row("SELECT count(*), coalesce(sum(size), 0), coalesce(max(seq), 0) FROM messages") {
             row throws(SQLiteError) in (depth: try row.int(0), bytes: try row.int(1), maxSeq: try row.int64(2))
         }
         // next_seq is written with every insert; max(seq) + 1 only guards against a file edited by hand.
         let next = max(meta.nextSequence, UInt64(clamping: totals?.maxSeq ?? 0) + 1, 1)
         return Contents(meta: StoreMeta(nextSequence: next, drops: meta.drops),
-                        depth: totals?.depth ?? 0, bytes: totals?.bytes ?? 0)
+                        depth: totals?.depth ?? 0, bytes: totals?.bytes ?? 0, damaged: damaged.map { UInt64(clamping: $0) })
     }
+
+    /// A row whose columns are not what an enqueue writes.
+    static let damagedRow = "typeof(kind) != 'integer' OR kind NOT IN (0, 1) OR typeof(captured_at) != 'integer' "
+        + "OR typeof(size) != 'integer' OR size < 0 OR typeof(body) NOT IN ('blob', 'text') "
+        + "OR typeof(properties) NOT IN ('blob', 'text')"
 
     private enum Key {
         static let nextSequence = "next_seq"
@@ -192,6 +226,7 @@ final class SQLiteStore: OutboxStore {
     }
 
     func commit(insert rows: [StoredRow], delete: [UInt64], meta: StoreMeta) throws(StoreFailure) {
+        if durabilityProblem != nil { restoreSynchronous() }
         try write("insert") { try apply(insert: rows, delete: delete, meta: meta) }
     }
 
@@ -236,10 +271,28 @@ final class SQLiteStore: OutboxStore {
         guard synchronous != "NORMAL" else { return try write("delete") { try delete(seqs) } }
         do {
             try database.statement("PRAGMA synchronous = NORMAL").run()
-            defer { try? database.statement("PRAGMA synchronous = \(synchronous)").run() }
+            defer { restoreSynchronous() }
             return try database.transaction { try delete(seqs) }
         } catch {
             throw Self.classify(error, doing: "delete")
+        }
+    }
+
+    /// Puts `synchronous` back to the configured value. A failure is not ignored: every later
+    /// enqueue would silently be less durable, so it is logged as an error, shown in the outbox's
+    /// statistics (and `fieldagent status`) and tried again before each commit until it works.
+    private func restoreSynchronous() {
+        do {
+            try setSynchronous(database, synchronous)
+            if let problem = durabilityProblem {
+                durabilityProblem = nil
+                logger.notice("outbox: synchronous = \(synchronous) is back in force (it had failed: \(problem))")
+            }
+        } catch {
+            guard durabilityProblem == nil else { return }
+            let problem = "synchronous = \(synchronous) could not be restored after a delete (\(error)); enqueues are committed with synchronous = NORMAL, so a power cut can lose the last ones"
+            durabilityProblem = problem
+            logger.error("outbox: \(problem); trying again before every commit")
         }
     }
 

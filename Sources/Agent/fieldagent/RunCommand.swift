@@ -89,6 +89,12 @@ extension FieldAgent {
             let logger = bootstrapLogging(config.core.logLevel, label: "fieldagent")
             let board = try openBoard(path: config.core.board ?? "", timeScale: config.core.timeScale)
             let hub = sink == .stdout ? nil : config.link.clientSettings(defaultDeviceID: board.file.deviceID)
+            // A link setting that cannot work is an exit now, never a link that stops (or fails
+            // every attempt) while the process looks healthy.
+            if let problems = hub?.problems(), !problems.isEmpty {
+                printError("fieldagent: the hub link cannot work with these settings:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
+                throw Exit.usage
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             let printing = hub == nil

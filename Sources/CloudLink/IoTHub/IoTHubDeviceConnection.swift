@@ -39,11 +39,14 @@ public struct IoTHubDeviceConnection: Sendable, Hashable {
         return "\(deviceID)/\(moduleID)"
     }
 
+    /// A DNS name or an IP address as the user name and a certificate check can carry it: ASCII
+    /// letters, digits, `.`, `-` and `:` (an IPv6 address), not empty.
+    public static func isValidHostName(_ name: String) -> Bool {
+        !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == ":") }
+    }
+
     public func username() throws(IoTHubError) -> String {
-        let hostOK = !hostName.isEmpty && hostName.allSatisfy {
-            $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == ":")
-        }
-        guard hostOK else { throw .invalidHostName(hostName) }
+        guard Self.isValidHostName(hostName) else { throw .invalidHostName(hostName) }
         var name = "\(hostName)/\(try clientID())/?api-version=\(IoTHubPercentEncoding.encode(apiVersion))"
         if let modelID {
             guard modelID.hasPrefix("dtmi:"), modelID.count > 5 else { throw .invalidModelID(modelID) }

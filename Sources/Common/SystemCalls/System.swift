@@ -122,6 +122,27 @@ public enum POSIX {
         try rename(temporary, to: path)
     }
 
+    /// Like ``writeFileAtomically(_:_:mode:)``, and durable once it returns: the new file is
+    /// fsynced before the rename and its folder after it (without the folder's fsync a power cut
+    /// can bring the old name back, or no file at all).
+    public static func writeFileDurably(_ path: String, _ bytes: [UInt8], mode: UInt32) throws(SystemError) {
+        let temporary = path + ".tmp"
+        try writeFile(temporary, bytes, mode: mode)
+        let fd = try call("open", temporary) { open(temporary, O_WRONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        try call("fsync", temporary) { fsync(fd) }
+        try rename(temporary, to: path)
+        try syncDirectory(containing: path)
+    }
+
+    /// Fsyncs the folder holding `path`, so a rename or a new name in it survives a power cut.
+    public static func syncDirectory(containing path: String) throws(SystemError) {
+        let folder = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let fd = try call("open", folder) { open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { close(fd) }
+        try call("fsync", folder) { fsync(fd) }
+    }
+
     /// A descriptor that appends to `path`, creating it with `mode`.
     public static func openForAppend(_ path: String, mode: UInt32 = 0o644) throws(SystemError) -> Int32 {
         try call("open", path) { open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode_t(mode)) }

@@ -149,6 +149,23 @@ func expectSnapshot(_ text: String, _ name: String, sourceLocation: SourceLocati
         }
     }
 
+    /// Link settings that would make every connection fail are refused at start, all of them
+    /// named, instead of a link that never comes up while the process runs.
+    @Test func linkSettingsThatCannotWorkExit64AtStart() throws {
+        let result = try fieldagent(["run", "--board", "boards/sim-factory-line.yaml", "--hub", "127.0.0.1:1", "--count", "1",
+                                     "--expected-host-name", "not a host!", "--model-id", "model-1",
+                                     "--cert", "/nonexistent/device.pem", "--key", "/nonexistent/device.key", "--ca", "/nonexistent/ca.pem"])
+        #expect(result.status == 64, "\(result.stderr)")
+        #expect(result.stderr.contains("the expected host name 'not a host!' is not a host name"), "\(result.stderr)")
+        #expect(result.stderr.contains("the device certificate and key: "), "\(result.stderr)")
+        #expect(result.stderr.contains("/nonexistent/ca.pem"), "\(result.stderr)")
+        let model = try fieldagent(["run", "--board", "boards/sim-factory-line.yaml", "--hub", "127.0.0.1:1", "--count", "1",
+                                    "--model-id", "model-1",
+                                    "--cert", "/nonexistent/device.pem", "--key", "/nonexistent/device.key", "--ca", "/nonexistent/ca.pem"])
+        #expect(model.status == 64)
+        #expect(model.stderr.lowercased().contains("model"), "\(model.stderr)")
+    }
+
     /// Every flag docs/configuration.md lists is a `run` flag and reaches its key: an empty value
     /// is refused, naming the flag and the key.
     @Test func everyFlagOfTheConfigurationDocumentReachesItsKey() throws {

@@ -58,6 +58,25 @@ import Testing
         #expect(try POSIX.status(path).permissions == 0o644)
     }
 
+    /// The durable form (file and folder fsynced around the rename) writes the same result, and
+    /// a folder that cannot be synced is an error, not a silent success.
+    @Test func aDurableWriteReplacesTheFileAndSyncsItsFolder() throws {
+        let folder = try TemporaryDirectory(prefix: "systemcalls")
+        let path = folder.file("twin-settings.json")
+        try POSIX.writeFileDurably(path, Array("old".utf8), mode: 0o600)
+        try POSIX.writeFileDurably(path, Array("new".utf8), mode: 0o644)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "new")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["twin-settings.json"])
+        #expect(try POSIX.status(path).permissions == 0o644)
+        try POSIX.syncDirectory(containing: path)
+        #expect(throws: SystemError(errno: ENOENT, function: "open", subject: folder.file("gone"))) {
+            try POSIX.syncDirectory(containing: folder.file("gone/file"))
+        }
+        #expect(throws: SystemError(errno: ENOTDIR, function: "open", subject: path)) {
+            try POSIX.syncDirectory(containing: path + "/file")
+        }
+    }
+
     @Test func makeDirectoriesCreatesParentsAndNamesAFileInTheWay() throws {
         let folder = try TemporaryDirectory(prefix: "systemcalls")
         try POSIX.makeDirectories(folder.file("a/b/c"), mode: 0o700)
