@@ -303,6 +303,26 @@ public enum POSIX {
                            estimatedError: .microseconds(Int64(raw.estimated_error_us)))
     }
 
+    /// Raises this process's soft limit on open descriptors to its hard limit (a server's
+    /// connection cap is then what bounds it, not a default of 1024); returns the limit now in
+    /// force, nil when it cannot be read.
+    @discardableResult
+    public static func raiseDescriptorLimit() -> UInt64? {
+        var limit = rlimit()
+        #if canImport(Glibc)
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+        let resource = RLIMIT_NOFILE
+        #endif
+        guard getrlimit(resource, &limit) == 0 else { return nil }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(resource, &raised) == 0 { limit = raised }
+        }
+        return UInt64(limit.rlim_cur)
+    }
+
     /// Releases `fd`. Never retried: on Linux the descriptor is gone even when close reports EINTR.
     public static func close(_ fd: Int32) {
         _ = systemClose(fd)

@@ -8,6 +8,10 @@ import Predictor
 /// A malformed payload gets an error frame and the connection goes on; a broken length prefix
 /// (0 or over ``PredictorWire/maxPayload``) gets an error frame and the connection closes, since
 /// the next frame boundary cannot be found.
+///
+/// Bounded: while the channel is not writable (the client does not read its answers) no more
+/// requests are read, and a connection whose unsent answers pass ``maximumPendingOutputBytes``
+/// is closed; the streams it fed are released when it closes (``PredictorEngine/release(_:)``).
 final class PredictorConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -16,6 +20,9 @@ final class PredictorConnectionHandler: ChannelInboundHandler {
     private let logger: Logger
     private var pending: ByteBuffer?
     private var closing = false
+    /// Streams this connection fed (each retained once in the engine).
+    private var streams: Set<PredictorEngine.StreamID> = []
+    static let maximumPendingOutputBytes = 1 << 20
 
     init(engine: PredictorEngine, logger: Logger) {
         self.engine = engine
@@ -51,7 +58,9 @@ final class PredictorConnectionHandler: ChannelInboundHandler {
             buffer.moveReaderIndex(forwardBy: 4)
             guard let payload = buffer.readBytes(length: length) else { break }
             pending = buffer.readableBytes > 0 ? buffer : nil
-            let answer = engine.answer(payload: payload)
+            let answer = engine.answer(payload: payload) { stream in
+                if streams.insert(stream).inserted { engine.retain(stream) }
+            }
             if case .error(_, let code, let message) = answer {
                 logger.debug("refused a predictor request", metadata: ["code": "\(code)", "reason": "\(message)"])
             }
@@ -65,6 +74,24 @@ final class PredictorConnectionHandler: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         context.flush()
+        if let unsent = try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes),
+           unsent > Self.maximumPendingOutputBytes, !closing {
+            logger.info("closing a predictor connection that does not read its answers", metadata: ["unsent": "\(unsent)"])
+            closing = true
+            context.close(promise: nil)
+        }
+    }
+
+    /// Back-pressure: a client that does not read gets no more requests read.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        context.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenComplete { _ in }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        engine.release(streams)
+        streams = []
+        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -35,6 +35,9 @@ public enum PredictorServerError: Error, Sendable, CustomStringConvertible {
 ///   socket file (nobody answers) is replaced; a live one is refused (``PredictorServerError/alreadyRunning(path:)``).
 /// - Any number of connections at once; each request frame gets exactly one answer frame, in
 ///   order. A malformed frame gets an error frame (docs in `firmware-interface/predictor.v1.md`).
+/// - Bounded: a client that does not read its answers is not read from until it does (and is
+///   closed when 1 MB of answers wait); the streams a connection fed are released when it
+///   closes, and a stream silent for the engine's idle time-out is evicted.
 /// - ``stop()`` closes the listener and every connection and removes the socket file.
 public final class PredictorServer: Sendable {
     public let path: String

@@ -10,7 +10,9 @@ import NIOCore
 
 /// Drives one ``HubSession`` on its channel's event loop: feeds it decoded packets, timer ticks
 /// and pushes from the hub, and performs the actions it returns (write packets, store
-/// telemetry, answer twin requests from ``HubCore``, complete method calls, close).
+/// telemetry, answer twin requests from ``HubCore``, complete method calls, close). Enforces
+/// the connection's ``ConnectionLimits``: the TLS-handshake deadline, reads suspended while
+/// the channel is not writable, the cap on unsent output; and keeps the hub's connection count.
 final class HubConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = MQTTPacket
     typealias OutboundOut = MQTTPacket
@@ -27,6 +29,10 @@ final class HubConnectionHandler: ChannelInboundHandler {
     var closing = false
     /// The device this connection authenticated as (kept after the session closes, for detach).
     var deviceID: String?
+    var handshakeDeadline: Scheduled<Void>?
+    /// Counted in the hub's connections until released (once).
+    var counted = true
+    var authenticated = false
 
     init(core: HubCore) {
         self.core = core
@@ -39,11 +45,36 @@ final class HubConnectionHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         peer = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let timeout = core.limits.tlsHandshakeTimeout
+        handshakeDeadline = context.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
+            let handler = bound.value
+            guard handler.session == nil, !handler.closing, let context = handler.context else { return }
+            handler.closing = true
+            handler.logger.info("LocalHub closed the connection from \(handler.peer): no TLS handshake within \(timeout)",
+                                metadata: ["peer": "\(handler.peer)"])
+            context.close(promise: nil)
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
+        handshakeDeadline?.cancel()
+        releaseConnection()
         self.context = nil
+    }
+
+    /// Takes this connection out of the hub's count (once).
+    func releaseConnection() {
+        guard counted else { return }
+        counted = false
+        core.connectionClosed(authenticated: authenticated)
+    }
+
+    /// A device that does not read: stop reading its requests until its output drains.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        context.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenComplete { _ in }
+        context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -51,6 +82,7 @@ final class HubConnectionHandler: ChannelInboundHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
+        handshakeDeadline?.cancel()
         chain = handshake.peerCertificates
         protocolVersion = handshake.protocolVersion
         let session = HubSession(configuration: core.sessionConfiguration, now: now)
@@ -103,6 +135,10 @@ final class HubConnectionHandler: ChannelInboundHandler {
                 feed(.authenticated(decision))
             case .connected(let deviceID):
                 self.deviceID = deviceID
+                if counted, !authenticated {
+                    authenticated = true
+                    core.connectionAuthenticated()
+                }
                 core.attach(deviceID, reference(deviceID: deviceID, context: context))
                 logger.notice("\(deviceID) connected from \(peer) (\(protocolVersion))", metadata: ["device": "\(deviceID)"])
             case .storeTelemetry(let message):
@@ -134,7 +170,17 @@ final class HubConnectionHandler: ChannelInboundHandler {
                 context.close(promise: nil)
             }
         }
-        if wrote { context.flush() }
+        if wrote {
+            context.flush()
+            capPendingOutput(context: context)
+        }
+    }
+
+    /// Closes a connection whose unsent output passed the cap (its reads already stopped).
+    func capPendingOutput(context: ChannelHandlerContext) {
+        guard !closing, let pending = try? context.channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes),
+              pending > core.limits.maximumPendingOutputBytes else { return }
+        closeFromHub("\(pending) bytes are waiting to be sent (cap \(core.limits.maximumPendingOutputBytes)): the device does not read")
     }
 
     func schedule(at: Duration, context: ChannelHandlerContext) {

@@ -65,12 +65,25 @@ final class HubCore: Sendable {
     let now: @Sendable () -> Date
     let caBundlePath: String
     let sessionConfiguration: HubSession.Configuration
+    let limits: ConnectionLimits
     private let state = Mutex(State())
+    /// Open device connections, and those not yet authenticated.
+    private let connectionCounts = Mutex((total: 0, unauthenticated: 0))
+    /// Twin GETs, hub-wide, at IoT Hub's rate; beyond it a GET is answered 429.
+    private let twinReads: Mutex<TokenBucket>
+    /// A monotonic clock for the throttles.
+    let uptime: @Sendable () -> Duration
 
     init(stateDirectory: String, logger: Logger, now: @escaping @Sendable () -> Date,
-         sessionConfiguration: HubSession.Configuration) throws(HubError) {
+         sessionConfiguration: HubSession.Configuration, limits: ConnectionLimits = ConnectionLimits(),
+         twinReadsPerSecond: Double = Double(IoTHubLimits.twinReadsPerSecond), telemetryFileMaximumBytes: Int = 64 << 20,
+         uptime: @escaping @Sendable () -> Duration = { .nanoseconds(Int64(clamping: NIODeadline.now().uptimeNanoseconds)) })
+        throws(HubError) {
+        twinReads = Mutex(TokenBucket(rate: twinReadsPerSecond))
+        self.limits = limits
+        self.uptime = uptime
         store = try HubStore(path: stateDirectory + "/hub.sqlite")
-        telemetry = try TelemetryLog(directory: stateDirectory + "/telemetry")
+        telemetry = try TelemetryLog(directory: stateDirectory + "/telemetry", maximumFileBytes: telemetryFileMaximumBytes)
         caBundlePath = stateDirectory + "/registered-cas.pem"
         self.logger = logger
         self.now = now
@@ -160,6 +173,40 @@ final class HubCore: Sendable {
 
     // MARK: Connections
 
+    struct ConnectionRefused: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Counts a new connection (unauthenticated until ``connectionAuthenticated()``), or refuses
+    /// it over a cap.
+    func admitConnection(peer: String) throws {
+        let refusal: String? = connectionCounts.withLock { counts in
+            if counts.total >= limits.maximumConnections { return "\(counts.total) connections are open (cap \(limits.maximumConnections))" }
+            if counts.unauthenticated >= limits.maximumUnauthenticatedConnections {
+                return "\(counts.unauthenticated) connections have not authenticated yet (cap \(limits.maximumUnauthenticatedConnections))"
+            }
+            counts.total += 1
+            counts.unauthenticated += 1
+            return nil
+        }
+        if let refusal {
+            logger.warning("LocalHub refused a connection from \(peer): \(refusal)", metadata: ["peer": "\(peer)"])
+            throw ConnectionRefused(description: refusal)
+        }
+    }
+
+    func connectionAuthenticated() { connectionCounts.withLock { $0.unauthenticated -= 1 } }
+
+    func connectionClosed(authenticated: Bool) {
+        connectionCounts.withLock { counts in
+            counts.total -= 1
+            if !authenticated { counts.unauthenticated -= 1 }
+        }
+    }
+
+    /// Open connections, and those not yet authenticated (for tests and status).
+    var openConnections: (total: Int, unauthenticated: Int) { connectionCounts.withLock { $0 } }
+
     func authenticate(clientID: String, username: String?, chain: [X509Certificate]) -> HubSession.AuthenticationDecision {
         let devices = state.withLock { $0.devices }
         let bundle = POSIX.exists(caBundlePath) ? caBundlePath : nil
@@ -195,8 +242,12 @@ final class HubCore: Sendable {
         return twin
     }
 
-    /// The answer to a device's twin GET: status and body.
+    /// The answer to a device's twin GET: status and body; `429` beyond IoT Hub's twin-read rate.
     func twinGet(_ deviceID: String) -> (status: Int, body: [UInt8]) {
+        guard twinReads.withLock({ $0.take(now: uptime()) }) else {
+            let rate = twinReads.withLock { $0.rate }
+            return (429, JSONValue.object(["message": .string("twin reads are throttled at \(Int(rate))/s (429001 ThrottlingException)")]).encoded())
+        }
         guard let twin = try? twin(deviceID) else {
             return (404, JSONValue.object(["message": .string("no twin for \(deviceID)")]).encoded())
         }

@@ -11,7 +11,8 @@ import MQTT
 ///   for a decision with ``Action/authenticate(clientID:username:)`` and expects
 ///   ``Event/authenticated(_:)`` next. A refusal sends CONNACK with its code and closes.
 /// - Keep-alive: with a keep-alive of `k` s, a connection with no packet from the device for
-///   1.5 × `k` s (at most 1767 s) is closed (A.5); `k` = 0 disables it.
+///   1.5 × `k` s (at most 1767 s) is closed (A.5); `k` = 0 does not hold a connection forever:
+///   it is closed after ``Configuration/idleTimeoutWithoutKeepAlive`` without a packet.
 /// - A device may publish only to its own telemetry topic, the twin GET and reported PATCH
 ///   topics and method responses; anything else, and any QoS 2 PUBLISH, closes the connection
 ///   with the reason (A.6). QoS 1 publishes are acknowledged after their action, so a PUBACK
@@ -20,6 +21,11 @@ import MQTT
 ///   requests); QoS 2 is granted as QoS 1 (A.6); others, and more than five, get 0x80.
 /// - Hub-to-device messages go out only while the device is subscribed to their filter; a
 ///   method request without the methods subscription is answered `404` (404103 DeviceNotOnline).
+/// - At most ``Configuration/maximumCloudToDeviceInFlight`` C2D messages (IoT Hub's 50 per
+///   device) wait for their PUBACK; more are not delivered (a note says so), so the packet-id
+///   allocator always finds a free id and a device that never acknowledges stays served.
+/// - Telemetry properties the hub reserves (`iothub-*`, `$.cdid`) are not taken from the device:
+///   device-written `iothub-*` are removed and `$.cdid` is set to the authenticated device id.
 /// - A will is published as telemetry (property `iothub-MessageType=Will`) when the connection
 ///   is lost without DISCONNECT, if its topic is the device's own telemetry topic (A.6).
 public struct HubSession: Sendable {
@@ -28,6 +34,10 @@ public struct HubSession: Sendable {
         public var connectTimeout: Duration = .seconds(10)
         /// IoT Hub's cap on the server-side keep-alive timeout (A.5).
         public var maximumKeepAliveTimeout: Duration = .seconds(1767)
+        /// A device that asked for no keep-alive (0) is still closed after this long without a packet.
+        public var idleTimeoutWithoutKeepAlive: Duration = .seconds(1767)
+        /// C2D messages sent and not yet acknowledged, per connection.
+        public var maximumCloudToDeviceInFlight = IoTHubLimits.maximumCloudToDeviceQueueDepth
 
         public init(connectTimeout: Duration = .seconds(10)) {
             self.connectTimeout = connectTimeout
@@ -188,9 +198,12 @@ public struct HubSession: Sendable {
             guard isSubscribed(filter) else {
                 return [.note("C2D message dropped: \(deviceID) has not subscribed to \(filter)")]
             }
+            guard unacknowledged.count < configuration.maximumCloudToDeviceInFlight, let id = allocatePacketID() else {
+                return [.note("C2D message dropped: \(deviceID) has \(unacknowledged.count) unacknowledged C2D messages "
+                    + "(IoT Hub allows \(configuration.maximumCloudToDeviceInFlight) per device)")]
+            }
             do {
                 let topic = try IoTHubTopic.cloudToDevice(deviceID: deviceID, properties: properties)
-                let id = allocatePacketID()
                 unacknowledged.insert(id)
                 return [.send(.publish(.init(topic: topic, payload: payload, qos: .atLeastOnce, packetID: id)))]
             } catch {
@@ -266,12 +279,11 @@ public struct HubSession: Sendable {
                     actions.append(.note("will on '\(will.topic)' ignored: a will must be \(deviceID)'s telemetry topic"))
                 }
             }
-            if connect.keepAliveSeconds > 0 {
-                let timeout = min(Duration.milliseconds(Int64(connect.keepAliveSeconds) * 1500),
-                                  configuration.maximumKeepAliveTimeout)
-                keepAliveTimeout = timeout
-                actions.append(.scheduleTick(at: lastActivity + timeout))
-            }
+            let timeout = connect.keepAliveSeconds > 0
+                ? min(Duration.milliseconds(Int64(connect.keepAliveSeconds) * 1500), configuration.maximumKeepAliveTimeout)
+                : configuration.idleTimeoutWithoutKeepAlive
+            keepAliveTimeout = timeout
+            actions.append(.scheduleTick(at: lastActivity + timeout))
             return actions
         }
     }
@@ -315,7 +327,8 @@ public struct HubSession: Sendable {
                 return close("\(deviceID) published to '\(publish.topic)', the telemetry topic of "
                     + "\(telemetry.deviceID)\(telemetry.moduleID.map { "/\($0)" } ?? ""): a device may use only its own topics")
             }
-            var bag = Self.propertyBag(ofTelemetryTopic: publish.topic, deviceID: deviceID)
+            var bag = Self.withReservedPropertiesOverwritten(Self.propertyBag(ofTelemetryTopic: publish.topic, deviceID: deviceID),
+                                                             deviceID: deviceID)
             // A.6: retain is not supported; the hub forwards the message with `mqtt-retain`.
             if publish.retain { bag.append("mqtt-retain", "true") }
             actions.append(.storeTelemetry(TelemetryMessage(deviceID: deviceID, topic: publish.topic, properties: bag,
@@ -374,7 +387,8 @@ public struct HubSession: Sendable {
     func willMessage(_ will: MQTTPacket.Will, deviceID: String) -> TelemetryMessage? {
         guard let topic = try? IoTHubTopic.parseTelemetry(will.topic), topic.deviceID == deviceID,
               topic.moduleID == nil else { return nil }
-        var bag = Self.propertyBag(ofTelemetryTopic: will.topic, deviceID: deviceID)
+        var bag = Self.withReservedPropertiesOverwritten(Self.propertyBag(ofTelemetryTopic: will.topic, deviceID: deviceID),
+                                                         deviceID: deviceID)
         bag.append("iothub-MessageType", "Will")
         return TelemetryMessage(deviceID: deviceID, topic: will.topic, properties: bag, payload: will.payload,
                                 qos: will.qos == .exactlyOnce ? .atLeastOnce : will.qos)
@@ -387,11 +401,24 @@ public struct HubSession: Sendable {
         return (try? IoTHubPropertyBag(parsing: topic.dropFirst(prefix.count))) ?? IoTHubPropertyBag()
     }
 
-    mutating func allocatePacketID() -> UInt16 {
-        repeat {
+    /// The hub's own properties are not the device's to set: device-written `iothub-*` are
+    /// removed and a device-written `$.cdid` carries the authenticated device id.
+    static func withReservedPropertiesOverwritten(_ bag: IoTHubPropertyBag, deviceID: String) -> IoTHubPropertyBag {
+        IoTHubPropertyBag(bag.entries.compactMap { entry in
+            if entry.name.lowercased().hasPrefix("iothub-") { return nil }
+            if entry.name == "$.cdid" { return IoTHubPropertyBag.Entry(name: entry.name, value: deviceID) }
+            return entry
+        })
+    }
+
+    /// The next packet id not in flight; nil when all 65,535 are (never, with the in-flight
+    /// bound). Looks at each id at most once, so it can never spin.
+    mutating func allocatePacketID() -> UInt16? {
+        for _ in 0..<Int(UInt16.max) {
             nextPacketID = nextPacketID == UInt16.max ? 1 : nextPacketID + 1
-        } while unacknowledged.contains(nextPacketID)
-        return nextPacketID
+            if !unacknowledged.contains(nextPacketID) { return nextPacketID }
+        }
+        return nil
     }
 
     mutating func close(_ reason: String) -> [Action] {

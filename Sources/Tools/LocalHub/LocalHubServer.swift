@@ -22,13 +22,18 @@ import Transport
 /// - Listens on 127.0.0.1 only: ``Configuration/port`` (8883 as IoT Hub; 0 picks a free port,
 ///   see ``start()``), on a small SwiftNIO event-loop group; no thread per connection.
 /// - State lives under ``Configuration/stateDirectory``: `hub.sqlite` (registry, CAs, twins),
-///   `telemetry/{deviceId}.jsonl`, `registered-cas.pem`, `admin.sock` (mode 0600) and, when no
+///   `telemetry/{deviceId}.jsonl` (rotated to `.jsonl.1` at ``Configuration/telemetryFileMaximumBytes``), `registered-cas.pem`, `admin.sock` (mode 0600) and, when no
 ///   server certificate is given, a dev PKI in `pki/`. A restart keeps registry and twins.
 /// - The admin API is a Unix socket, never the device port (see ``AdminRequest``), served on its
 ///   own event-loop thread so it answers while devices saturate theirs. Each device connection
 ///   reads at most 16 KB per event-loop turn, so one busy device cannot hold a loop for long.
 /// - Refusals (unknown device, wrong thumbprint, foreign topic, QoS 2, keep-alive) are logged
 ///   at `warning` with the reason, through the configured logger.
+/// - Bounded (``ConnectionLimits``): a TLS handshake has a deadline; total and not yet
+///   authenticated connections are capped (the descriptor limit is raised at start so the cap,
+///   not the limit, is what a flood meets); a connection's reads stop while it is not writable
+///   and it is closed when its unsent output passes a cap; twin reads are throttled at IoT Hub's
+///   rate (429).
 /// - Not a production hub: no SAS, no DPS, no routing, no C2D queue for offline devices.
 public final class LocalHubServer: Sendable {
     public struct Configuration: Sendable {
@@ -45,6 +50,11 @@ public final class LocalHubServer: Sendable {
         /// Open the admin Unix socket (the CLI's way in).
         public var adminSocket = true
         public var session = HubSession.Configuration()
+        public var limits = ConnectionLimits()
+        /// Twin GETs per second, hub-wide (IoT Hub's S1 rate); beyond it a GET is answered 429.
+        public var twinReadsPerSecond = Double(IoTHubLimits.twinReadsPerSecond)
+        /// A device's telemetry file is rotated (one older file kept) before it passes this size.
+        public var telemetryFileMaximumBytes = 64 << 20
         public var logger: Logger
         /// The time certificates are checked against and telemetry is stamped with.
         public var now: @Sendable () -> Date = { Date() }
@@ -84,7 +94,9 @@ public final class LocalHubServer: Sendable {
             throw .storage(operation: "creating the state folder", path: directory, reason: error.description)
         }
         core = try HubCore(stateDirectory: directory, logger: configuration.logger, now: configuration.now,
-                           sessionConfiguration: configuration.session)
+                           sessionConfiguration: configuration.session, limits: configuration.limits,
+                           twinReadsPerSecond: configuration.twinReadsPerSecond,
+                           telemetryFileMaximumBytes: configuration.telemetryFileMaximumBytes)
         let identity = try Self.serverIdentity(configuration)
         do {
             tls = try TLSMemoryContext.server(.server(identity: identity, clientTrustAnchors: nil),
@@ -138,6 +150,9 @@ public final class LocalHubServer: Sendable {
         }
         let core = self.core
         let tls = self.tls
+        if let descriptors = POSIX.raiseDescriptorLimit(), descriptors < UInt64(configuration.limits.maximumConnections) + 64 {
+            configuration.logger.warning("LocalHub may open \(descriptors) descriptors, fewer than its \(configuration.limits.maximumConnections) connections; raise the hard limit (ulimit -Hn) or lower the cap")
+        }
         let device: any Channel
         do {
             device = try await ServerBootstrap(group: group)
@@ -149,10 +164,18 @@ public final class LocalHubServer: Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let peer = channel.remoteAddress.map { "\($0)" } ?? "client"
-                        let session = try tls.makeSession(peer: peer)
-                        try channel.pipeline.syncOperations.addHandler(NIOTLSMemoryHandler(session: session))
-                        try channel.pipeline.syncOperations.addHandler(MQTTFrameHandler())
-                        try channel.pipeline.syncOperations.addHandler(HubConnectionHandler(core: core))
+                        // Over a cap the connection is refused at once (the bootstrap closes it).
+                        try core.admitConnection(peer: peer)
+                        let handler = HubConnectionHandler(core: core)
+                        do {
+                            let session = try tls.makeSession(peer: peer)
+                            try channel.pipeline.syncOperations.addHandler(NIOTLSMemoryHandler(session: session))
+                            try channel.pipeline.syncOperations.addHandler(MQTTFrameHandler())
+                            try channel.pipeline.syncOperations.addHandler(handler)
+                        } catch {
+                            handler.releaseConnection()
+                            throw error
+                        }
                     }
                 }
                 .bind(host: "127.0.0.1", port: configuration.port).get()

@@ -64,7 +64,12 @@ public struct TelemetryRecord: Sendable, Hashable, Codable {
 ///
 /// Contract: thread-safe; a line is written with one `write(2)` on a file opened `O_APPEND`,
 /// so lines never interleave; a failed write is counted and reported through ``lastError``,
-/// never thrown into the connection that sent the message.
+/// never thrown into the connection that sent the message. Size-capped: a device's file that
+/// would pass ``maximumFileBytes`` is rotated to `{deviceId}.jsonl.1` (replacing the previous
+/// one), so a device never holds more than twice the cap on disk; ``records(deviceID:)`` reads
+/// both, oldest first. Like IoT Hub, it keeps every message it is sent, duplicates included (a
+/// device resends what it got no PUBACK for); it counts, per device, the messages whose `$.mid`
+/// it saw among that device's last ``duplicateWindow`` messages.
 final class TelemetryLog: Sendable {
     struct Subscriber {
         var deviceID: String?
@@ -73,6 +78,8 @@ final class TelemetryLog: Sendable {
 
     struct State {
         var files: [String: Int32] = [:]
+        /// Bytes in each open file.
+        var sizes: [String: Int] = [:]
         var subscribers: [UInt64: Subscriber] = [:]
         var nextSubscriber: UInt64 = 0
         var lastError: String?
@@ -83,7 +90,7 @@ final class TelemetryLog: Sendable {
     let directory: String
     private let state = Mutex(State())
 
-    init(directory: String) throws(HubError) {
+    init(directory: String, maximumFileBytes: Int = 64 << 20) throws(HubError) {
         self.directory = directory
         do { try POSIX.makeDirectories(directory, mode: 0o755) } catch {
             throw .storage(operation: "creating the telemetry folder", path: directory, reason: error.description)
@@ -105,13 +112,16 @@ final class TelemetryLog: Sendable {
             state.counts[record.deviceId, default: 0] += 1
             do {
                 let fd: Int32
+    let maximumFileBytes: Int
                 if let open = state.files[record.deviceId] {
                     fd = open
                 } else {
-                    fd = try POSIX.openForAppend(path(for: record.deviceId))
+                    fd = try POSIX.openForAppend(file)
+        self.maximumFileBytes = max(1, maximumFileBytes)
                     state.files[record.deviceId] = fd
                 }
-                try POSIX.writeAll(fd, line, subject: path(for: record.deviceId))
+                try POSIX.writeAll(fd, line, subject: file)
+                state.sizes[record.deviceId] = size + line.count
             } catch {
                 state.lastError = "\(path(for: record.deviceId)): \(error)"
             }
@@ -120,18 +130,27 @@ final class TelemetryLog: Sendable {
         for subscriber in subscribers { subscriber.deliver(record) }
     }
 
-    /// Every record logged for `deviceID` (this run and earlier ones), oldest first.
+    /// Every record kept for `deviceID` (this run and earlier ones, the rotated file first), oldest first.
     func records(deviceID: String) throws(HubError) -> [TelemetryRecord] {
-        let file = path(for: deviceID)
-        let bytes: [UInt8]
-        do { bytes = try POSIX.readFile(file) } catch {
-            if error.errno == ENOENT { return [] }
-            throw .storage(operation: "reading telemetry", path: file, reason: error.description)
+        var bytes: [UInt8] = []
+        for file in [path(for: deviceID) + ".1", path(for: deviceID)] {
+            do { bytes += try POSIX.readFile(file) } catch {
+                if error.errno == ENOENT { continue }
+                throw .storage(operation: "reading telemetry", path: file, reason: error.description)
+            }
         }
         let decoder = JSONDecoder()
         return bytes.split(separator: UInt8(ascii: "\n")).compactMap { line in
             try? decoder.decode(TelemetryRecord.self, from: Data(line))
         }
+                let file = path(for: record.deviceId)
+                var size = state.sizes[record.deviceId] ?? 0
+                if state.files[record.deviceId] == nil { size = Int((try? POSIX.status(file))?.size ?? 0) }
+                if size > 0, size + line.count > maximumFileBytes {
+                    if let open = state.files.removeValue(forKey: record.deviceId) { POSIX.close(open) }
+                    try POSIX.rename(file, to: file + ".1")
+                    size = 0
+                }
     }
 
     func subscribe(deviceID: String?, _ deliver: @escaping @Sendable (TelemetryRecord) -> Void) -> UInt64 {

@@ -15,6 +15,7 @@ import MQTT
 import NIOCore
 import NIOPosix
 import Synchronization
+import SystemCalls
 import Transport
 
 struct BenchError: Error, CustomStringConvertible {
@@ -78,15 +79,6 @@ struct Options {
 }
 
 func deviceID(_ index: Int) -> String { String(format: "sim-%05d", index) }
-
-/// 1,000 sockets on each side plus the hub's telemetry files exceed a default soft limit of 1024.
-func raiseFileLimit() {
-    var limit = rlimit()
-    if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max {
-        limit.rlim_cur = limit.rlim_max
-        _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
-    }
-}
 
 // MARK: Hub side (child process)
 
@@ -387,7 +379,7 @@ func cpuSeconds(_ pid: Int32) -> Double? {
 
 do {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
-    raiseFileLimit()
+    POSIX.raiseDescriptorLimit()  // 1,000 sockets a side plus telemetry files exceed a soft limit of 1024
     if options.hubOnly { try await runHub(options) } else { try await runFleet(options) }
 } catch {
     FileHandle.standardError.write(Data("hub-fleet-bench: \(error)\n".utf8))

@@ -59,6 +59,12 @@ struct PredictorServerTests {
             let failures = Mutex<[String]>([])
             let verdicts = Mutex(0)
             let path = server.path
+            // Streams live while their connection is open: the clients stay connected until counted.
+            final class Kept: @unchecked Sendable {
+                let client: PredictorClient
+                init(_ client: PredictorClient) { self.client = client }
+            }
+            let connected = Mutex<[Kept]>([])
             DispatchQueue.concurrentPerform(iterations: 6) { c in
                 let client = PredictorClient(path: path, deadline: .seconds(5))
                 for i in 0..<200 {
@@ -75,10 +81,13 @@ struct PredictorServerTests {
                         return
                     }
                 }
+                let kept = Kept(client)
+                connected.withLock { $0.append(kept) }
             }
             #expect(failures.withLock { $0 } == [])
             #expect(verdicts.withLock { $0 } == 1_200)
             #expect(server.engine.streamCount == 12, "6 agents × 2 channels")
+            connected.withLock { $0.removeAll() }
         }
     }
 

@@ -61,8 +61,60 @@ struct HubSessionTests {
         #expect(session.handle(.tick, now: .seconds(15)) == [.scheduleTick(at: .seconds(29))])
         let actions = session.handle(.tick, now: .seconds(29))
         #expect(closeReason(actions)?.contains("keep-alive expired") == true)
-        var never = connected(keepAlive: 0)
-        #expect(never.handle(.tick, now: .seconds(100_000)) == [])
+    }
+
+    /// Keep-alive 0 asks for no keep-alive; it must not hold a connection (and a descriptor)
+    /// forever: an idle connection is reaped after the idle cap, traffic postpones it.
+    @Test func aConnectionWithoutKeepAliveIsReapedWhenIdle() {
+        var idle = connected(keepAlive: 0)
+        let cap = idle.configuration.idleTimeoutWithoutKeepAlive
+        #expect(idle.handle(.packet(.pingReq), now: cap - .seconds(1)) == [.send(.pingResp)])
+        #expect(idle.handle(.tick, now: cap) == [.scheduleTick(at: cap - .seconds(1) + cap)])
+        #expect(closeReason(idle.handle(.tick, now: cap - .seconds(1) + cap)) != nil)
+        #expect(idle.isClosed)
+    }
+
+    /// IoT Hub's 50 C2D messages in flight per device: a device that never acknowledges gets 50,
+    /// the rest are dropped with a note, and the connection stays served (the packet-id
+    /// allocator once spun forever after 65,535 unacknowledged messages).
+    @Test func sixtyFiveThousandUnacknowledgedC2DMessagesLeaveTheConnectionServed() {
+        var session = connected()
+        _ = session.handle(.packet(.subscribe(.init(packetID: 1, subscriptions: [.init(filter: "devices/dev-1/messages/devicebound/#", qos: .atLeastOnce)]))),
+                           now: .zero)
+        var sent: [UInt16] = []
+        var dropped = 0
+        for _ in 0..<65_536 {
+            for action in session.handle(.cloudToDevice(properties: IoTHubPropertyBag(), payload: [1]), now: .seconds(1)) {
+                switch action {
+                case .send(.publish(let publish)): sent.append(publish.packetID ?? 0)
+                case .note(let text) where text.contains("unacknowledged"): dropped += 1
+                default: Issue.record("unexpected \(action)")
+                }
+            }
+        }
+        #expect(sent.count == 50)
+        #expect(Set(sent).count == 50)
+        #expect(dropped == 65_536 - 50)
+        #expect(session.handle(.packet(.pingReq), now: .seconds(2)) == [.send(.pingResp)])
+        // An acknowledgement frees one place, with a fresh id.
+        _ = session.handle(.packet(.pubAck(.init(packetID: sent[0]))), now: .seconds(3))
+        let next = session.handle(.cloudToDevice(properties: IoTHubPropertyBag(), payload: [2]), now: .seconds(3))
+        guard case .send(.publish(let publish))? = next.first, let id = publish.packetID else {
+            Issue.record("expected a publish, got \(next)")
+            return
+        }
+        #expect(!sent.dropFirst().contains(id))
+    }
+
+    @Test func reservedPropertiesWrittenByTheDeviceAreOverwritten() throws {
+        var session = connected()
+        let topic = "devices/dev-1/messages/events/%24.cdid=dev-2&iothub-connection-device-id=dev-2&IoTHub-MessageType=Will&site=7"
+        let actions = session.handle(.packet(.publish(.init(topic: topic, payload: [], qos: .atMostOnce))), now: .seconds(1))
+        guard case .storeTelemetry(let message)? = actions.first else {
+            Issue.record("expected storeTelemetry, got \(actions)")
+            return
+        }
+        #expect(message.properties.entries == [.init(name: "$.cdid", value: "dev-1"), .init(name: "site", value: "7")])
     }
 
     @Test func ownTelemetryIsStoredWithDecodedPropertiesBeforeThePubAck() throws {
