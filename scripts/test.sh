@@ -33,6 +33,9 @@ python3 scripts/check-firmware-interface.py
 # the build and unit tests on Debian 13, then the demo as the first command on a fresh Debian 12.
 ./scripts/debian13-check.sh
 ./scripts/fresh-demo-check.sh
+# A device key that never leaves a (software) TPM: swtpm behind tpm2-abrmd, a CSR signed in the
+# TPM, then the agent with --key handle:0x81000001 over mutual TLS to LocalHub and Mosquitto.
+./scripts/tpm-key-check.sh
 # The long, CPU-heavy suites (real agent processes killed and restarted, three simulated days of
 # backlog) run after the rest, so their load does not starve the timing-sensitive network tests.
 heavy='ChaosTests|AgentHubTests'

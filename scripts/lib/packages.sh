@@ -41,3 +41,10 @@ install_packages() {
 # The CI-sized arm64 check (scripts/arm64-cross-check.sh): Debian's aarch64 cross compiler, the
 # arm64 kernel and C library headers, qemu-user to run what it builds, and gpiod.h.
 arm64_cross_packages=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross linux-libc-dev-arm64-cross qemu-user-static libgpiod-dev)
+
+# The TPM-held key check (scripts/tpm-key-check.sh): a software TPM (swtpm), tpm2-tools to make the
+# persistent key, OpenSSL's tpm2 provider (the agent's and openssl's way to the key), tpm2-abrmd as
+# the resource manager on a private D-Bus session bus (dbus-daemon; gdbus from libglib2.0-bin waits
+# for it), its TCTI and swtpm's, and mosquitto as the second broker.
+tpm_packages=(swtpm swtpm-tools tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 dbus
+              libglib2.0-bin openssl mosquitto mosquitto-clients python3)

@@ -3,6 +3,7 @@ import Dispatch
 import FoundationEssentials
 import HAL
 import HubClient
+import Identity
 import IoTHub
 import Logging
 import Outbox
@@ -28,7 +29,8 @@ public struct LinkConfig: SettingsSection {
                    "The hub: IoT Hub, an IoT Edge gateway, LocalHub or an MQTT broker with mutual TLS. A port given here wins over hub.port."),
         SettingKey("hub.port", \.port, .integer(1...65535), "The hub's MQTT over TLS port."),
         SettingKey("hub.cert", \.cert, .path, flag: "--cert", absent: "none (a hub needs one)", "The device certificate chain (PEM, leaf first)."),
-        SettingKey("hub.key", \.key, .path, flag: "--key", absent: "none (a hub needs one)", "The device private key (PEM, mode 0600)."),
+        SettingKey("hub.key", \.key, .keyLocation, flag: "--key", absent: "none (a hub needs one)",
+                   "The device private key: a PEM file (mode 0600) or a TPM key URI such as handle:0x81000001 (TCTI from TPM2OPENSSL_TCTI)."),
         SettingKey("hub.ca", \.ca, .path, flag: "--ca", absent: "none (a hub needs one)",
                    "Trust anchors for the hub's certificate: a PEM file or a folder (certs/trust/ for Azure)."),
         SettingKey("hub.model_id", \.modelID, .text, flag: "--model-id",
@@ -298,4 +300,12 @@ final class HubLink: Feature {
 
     /// Asks the hub for the full twin again.
     func requestTwin() { client?.requestTwin() }
+}
+
+extension SettingKind where Value == String {
+    /// A key file (a ``path``) or a key URI (``KeyLocation``), which is kept as given.
+    static var keyLocation: Self {
+        Self(type: "path or key URI", parse: { text, origin in KeyLocation(text).isFile ? path.parse(text, origin) : .success(text) },
+             format: { $0 })
+    }
 }

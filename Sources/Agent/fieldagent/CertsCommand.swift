@@ -77,7 +77,7 @@ extension FieldAgent {
             @Option(help: "The device certificate chain (PEM, leaf first).")
             var cert: String
 
-            @Option(help: "The device private key (PEM, mode 0600).")
+            @Option(help: "The device private key: a PEM file (mode 0600) or a TPM key URI (handle:0x81000001).")
             var key: String
 
             @Option(help: "Trust anchors (a PEM file or a folder) to verify the chain against.")

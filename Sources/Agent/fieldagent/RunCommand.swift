@@ -135,7 +135,7 @@ struct HubOptions: ParsableArguments {
     @Option(help: "Device certificate chain (PEM, leaf first).\(environmentNote("hub.cert"))")
     var cert: String?
 
-    @Option(help: "Device private key (PEM, mode 0600).\(environmentNote("hub.key"))")
+    @Option(help: "Device private key: a PEM file (mode 0600) or a TPM key URI (handle:0x81000001).\(environmentNote("hub.key"))")
     var key: String?
 
     @Option(help: "Trust anchors for the hub: a PEM file or a folder (e.g. certs/trust/ for Azure).\(environmentNote("hub.ca"))")

@@ -20,15 +20,21 @@ final class TLSHubStream: HubByteStream {
         var waitError: TransportError?
     }
 
+    /// One key object across reconnects (a TPM key is opened once, a file again only when it changed).
+    let deviceKey: DeviceKey
+
     init(settings: HubClient.Settings, logger: Logger, signal: WakeUpSignal) {
         self.settings = settings
         self.logger = logger
         self.signal = signal
+        deviceKey = DeviceKey(KeyLocation(settings.keyFile))
     }
 
     func connect() throws -> String {
         close()
-        let identity = try X509Identity.load(certificateFile: settings.certificateFile, keyFile: settings.keyFile)
+        let key = try deviceKey.current()
+        let identity = try X509Identity(chain: X509Certificate.load(chainFile: settings.certificateFile), key: key,
+                                        certificatePath: settings.certificateFile, keyPath: settings.keyFile)
         // An expired (or not yet valid) certificate is refused here, with its dates, rather than
         // left to the hub's TLS alert, which may arrive as a bare connection reset.
         let validity = try identity.validity(now: Date())

@@ -124,7 +124,7 @@ public enum CertificateReport {
     /// that need what failed are left out.
     ///
     /// Checks, in order: `certificate` (the chain file parses), `key permissions` (no group or
-    /// other bits), `key` (EC P-256 or RSA ≥ 2048), `key matches certificate`, `validity`
+    /// other bits; for a key URI instead `key location`: where the key is held), `key` (EC P-256 or RSA ≥ 2048), `key matches certificate`, `validity`
     /// (WARN under `warningDays`, FAIL expired / not yet valid), `device id` (CN = `deviceID`,
     /// when given), `chain` (verifies against `trust` for clientAuth, when given).
     public static func check(certificateFile: String, keyFile: String, trust: TrustAnchors?, deviceID: String? = nil,
@@ -140,15 +140,21 @@ public enum CertificateReport {
         } catch {
             checks.append(.init("certificate", .fail, error.description))
         }
-        do {
-            let mode = try PrivateKey.requireOwnerOnly(file: keyFile)
-            checks.append(.init("key permissions", .ok, "mode \(octal(mode)) (owner only)"))
-        } catch {
-            checks.append(.init("key permissions", .fail, error.description))
+        let location = KeyLocation(keyFile)
+        if case let .file(path) = location {
+            do {
+                let mode = try PrivateKey.requireOwnerOnly(file: path)
+                checks.append(.init("key permissions", .ok, "mode \(octal(mode)) (owner only)"))
+            } catch {
+                checks.append(.init("key permissions", .fail, error.description))
+            }
+        } else {
+            checks.append(.init("key location", .ok, location.description))
         }
         var key: PrivateKey?
         do {
-            let loaded = try PrivateKey.load(file: keyFile, checkPermissions: false)
+            let loaded = try location.isFile ? PrivateKey.load(file: keyFile, checkPermissions: false)
+                : PrivateKey.load(location)
             key = loaded
             if let refusal = loaded.keyType.refusal {
                 let error = IdentityError.unsupportedKey(path: keyFile, key: loaded.keyType.description, reason: refusal)

@@ -25,6 +25,12 @@ public enum IdentityError: Error, Sendable, Equatable, CustomStringConvertible {
     case encryptedKey(path: String)
     /// The private key file can be read by group or others (`mode` is the permission bits).
     case keyFilePermissions(path: String, mode: UInt32)
+    /// The key path is a symbolic link: key files are opened only directly (`O_NOFOLLOW`).
+    case keyFileSymlink(path: String)
+    /// The key path is not a regular file (a folder, a FIFO, a device).
+    case keyFileNotRegular(path: String)
+    /// The key file belongs to another user than the one the agent runs as (`user`), and not to root.
+    case keyFileOwner(path: String, owner: UInt32, user: UInt32)
     /// The key is of a type, curve or size the agent refuses (`key`: "RSA 1024", "EC secp384r1").
     case unsupportedKey(path: String?, key: String, reason: String)
     /// The private key does not belong to the certificate's public key.
@@ -41,6 +47,9 @@ public enum IdentityError: Error, Sendable, Equatable, CustomStringConvertible {
     case chainVerification(code: Int32, error: String, depth: Int32, subject: String?, errors: [OpenSSLError])
     /// The trust anchor file or folder holds no certificate.
     case noTrustAnchors(path: String)
+    /// A key URI (``KeyLocation/provider(uri:provider:)``) could not be opened: `problem` says
+    /// which step failed.
+    case keyURI(uri: String, problem: String, errors: [OpenSSLError])
     /// Any other OpenSSL call that failed (`operation`: the function or step).
     case openSSL(operation: String, errors: [OpenSSLError])
 
@@ -67,6 +76,14 @@ public enum IdentityError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .keyFilePermissions(path, mode):
             return "private key \(path) has mode \(octal(mode)) and can be read by group or others; the agent "
                 + "refuses it: run `chmod 600 \(path)`"
+        case let .keyFileSymlink(path):
+            return "private key \(path) is a symbolic link; the agent opens key files only directly, so a link "
+                + "cannot swap in another file: give the path of the file itself"
+        case let .keyFileNotRegular(path):
+            return "private key \(path) is not a regular file; give the path of the PEM key file"
+        case let .keyFileOwner(path, owner, user):
+            return "private key \(path) belongs to user id \(owner), but the agent runs as user id \(user); the "
+                + "agent refuses a key another user could change: run `chown \(user) \(path)`"
         case let .unsupportedKey(path, key, reason):
             let location = path.map { " in \($0)" } ?? ""
             return "unsupported key \(key)\(location): \(reason); use an EC P-256 key or RSA with at least "
@@ -94,6 +111,10 @@ public enum IdentityError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .noTrustAnchors(path):
             return "\(path) holds no CA certificate; give a PEM file or a folder of PEM files with the root "
                 + "(and any intermediate) CA"
+        case let .keyURI(uri, problem, errors):
+            return "key \(uri): \(problem); check that the key exists (tpm2_getcap handles-persistent), that the "
+                + "TPM is reachable through \(KeyLocation.tctiVariable) (with a resource manager: tpm2-abrmd or "
+                + "/dev/tpmrm0) and that tpm2-openssl is installed\(errors.summary)"
         case let .openSSL(operation, errors):
             return "\(operation) failed\(errors.summary)"
         }

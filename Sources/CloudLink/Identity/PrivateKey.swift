@@ -1,5 +1,10 @@
 import COpenSSL
 import SystemCalls
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// A key's algorithm and size, as the agent judges it.
 public enum KeyType: Sendable, Equatable, CustomStringConvertible {
@@ -74,19 +79,36 @@ public final class PrivateKey: @unchecked Sendable {
     /// `source` names it in errors. Encrypted keys are refused: there is no one to ask for a
     /// passphrase, and OpenSSL's default would prompt on the terminal.
     public static func parse(pem: [UInt8], source: String) throws(IdentityError) -> PrivateKey {
-        let text = String(decoding: pem, as: UTF8.self)
-        if text.contains("ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED") {
+        let result = pem.withUnsafeBytes { bytes in Result { () throws(IdentityError) in try parse(pem: bytes, source: source) } }
+        return try result.get()
+    }
+
+    /// ``parse(pem:source:)`` straight from `pem`: OpenSSL reads the bytes through a memory BIO,
+    /// nothing copies them (the file loader cleanses its buffer afterwards).
+    static func parse(pem: UnsafeRawBufferPointer, source: String) throws(IdentityError) -> PrivateKey {
+        if contains(pem, "ENCRYPTED PRIVATE KEY") || contains(pem, "Proc-Type: 4,ENCRYPTED") {
             throw .encryptedKey(path: source)
         }
         OpenSSLError.clear()
-        let bio: OpaquePointer? = pem.withUnsafeBytes { BIO_new_mem_buf($0.baseAddress, Int32(clamping: $0.count)) }
-        guard let bio else { throw .openSSL(operation: "BIO_new_mem_buf for \(source)", errors: OpenSSLError.drain()) }
+        guard let bio = BIO_new_mem_buf(pem.baseAddress, Int32(clamping: pem.count)) else {
+            throw .openSSL(operation: "BIO_new_mem_buf for \(source)", errors: OpenSSLError.drain())
+        }
         defer { BIO_free(bio) }
         // The callback answers "no passphrase" instead of prompting.
         guard let key = PEM_read_bio_PrivateKey(bio, nil, { _, _, _, _ in 0 }, nil) else {
             throw .malformedPEM(path: source, what: "private key", errors: OpenSSLError.drain())
         }
         return PrivateKey(taking: key)
+    }
+
+    /// Whether `marker` (ASCII) occurs in `bytes`.
+    private static func contains(_ bytes: UnsafeRawBufferPointer, _ marker: StaticString) -> Bool {
+        let needle = UnsafeRawBufferPointer(start: marker.utf8Start, count: marker.utf8CodeUnitCount)
+        guard needle.count <= bytes.count else { return false }
+        for start in 0...(bytes.count - needle.count) where bytes[start] == needle[0] {
+            if memcmp(bytes.baseAddress! + start, needle.baseAddress!, needle.count) == 0 { return true }
+        }
+        return false
     }
 
     /// The key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
@@ -104,22 +126,81 @@ public final class PrivateKey: @unchecked Sendable {
 }
 
 extension PrivateKey {
-    /// Loads a private key file, refusing it first when group or others can read it (the
-    /// `chmod 600 FILE` hint is in the error).
+    /// The largest key file read: a 4096-bit RSA key in PEM is about 3.3 KB.
+    static let maximumFileSize = 64 * 1024
+
+    /// Loads a private key file (see ``load(checkedFile:checkPermissions:)``).
     public static func load(file path: String, checkPermissions: Bool = true) throws(IdentityError) -> PrivateKey {
-        if checkPermissions { try requireOwnerOnly(file: path) }
-        let bytes: [UInt8]
-        do { bytes = try POSIX.readFile(path) } catch { throw IdentityError(error, path: path) }
-        return try parse(pem: bytes, source: path)
+        try load(checkedFile: path, checkPermissions: checkPermissions).key
     }
 
-    /// The file's permission bits; throws ``IdentityError/keyFilePermissions(path:mode:)`` when
-    /// any group or other bit is set (`mode & 0o077 != 0`).
+    /// Opens the key file once, without following a symbolic link (`O_NOFOLLOW`), and judges
+    /// that descriptor, not the path: it must be a regular file, and with `checkPermissions`
+    /// owned by the user the agent runs as (or root) with no group or other bits. The bytes go
+    /// into one buffer that OpenSSL parses in place and that is cleansed (`OPENSSL_cleanse`)
+    /// before it is freed. Returns the key and the descriptor's status (its ``POSIX/FileStatus/stamp``
+    /// tells a later caller whether the file changed).
+    public static func load(checkedFile path: String, checkPermissions: Bool = true) throws(IdentityError)
+        -> (key: PrivateKey, status: POSIX.FileStatus) {
+        let fd = try openChecked(file: path, checkPermissions: checkPermissions)
+        defer { POSIX.close(fd.descriptor) }
+        let capacity = maximumFileSize + 1
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 1)
+        defer {
+            OPENSSL_cleanse(buffer.baseAddress, capacity)
+            buffer.deallocate()
+        }
+        var count = 0
+        while count < capacity {
+            let read: Int
+            do {
+                read = try POSIX.read(fd.descriptor, into: UnsafeMutableRawBufferPointer(rebasing: buffer[count...]),
+                                      subject: path)
+            } catch { throw IdentityError(error, path: path) }
+            if read == 0 { break }
+            count += read
+        }
+        if count > maximumFileSize {
+            throw .file(path: path, operation: "read", errno: EFBIG,
+                        reason: "larger than \(maximumFileSize / 1024) KiB, too large for a private key")
+        }
+        let key = try parse(pem: UnsafeRawBufferPointer(rebasing: buffer[0..<count]), source: path)
+        return (key, fd.status)
+    }
+
+    /// The key file's permission bits, judged as ``load(checkedFile:checkPermissions:)`` judges
+    /// them: throws ``IdentityError/keyFileSymlink(path:)``, ``IdentityError/keyFileNotRegular(path:)``,
+    /// ``IdentityError/keyFileOwner(path:owner:user:)`` or ``IdentityError/keyFilePermissions(path:mode:)``
+    /// (when any group or other bit is set: `mode & 0o077 != 0`).
     @discardableResult
     public static func requireOwnerOnly(file path: String) throws(IdentityError) -> UInt32 {
-        let mode: UInt32
-        do { mode = try POSIX.status(path).permissions } catch { throw IdentityError(error, path: path) }
-        if mode & 0o077 != 0 { throw .keyFilePermissions(path: path, mode: mode) }
-        return mode
+        let fd = try openChecked(file: path, checkPermissions: true)
+        POSIX.close(fd.descriptor)
+        return fd.status.permissions
+    }
+
+    private static func openChecked(file path: String, checkPermissions: Bool) throws(IdentityError)
+        -> (descriptor: Int32, status: POSIX.FileStatus) {
+        let fd: Int32
+        do { fd = try POSIX.openNoFollow(path) } catch {
+            if error.errno == ELOOP { throw .keyFileSymlink(path: path) }
+            throw IdentityError(error, path: path)
+        }
+        do throws(IdentityError) {
+            let status: POSIX.FileStatus
+            do { status = try POSIX.status(of: fd, subject: path) } catch { throw IdentityError(error, path: path) }
+            guard status.kind == .regular else { throw .keyFileNotRegular(path: path) }
+            if checkPermissions {
+                let user = POSIX.effectiveUserID
+                if status.owner != user && status.owner != 0 {
+                    throw .keyFileOwner(path: path, owner: status.owner, user: user)
+                }
+                if status.permissions & 0o077 != 0 { throw .keyFilePermissions(path: path, mode: status.permissions) }
+            }
+            return (fd, status)
+        } catch {
+            POSIX.close(fd)
+            throw error
+        }
     }
 }

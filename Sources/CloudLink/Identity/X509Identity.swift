@@ -33,13 +33,14 @@ public struct X509Identity: Sendable {
         self.keyPath = keyPath
     }
 
-    /// Loads a PEM chain (leaf first, then intermediates) and a PEM private key.
+    /// Loads a PEM chain (leaf first, then intermediates) and a private key: a PEM file, or a key
+    /// URI such as `handle:0x81000001` (a TPM-held key, see ``KeyLocation``).
     ///
     /// Order of refusals: key file readable by group/others (with the `chmod 600` hint),
-    /// unreadable or malformed files, a key type other than EC P-256 / RSA ≥ 2048, a key that
-    /// does not match the leaf.
+    /// unreadable or malformed files (or a key URI that cannot be opened), a key type other than
+    /// EC P-256 / RSA ≥ 2048, a key that does not match the leaf.
     public static func load(certificateFile: String, keyFile: String) throws(IdentityError) -> X509Identity {
-        let key = try PrivateKey.load(file: keyFile, checkPermissions: true)
+        let key = try PrivateKey.load(KeyLocation(keyFile))
         let chain = try X509Certificate.load(chainFile: certificateFile)
         return try X509Identity(chain: chain, key: key, certificatePath: certificateFile, keyPath: keyFile)
     }

@@ -44,6 +44,17 @@ public struct TLSConfiguration: Sendable {
     public var securityLevel: Int32?
     /// Server side: refuse clients without a certificate that verifies against ``trustAnchors``.
     public var requireClientCertificate = false
+    /// The TLS 1.2 cipher suites offered or accepted, in OpenSSL's syntax; only tests change it,
+    /// to play an outdated server. TLS 1.3's suites are all AEAD already.
+    public var tls12CipherSuites = Self.aeadCipherSuites
+
+    /// TLS 1.2 with forward secrecy and authenticated encryption only: ECDHE with AES-GCM or
+    /// ChaCha20-Poly1305 (IoT Hub, Mosquitto and LocalHub all offer them). CBC suites and SHA-1
+    /// MACs, whose record padding and MAC-then-encrypt have a long record of attacks, are left out.
+    public static let aeadCipherSuites = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
 
     /// A device or test client: verify the server against `trustAnchors`, present `identity`.
     public static func client(trustAnchors: TrustAnchors, identity: X509Identity?) -> TLSConfiguration {
@@ -92,6 +103,8 @@ final class TLSContext: @unchecked Sendable {
             try require(COpenSSLShims_SSL_CTX_set_max_proto_version(context, maximum.openSSLValue) == 1,
                         "SSL_CTX_set_max_proto_version(\(maximum))")
         }
+        try require(SSL_CTX_set_cipher_list(context, configuration.tls12CipherSuites) == 1,
+                    "SSL_CTX_set_cipher_list(\(configuration.tls12CipherSuites))")
         if let trust = configuration.trustAnchors {
             let store: OpaquePointer
             do { store = try trust.makeStore() } catch { throw .identity(error) }

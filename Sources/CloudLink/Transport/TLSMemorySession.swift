@@ -117,6 +117,9 @@ public final class TLSMemorySession {
             SSL_set_accept_state(ssl)
         } else {
             if let host = expectedHostName {
+                // A name must be in the subjectAltName: no fallback to the CN, and a wildcard only
+                // as a whole leftmost label (`*.example.com`, never `hub*.example.com`).
+                SSL_set_hostflags(ssl, UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT))
                 let ok = POSIX.isIPAddress(host)
                     ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1
                     : COpenSSLShims_SSL_set_tlsext_host_name(ssl, host) == 1 && SSL_set1_host(ssl, host) == 1
@@ -293,9 +296,20 @@ public final class TLSMemorySession {
         func has(_ reason: Int32) -> Bool { errors.contains(library: ERR_LIB_SSL, reason: reason) }
         if handshake, let code = record.code {
             if code == X509_V_ERR_HOSTNAME_MISMATCH || code == X509_V_ERR_IP_ADDRESS_MISMATCH {
-                let presented = record.certificate.map { $0.subjectAlternativeNames ?? $0.subject } ?? "unknown names"
-                return .hostnameMismatch(peer: peer, expected: expectedHostName ?? "?", presented: presented,
-                                         errors: errors)
+                let expected = expectedHostName ?? "?"
+                guard let certificate = record.certificate, let names = certificate.subjectAlternativeNames else {
+                    return .noSubjectAlternativeName(peer: peer, expected: expected,
+                                                     subject: record.certificate?.subject ?? "unknown", errors: errors)
+                }
+                let partial = names.split(separator: ", ").filter { name in
+                    guard name.hasPrefix("DNS:"), let label = name.dropFirst(4).split(separator: ".").first else { return false }
+                    return label.contains("*") && label != "*"
+                }
+                if !partial.isEmpty {
+                    return .partialWildcard(peer: peer, expected: expected, names: partial.joined(separator: ", "),
+                                            errors: errors)
+                }
+                return .hostnameMismatch(peer: peer, expected: expected, presented: names, errors: errors)
             }
             return .tlsHandshake(peer: peer, verifyResult: record.text, errors: errors)
         }
@@ -306,6 +320,13 @@ public final class TLSMemorySession {
         if has(SSL_R_UNSUPPORTED_PROTOCOL) || has(SSL_R_NO_PROTOCOLS_AVAILABLE) || has(SSL_R_WRONG_VERSION_NUMBER) {
             return .protocolVersion(peer: peer, detail: "the peer offered a TLS version outside \(versionRange)",
                                     errors: errors)
+        }
+        // A handshake_failure alert before the server showed a certificate answers our ClientHello:
+        // nothing in it was acceptable, and with TLS 1.2 that means the cipher suites.
+        let refusedHello = has(SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE) && !context.context.isServer
+            && SSL_get0_peer_certificate(ssl) == nil
+        if refusedHello || has(SSL_R_NO_SHARED_CIPHER) || has(SSL_R_WRONG_CIPHER_RETURNED) {
+            return .noSharedCipher(peer: peer, errors: errors)
         }
         if has(SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) { return .peerCertificateMissing(peer: peer, errors: errors) }
         let rejections = [SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED, SSL_R_SSLV3_ALERT_BAD_CERTIFICATE,

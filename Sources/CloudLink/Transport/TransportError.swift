@@ -17,6 +17,14 @@ public enum TransportError: Error, Sendable, CustomStringConvertible {
     /// The peer's certificate is valid but not for the expected name: `presented` lists its
     /// names (subjectAltName, else the subject).
     case hostnameMismatch(peer: String, expected: String, presented: String, errors: [OpenSSLError])
+    /// The peer's certificate names the host only through a partial wildcard (`hub*.example.com`),
+    /// which the agent does not accept; `names` lists those entries.
+    case partialWildcard(peer: String, expected: String, names: String, errors: [OpenSSLError])
+    /// The peer's certificate has no subjectAltName; the agent never falls back to the subject's CN.
+    case noSubjectAlternativeName(peer: String, expected: String, subject: String, errors: [OpenSSLError])
+    /// The handshake failed on the cipher suite: the peer (TLS 1.2) offers none of
+    /// ``TLSConfiguration/aeadCipherSuites``, or answered with a handshake_failure alert.
+    case noSharedCipher(peer: String, errors: [OpenSSLError])
     /// The two sides share no TLS version at or above the minimum.
     case protocolVersion(peer: String, detail: String, errors: [OpenSSLError])
     /// The peer refused the certificate we presented (TLS alert text in `alert`).
@@ -55,6 +63,18 @@ public enum TransportError: Error, Sendable, CustomStringConvertible {
         case let .hostnameMismatch(peer, expected, presented, errors):
             return "TLS: \(peer)'s certificate is for \(presented), not \(expected); connect with the name on the "
                 + "certificate or issue one that names \(expected)\(errors.summary)"
+        case let .partialWildcard(peer, expected, names, errors):
+            return "TLS: \(peer)'s certificate names \(expected) only through a partial wildcard (\(names)); the agent "
+                + "accepts a wildcard only as a whole leftmost label (*.example.com): issue a certificate that "
+                + "names \(expected)\(errors.summary)"
+        case let .noSubjectAlternativeName(peer, expected, subject, errors):
+            return "TLS: \(peer)'s certificate (\(subject)) has no subjectAltName, and the agent does not accept a "
+                + "host name from the CN alone: issue a server certificate with subjectAltName DNS:\(expected)"
+                + "\(errors.summary)"
+        case let .noSharedCipher(peer, errors):
+            return "TLS: \(peer) shares no cipher suite with the agent, which offers TLS 1.3 and, for TLS 1.2, only "
+                + "ECDHE with AES-GCM or ChaCha20-Poly1305 (no CBC, no SHA-1 MACs): enable those suites on the "
+                + "server or gateway\(errors.summary)"
         case let .protocolVersion(peer, detail, errors):
             return "TLS version with \(peer): \(detail); the agent requires TLS 1.2 minimum (IoT Hub accepts "
                 + "only TLS 1.2+): upgrade the server or gateway\(errors.summary)"

@@ -198,6 +198,26 @@ public enum POSIX {
         /// The permission bits (`mode & 0o7777`).
         public var permissions: UInt32
         public var size: Int64
+        /// The owner's user id.
+        public var owner: UInt32 = 0
+        /// Device, inode, size and modification and change times: equal stamps, same file content
+        /// as far as the kernel tells (a replaced file has a new inode or times).
+        public var stamp: [Int64] = []
+
+        init(_ info: stat) {
+            kind = switch info.st_mode & S_IFMT {
+            case S_IFREG: .regular
+            case S_IFDIR: .directory
+            case S_IFSOCK: .socket
+            case S_IFLNK: .symbolicLink
+            default: .other
+            }
+            permissions = UInt32(info.st_mode) & 0o7777
+            size = Int64(info.st_size)
+            owner = UInt32(info.st_uid)
+            stamp = [Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_size), Int64(info.st_mtim.tv_sec),
+                     Int64(info.st_mtim.tv_nsec), Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec)]
+        }
     }
 
     /// `stat` (follows symbolic links, as `open` does), or `lstat` when `followingLinks` is false.
@@ -208,15 +228,25 @@ public enum POSIX {
         } else {
             try call("lstat", path) { lstat(path, &info) }
         }
-        let kind: FileStatus.Kind = switch info.st_mode & S_IFMT {
-        case S_IFREG: .regular
-        case S_IFDIR: .directory
-        case S_IFSOCK: .socket
-        case S_IFLNK: .symbolicLink
-        default: .other
-        }
-        return FileStatus(kind: kind, permissions: UInt32(info.st_mode) & 0o7777, size: Int64(info.st_size))
+        return FileStatus(info)
     }
+
+    /// `fstat`: what the open descriptor `fd` is, whatever its path points at by now.
+    public static func status(of fd: Int32, subject: String? = nil) throws(SystemError) -> FileStatus {
+        var info = stat()
+        try call("fstat", subject) { fstat(fd, &info) }
+        return FileStatus(info)
+    }
+
+    /// Opens `path` for reading without following a symbolic link in its last component
+    /// (`O_NOFOLLOW`: a link fails with `ELOOP`) and without blocking on a FIFO; the caller
+    /// checks the descriptor with ``status(of:subject:)`` and closes it.
+    public static func openNoFollow(_ path: String) throws(SystemError) -> Int32 {
+        try call("open", path) { open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) }
+    }
+
+    /// The effective user id the process runs as.
+    public static var effectiveUserID: UInt32 { UInt32(geteuid()) }
 
     /// Whether anything is at `path` (a dangling symbolic link counts only when not following links).
     public static func exists(_ path: String, followingLinks: Bool = true) -> Bool {
