@@ -41,3 +41,10 @@ install_packages() {
 # The CI-sized arm64 check (scripts/arm64-cross-check.sh): Debian's aarch64 cross compiler, the
 # arm64 kernel and C library headers, qemu-user to run what it builds, and gpiod.h.
 arm64_cross_packages=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross linux-libc-dev-arm64-cross qemu-user-static libgpiod-dev)
+
+# The unit checks (scripts/check-units.sh): systemd-analyze verify and security --offline.
+unit_check_packages=(systemd)
+
+# The Debian packages (scripts/build-deb.sh, scripts/deb-check.sh): dpkg-shlibdeps (dpkg-dev)
+# for Depends:, lintian to check them, debootstrap for the fresh root they are installed in.
+deb_packages=(dpkg-dev binutils lintian debootstrap)

@@ -34,10 +34,14 @@ public struct TelemetryLoop: Sendable {
     /// time since start and the capture stamp. Returns when `count` messages were sent, the task
     /// is cancelled or `shouldStop` returns true.
     ///
-    /// - Parameter capture: what samples are stamped with (default: the start time plus the
-    ///   board's clock, as on a simulated board).
+    /// - Parameters:
+    ///   - capture: what samples are stamped with (default: the start time plus the board's
+    ///     clock, as on a simulated board).
+    ///   - promise: told, before each sample (zero) and each wait (its length on the board's
+    ///     clock), how soon the loop will be back: what a watchdog checks it against.
     public func run(board: Board, logger: Logger, settings: () -> AgentSettings,
                     shouldStop: () -> Bool = { false }, wake: WakeUp = WakeUp(), capture: CaptureClock? = nil,
+                    promise: (Duration) -> Void = { _ in },
                     onSample: ([Reading], Duration, CaptureClock.Stamp) -> Void = { _, _, _ in },
                     sink: (TelemetryMessage) -> Void) {
         let sampler = Sampler(board: board, logger: logger)
@@ -51,10 +55,13 @@ public struct TelemetryLoop: Sendable {
         var periodStart = clock.now
         var nextSample = clock.now
         while !Task.isCancelled && !shouldStop() {
+            promise(.zero)
             let current = settings()
             let frequency = current.sendFrequency
             let step = min(interval, frequency)
-            let readings = sampler.sampleOnce().filter { !current.disabledChannels.contains($0.channel) }
+            let readings = sampler.sampleOnce().filter { !current.disabledChannels.contains($0.channel) }.map { reading in
+                current.calibration(reading.sensor, reading.channel).map(reading.calibrated(by:)) ?? reading
+            }
             window.add(readings)
             let stamp = capture.stamp()
             onSample(readings, clock.now - clockStart, stamp)
@@ -88,6 +95,7 @@ public struct TelemetryLoop: Sendable {
                     nextSample = clock.now
                     break
                 }
+                promise(wait)
                 _ = clock.sleep(for: wait, wakeUp: wake)
             }
         }
