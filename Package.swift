@@ -15,7 +15,9 @@ let layers: [String: [String]] = [
               "CLI", "Chaos"],
     "Predictor": ["Predictor", "PredictorLink", "PredictorServer", "TrainingData", "spike-predictor"],
     "Tools": ["LocalHub", "localhub", "fieldagent-hil", "hub-bench", "hub-fleet-bench", "outbox-bench"],
-    "Common": ["JSON", "DeviceID", "SystemCalls", "CKernelClock", "CLISupport", "CSQLite", "SQLite", "CYAML", "YAML"],
+    "Common": ["JSON", "DeviceID", "SystemCalls",
+               "ServiceNotify",
+               "CKernelClock", "CLISupport", "CSQLite", "SQLite", "CYAML", "YAML"],
 ]
 
 /// `Sources/<layer>/<target>`, or `Tests/<layer>/<target>` for a test target named `<target>Tests`.
@@ -75,6 +77,9 @@ let package = Package(
         // HALLinux, Identity, Transport, HubClient, Outbox, PredictorLink, PredictorServer and LocalHub call
         // the OS through it.
         .target(name: "SystemCalls", dependencies: ["CKernelClock"]),
+        // sd_notify(3) without libsystemd: READY/STATUS/STOPPING and the watchdog, datagrams through SystemCalls.
+        .target(name: "ServiceNotify", dependencies: ["SystemCalls", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "ServiceNotifyTests", dependencies: ["ServiceNotify", "SystemCalls"]),
         // adjtimex (read only), which the C library module does not export: the clock's synchronisation.
         .target(name: "CKernelClock"),
         // What the three executables do alike: exit codes, logging set-up, whole-line output.
@@ -87,7 +92,8 @@ let package = Package(
         .target(name: "Boards",
                 dependencies: ["HAL", "HALLinux", "HALSimulation", "SensorCore", "ChipCatalog", "Configuration", "YAML"]),
         .target(name: "Diagnostics", dependencies: ["Boards", "ChipCatalog", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "HALLinux", "JSON", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "SystemCalls", "Transport", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "HALLinux", "JSON", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "SystemCalls", "Transport", .product(name: "Logging", package: "swift-log"),
+                                                    "ServiceNotify", "HALSimulation"]),
         // The device binary: no LocalHub, SwiftNIO or TrainingData (scripts/check-device-binary.sh).
         .executableTarget(name: "fieldagent", dependencies: [
             "AgentRuntime", "Boards", "CLISupport", "Configuration", "DeviceID", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON",
@@ -164,6 +170,7 @@ let package = Package(
         .target(name: "PredictorLink", dependencies: ["Predictor", "SystemCalls"]),
         .executableTarget(name: "spike-predictor", dependencies: [
             "CLISupport", "JSON", "Predictor", "PredictorServer", "PredictorLink", "TrainingData",
+            "ServiceNotify",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -21,6 +21,9 @@ swift build --build-tests
 # The device binary as it ships: release, static Swift standard library, no Foundation/ICU, Yams,
 # GRDB or NIO, no Swift library in ldd, at most 20 MB stripped, and it runs (docs/device-binary.md).
 ./scripts/check-device-binary.sh
+# The systemd units as systemd reads them: `systemd-analyze verify`, and `security --offline=yes`
+# exposure at most 2.0 for both (a few seconds; README, "As services").
+./scripts/check-units.sh
 # The contract in firmware-interface/, the kernel-level HIL and the Debian roots first, so swift
 # test's summary closes the output. The HIL boots Debian's kernel under qemu (scripts/kernel-hil.sh
 # installs and downloads what it needs; about a minute).

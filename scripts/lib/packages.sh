@@ -48,3 +48,10 @@ arm64_cross_packages=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross linux-libc-dev
 # for it), its TCTI and swtpm's, and mosquitto as the second broker.
 tpm_packages=(swtpm swtpm-tools tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 dbus
               libglib2.0-bin openssl mosquitto mosquitto-clients python3)
+
+# The unit checks (scripts/check-units.sh): systemd-analyze verify and security --offline.
+unit_check_packages=(systemd)
+
+# The Debian packages (scripts/build-deb.sh, scripts/deb-check.sh): dpkg-shlibdeps (dpkg-dev)
+# for Depends:, lintian to check them, debootstrap for the fresh root they are installed in.
+deb_packages=(dpkg-dev binutils lintian debootstrap)

@@ -4,7 +4,13 @@ import HAL
 import HALLinux
 import HubClient
 import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Outbox
+import ServiceNotify
 import Synchronization
 
 /// The composition root of `fieldagent run`: the agent's features, wired here once and run by
@@ -15,8 +21,10 @@ import Synchronization
 /// | twin | desired settings applied live, acknowledged, kept in the state directory |
 /// | alerts | spike detection per sample, alerts, the alarm line |
 /// | diagnostics | `runDiagnostics`: the doctor plan |
-/// | status | `status.json`, read-only reported properties, `blinkLed`, `getHealth` |
+/// | status | `status.json` (runtime directory), read-only reported properties, `blinkLed`, `getHealth` |
+/// | support | `getLogs` (the in-memory log ring), `getSupportBundle` (size-bounded) |
 /// | methods | the table of direct methods the others contribute |
+/// | service | under systemd (`Type=notify`): READY, STATUS, watchdog pings while sampler and link keep their promises |
 /// | link | the hub connection and the durable outbox feeding it (with a hub) |
 /// | telemetry | the sampler on the board's clock, on the caller's thread |
 ///
@@ -37,8 +45,17 @@ public final class Agent: Sendable {
         /// What readings are stamped with. nil: the system's wall clock on a Linux board, the
         /// board's virtual time on a simulated one.
         public var wallClock: (any WallClock)?
+        /// The process environment: `$RUNTIME_DIRECTORY`, and `$NOTIFY_SOCKET`/`$WATCHDOG_USEC`
+        /// from a service manager.
+        public var environment: [String: String]
+        /// The process's recent log lines (``RingLogHandler``), for `getLogs` and the support
+        /// bundle (nil: not kept).
+        public var logRing: LogRing?
 
-        public init(agentVersion: String, config: AgentConfig = AgentConfig(), count: Int? = nil, wallClock: (any WallClock)? = nil) {
+        public init(agentVersion: String, config: AgentConfig = AgentConfig(), count: Int? = nil, wallClock: (any WallClock)? = nil,
+                    environment: [String: String] = ProcessInfo.processInfo.environment, logRing: LogRing? = nil) {
+            self.environment = environment
+            self.logRing = logRing
             self.agentVersion = agentVersion
             self.config = config
             self.count = count
@@ -55,6 +72,7 @@ public final class Agent: Sendable {
     let statusFeature: StatusFeature
     let methods: MethodsFeature
     let telemetry: TelemetryFeature
+    let service: ServiceFeature?
     let stopRequested = Mutex(false)
     /// Ends the sampler's wait at once: raised by ``stop()`` and by a changed setting.
     let wake: WakeUp
@@ -78,23 +96,44 @@ public final class Agent: Sendable {
                     logger: logger, onEvent: runner.deliver)
         }
         let wake = WakeUp()
-        let twin = TwinFeature(configuration: .init(initial: config.initialSettings(board: board), stateDirectory: config.core.stateDirectory),
+        let sensors = Dictionary(board.sensors.map { ($0.chip.name, $0.chip.kind.descriptor.channels) }) { first, _ in first }
+        let twin = TwinFeature(configuration: .init(initial: config.initialSettings(board: board), stateDirectory: config.core.stateDirectory,
+                                                    sensors: sensors),
                                link: link, logger: logger, changed: wake)
         let alerts = AlertsFeature(configuration: config.alerts, board: board, link: link, logger: logger, output: alertOutput)
         let samplingSide = SamplingSide(wake: wake)
         let diagnostics = DiagnosticsFeature(plan: DoctorPlan(config: config, reads: 3, link: .live { link?.client }), board: board,
                                              samplingSide: samplingSide)
-        let status = StatusFeature(configuration: .init(agentVersion: options.agentVersion, stateDirectory: config.core.stateDirectory,
+        let serviceManager = ServiceManagerEnvironment(environment: options.environment, pid: getpid())
+        let notifier = serviceManager.socket.map { _ in ServiceNotifier(environment: serviceManager, logger: logger) }
+        let statusDirectory = AgentStatus.directory(runtime: config.core.runtimeDirectory, state: config.core.stateDirectory,
+                                                    environment: options.environment)
+        var announce: (@Sendable (String) -> Void)?
+        if let notifier { announce = { line in notifier.send(.status(line)) } }
+        let status = StatusFeature(configuration: .init(agentVersion: options.agentVersion, directory: statusDirectory,
                                                         certificateFile: hub?.certificateFile),
-                                   board: board, twin: twin, alerts: alerts, link: link, capture: capture, logger: logger)
-        let methods = MethodsFeature(features: [diagnostics, status], link: link, logger: logger)
+                                   board: board, twin: twin, alerts: alerts, link: link, capture: capture, logger: logger,
+                                   announce: announce)
+        var settings: [String: String] = [:]
+        for (path, text) in config.redactedValues { settings[path] = text }
+        let support = SupportFeature(configuration: .init(agentVersion: options.agentVersion, ring: options.logRing, settings: settings),
+                                     board: board, status: status, diagnostics: diagnostics)
+        let methods = MethodsFeature(features: [diagnostics, status, support], link: link, logger: logger)
         let telemetry = TelemetryFeature(configuration: .init(count: options.count), board: board, twin: twin, alerts: alerts,
                                          status: status, link: link, logger: logger, output: output, wake: wake, capture: capture,
                                          samplingSide: samplingSide)
+        // READY once the rest has started; the watchdog pings on through the link's flush.
+        let readyStatus = "sampling \(board.file.name)" + (hub.map { ", connecting to \($0.host)" } ?? "")
+        let service = notifier.map { ServiceFeature(notifier: $0, telemetry: telemetry, link: link, readyStatus: { readyStatus }) }
         // Start order; they stop in reverse, so the link flushes as soon as sampling ends.
-        runner.register([twin, alerts, diagnostics, status, methods] + (link.map { [$0] } ?? []) + [telemetry])
+        var features: [any Feature] = [twin, alerts, diagnostics, status, support, methods]
+        if let service { features.append(service) }
+        if let link { features.append(link) }
+        features.append(telemetry)
+        runner.register(features)
         (self.runner, self.link, self.twin, self.alerts, self.statusFeature, self.methods, self.telemetry, self.wake) =
             (runner, link, twin, alerts, status, methods, telemetry, wake)
+        self.service = service
     }
 
     /// The settings in force now.
@@ -117,6 +156,7 @@ public final class Agent: Sendable {
     /// - Throws: ``OutboxError`` for an invalid outbox setting or state directory (nothing started).
     @discardableResult
     public func run() throws -> Bool {
+        defer { service?.finish() }
         try runner.run(telemetry, shouldStop: { stopRequested.withLock { $0 } })
         return link?.flushed ?? true
     }
@@ -127,7 +167,7 @@ public final class Agent: Sendable {
     /// Spike alerts raised since start.
     public var alertCount: Int { alerts.count }
 
-    /// What `fieldagent status` reads, refreshed every 2 s while the agent runs.
+    /// What `fieldagent status` reads (status.json: written on change, at most once a second, and at stop).
     public func status() -> AgentStatus { statusFeature.status() }
 
     /// Runs one direct method, as the hub would; returns the status and the JSON response payload.

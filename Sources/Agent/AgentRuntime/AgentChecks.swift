@@ -23,7 +23,8 @@ public enum AgentChecks {
     public static func outbox(stateDirectory: String, now: Date = Date()) -> Check {
         let id = "outbox"
         let title = "outbox \(stateDirectory)/outbox.db"
-        if let status = AgentStatus.read(from: stateDirectory), status.processAlive,
+        if let status = AgentStatus.find(runtime: nil, state: stateDirectory, environment: ProcessInfo.processInfo.environment).status,
+           status.processAlive,
            now.timeIntervalSince(status.updated) < 30, let outbox = status.outbox {
             return verdict(id: id, title: title, depth: outbox.depth, oldest: outbox.oldestAgeSeconds,
                            aggregates: outbox.droppedAggregates, alerts: outbox.droppedAlerts, unreadable: outbox.droppedUnreadable,

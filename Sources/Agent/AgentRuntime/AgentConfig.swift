@@ -33,6 +33,21 @@ public struct AgentConfig: Sendable, Equatable {
     public static let keys: [SettingDescription] = CoreConfig.descriptions + TelemetryConfig.descriptions
         + AlertsConfig.descriptions + LinkConfig.descriptions + OutboxConfig.descriptions + ClockConfig.descriptions
 
+    /// Every key with the value in force, for a support bundle: a key whose name says it holds a
+    /// secret (``isSecret(_:)``) shows `(redacted)`; paths are shown, never the files' contents.
+    public var redactedValues: [(path: String, text: String?)] {
+        (core.values + telemetry.values + alerts.values + link.values + outbox.values + clock.values).map { path, text in
+            (path, text.map { Self.isSecret(path) ? "(redacted)" : $0 })
+        }
+    }
+
+    /// Whether a key holds a secret by its name (a token, a password, a connection string or
+    /// shared access key), rather than the path of a file that holds one.
+    public static func isSecret(_ path: String) -> Bool {
+        let name = path.lowercased()
+        return ["token", "secret", "password", "connection_string", "shared_access"].contains { name.contains($0) }
+    }
+
     /// The sections as the layers give them, after checking every value and requirement.
     ///
     /// - Parameter required: keys the caller cannot do without (`run` needs a board).
@@ -75,6 +90,7 @@ public struct AgentConfig: Sendable, Equatable {
 public struct CoreConfig: SettingsSection {
     public var board: String?
     public var stateDirectory: String?
+    public var runtimeDirectory: String?
     public var logLevel: Logger.Level = .notice
     public var timeScale: Double?
     public var flushTimeout: Duration = .seconds(30)
@@ -89,7 +105,10 @@ public struct CoreConfig: SettingsSection {
                    "The board file (boards/*.yaml): buses, chips, GPIO lines, sampling."),
         SettingKey("state_dir", \.stateDirectory, .absolutePath, flag: "--state-dir",
                    absent: "none: twin settings and status are not kept; the outbox uses \(defaultStateDirectory)",
-                   "Where the agent keeps its state: applied twin settings, status.json, the outbox."),
+                   "Where the agent keeps its state: applied twin settings, the outbox."),
+        SettingKey("runtime_dir", \.runtimeDirectory, .absolutePath, flag: "--runtime-dir",
+                   absent: "$RUNTIME_DIRECTORY (systemd's RuntimeDirectory=), else state_dir",
+                   "Where the running agent writes status.json (RAM under systemd: /run/fieldagent), what fieldagent status reads."),
         SettingKey("log_level", \.logLevel, .choice, flag: "--log-level", "How much the agent logs (to stderr)."),
         SettingKey("time_scale", \.timeScale, .number(0...1_000_000), flag: "--time-scale", absent: "the board file's",
                    "Simulated boards: how fast simulated time runs (1 real time, 60 a minute a second, 0 as fast as possible)."),

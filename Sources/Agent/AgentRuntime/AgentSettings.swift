@@ -18,9 +18,12 @@ public struct AgentSettings: Sendable, Equatable, Codable {
     /// A verdict at or above this spike probability raises an alert.
     public var spikeThreshold: Double
     public var route: Route
+    /// Sensor name → channel name → the correction applied to its readings.
+    public var calibrations: [String: [String: Calibration]]
 
     public init(sendFrequency: Duration = .seconds(30), disabledChannels: Set<Channel> = [],
-                spikeThreshold: Double = 0.5, route: Route = .hub) {
+                spikeThreshold: Double = 0.5, route: Route = .hub, calibrations: [String: [String: Calibration]] = [:]) {
+        self.calibrations = calibrations
         self.sendFrequency = sendFrequency
         self.disabledChannels = disabledChannels
         self.spikeThreshold = spikeThreshold
@@ -34,7 +37,7 @@ public struct AgentSettings: Sendable, Equatable, Codable {
     public static let maximumTextLength = 64
 
     enum CodingKeys: String, CodingKey {
-        case sendFrequency, disabledChannels, spikeThreshold, route
+        case sendFrequency, disabledChannels, spikeThreshold, route, calibrations
     }
 
     public init(from decoder: any Decoder) throws {
@@ -44,6 +47,8 @@ public struct AgentSettings: Sendable, Equatable, Codable {
         disabledChannels = try c.decode(Set<Channel>.self, forKey: .disabledChannels)
         spikeThreshold = try c.decode(Double.self, forKey: .spikeThreshold)
         route = try c.decode(Route.self, forKey: .route)
+        // Absent in files from agents before calibration.
+        calibrations = try c.decodeIfPresent([String: [String: Calibration]].self, forKey: .calibrations) ?? [:]
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -52,6 +57,12 @@ public struct AgentSettings: Sendable, Equatable, Codable {
         try c.encode(disabledChannels.map(\.rawValue).sorted(), forKey: .disabledChannels)
         try c.encode(spikeThreshold, forKey: .spikeThreshold)
         try c.encode(route, forKey: .route)
+        try c.encode(calibrations, forKey: .calibrations)
+    }
+
+    /// The calibration of `channel` of `sensor`, if one is set.
+    public func calibration(_ sensor: String, _ channel: Channel) -> Calibration? {
+        calibrations[sensor]?[channel.rawValue]
     }
 }
 
@@ -61,6 +72,7 @@ public enum WritableProperty: String, CaseIterable, Sendable {
     case channels
     case spikeThreshold
     case route
+    case calibration
 }
 
 extension AgentSettings {
@@ -71,11 +83,26 @@ extension AgentSettings {
         case .channels: .object(Dictionary(uniqueKeysWithValues: Channel.allCases.map { ($0.rawValue, .bool(!disabledChannels.contains($0))) }))
         case .spikeThreshold: .number(spikeThreshold)
         case .route: .string(route.rawValue)
+        case .calibration:
+            .object(calibrations.mapValues { channels in .object(channels.mapValues(Self.calibrationValue)) })
         }
     }
 
+    /// `{"offset": -0.4}` or `{"points": [{"raw": 20.1, "reference": 20}, …]}`.
+    static func calibrationValue(_ calibration: Calibration) -> JSONValue {
+        guard let points = calibration.points else { return .object(["offset": .number(calibration.offset)]) }
+        return .object(["points": .array(points.map { .object(["raw": .number($0.raw), "reference": .number($0.reference)]) })])
+    }
+
     /// Applies one desired value, or says exactly why it cannot (the settings stay as they were).
-    public mutating func apply(_ property: WritableProperty, _ value: JSONValue) -> Result<Void, SettingRejection> {
+    ///
+    /// - Parameters:
+    ///   - sensors: the board's sensors and the channels each reports (a calibration must name
+    ///     one of them; nil: not checked).
+    ///   - whole: the value is the whole desired state (a full twin), not a patch: a calibration
+    ///     absent from it is removed.
+    public mutating func apply(_ property: WritableProperty, _ value: JSONValue,
+                               sensors: [String: [ChipDescriptor.ChannelSpec]]? = nil, whole: Bool = false) -> Result<Void, SettingRejection> {
         switch property {
         case .sendFrequency:
             guard case .string(let text) = value else {
@@ -120,8 +147,84 @@ extension AgentSettings {
                 return .failure(SettingRejection("route must be \"hub\" or \"predictor\", not \(value.description.prefix(Self.maximumTextLength))"))
             }
             self.route = route
+        case .calibration:
+            switch Self.merging(value, into: whole ? [:] : calibrations, sensors: sensors) {
+            case .success(let merged): calibrations = merged
+            case .failure(let rejection): return .failure(rejection)
+            }
         }
         return .success(())
+    }
+
+    /// A desired `calibration` merged into `current` (JSON merge patch: `null` removes a channel's
+    /// or a sensor's calibration), every entry checked; the first problem refuses the whole value.
+    static func merging(_ value: JSONValue, into current: [String: [String: Calibration]],
+                        sensors: [String: [ChipDescriptor.ChannelSpec]]?) -> Result<[String: [String: Calibration]], SettingRejection> {
+        guard case .object(let bySensor) = value else {
+            return .failure(SettingRejection("calibration must be an object of sensor: {channel: {offset} or {points}}, not \(value.kind)"))
+        }
+        var merged = current
+        for (sensor, channelsValue) in bySensor.sorted(by: { $0.key < $1.key }) {
+            let name = String(sensor.prefix(maximumTextLength))
+            let specs = sensors?[sensor]
+            if sensors != nil, specs == nil {
+                return .failure(SettingRejection("calibration: '\(name)' is not a sensor of this board; expected \(sensors?.keys.sorted().joined(separator: ", ") ?? "")"))
+            }
+            if case .null = channelsValue {
+                merged[sensor] = nil
+                continue
+            }
+            guard case .object(let byChannel) = channelsValue else {
+                return .failure(SettingRejection("calibration.\(name) must be an object of channel: {offset} or {points}, not \(channelsValue.kind)"))
+            }
+            var channels = merged[sensor] ?? [:]
+            for (channelName, entry) in byChannel.sorted(by: { $0.key < $1.key }) {
+                let path = "calibration.\(name).\(channelName.prefix(maximumTextLength))"
+                guard let channel = Channel(rawValue: channelName) else {
+                    return .failure(SettingRejection("\(path): not a channel; expected \(Channel.allCases.map(\.rawValue).joined(separator: ", "))"))
+                }
+                if case .null = entry {
+                    channels[channelName] = nil
+                    continue
+                }
+                let spec = specs.map { $0.first { $0.channel == channel } }
+                if let spec, spec == nil {
+                    return .failure(SettingRejection("\(path): \(name) does not report \(channelName)"))
+                }
+                let calibration: Calibration
+                switch parseCalibration(entry) {
+                case .success(let parsed): calibration = parsed
+                case .failure(let problem): return .failure(SettingRejection("\(path): \(problem.reason)"))
+                }
+                if let spec = spec ?? nil, let problem = calibration.problem(for: spec) {
+                    return .failure(SettingRejection("\(path): \(problem)"))
+                }
+                channels[channelName] = calibration
+            }
+            merged[sensor] = channels.isEmpty ? nil : channels
+        }
+        return .success(merged)
+    }
+
+    static func parseCalibration(_ entry: JSONValue) -> Result<Calibration, SettingRejection> {
+        guard case .object(let fields) = entry, fields.count == 1 else {
+            return .failure(SettingRejection("expected {\"offset\": number} or {\"points\": [{\"raw\", \"reference\"}, {…}]}"))
+        }
+        if let offset = fields["offset"] {
+            guard let number = offset.doubleValue else { return .failure(SettingRejection("offset must be a number, not \(offset.kind)")) }
+            return .success(.offset(number))
+        }
+        guard case .array(let items)? = fields["points"], items.count == 2 else {
+            return .failure(SettingRejection("expected {\"offset\": number} or {\"points\": [2 points]}"))
+        }
+        var points: [Calibration.Point] = []
+        for item in items {
+            guard let raw = item["raw"]?.doubleValue, let reference = item["reference"]?.doubleValue else {
+                return .failure(SettingRejection("each point needs numbers raw and reference"))
+            }
+            points.append(Calibration.Point(raw: raw, reference: reference))
+        }
+        return .success(.twoPoint(points[0], points[1]))
     }
 }
 
@@ -178,14 +281,17 @@ public struct TwinProperties: Sendable, Equatable {
     var staleFullTwins = 0
     /// How many older full twins in a row are refused (each asking again) before one is taken.
     public static let staleFullTwinRetries = 3
+    /// The board's sensors and their channels, which a calibration is checked against (nil: not checked).
+    public var sensors: [String: [ChipDescriptor.ChannelSpec]]?
 
-    public init(settings: AgentSettings, desiredVersion: Int = 0) {
+    public init(settings: AgentSettings, desiredVersion: Int = 0, sensors: [String: [ChipDescriptor.ChannelSpec]]? = nil) {
         self.settings = settings
         self.desiredVersion = desiredVersion
+        self.sensors = sensors
     }
 
-    public init(snapshot: Snapshot) {
-        self.init(settings: snapshot.settings, desiredVersion: snapshot.desiredVersion)
+    public init(snapshot: Snapshot, sensors: [String: [ChipDescriptor.ChannelSpec]]? = nil) {
+        self.init(settings: snapshot.settings, desiredVersion: snapshot.desiredVersion, sensors: sensors)
     }
 
     public var snapshot: Snapshot { Snapshot(settings: settings, desiredVersion: desiredVersion) }
@@ -232,9 +338,9 @@ public struct TwinProperties: Sendable, Equatable {
                 Self.member(desired, property) != nil && Self.member(reported, property)?["av"]?.intValue != version
             }
             guard !missing.isEmpty else { return Update() }
-            return apply(desired, version: version, undecodable: inDesired, only: missing)
+            return apply(desired, version: version, undecodable: inDesired, only: missing, whole: true)
         }
-        return apply(desired, version: version, undecodable: inDesired)
+        return apply(desired, version: version, undecodable: inDesired, whole: true)
     }
 
     /// A writable property's value in a desired or reported section (a dotted name is a path:
@@ -259,7 +365,7 @@ public struct TwinProperties: Sendable, Equatable {
     }
 
     mutating func apply(_ desired: JSONValue, version: Int, undecodable: [JSONUndecodableValue],
-                        only properties: [WritableProperty] = WritableProperty.allCases) -> Update {
+                        only properties: [WritableProperty] = WritableProperty.allCases, whole: Bool = false) -> Update {
         var update = Update()
         var acks: JSONValue?
         for property in properties {
@@ -271,7 +377,7 @@ public struct TwinProperties: Sendable, Equatable {
             if let unreadable {
                 result = .failure(SettingRejection("\(property.rawValue) cannot be read: \(unreadable.reason)"))
             } else {
-                result = settings.apply(property, value)
+                result = settings.apply(property, value, sensors: sensors, whole: whole)
             }
             let ack: JSONValue
             switch result {

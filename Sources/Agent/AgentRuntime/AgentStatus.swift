@@ -8,10 +8,11 @@ import JSON
 import Outbox
 import SystemCalls
 
-/// What `fieldagent status` shows: the running agent writes it to `status.json` in its state
-/// directory when it changes, and at least every 10 s (temporary file + rename, so a reader
-/// never sees half of it; no fsync: it is a runtime view, the state that matters is in the
-/// outbox and the settings store).
+/// What `fieldagent status` shows: the running agent writes it to `status.json` in its runtime
+/// directory (``directory(runtime:state:environment:)``: RAM under systemd, so the SD card is not
+/// worn) when it changes, at most once a second, and at least every 10 s (temporary file +
+/// rename, so a reader never sees half of it; no fsync: it is a runtime view, the state that
+/// matters is in the outbox and the settings store).
 public struct AgentStatus: Codable, Equatable, Sendable {
     public struct Outbox: Codable, Equatable, Sendable {
         public var mode: String
@@ -43,6 +44,35 @@ public struct AgentStatus: Codable, Equatable, Sendable {
         }
     }
 
+    /// One sensor of the board as the last telemetry message saw it.
+    public struct Sensor: Codable, Equatable, Sendable {
+        public var name: String
+        public var chip: String
+        /// `ok`, `degraded`, `failed` or `unknown` (before the first message).
+        public var status: String
+        public var error: String?
+        /// Channel → the average over the last send period.
+        public var readings: [String: Reading]
+
+        public init(name: String, chip: String, status: String, error: String? = nil, readings: [String: Reading] = [:]) {
+            self.name = name
+            self.chip = chip
+            self.status = status
+            self.error = error
+            self.readings = readings
+        }
+    }
+
+    public struct Reading: Codable, Equatable, Sendable {
+        public var value: Double
+        public var unit: String
+
+        public init(value: Double, unit: String) {
+            self.value = value
+            self.unit = unit
+        }
+    }
+
     public var pid: Int32
     public var deviceID: String
     public var board: String
@@ -58,8 +88,63 @@ public struct AgentStatus: Codable, Equatable, Sendable {
     /// The wall clock: `waiting for synchronisation (12 s of 120 s)`, `synchronised (…)`,
     /// `unsynchronised (…)` or `simulated time` (absent in files from older agents).
     public var clock: String?
+    /// The board's sensors in board order (absent in files from older agents).
+    public var sensors: [Sensor]?
+
+    public init(pid: Int32, deviceID: String, board: String, updated: Date, link: String, lastError: String? = nil, twin: String,
+                settings: [String: JSONValue], sent: Int, outbox: Outbox? = nil, route: String, detector: String? = nil,
+                clock: String? = nil, sensors: [Sensor]? = nil) {
+        (self.pid, self.deviceID, self.board, self.updated, self.link, self.lastError, self.twin) =
+            (pid, deviceID, board, updated, link, lastError, twin)
+        (self.settings, self.sent, self.outbox, self.route, self.detector, self.clock, self.sensors) =
+            (settings, sent, outbox, route, detector, clock, sensors)
+    }
 
     public static func path(in directory: String) -> String { directory + "/status.json" }
+
+    /// Where systemd's `RuntimeDirectory=fieldagent` puts the runtime directory.
+    public static let defaultRuntimeDirectory = "/run/fieldagent"
+
+    /// Where the agent writes `status.json`: the `runtime_dir` setting, else `$RUNTIME_DIRECTORY`
+    /// (set by systemd's `RuntimeDirectory=`), else the state directory (a run by hand); nil:
+    /// none of them, nothing is written.
+    public static func directory(runtime: String?, state: String?, environment: [String: String]) -> String? {
+        runtime ?? environment["RUNTIME_DIRECTORY"].flatMap { $0.isEmpty ? nil : $0 } ?? state
+    }
+
+    /// Where `fieldagent status` and the doctor look, in order: where the agent would write it,
+    /// then systemd's runtime directory, then the default state directory.
+    public static func searchDirectories(runtime: String?, state: String?, environment: [String: String]) -> [String] {
+        if let runtime { return [runtime] }
+        let candidates = [directory(runtime: nil, state: nil, environment: environment), defaultRuntimeDirectory,
+                          state ?? StateDirectory.defaultPath].compactMap { $0 }
+        var found: [String] = []
+        for candidate in candidates where !found.contains(candidate) { found.append(candidate) }
+        return found
+    }
+
+    /// The first status found in ``searchDirectories(runtime:state:environment:)``, with its directory.
+    public static func find(runtime: String?, state: String?, environment: [String: String]) -> (status: AgentStatus?, searched: [String], directory: String?) {
+        let directories = searchDirectories(runtime: runtime, state: state, environment: environment)
+        for directory in directories {
+            if let status = read(from: directory) { return (status, directories, directory) }
+        }
+        return (nil, directories, nil)
+    }
+
+    /// One line for the service manager's STATUS (what `systemctl status` shows).
+    public var summary: String {
+        var parts = ["link \(link)", "\(sent) sent"]
+        if let outbox { parts.append("outbox \(outbox.depth) waiting") }
+        if let sensors {
+            let failing = sensors.filter { $0.status != "ok" && $0.status != "unknown" }
+            parts.append(failing.isEmpty ? "sensors ok" : "sensors: " + failing.map { "\($0.name) \($0.status)" }.joined(separator: ", "))
+        }
+        return parts.joined(separator: ", ")
+    }
+
+    /// The JSON of `status.json` (nil: it could not be encoded).
+    public func encoded() -> [UInt8]? { (try? Self.encoder.encode(self)).map(Array.init) }
 
     public func write(to directory: String) -> Bool {
         guard let data = try? Self.encoder.encode(self) else { return false }

@@ -77,13 +77,18 @@ final class DiagnosticsFeature: Feature {
 
     var methods: [DirectMethod] {
         [DirectMethod(name: "runDiagnostics") { [self] _ in
-            let result = samplingSide.run { [configuration, board] () -> MethodResult in
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                guard let data = try? encoder.encode(configuration.run(board)) else { return .error(500, "the doctor report could not be encoded") }
-                return MethodResult(status: 200, body: Array(data))
+            let result = samplingSide.run { [self] () -> MethodResult in
+                guard let report = reportJSON() else { return .error(500, "the doctor report could not be encoded") }
+                return MethodResult(status: 200, body: report)
             }
             return result ?? .error(409, "a diagnostics run is already in progress; try again when it has answered")
         }]
+    }
+
+    /// The doctor's report as JSON (nil: it could not be encoded).
+    func reportJSON() -> [UInt8]? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(configuration.run(board))).map(Array.init)
     }
 }

@@ -16,15 +16,15 @@ import Logging
 import Synchronization
 import SystemCalls
 
-/// What the agent says about itself: `status.json` for `fieldagent status` (on change, see
-/// ``StatusWritePolicy``), the
+/// What the agent says about itself: `status.json` in the runtime directory for `fieldagent
+/// status` (on change, see ``StatusWritePolicy``; a STATUS line to the service manager with it), the
 /// read-only reported properties (at every twin GET, and sensor health when it changes), and the
 /// direct methods `blinkLed` (the status LED) and `getHealth`.
 final class StatusFeature: Feature {
     struct Configuration: Sendable {
         var agentVersion: String
-        /// Where `status.json` goes (nil: not written).
-        var stateDirectory: String?
+        /// Where `status.json` goes (nil: not written): ``AgentStatus/directory(runtime:state:environment:)``.
+        var directory: String?
         var certificateFile: String?
     }
 
@@ -38,6 +38,11 @@ final class StatusFeature: Feature {
     let capture: CaptureClock
     let started = ContinuousClock.now
     let sensorStatuses = Mutex<[String: String]>([:])
+    /// The sensors as the last message saw them (`status.json`).
+    let sensorsSeen = Mutex<[String: SensorHealth]>([:])
+    let latestReadings = Mutex<[String: [String: ChannelAggregate]]>([:])
+    /// Told the status's one-line summary after each write (the service manager's STATUS).
+    let announce: (@Sendable (String) -> Void)?
     let writer = DispatchQueue(label: "fieldagent.status")
     /// Monotonic time for the write policy (injected by tests).
     let now: @Sendable () -> Duration
@@ -53,7 +58,9 @@ final class StatusFeature: Feature {
 
     init(configuration: Configuration, board: Board, twin: TwinFeature, alerts: AlertsFeature, link: HubLink?, capture: CaptureClock,
          logger: Logger, policy: StatusWritePolicy = StatusWritePolicy(),
-         now: @escaping @Sendable () -> Duration = StatusWritePolicy.monotonicNow) {
+         now: @escaping @Sendable () -> Duration = StatusWritePolicy.monotonicNow,
+         announce: (@Sendable (String) -> Void)? = nil) {
+        self.announce = announce
         self.capture = capture
         self.configuration = configuration
         self.now = now
@@ -69,7 +76,7 @@ final class StatusFeature: Feature {
     // MARK: Lifecycle
 
     func start() {
-        guard let directory = configuration.stateDirectory else { return }
+        guard let directory = configuration.directory else { return }
         try? POSIX.makeDirectories(directory, mode: 0o755)
         link?.client?.observeChanges { [weak self] in self?.changed() }
         changed()
@@ -78,7 +85,7 @@ final class StatusFeature: Feature {
     /// Something `status.json` shows may have changed: arms the writer's timer for the earliest
     /// time the policy lets it write (at once, or a second after the last write).
     func changed() {
-        guard configuration.stateDirectory != nil else { return }
+        guard configuration.directory != nil else { return }
         let now = self.now()
         writes.withLock { w in
             guard !w.stopped else { return }
@@ -99,7 +106,7 @@ final class StatusFeature: Feature {
 
     /// The timer fired (on `writer`): writes when the policy says so, and arms the next look.
     func fire() {
-        guard let directory = configuration.stateDirectory else { return }
+        guard let directory = configuration.directory else { return }
         let now = self.now()
         var written: AgentStatus?
         let proceed = writes.withLock { w -> Bool in
@@ -115,7 +122,10 @@ final class StatusFeature: Feature {
             return status.content
         }
         var ok = true
-        if decision.write, let written { ok = written.write(to: directory) }
+        if decision.write, let written {
+            ok = written.write(to: directory)
+            announce?(written.summary)
+        }
         writes.withLock { w in
             w.policy = policy
             guard !w.stopped else { return }
@@ -135,6 +145,13 @@ final class StatusFeature: Feature {
         }
         link?.client?.observeChanges(nil)
         blinker?.stop()
+        // The last word: what the agent saw when it stopped (fieldagent status shows it as not running).
+        if let directory = configuration.directory {
+            writer.sync {
+                let final = status()
+                if final.write(to: directory) { announce?(final.summary) }
+            }
+        }
     }
 
     // MARK: Direct methods
@@ -226,6 +243,8 @@ final class StatusFeature: Feature {
     /// Each telemetry message carries the sensors' health; a change is reported on the twin.
     func observe(_ message: TelemetryMessage) {
         let statuses = message.sensors.mapValues(\.status)
+        sensorsSeen.withLock { $0 = message.sensors }
+        latestReadings.withLock { $0 = message.readings }
         let changed = sensorStatuses.withLock { s in
             defer { s = statuses }
             return s != statuses
@@ -260,7 +279,21 @@ final class StatusFeature: Feature {
                            link: client.map { "\($0.state)" } ?? "no hub configured", lastError: client?.lastError, twin: twinText,
                            settings: Dictionary(uniqueKeysWithValues: WritableProperty.allCases.map { ($0.rawValue, settings.twinValue($0)) }),
                            sent: link?.acknowledged ?? 0, outbox: link?.outbox.map { AgentStatus.Outbox($0.statistics) },
-                           route: settings.route.rawValue, detector: alerts.detector.rawValue, clock: capture.statusText)
+                           route: settings.route.rawValue, detector: alerts.detector.rawValue, clock: capture.statusText,
+                           sensors: sensorsStatus())
+    }
+
+    /// Every sensor of the board, in board order: its health in the last message and its
+    /// channels' averages over that message's period.
+    func sensorsStatus() -> [AgentStatus.Sensor] {
+        let seen = sensorsSeen.withLock { $0 }
+        let readings = latestReadings.withLock { $0 }
+        return board.sensors.map { sensor in
+            let name = sensor.chip.name
+            let health = seen[name]
+            return AgentStatus.Sensor(name: name, chip: sensor.chip.kind.name, status: health?.status ?? "unknown", error: health?.error,
+                                      readings: (readings[name] ?? [:]).mapValues { AgentStatus.Reading(value: $0.avg, unit: $0.unit) })
+        }
     }
 }
 

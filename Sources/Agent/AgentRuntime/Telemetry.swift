@@ -7,6 +7,9 @@ public struct ChannelAggregate: Codable, Equatable, Sendable {
     public var max: Double
     public var count: Int
     public var unit: String
+    /// The calibration that corrected these readings (`offset -0.40`, `two-point 20.10→20.00
+    /// 80.30→79.50`; the last one in the period); absent when uncalibrated.
+    public var calibration: String?
 }
 
 /// Health of one sensor in a telemetry message.
@@ -48,6 +51,7 @@ public struct TelemetryMessage: Codable, Equatable, Sendable {
 public struct TelemetryWindow: Sendable {
     private var values: [String: [Channel: [Double]]] = [:]
     private var unavailable: [String: Int] = [:]
+    private var calibrations: [String: [Channel: String]] = [:]
     /// Sensor names in board order, for choosing top-level values.
     private let order: [String]
 
@@ -62,6 +66,7 @@ public struct TelemetryWindow: Sendable {
         for reading in readings {
             if let value = reading.value, reading.quality != .unavailable {
                 values[reading.sensor, default: [:]][reading.channel, default: []].append(value.value)
+                calibrations[reading.sensor, default: [:]][reading.channel] = reading.calibration
             } else {
                 failedSensors.insert(reading.sensor)
             }
@@ -77,7 +82,7 @@ public struct TelemetryWindow: Sendable {
                 readings[sensor, default: [:]][channel.rawValue] = ChannelAggregate(
                     avg: channel.rounded(series.reduce(0, +) / Double(series.count)),
                     min: channel.rounded(series.min() ?? 0), max: channel.rounded(series.max() ?? 0),
-                    count: series.count, unit: channel.unit.rawValue)
+                    count: series.count, unit: channel.unit.rawValue, calibration: calibrations[sensor]?[channel])
             }
         }
         func first(_ channel: Channel) -> Double? {

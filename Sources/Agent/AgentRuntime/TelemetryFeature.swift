@@ -3,6 +3,7 @@ import FoundationEssentials
 import HAL
 import Logging
 import SensorCore
+import Synchronization
 
 /// The sampler on the board's clock, on the caller's thread: one aggregate per send period,
 /// written to the outbox (with a hub) before it is handed on; every sample goes to spike
@@ -26,6 +27,8 @@ final class TelemetryFeature: ForegroundFeature {
     let capture: CaptureClock
     /// Doctor runs, done between samples on this feature's thread.
     let samplingSide: SamplingSide
+    /// By when the sampler will be back in its loop (nil: not running); the watchdog's view.
+    let samplerPromise = Mutex<ContinuousClock.Instant?>(nil)
 
     init(configuration: Configuration, board: Board, twin: TwinFeature, alerts: AlertsFeature, status: StatusFeature,
          link: HubLink?, logger: Logger, output: @escaping @Sendable (TelemetryMessage) -> Void, wake: WakeUp, capture: CaptureClock,
@@ -47,8 +50,11 @@ final class TelemetryFeature: ForegroundFeature {
         let loop = TelemetryLoop(sendFrequency: twin.settings.sendFrequency, interval: board.file.sampling.interval, count: configuration.count)
         samplingSide.samplingStarted()
         defer { samplingSide.samplingStopped() }
+        defer { samplerPromise.withLock { $0 = nil } }
         loop.run(board: board, logger: logger, settings: { twin.settings }, shouldStop: shouldStop, wake: wake, capture: capture,
-                 between: samplingSide.betweenSamples, onSample: { readings, elapsed, stamp in
+                 between: samplingSide.betweenSamples,
+                 promise: { wait in samplerPromise.withLock { $0 = ContinuousClock.now + wait } },
+                 onSample: { readings, elapsed, stamp in
                      alerts.sample(readings, stamp: stamp, elapsed: elapsed, settings: twin.settings)
                  }) { message in
             let captured = (try? Date(message.timestamp, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))) ?? Date()

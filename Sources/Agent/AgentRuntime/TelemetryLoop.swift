@@ -39,9 +39,12 @@ public struct TelemetryLoop: Sendable {
     ///     clock, as on a simulated board).
     ///   - between: called on this thread whenever no sample is being taken, before each wait
     ///     (other work on the board's drivers, see ``SamplingSide``); raise `wake` to get there.
+    ///   - promise: told, before each sample (zero) and each wait (its length on the board's
+    ///     clock), how soon the loop will be back: what a watchdog checks it against.
     public func run(board: Board, logger: Logger, settings: () -> AgentSettings,
                     shouldStop: () -> Bool = { false }, wake: WakeUp = WakeUp(), capture: CaptureClock? = nil,
                     between: () -> Void = {},
+                    promise: (Duration) -> Void = { _ in },
                     onSample: ([Reading], Duration, CaptureClock.Stamp) -> Void = { _, _, _ in },
                     sink: (TelemetryMessage) -> Void) {
         let sampler = Sampler(board: board, logger: logger)
@@ -55,10 +58,13 @@ public struct TelemetryLoop: Sendable {
         var periodStart = clock.now
         var nextSample = clock.now
         while !Task.isCancelled && !shouldStop() {
+            promise(.zero)
             let current = settings()
             let frequency = current.sendFrequency
             let step = min(interval, frequency)
-            let readings = sampler.sampleOnce().filter { !current.disabledChannels.contains($0.channel) }
+            let readings = sampler.sampleOnce().filter { !current.disabledChannels.contains($0.channel) }.map { reading in
+                current.calibration(reading.sensor, reading.channel).map(reading.calibrated(by:)) ?? reading
+            }
             window.add(readings)
             let stamp = capture.stamp()
             onSample(readings, clock.now - clockStart, stamp)
@@ -93,6 +99,7 @@ public struct TelemetryLoop: Sendable {
                     nextSample = clock.now
                     break
                 }
+                promise(wait)
                 _ = clock.sleep(for: wait, wakeUp: wake)
             }
         }

@@ -3,6 +3,7 @@ import FoundationEssentials
 import HAL
 import IoTHub
 import Logging
+import SensorCore
 import Synchronization
 
 /// The device twin's writable settings: desired values from the hub applied live (pure logic in
@@ -13,6 +14,8 @@ final class TwinFeature: Feature {
         var initial: AgentSettings
         /// Where applied settings are kept (nil: not kept).
         var stateDirectory: String?
+        /// The board's sensors and their channels (what a calibration may name).
+        var sensors: [String: [ChipDescriptor.ChannelSpec]]? = nil
     }
 
     let name = "twin"
@@ -30,11 +33,11 @@ final class TwinFeature: Feature {
         self.link = link
         self.logger = logger
         store = configuration.stateDirectory.map { SettingsStore(directory: $0) }
-        var properties = TwinProperties(settings: configuration.initial)
+        var properties = TwinProperties(settings: configuration.initial, sensors: configuration.sensors)
         if let store {
             switch store.load() {
             case .success(let snapshot?):
-                properties = TwinProperties(snapshot: snapshot)
+                properties = TwinProperties(snapshot: snapshot, sensors: configuration.sensors)
                 logger.notice("restored twin settings (desired $version \(snapshot.desiredVersion)) from \(store.path): sendFrequency \(DurationText.format(snapshot.settings.sendFrequency)), route \(snapshot.settings.route.rawValue)",
                               metadata: ["feature": "twin"])
             case .success(nil):

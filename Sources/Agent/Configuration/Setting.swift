@@ -308,6 +308,8 @@ public struct SettingDescription: Sendable {
 public struct SettingKey<Section: SettingsSection>: Sendable {
     public let description: SettingDescription
     let assign: @Sendable (inout Section, SettingLayer.Entry) -> Void
+    /// The value in force in a section, as it would be written (nil: none).
+    public let text: @Sendable (Section) -> String?
 
     /// A key whose default is the section's initial value.
     public init<Value>(_ path: String, _ field: WritableKeyPath<Section, Value> & Sendable, _ kind: SettingKind<Value>,
@@ -320,6 +322,7 @@ public struct SettingKey<Section: SettingsSection>: Sendable {
         assign = { section, entry in
             if case .success(let value) = kind.parse(entry.text, entry.origin) { section[keyPath: field] = value }
         }
+        text = { section in kind.format(section[keyPath: field]) }
     }
 
     /// A key with no value until one is given; `absent` says what happens then.
@@ -332,6 +335,7 @@ public struct SettingKey<Section: SettingsSection>: Sendable {
         assign = { section, entry in
             if case .success(let value) = kind.parse(entry.text, entry.origin) { section[keyPath: field] = value }
         }
+        text = { section in section[keyPath: field].map(kind.format) }
     }
 }
 
@@ -348,6 +352,9 @@ extension SettingsSection {
     public static func requirements(_ layers: SettingLayers) -> [Requirement] { [] }
 
     public static var descriptions: [SettingDescription] { keys.map(\.description) }
+
+    /// Each key's path and the value in force, in key order (nil: none given).
+    public var values: [(path: String, text: String?)] { Self.keys.map { ($0.description.path, $0.text(self)) } }
 
     /// The section with each key's value in force. Check ``SettingLayers/issues(keys:required:)``
     /// first: a value that does not fit its key leaves the default here.

@@ -19,8 +19,12 @@ extension FieldAgent {
 
         func run() throws {
             let board = try openBoard(options)
-            let agent = Agent(board: board, options: .init(agentVersion: FieldAgent.configuration.version, count: 1),
-                              hub: nil, logger: Logger(label: "interface-samples"))
+            // A log ring of its own (no bootstrap), so getLogs and the bundle have lines to show.
+            let ring = LogRing()
+            let logger = Logger(label: "interface-samples") { label in RingLogHandler(label: label, ring: ring, level: .info) }
+            let agent = Agent(board: board, options: .init(agentVersion: FieldAgent.configuration.version, count: 1, logRing: ring),
+                              hub: nil, logger: logger)
+            logger.notice("interface samples on \(board.file.name)", metadata: ["feature": "samples"])
             try agent.run()
             @Sendable func emit(_ kind: String, _ name: String, _ status: Int?, _ body: [UInt8]) {
                 var line: [String: JSONValue] = ["kind": .string(kind), "name": .string(name),
@@ -29,13 +33,19 @@ extension FieldAgent {
                 writeLine(String(decoding: JSONValue.object(line).encoded(), as: UTF8.self))
             }
             emit("reported", "readOnly", nil, agent.readOnlyPropertiesForInterfaceCheck())
-            var twin = TwinProperties(settings: agent.settings)
+            let sensors = Dictionary(board.sensors.map { ($0.chip.name, $0.chip.kind.descriptor.channels) }) { first, _ in first }
+            var twin = TwinProperties(settings: agent.settings, sensors: sensors)
+            let first = board.sensors.first.map { ($0.chip.name, $0.chip.kind.descriptor.channels.first?.channel.rawValue ?? "temperature") } ?? ("none", "temperature")
+            let calibration = #"{"calibration":{"\#(first.0)":{"\#(first.1)":{"offset":0.1}}}}"#
             let document = Array(#"{"desired":{"$version":1},"reported":{"$version":1}}"#.utf8)
             if let defaults = twin.defaultsReport(for: document) { emit("reported", "defaults", nil, defaults) }
             let patches = [
                 #"{"sendFrequency":"2s","channels":{"humidity":false},"spikeThreshold":0.8,"route":"predictor"}"#,
                 #"{"sendFrequency":"banana","channels":{"co2":true},"spikeThreshold":"high","route":7}"#,
                 #"{"sendFrequency":null}"#,
+                calibration,
+                #"{"calibration":{"no-such-sensor":{"temperature":{"offset":1}}}}"#,
+                #"{"calibration":{"\#(first.0)":{"\#(first.1)":null}}}"#,
             ]
             for (i, patch) in patches.enumerated() {
                 if let acks = twin.applyPatch(version: i + 2, body: Array(patch.utf8)).reportedPatch {
@@ -43,7 +53,8 @@ extension FieldAgent {
                 }
             }
             for (name, payload) in [("runDiagnostics", ""), ("blinkLed", #"{"seconds":1}"#), ("blinkLed", #"{"seconds":"x"}"#),
-                                    ("getHealth", ""), ("selfDestruct", "{}")] {
+                                    ("getHealth", ""), ("selfDestruct", "{}"), ("getLogs", #"{"level":"info","maxBytes":4096}"#),
+                                    ("getLogs", #"{"level":"loud"}"#), ("getSupportBundle", #"{"maxBytes":32768}"#)] {
                 let (status, body) = agent.invoke(name, payload: Array(payload.utf8))
                 emit("method", name, status, body)
             }
@@ -61,6 +72,8 @@ extension FieldAgent {
                                        }, alertOutput: { alert in
                                            if let data = try? encoder.encode(alert) { emit("alert", "unsynchronised", nil, Array(data)) }
                                        })
+            // Calibrated readings say which calibration produced them.
+            unsynchronised.applyDesiredPatchForTesting(version: 1, body: Array(calibration.utf8))
             try unsynchronised.run()
         }
     }

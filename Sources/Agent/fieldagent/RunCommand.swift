@@ -49,6 +49,9 @@ extension FieldAgent {
         @Option(help: settingHelp("state_dir"))
         var stateDir: String?
 
+        @Option(help: settingHelp("runtime_dir"))
+        var runtimeDir: String?
+
         @Option(help: "Stop after this many messages.")
         var count: Int?
 
@@ -86,7 +89,10 @@ extension FieldAgent {
             var required = [Requirement("board", "run samples a board")]
             if sink == .hub { required.append(Requirement("hub.host", "--sink hub sends to a hub")) }
             let config = try loadSettings(file: self.config, flags: givenOptions(self) + givenOptions(link), required: required)
-            let logger = bootstrapLogging(config.core.logLevel, label: "fieldagent")
+            // Recent lines stay in memory for getLogs and getSupportBundle (256 KB).
+            let ring = LogRing()
+            let level = config.core.logLevel
+            let logger = bootstrapLogging(level, label: "fieldagent") { label in RingLogHandler(label: label, ring: ring, level: level) }
             let board = try openBoard(path: config.core.board ?? "", timeScale: config.core.timeScale)
             let hub = sink == .stdout ? nil : config.link.clientSettings(defaultDeviceID: board.file.deviceID)
             // A link setting that cannot work is an exit now, never a link that stops (or fails
@@ -98,7 +104,8 @@ extension FieldAgent {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             let printing = hub == nil
-            let agent = Agent(board: board, options: .init(agentVersion: FieldAgent.configuration.version, config: config, count: count),
+            let agent = Agent(board: board, options: .init(agentVersion: FieldAgent.configuration.version, config: config, count: count,
+                                                           logRing: ring),
                               hub: hub, logger: logger, output: { message in
                 if printing, let data = try? encoder.encode(message) { writeLine(String(decoding: data, as: UTF8.self)) }
             }, alertOutput: { alert in

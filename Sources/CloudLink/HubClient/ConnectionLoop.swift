@@ -65,6 +65,7 @@ final class ConnectionLoop {
         }
         while !stopRequested {
             client.update { $0.state = .connecting }
+            promise(.zero)
             do {
                 protocolVersion = try stream.connect()
             } catch {
@@ -78,7 +79,22 @@ final class ConnectionLoop {
             if stopRequested { break }
             if !waitBeforeRetry(reason: outcome) { break }
         }
+        promise(nil)
         client.update { $0.state = .stopped }
+    }
+
+    /// Tells a watchdog by when this thread will be back in its loop: after `wait`, or now (it is
+    /// working); nil while it waits for work without a deadline or has ended.
+    func promise(_ wait: Duration?) {
+        let by = wait.map { ContinuousClock.now + $0 }
+        client.shared.withLock { $0.loopPromise = by }
+    }
+
+    /// The one place the thread blocks, with its promise kept for a watchdog.
+    func waitInStream(_ timeout: Duration?) {
+        promise(timeout)
+        stream.wait(timeout: timeout)
+        promise(.zero)
     }
 
     /// Logs the failure once per distinct reason, then waits a full-jitter backoff (woken early
@@ -100,7 +116,7 @@ final class ConnectionLoop {
         while !stopRequested {
             let left = end - now
             if left <= .zero { return true }
-            stream.wait(timeout: left)
+            waitInStream(left)
         }
         return false
     }
@@ -237,7 +253,7 @@ final class ConnectionLoop {
             // take gave: look again before sleeping.
             if case .bytes = read { continue }
             if askAgain { continue }
-            stream.wait(timeout: nextDeadline().map { max(.zero, $0 - now) })
+            waitInStream(nextDeadline().map { max(.zero, $0 - now) })
         }
     }
 

@@ -97,6 +97,8 @@ public final class HubClient: Sendable {
         var statistics = Statistics()
         var stopRequested = false
         var lastError: String?
+        /// By when the connection thread will be back in its loop (``loopPromise``).
+        var loopPromise: ContinuousClock.Instant?
     }
 
     let settings: Settings
@@ -220,6 +222,10 @@ public final class HubClient: Sendable {
     public var twin: TwinAvailability { shared.withLock { $0.twin } }
     public var statistics: Statistics { shared.withLock { $0.statistics } }
     public var lastError: String? { shared.withLock { $0.lastError } }
+    /// By when the connection thread said it will be back in its loop (the end of its current
+    /// wait, or now while it works); nil while it waits for work without a deadline, or has not
+    /// started or has ended. A watchdog that sees it long past knows the link hung.
+    public var loopPromise: ContinuousClock.Instant? { shared.withLock { $0.loopPromise } }
 
     /// Messages accepted by ``send(_:properties:)`` and not yet acknowledged by the hub.
     public var unacknowledged: Int {

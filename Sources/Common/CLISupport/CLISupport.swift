@@ -19,11 +19,16 @@ public enum Exit {
 
 /// Sets up logging once per process, to standard error at `level` (only executables bootstrap
 /// logging; libraries take a `Logger`), and returns the executable's own logger.
-public func bootstrapLogging(_ level: Logger.Level, label: String) -> Logger {
+///
+/// - Parameter tee: another handler for every logger (the agent's in-memory log ring), given the
+///   logger's label.
+public func bootstrapLogging(_ level: Logger.Level, label: String,
+                             tee: (@Sendable (String) -> any LogHandler)? = nil) -> Logger {
     LoggingSystem.bootstrap { name in
         var handler = StreamLogHandler.standardError(label: name)
         handler.logLevel = level
-        return handler
+        guard let tee else { return handler }
+        return MultiplexLogHandler([handler, tee(name)])
     }
     return Logger(label: label)
 }

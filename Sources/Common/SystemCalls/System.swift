@@ -419,6 +419,41 @@ public enum POSIX {
         return address
     }
 
+    /// Sends `bytes` as one datagram to the Unix datagram socket at `path` (a leading `@` names
+    /// Linux's abstract namespace, as `$NOTIFY_SOCKET` may) from a fresh unbound socket, closed
+    /// after: the service manager's notification protocol, without libsystemd.
+    public static func sendDatagram(_ bytes: [UInt8], toUnixSocket path: String) throws(SystemError) {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        var name = Array(path.utf8)
+        let abstract = name.first == UInt8(ascii: "@")
+        if abstract { name[0] = 0 }
+        guard !name.isEmpty, name.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw SystemError(errno: ENAMETOOLONG, function: "sendto", subject: path)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: name)
+            raw[name.count] = 0
+        }
+        // An abstract name is exactly its bytes; a path may carry its terminating NUL.
+        let length = socklen_t(MemoryLayout.size(ofValue: address.sun_family) + name.count + (abstract ? 0 : 1))
+        #if os(Linux)
+        let type = Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        #else
+        let type = SOCK_DGRAM
+        #endif
+        let fd = try call("socket", path) { socket(AF_UNIX, type, 0) }
+        defer { close(fd) }
+        let sent = try call("sendto", path) {
+            bytes.withUnsafeBytes { raw in
+                withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, raw.baseAddress, raw.count, sendFlags, $0, length) }
+                }
+            }
+        }
+        guard sent == bytes.count else { throw SystemError(errno: EMSGSIZE, function: "sendto", subject: path) }
+    }
+
     /// A stream socket connected to the Unix socket at `path`.
     ///
     /// Blocking by default. With `nonBlocking`, the result says whether the connection is already

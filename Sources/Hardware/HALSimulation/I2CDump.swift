@@ -53,6 +53,27 @@ public struct I2CDump: Equatable, Sendable {
         self.bytes = bytes
     }
 
+    /// The text `i2cdump` prints for these bytes (rows with no byte left out; `XX` for a
+    /// missing one): what ``init(parsing:)`` reads back.
+    public var text: String {
+        func hex(_ value: Int) -> String {
+            let digits = Array("0123456789abcdef")
+            return String([digits[(value >> 4) & 0xF], digits[value & 0xF]])
+        }
+        var lines = ["     0  1  2  3  4  5  6  7  8  9  a  b  c  d  e  f    0123456789abcdef"]
+        for row in stride(from: 0, to: bytes.count, by: 16) {
+            let slice = bytes[row..<min(row + 16, bytes.count)]
+            guard slice.contains(where: { $0 != nil }) else { continue }
+            let cells = slice.map { $0.map { hex(Int($0)) } ?? "XX" }
+            let ascii = slice.map { byte -> String in
+                guard let byte else { return "X" }
+                return (0x20...0x7E).contains(byte) ? String(UnicodeScalar(byte)) : "."
+            }
+            lines.append(hex(row) + ": " + cells.joined(separator: " ") + "    " + ascii.joined())
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
     /// `count` bytes from `start`, or nil if any of them is missing from the dump.
     public func slice(_ start: Int, count: Int) -> [UInt8]? {
         guard start >= 0, start + count <= bytes.count else { return nil }

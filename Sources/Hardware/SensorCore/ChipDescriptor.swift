@@ -50,12 +50,18 @@ public struct ChipDescriptor: Sendable, CustomStringConvertible {
     /// What else identification can tell a technician (a serial number, a calibration flag),
     /// shown by the doctor beside a chip that identified; nil when the chip offers nothing.
     public var about: (@Sendable (_ bus: any I2CBus, _ address: I2CAddress, _ clock: any HALClock) -> String?)?
+    /// The registers an `i2cdump`-style image of the chip reads (its datasheet register map);
+    /// nil for a chip that takes commands instead of register reads (an image would send it
+    /// commands).
+    public var registerImage: ClosedRange<UInt8>?
 
     public init(name: String, aliases: [String] = [], family: String, identifiesAs: String? = nil,
                 addresses: [I2CAddress], addressPin: String, detectable: Bool = true, channels: [ChannelSpec],
                 identify: @escaping @Sendable (any I2CBus, I2CAddress, any HALClock) throws(I2CError) -> Bool,
                 makeDriver: @escaping @Sendable (any I2CBus, I2CAddress, any HALClock) -> any Sensor,
-                about: (@Sendable (any I2CBus, I2CAddress, any HALClock) -> String?)? = nil) {
+                about: (@Sendable (any I2CBus, I2CAddress, any HALClock) -> String?)? = nil,
+                registerImage: ClosedRange<UInt8>? = nil) {
+        self.registerImage = registerImage
         self.name = name
         self.aliases = aliases
         self.family = family

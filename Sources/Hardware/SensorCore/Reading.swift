@@ -16,12 +16,25 @@ public struct Reading: Equatable, Sendable {
     public var quality: ReadingQuality
     /// Monotonic capture time on the sampler's clock.
     public var time: Duration
+    /// The ``Calibration/label(digits:)`` of the correction applied to `value` (nil: none).
+    public var calibration: String?
 
-    public init(sensor: String, channel: Channel, value: Quantity?, quality: ReadingQuality, time: Duration) {
+    public init(sensor: String, channel: Channel, value: Quantity?, quality: ReadingQuality, time: Duration,
+                calibration: String? = nil) {
+        self.calibration = calibration
         self.sensor = sensor
         self.channel = channel
         self.value = value
         self.quality = quality
         self.time = time
+    }
+
+    /// This reading corrected by `calibration` (an unavailable reading stays as it is).
+    public func calibrated(by calibration: Calibration) -> Reading {
+        guard let value else { return self }
+        var corrected = self
+        corrected.value = Quantity(calibration.apply(value.value), value.unit)
+        corrected.calibration = calibration.label(digits: channel.facts.digits)
+        return corrected
     }
 }

@@ -6,6 +6,8 @@ import Logging
 import NIOPosix
 import Predictor
 import PredictorServer
+import ServiceNotify
+import Synchronization
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -54,8 +56,21 @@ struct Serve: AsyncParsableCommand {
             try? await group.shutdownGracefully()
             throw Exit.failed
         }
+        // Under systemd (Type=notify): READY once the socket accepts, watchdog pings while the
+        // event loop still runs its one-second tick.
+        let notifier = ServiceNotifier(environment: ServiceManagerEnvironment(environment: ProcessInfo.processInfo.environment,
+                                                                              pid: getpid()), logger: logger)
+        let loopPromise = Mutex<ContinuousClock.Instant?>(ContinuousClock.now + .seconds(1))
+        let tick = group.next().scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(1)) { _ in
+            loopPromise.withLock { $0 = ContinuousClock.now + .seconds(1) }
+        }
+        notifier.watch("event loop") { loopPromise.withLock { $0 } }
+        notifier.send(.ready(status: "answering on \(socket) (\(model == nil ? "fallback robust z-score" : "forest model"))"))
+        notifier.startWatchdog()
         let signal = await signals.next()
         logger.info("stopping", metadata: ["signal": "\(signal)", "streams": "\(engine.streamCount)"])
+        tick.cancel()
+        notifier.stop(status: "stopping on signal \(signal)")
         do {
             try await server.stop()
         } catch {

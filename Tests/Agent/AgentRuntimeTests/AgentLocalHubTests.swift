@@ -49,12 +49,13 @@ import Testing
         }
 
         /// An agent on sim-factory-line in real time (time scale 1), running on its own thread.
-        func startAgent(sendFrequency: Duration = .seconds(6)) throws -> Agent {
+        func startAgent(sendFrequency: Duration = .seconds(6), logRing: LogRing? = nil) throws -> Agent {
             let board = try Board.open(try BoardFile.load(path: "\(repositoryRoot)/boards/sim-factory-line.yaml"), timeScale: 1)
             var config = testConfig(sendFrequency: sendFrequency, stateDirectory: directory + "/agent")
             config.core.flushTimeout = .seconds(2)
-            let agent = Agent(board: board, options: .init(agentVersion: "test", config: config),
-                              hub: hubSettings(), logger: Logger(label: "agent"))
+            let logger = logRing.map { ring in Logger(label: "agent") { RingLogHandler(label: $0, ring: ring, level: .info) } }
+            let agent = Agent(board: board, options: .init(agentVersion: "test", config: config, logRing: logRing),
+                              hub: hubSettings(), logger: logger ?? Logger(label: "agent"))
             Thread.detachNewThread { _ = try? agent.run() }
             return agent
         }

@@ -17,6 +17,8 @@ extension ADXL345 {
             identify: { bus, address, _ throws(I2CError) in
                 try ADXL345Identification.identify(bus: bus, address: address)
             },
-            makeDriver: { bus, address, clock in ADXL345(bus: bus, address: address, clock: clock) }),
+            makeDriver: { bus, address, clock in ADXL345(bus: bus, address: address, clock: clock) },
+            // DEVID 0x00 … FIFO_STATUS 0x39 (datasheet Table 19).
+            registerImage: 0x00...0x39),
     ]
 }

@@ -18,6 +18,8 @@ extension BME280 {
             identify: { bus, address, _ throws(I2CError) in
                 try BME280Identification.variant(bus: bus, address: address) == variant
             },
-            makeDriver: { bus, address, clock in BME280(bus: bus, address: address, clock: clock, variant: variant) })
+            makeDriver: { bus, address, clock in BME280(bus: bus, address: address, clock: clock, variant: variant) },
+            // Calibration words 0x88…0xA1, id 0xD0, calibration 0xE1…0xE7, control and data 0xF2…0xFE (datasheet §5.3).
+            registerImage: 0x80...0xFF)
     }
 }
