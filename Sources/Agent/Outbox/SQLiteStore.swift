@@ -263,8 +263,8 @@ final class SQLiteStore: OutboxStore {
     }
 
     /// Deletions (acknowledged messages) commit with `synchronous = NORMAL` even when enqueues use
-    /// FULL: losing one to a power cut only means the hub gets that message again (it dedupes by
-    /// `$.mid`), and the WAL is written in order, so the next fsynced enqueue makes earlier
+    /// FULL: losing one to a power cut only means the hub gets that message again (IoT Hub
+    /// is at-least-once and does not deduplicate: consumers dedupe on `$.mid`), and the WAL is written in order, so the next fsynced enqueue makes earlier
     /// deletions durable too. This keeps a drain at thousands of messages per second instead of
     /// one fsync per PUBACK batch (docs/outbox.md, "Durability").
     func remove(_ seqs: [UInt64]) throws(StoreFailure) -> [Victim] {

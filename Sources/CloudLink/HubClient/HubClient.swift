@@ -303,7 +303,7 @@ public struct HubOutgoing: Sendable, Equatable {
 
 /// Durable telemetry for the link (the outbox): the connection thread takes messages when its
 /// in-flight window has room and reports each PUBACK. A message taken and not acknowledged when
-/// the process dies is taken again after restart (at-least-once; the hub dedupes by `$.mid`).
+/// the process dies is taken again after restart (at-least-once: IoT Hub does not deduplicate; consumers dedupe on `$.mid`).
 ///
 /// The link does not poll: after a ``take(limit:)`` that returned nothing, it asks again only
 /// when the source calls the wake-up it registered with ``setWakeUp(_:)``, after

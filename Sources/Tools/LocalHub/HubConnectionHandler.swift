@@ -142,7 +142,18 @@ final class HubConnectionHandler: ChannelInboundHandler {
                 core.attach(deviceID, reference(deviceID: deviceID, context: context))
                 logger.notice("\(deviceID) connected from \(peer) (\(protocolVersion))", metadata: ["device": "\(deviceID)"])
             case .storeTelemetry(let message):
-                core.telemetry.append(TelemetryRecord(message, arrivedAt: core.now()))
+                // Throttled or over the quota: not stored, not acknowledged, and the connection
+                // is closed, as IoT Hub does over MQTT (the device sends it again later).
+                switch core.admitTelemetry(bytes: message.payload.count + message.properties.encoded.utf8.count) {
+                case .accepted:
+                    core.telemetry.append(TelemetryRecord(message, arrivedAt: core.now()))
+                case .throttled(let reason), .quotaExceeded(let reason):
+                    closing = true
+                    logger.warning("LocalHub closed the connection of \(deviceID ?? peer): \(reason)", metadata: ["peer": "\(peer)"])
+                    if wrote { context.flush() }
+                    context.close(promise: nil)
+                    return
+                }
             case .twinGet(let requestID):
                 let answer = core.twinGet(deviceID ?? "")
                 feed(.twinAnswer(requestID: requestID, status: answer.status, body: answer.body))

@@ -71,15 +71,18 @@ final class HubCore: Sendable {
     private let connectionCounts = Mutex((total: 0, unauthenticated: 0))
     /// Twin GETs, hub-wide, at IoT Hub's rate; beyond it a GET is answered 429.
     private let twinReads: Mutex<TokenBucket>
+    /// The emulated device-to-cloud throttle and daily quota (nil: none).
+    private let quota: Mutex<HubQuota?>
     /// A monotonic clock for the throttles.
     let uptime: @Sendable () -> Duration
 
     init(stateDirectory: String, logger: Logger, now: @escaping @Sendable () -> Date,
          sessionConfiguration: HubSession.Configuration, limits: ConnectionLimits = ConnectionLimits(),
-         twinReadsPerSecond: Double = Double(IoTHubLimits.twinReadsPerSecond), telemetryFileMaximumBytes: Int = 64 << 20,
+         twinReadsPerSecond: Double = Double(IoTHubLimits.twinReadsPerSecond), telemetryFileMaximumBytes: Int = 64 << 20, quota: HubQuota? = nil,
          uptime: @escaping @Sendable () -> Duration = { .nanoseconds(Int64(clamping: NIODeadline.now().uptimeNanoseconds)) })
         throws(HubError) {
         twinReads = Mutex(TokenBucket(rate: twinReadsPerSecond))
+        self.quota = Mutex(quota)
         self.limits = limits
         self.uptime = uptime
         store = try HubStore(path: stateDirectory + "/hub.sqlite")
@@ -314,6 +317,17 @@ final class HubCore: Sendable {
             return version
         }
     }
+
+    // MARK: Throttles
+
+    /// Whether a device-to-cloud message of `bytes` passes the emulated throttle and quota.
+    func admitTelemetry(bytes: Int) -> HubQuota.Verdict {
+        let time = uptime()
+        let day = Int((now().timeIntervalSince1970 / 86_400).rounded(.down))
+        return quota.withLock { quota in quota?.admit(bytes: bytes, now: time, day: day) ?? .accepted }
+    }
+
+    var quotaUsed: (used: Int, limit: Int)? { quota.withLock { quota in quota.map { ($0.used, $0.dailyLimit) } } }
 
     // MARK: Methods and C2D
 

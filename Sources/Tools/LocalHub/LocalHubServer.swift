@@ -55,6 +55,9 @@ public final class LocalHubServer: Sendable {
         public var twinReadsPerSecond = Double(IoTHubLimits.twinReadsPerSecond)
         /// A device's telemetry file is rotated (one older file kept) before it passes this size.
         public var telemetryFileMaximumBytes = 64 << 20
+        /// IoT Hub's device-to-cloud throttle and daily quota to emulate (nil: none), for `units` units.
+        public var tier: IoTHubTier?
+        public var units = 1
         public var logger: Logger
         /// The time certificates are checked against and telemetry is stamped with.
         public var now: @Sendable () -> Date = { Date() }
@@ -96,7 +99,8 @@ public final class LocalHubServer: Sendable {
         core = try HubCore(stateDirectory: directory, logger: configuration.logger, now: configuration.now,
                            sessionConfiguration: configuration.session, limits: configuration.limits,
                            twinReadsPerSecond: configuration.twinReadsPerSecond,
-                           telemetryFileMaximumBytes: configuration.telemetryFileMaximumBytes)
+                           telemetryFileMaximumBytes: configuration.telemetryFileMaximumBytes,
+                           quota: configuration.tier.map { HubQuota(tier: $0, units: configuration.units) })
         let identity = try Self.serverIdentity(configuration)
         do {
             tls = try TLSMemoryContext.server(.server(identity: identity, clientTrustAnchors: nil),
@@ -273,6 +277,13 @@ public final class LocalHubServer: Sendable {
 
     /// Messages logged since start, all devices.
     public var telemetryCount: Int { core.telemetry.total }
+
+    /// Metered messages used today and the daily limit, when a tier is emulated.
+    public var quotaUsed: (used: Int, limit: Int)? { core.quotaUsed }
+
+    /// Messages of `deviceID` since start that repeated a `$.mid` (IoT Hub is at-least-once: a
+    /// device resends what it got no PUBACK for; consumers dedupe on `$.mid`).
+    public func duplicateCount(_ deviceID: String) -> Int { core.telemetry.duplicates(deviceID: deviceID) }
 
     /// Calls `handler` (on an event-loop thread) for each new record of `deviceID` (all when
     /// `nil`) until ``cancelTelemetrySubscription(_:)``.

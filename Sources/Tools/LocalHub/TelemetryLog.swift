@@ -85,13 +85,39 @@ final class TelemetryLog: Sendable {
         var lastError: String?
         var counts: [String: Int] = [:]
         var total = 0
+        var recentIDs: [String: RecentIDs] = [:]
+        var duplicates: [String: Int] = [:]
     }
 
+    /// The last message ids of one device (bounded).
+    struct RecentIDs {
+        var set: Set<String> = []
+        var order: [String] = []
+        var next = 0
+
+        /// Records `id`; true when it was already there.
+        mutating func record(_ id: String, window: Int) -> Bool {
+            guard set.insert(id).inserted else { return true }
+            if order.count < window {
+                order.append(id)
+            } else {
+                set.remove(order[next])
+                order[next] = id
+                next = (next + 1) % window
+            }
+            return false
+        }
+    }
+
+    static let duplicateWindow = 65_536
+
     let directory: String
+    let maximumFileBytes: Int
     private let state = Mutex(State())
 
     init(directory: String, maximumFileBytes: Int = 64 << 20) throws(HubError) {
         self.directory = directory
+        self.maximumFileBytes = max(1, maximumFileBytes)
         do { try POSIX.makeDirectories(directory, mode: 0o755) } catch {
             throw .storage(operation: "creating the telemetry folder", path: directory, reason: error.description)
         }
@@ -110,14 +136,24 @@ final class TelemetryLog: Sendable {
         let subscribers: [Subscriber] = state.withLock { state in
             state.total += 1
             state.counts[record.deviceId, default: 0] += 1
+            if case .string(let id)? = record.properties["$.mid"],
+               state.recentIDs[record.deviceId, default: RecentIDs()].record(id, window: Self.duplicateWindow) {
+                state.duplicates[record.deviceId, default: 0] += 1
+            }
             do {
+                let file = path(for: record.deviceId)
+                var size = state.sizes[record.deviceId] ?? 0
+                if state.files[record.deviceId] == nil { size = Int((try? POSIX.status(file))?.size ?? 0) }
+                if size > 0, size + line.count > maximumFileBytes {
+                    if let open = state.files.removeValue(forKey: record.deviceId) { POSIX.close(open) }
+                    try POSIX.rename(file, to: file + ".1")
+                    size = 0
+                }
                 let fd: Int32
-    let maximumFileBytes: Int
                 if let open = state.files[record.deviceId] {
                     fd = open
                 } else {
                     fd = try POSIX.openForAppend(file)
-        self.maximumFileBytes = max(1, maximumFileBytes)
                     state.files[record.deviceId] = fd
                 }
                 try POSIX.writeAll(fd, line, subject: file)
@@ -143,14 +179,6 @@ final class TelemetryLog: Sendable {
         return bytes.split(separator: UInt8(ascii: "\n")).compactMap { line in
             try? decoder.decode(TelemetryRecord.self, from: Data(line))
         }
-                let file = path(for: record.deviceId)
-                var size = state.sizes[record.deviceId] ?? 0
-                if state.files[record.deviceId] == nil { size = Int((try? POSIX.status(file))?.size ?? 0) }
-                if size > 0, size + line.count > maximumFileBytes {
-                    if let open = state.files.removeValue(forKey: record.deviceId) { POSIX.close(open) }
-                    try POSIX.rename(file, to: file + ".1")
-                    size = 0
-                }
     }
 
     func subscribe(deviceID: String?, _ deliver: @escaping @Sendable (TelemetryRecord) -> Void) -> UInt64 {
@@ -166,5 +194,7 @@ final class TelemetryLog: Sendable {
     }
 
     var total: Int { state.withLock { $0.total } }
+    /// Messages of `deviceID` whose `$.mid` was seen before, since start.
+    func duplicates(deviceID: String) -> Int { state.withLock { $0.duplicates[deviceID] ?? 0 } }
     var lastError: String? { state.withLock { $0.lastError } }
 }

@@ -50,8 +50,18 @@ struct LocalHubCommand: AsyncParsableCommand {
         @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
         var logLevel: Logger.Level = .info
 
+        @Option(help: "Emulate an IoT Hub tier's device-to-cloud throttle and daily quota: S1, S2 or S3 (default: none).")
+        var tier: String?
+
+        @Option(help: "Units of --tier (the throttle and the quota scale with them).")
+        var units = 1
+
+        static let tiers: [String: IoTHubTier] = ["S1": .s1, "S2": .s2, "S3": .s3]
+
         func validate() throws {
             guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0…65535, got \(port)") }
+            if let tier, Self.tiers[tier.uppercased()] == nil { throw ValidationError("--tier must be S1, S2 or S3, got \(tier)") }
+            guard (1...200).contains(units) else { throw ValidationError("--units must be 1…200, got \(units)") }
             if (cert == nil) != (key == nil) { throw ValidationError("give both --cert and --key, or neither") }
         }
 
@@ -61,6 +71,8 @@ struct LocalHubCommand: AsyncParsableCommand {
             configuration.serverCertificateFile = cert
             configuration.serverKeyFile = key
             configuration.certificateAuthorityFiles = ca
+            configuration.tier = tier.flatMap { Self.tiers[$0.uppercased()] }
+            configuration.units = units
             let server: LocalHubServer
             let bound: UInt16
             do {

@@ -136,8 +136,13 @@ final class IdleConnection {
         }
         #expect(heldBack, "the hub read all \(sent) twin GETs of a device that never reads")
         #expect(hub.server.isConnected("dev-1"), "back-pressure alone does not disconnect")
-        for _ in 0..<400 where hub.server.isConnected("dev-1") {
-            _ = try hub.server.setDesired("dev-1", patch: patch)
+        // Pushes of ~28 KB each, until the hub gives up on the device: far more than the kernel's
+        // socket buffers hold, so the unsent output must pass the cap.
+        let large = JSONValue.object(Dictionary(uniqueKeysWithValues: (0..<7).map { ("k\($0)", JSONValue.string(String(repeating: "y", count: 4000))) }))
+        var pushes = 0
+        while hub.server.isConnected("dev-1"), pushes < 2_000 {
+            _ = try hub.server.setDesired("dev-1", patch: pushes.isMultiple(of: 2) ? large : patch)
+            pushes += 1
         }
         #expect(hub.waitForLog("the device does not read"))
         #expect(waitUntil { !hub.server.isConnected("dev-1") })
@@ -184,4 +189,22 @@ final class IdleConnection {
         #expect(numbers == Array((200 - numbers.count)..<200), "the newest records, in order")
         #expect(log.lastError == nil)
     }
+}
+
+/// IoT Hub delivers at least once and does not deduplicate; LocalHub keeps every copy too and
+/// counts, per device, the messages that repeat a `$.mid`.
+@Test func duplicatesAreKeptAndCountedPerDevice() throws {
+    let folder = try TemporaryDirectory(prefix: "localhub")
+    let log = try TelemetryLog(directory: folder.path)
+    func message(_ device: String, _ mid: String?) -> TelemetryRecord {
+        var bag = IoTHubPropertyBag()
+        if let mid { bag.append("$.mid", mid) }
+        return TelemetryRecord(HubSession.TelemetryMessage(deviceID: device, topic: "devices/\(device)/messages/events/",
+                                                           properties: bag, payload: [], qos: .atLeastOnce), arrivedAt: Date())
+    }
+    for mid in ["a-1", "a-2", "a-1", "a-3", "a-2", "a-1"] { log.append(message("dev-a", mid)) }
+    for mid in ["a-1", nil, nil] { log.append(message("dev-b", mid)) }
+    #expect(log.duplicates(deviceID: "dev-a") == 3)
+    #expect(log.duplicates(deviceID: "dev-b") == 0, "ids are per device; messages without one are never duplicates")
+    #expect(try log.records(deviceID: "dev-a").count == 6, "every copy is kept, as IoT Hub does")
 }
