@@ -39,8 +39,13 @@ public final class Sampler: Sendable {
     /// The status of each sensor after the last cycle, by sensor name.
     public var statuses: [String: SensorStatus] { state.withLock { $0.status } }
 
-    /// One cycle: every sensor read once (started first if needed).
+    /// One cycle: every sensor read once (started first if needed), as one burst of the board
+    /// clock (``HAL/HALClock/coalescingWaits(_:)``).
     public func sampleOnce() -> [Reading] {
+        board.clock.coalescingWaits { readAll() }
+    }
+
+    private func readAll() -> [Reading] {
         var readings: [Reading] = []
         for sensor in board.sensors {
             let name = sensor.chip.name

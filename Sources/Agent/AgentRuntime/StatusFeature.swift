@@ -43,17 +43,21 @@ final class StatusFeature: Feature {
     let latestReadings = Mutex<[String: [String: ChannelAggregate]]>([:])
     /// Told the status's one-line summary after each write (the service manager's STATUS).
     let announce: (@Sendable (String) -> Void)?
-    let writer = DispatchQueue(label: "fieldagent.status")
     /// Monotonic time for the write policy (injected by tests).
     let now: @Sendable () -> Duration
     struct Writes {
         var policy: StatusWritePolicy
-        /// The one timer armed on `writer`, and when it fires.
-        var armed: (item: DispatchWorkItem, at: Duration)?
+        /// When the writer thread looks next (nil: when something changes).
+        var due: Duration?
+        var writerStarted = false
         var stopped = false
         var warned = false
     }
     let writes: Mutex<Writes>
+    /// Ends the writer thread's wait: an earlier look was armed, or the feature stops. The thread
+    /// waits on it with a timeout (not a Dispatch timer: libdispatch's timer heap woke its
+    /// manager thread every second while a look was armed seconds ahead).
+    let writerWake = WakeUp()
     let blinker: Blinker?
 
     init(configuration: Configuration, board: Board, twin: TwinFeature, alerts: AlertsFeature, link: HubLink?, capture: CaptureClock,
@@ -93,24 +97,42 @@ final class StatusFeature: Feature {
         }
     }
 
-    /// Keeps one timer: a new one replaces a later one (which is cancelled, so it never fires).
+    /// Keeps one look armed: an earlier one replaces a later one. The writer thread starts with
+    /// the first look.
     private func arm(_ w: inout Writes, at time: Duration, now: Duration) {
-        if let armed = w.armed, armed.at <= time { return }
-        w.armed?.item.cancel()
-        let item = DispatchWorkItem { [weak self] in self?.fire() }
-        w.armed = (item, time)
-        let delay = max(.zero, time - now)
-        writer.asyncAfter(deadline: .now() + .nanoseconds(Int(delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000)),
-                          execute: item)
+        if let due = w.due, due <= time { return }
+        w.due = time
+        if !w.writerStarted {
+            w.writerStarted = true
+            let wake = writerWake
+            _ = POSIX.startThread { [weak self] in
+                while let wait = self?.writerStep() { _ = wake.wait(timeout: wait) }
+            }
+        } else {
+            writerWake.raise()
+        }
     }
 
-    /// The timer fired (on `writer`): writes when the policy says so, and arms the next look.
+    /// One turn of the writer thread: fires when the armed look is due; returns how long to wait
+    /// for the next (an hour when nothing is armed), nil once stopped.
+    private func writerStep() -> Duration? {
+        let (stopped, due) = writes.withLock { ($0.stopped, $0.due) }
+        if stopped { return nil }
+        guard let due else { return .seconds(3600) }
+        let now = self.now()
+        if due > now { return due - now }
+        fire()
+        return .zero
+    }
+
+    /// The armed look is due (on the writer thread): writes when the policy says so, and arms
+    /// the next look.
     func fire() {
         guard let directory = configuration.directory else { return }
         let now = self.now()
         var written: AgentStatus?
         let proceed = writes.withLock { w -> Bool in
-            w.armed = nil
+            w.due = nil
             return !w.stopped
         }
         guard proceed else { return }
@@ -140,17 +162,15 @@ final class StatusFeature: Feature {
     func stop() {
         writes.withLock { w in
             w.stopped = true
-            w.armed?.item.cancel()
-            w.armed = nil
+            w.due = nil
         }
+        writerWake.raise()
         link?.client?.observeChanges(nil)
         blinker?.stop()
         // The last word: what the agent saw when it stopped (fieldagent status shows it as not running).
         if let directory = configuration.directory {
-            writer.sync {
-                let final = status()
-                if final.write(to: directory) { announce?(final.summary) }
-            }
+            let final = status()
+            if final.write(to: directory) { announce?(final.summary) }
         }
     }
 

@@ -9,6 +9,13 @@ public protocol HALClock: AnyObject, Sendable {
     /// Sleeps until `duration` has passed or `wakeUp` is raised, whichever comes first; true when
     /// it was woken. The clock moves only as far as the wait went.
     func sleep(for duration: Duration, wakeUp: WakeUp) -> Bool
+    /// Runs `body`, one burst of chip work (a sample of every sensor), on the calling thread. A
+    /// clock that stands for wall time at a pace (a simulated board at `--time-scale` above 0)
+    /// lets the burst's ``sleep(for:)`` calls pass at once and then waits, once, until the wall
+    /// time the burst's end stands for: the simulated chips convert the same samples at the same
+    /// simulated instants, the burst ends at the same wall instant, and the thread wakes once
+    /// instead of once per conversion wait. Every other clock just runs `body`.
+    func coalescingWaits<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T
 }
 
 extension HALClock {
@@ -17,6 +24,10 @@ extension HALClock {
         if wakeUp.consume() { return true }
         sleep(for: duration)
         return wakeUp.consume()
+    }
+
+    public func coalescingWaits<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        try body()
     }
 }
 

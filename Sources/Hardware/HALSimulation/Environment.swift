@@ -23,6 +23,13 @@ public final class Environment: Sendable {
         sources.withLock { $0[channel] = source }
     }
 
+    /// The values of three channels at time `t` (an accelerometer's axes), 0 where nothing is
+    /// attached: one lock for the three.
+    public func values(_ x: Channel, _ y: Channel, _ z: Channel, at t: Duration) -> SIMD3<Double> {
+        let (sx, sy, sz) = sources.withLock { ($0[x], $0[y], $0[z]) }
+        return SIMD3(sx?(t) ?? 0, sy?(t) ?? 0, sz?(t) ?? 0)
+    }
+
     /// The value of `channel` at time `t` (default: now), or `fallback` if nothing is attached.
     public func value(_ channel: Channel, at t: Duration? = nil, fallback: Double = 0) -> Double {
         let source = sources.withLock { $0[channel] }

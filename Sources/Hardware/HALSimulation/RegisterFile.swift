@@ -10,13 +10,33 @@ public final class RegisterFile: @unchecked Sendable {
     public private(set) var bytes: [UInt8]
     public var pointer: UInt8 = 0
     /// Writes to these are ignored (ID, calibration, data registers).
-    public var readOnly: Set<UInt8> = []
+    public var readOnly: Set<UInt8> = [] { didSet { flags = Self.table(readOnly, nackOnWrite) } }
     /// Writes to these are NACKed (`.noAcknowledge(.data)`), as some chips do for reserved addresses.
-    public var nackOnWrite: Set<UInt8> = []
+    public var nackOnWrite: Set<UInt8> = [] { didSet { flags = Self.table(readOnly, nackOnWrite) } }
     /// Called after a byte is stored at a register: `(register, value)`.
-    public var onWrite: [UInt8: (UInt8) -> Void] = [:]
+    public var onWrite: [UInt8: (UInt8) -> Void] = [:] { didSet { writeHooks = Self.table(onWrite) } }
     /// Supplies the value of a register at read time (status bits, FIFO pops); `nil` falls back to the stored byte.
-    public var onRead: [UInt8: () -> UInt8] = [:]
+    public var onRead: [UInt8: () -> UInt8] = [:] { didSet { readHooks = Self.table(onRead) } }
+
+    // The sets and hooks above indexed by register: a simulated FIFO is read byte by byte, tens of
+    // thousands of times per simulated second.
+    private static let readOnlyFlag: UInt8 = 1, nackFlag: UInt8 = 2
+    private var flags = [UInt8](repeating: 0, count: 256)
+    private var writeHooks = [((UInt8) -> Void)?](repeating: nil, count: 256)
+    private var readHooks = [(() -> UInt8)?](repeating: nil, count: 256)
+
+    private static func table<Hook>(_ hooks: [UInt8: Hook]) -> [Hook?] {
+        var table = [Hook?](repeating: nil, count: 256)
+        for (register, hook) in hooks { table[Int(register)] = hook }
+        return table
+    }
+
+    private static func table(_ readOnly: Set<UInt8>, _ nack: Set<UInt8>) -> [UInt8] {
+        var table = [UInt8](repeating: 0, count: 256)
+        for register in readOnly { table[Int(register)] |= readOnlyFlag }
+        for register in nack { table[Int(register)] |= nackFlag }
+        return table
+    }
     /// When false the pointer does not advance on reads (a FIFO data register read repeatedly).
     public var autoIncrement = true
 
@@ -45,10 +65,11 @@ public final class RegisterFile: @unchecked Sendable {
         guard let first = data.first else { return }
         pointer = first
         for value in data.dropFirst() {
-            if nackOnWrite.contains(pointer) { throw I2CError(.noAcknowledge(.data), address: I2CAddress(0)) }
-            if !readOnly.contains(pointer) {
+            let flags = flags[Int(pointer)]
+            if flags & Self.nackFlag != 0 { throw I2CError(.noAcknowledge(.data), address: I2CAddress(0)) }
+            if flags & Self.readOnlyFlag == 0 {
                 bytes[Int(pointer)] = value
-                onWrite[pointer]?(value)
+                writeHooks[Int(pointer)]?(value)
             }
             pointer &+= 1
         }
@@ -58,7 +79,7 @@ public final class RegisterFile: @unchecked Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(count)
         for _ in 0..<count {
-            out.append(onRead[pointer]?() ?? bytes[Int(pointer)])
+            out.append(readHooks[Int(pointer)]?() ?? bytes[Int(pointer)])
             if autoIncrement { pointer &+= 1 }
         }
         return out

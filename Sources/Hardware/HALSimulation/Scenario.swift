@@ -110,21 +110,29 @@ public struct Scenario: Equatable, Sendable {
 
     /// The value of `channel` at `t`: nil when the scenario says nothing about it.
     public func value(_ channel: Channel, at t: Duration) -> Double? {
+        value(channel, at: t, salt: Self.salt(channel))
+    }
+
+    /// The noise stream of a channel: its position in `Channel.allCases`.
+    private static func salt(_ channel: Channel) -> UInt64 {
+        UInt64(Channel.allCases.firstIndex(of: channel) ?? 0)
+    }
+
+    private func value(_ channel: Channel, at t: Duration, salt: UInt64) -> Double? {
         switch channel {
         case .accelerationX, .accelerationY, .accelerationZ:
             let gravity = channel == .accelerationZ ? 1.0 : 0.0
             let ac = channel == .accelerationZ ? profile(at: t).waveform(at: t) : 0
-            return gravity + ac + accelerationNoise * gaussian(channel, t, step: .microseconds(100))
+            return gravity + ac + accelerationNoise * gaussian(salt, t, step: .microseconds(100))
         default:
             guard let signal = signals[channel] else { return nil }
-            return signal.trend(at: t) + signal.noise * gaussian(channel, t, step: .milliseconds(10))
+            return signal.trend(at: t) + signal.noise * gaussian(salt, t, step: .milliseconds(10))
         }
     }
 
     /// Standard normal noise, constant within each `step` of time.
-    private func gaussian(_ channel: Channel, _ t: Duration, step: Duration) -> Double {
+    private func gaussian(_ salt: UInt64, _ t: Duration, step: Duration) -> Double {
         let index = UInt64(max(0, t / step).rounded(.down))
-        let salt = UInt64(Channel.allCases.firstIndex(of: channel) ?? 0)
         var g = SplitMix64(seed: SplitMix64.hash(seed, salt, index))
         let u1 = max(g.unit(), .leastNonzeroMagnitude)
         let u2 = g.unit()
@@ -134,8 +142,8 @@ public struct Scenario: Equatable, Sendable {
     /// Connects a chip's environment to this world for every channel the scenario drives.
     public func drive(_ environment: Environment, channels: [Channel]) {
         for channel in channels where value(channel, at: .zero) != nil {
-            let scenario = self
-            environment.attach(channel) { t in scenario.value(channel, at: t) ?? 0 }
+            let scenario = self, salt = Self.salt(channel)
+            environment.attach(channel) { t in scenario.value(channel, at: t, salt: salt) ?? 0 }
         }
     }
 }

@@ -45,4 +45,20 @@ struct WakeUpTests {
         #expect(clock.sleep(for: .seconds(60), wakeUp: wake))
         #expect(clock.now > .zero && clock.now < .seconds(30), "moved \(clock.now)")
     }
+
+    @Test func aPacedBurstWaitsOnceAtItsEnd() {
+        // 20 conversion waits of 10 ms inside a burst (a sample of a simulated board at real time):
+        // simulated time moves at once, and the burst ends when the wall clock has caught up.
+        let clock = VirtualClock(timeScale: 1)
+        let wallStart = ContinuousClock.now
+        var insideBurst = Duration.zero
+        clock.coalescingWaits {
+            for _ in 0..<20 { clock.sleep(for: .milliseconds(10)) }
+            insideBurst = ContinuousClock.now - wallStart
+        }
+        let wholeBurst = ContinuousClock.now - wallStart
+        #expect(clock.now == .milliseconds(200))
+        #expect(insideBurst < .milliseconds(150), "the sleeps waited: \(insideBurst)")
+        #expect(wholeBurst >= .milliseconds(200), "the burst ended before its wall time: \(wholeBurst)")
+    }
 }

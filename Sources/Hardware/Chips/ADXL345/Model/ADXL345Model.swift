@@ -73,8 +73,8 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
     private let registers = RegisterFile()
     private var _environment: Environment
     private var _selfTestShift: SIMD3<Double>
-    /// Converted samples waiting in the FIFO, oldest first; six data bytes each.
-    private var fifo: [[UInt8]] = []
+    /// Converted samples waiting in the FIFO, oldest first.
+    private var fifo = SampleRing()
     /// The next conversion instant while MEASURE is set; nil in standby.
     private var nextConversion: Duration?
     private var overrun = false
@@ -181,7 +181,10 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
     }
 
     private func installHooks() {
-        registers.onWrite[Reg.powerCtl] = { [unowned self] value in
+        // `unowned(unsafe)`: the hooks live in `registers`, which this model owns and calls only
+        // from its own methods, so they never outlive it; the FIFO pops run tens of thousands of
+        // times per simulated second, and a checked unowned reference costs a retain each time.
+        registers.onWrite[Reg.powerCtl] = { [unowned(unsafe) self] value in
             let measure = value & 0x08 != 0
             if measure, nextConversion == nil {
                 nextConversion = _environment.clock.now + Self.turnOnDelay + period
@@ -189,28 +192,28 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
                 nextConversion = nil
             }
         }
-        registers.onWrite[Reg.bwRate] = { [unowned self] _ in
+        registers.onWrite[Reg.bwRate] = { [unowned(unsafe) self] _ in
             if nextConversion != nil { nextConversion = _environment.clock.now + period }
         }
-        registers.onWrite[Reg.fifoCtl] = { [unowned self] value in
+        registers.onWrite[Reg.fifoCtl] = { [unowned(unsafe) self] value in
             // Bypass: "the FIFO is not operational and remains empty".
             if value >> 6 == 0 {
                 fifo.removeAll()
                 overrun = false
             }
         }
-        registers.onRead[Reg.fifoStatus] = { [unowned self] in
+        registers.onRead[Reg.fifoStatus] = { [unowned(unsafe) self] in
             UInt8(replay != nil ? Self.fifoCapacity : fifo.count)
         }
-        registers.onRead[Reg.dataX0] = { [unowned self] in
-            if replay == nil, !fifo.isEmpty {
-                registers.load(fifo.removeFirst(), at: Reg.dataX0)
+        registers.onRead[Reg.dataX0] = { [unowned(unsafe) self] in
+            if replay == nil, let entry = fifo.popFirst() {
+                storeData(entry)
                 overrun = false
             }
             freshData = false
             return registers[Reg.dataX0]
         }
-        registers.onRead[Reg.intSource] = { [unowned self] in
+        registers.onRead[Reg.intSource] = { [unowned(unsafe) self] in
             let entries = replay != nil ? Self.fifoCapacity : fifo.count
             var bits: UInt8 = 0
             if entries > 0 || freshData { bits |= 0x80 }                       // DATA_READY
@@ -255,28 +258,32 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
 
     private func convert(at t: Duration) {
         let format = registers[Reg.dataFormat]
-        var g = SIMD3(_environment.value(.accelerationX, at: t),
-                      _environment.value(.accelerationY, at: t),
-                      _environment.value(.accelerationZ, at: t))
+        var g = _environment.values(.accelerationX, .accelerationY, .accelerationZ, at: t)
         if format & 0x80 != 0 { g += _selfTestShift }
         let (bits, lsb) = encoding(format: format)
-        var bytes: [UInt8] = []
-        for axis in 0..<3 {
-            let word = UInt16(bitPattern: Self.counts(g[axis], lsb: lsb, bits: bits))
-            bytes += [UInt8(word & 0xFF), UInt8(word >> 8)]
-        }
+        let entry = SIMD3(Self.counts(g.x, lsb: lsb, bits: bits), Self.counts(g.y, lsb: lsb, bits: bits),
+                          Self.counts(g.z, lsb: lsb, bits: bits))
         switch registers[Reg.fifoCtl] >> 6 {
         case 0:  // bypass: the data registers always hold the newest conversion
-            registers.load(bytes, at: Reg.dataX0)
+            storeData(entry)
             freshData = true
         case 1:  // FIFO: stops collecting when full
-            if fifo.count < Self.fifoCapacity { fifo.append(bytes) } else { overrun = true }
+            if fifo.count < Self.fifoCapacity { fifo.append(entry) } else { overrun = true }
         default:  // stream, trigger: keeps the newest 32
-            fifo.append(bytes)
-            if fifo.count > Self.fifoCapacity {
-                fifo.removeFirst()
+            if fifo.count == Self.fifoCapacity {
+                _ = fifo.popFirst()
                 overrun = true
             }
+            fifo.append(entry)
+        }
+    }
+
+    /// DATAX0…DATAZ1 ← one conversion, little-endian two's complement per axis.
+    private func storeData(_ counts: SIMD3<Int16>) {
+        for axis in 0..<3 {
+            let word = UInt16(bitPattern: counts[axis])
+            registers[Reg.dataX0 + UInt8(2 * axis)] = UInt8(word & 0xFF)
+            registers[Reg.dataX0 + UInt8(2 * axis + 1)] = UInt8(word >> 8)
         }
     }
 
@@ -286,5 +293,35 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
         let value = (g / lsb).rounded()
         if value.isNaN { return 0 }
         return Int16(min(max(value, low), high))
+    }
+}
+
+/// The FIFO's entries (counts per axis), oldest first, in a fixed ring: a conversion or a pop
+/// allocates nothing and moves no other entry.
+struct SampleRing {
+    private var storage = [SIMD3<Int16>](repeating: .zero, count: ADXL345Model.fifoCapacity)
+    private var head = 0
+    private(set) var count = 0
+
+    var isEmpty: Bool { count == 0 }
+
+    /// Appends behind the newest entry; the caller keeps `count` within the capacity.
+    mutating func append(_ entry: SIMD3<Int16>) {
+        storage[(head + count) % storage.count] = entry
+        count += 1
+    }
+
+    mutating func popFirst() -> SIMD3<Int16>? {
+        guard count > 0 else { return nil }
+        defer {
+            head = (head + 1) % storage.count
+            count -= 1
+        }
+        return storage[head]
+    }
+
+    mutating func removeAll() {
+        head = 0
+        count = 0
     }
 }
