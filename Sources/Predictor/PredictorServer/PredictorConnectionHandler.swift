@@ -52,8 +52,15 @@ final class PredictorConnectionHandler: ChannelInboundHandler {
             guard let payload = buffer.readBytes(length: length) else { break }
             pending = buffer.readableBytes > 0 ? buffer : nil
             let answer = engine.answer(payload: payload)
-            if case .error(_, let code, let message) = answer {
+            switch answer {
+            case .modelLoaded(_, let current, let previous):
+                logger.notice("model swapped", metadata: ["model": "\(current)", "previous": "\(previous)"])
+            case .error(_, "model_refused", let message):
+                logger.warning("model refused; the previous one keeps serving", metadata: ["reason": "\(message)", "model": "\(engine.modelID)"])
+            case .error(_, let code, let message):
                 logger.debug("refused a predictor request", metadata: ["code": "\(code)", "reason": "\(message)"])
+            default:
+                break
             }
             send(answer, context: context)
         }

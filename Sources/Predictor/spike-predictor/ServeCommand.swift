@@ -42,7 +42,7 @@ struct Serve: AsyncParsableCommand {
             logger.warning("no --model: serving the fallback robust z-score detector")
             detector = .robust(.standard)
         }
-        let engine = PredictorEngine(SpikePredictor(detector: detector, maxStreams: maxStreams))
+        let engine = PredictorEngine(SpikePredictor(detector: detector, maxStreams: maxStreams), models: modelFiles)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let signals = SignalWaiter([SIGTERM, SIGINT])
         let server: PredictorServer

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Predictor
 import PredictorONNX
+import PredictorServer
 
 @main
 struct SpikePredictorCommand: AsyncParsableCommand {
@@ -48,3 +49,20 @@ func loadModel(_ path: String) throws -> SpikeForest {
         return .failure(error)
     }
 }
+
+/// Delivered model files (hot swap), read whole (at most ONNXTreeEnsemble.maxBytes) and parsed as above.
+let modelFiles = PredictorEngine.ModelSource(
+    read: { path in
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              let size = attributes[.size] as? NSNumber else {
+            return .failure(PredictorEngine.ModelRefusal("cannot read \(path)"))
+        }
+        guard size.intValue <= ONNXTreeEnsemble.maxBytes else {
+            return .failure(PredictorEngine.ModelRefusal("\(path) has \(size) bytes, more than \(ONNXTreeEnsemble.maxBytes)"))
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return .failure(PredictorEngine.ModelRefusal("cannot read \(path)"))
+        }
+        return .success([UInt8](data))
+    },
+    parse: { bytes in parseModel(bytes).mapError { PredictorEngine.ModelRefusal("\($0)") } })
