@@ -5,6 +5,7 @@ import HALLinux
 import HubClient
 import Logging
 import Outbox
+import PredictorLink
 import Synchronization
 
 /// The composition root of `fieldagent run`: the agent's features, wired here once and run by
@@ -78,7 +79,12 @@ public final class Agent: Sendable {
         }
         let wake = WakeUp()
         let twin = TwinFeature(configuration: .init(initial: config.initialSettings(board: board), stateDirectory: config.core.stateDirectory),
-                               link: link, logger: logger, changed: wake)
+                               link: link, logger: logger, changed: wake,
+                               deliverModel: { [socket = config.alerts.effectivePredictorSocket] request in
+                                   Result { () throws(PredictorLinkError) -> String in
+                                       try PredictorClient(path: socket, deadline: .seconds(10)).loadModel(path: request.path, sha256: request.sha256)
+                                   }.mapError { PredictorModelRequestError(reason: "\($0)") }
+                               })
         let alerts = AlertsFeature(configuration: config.alerts, board: board, link: link, logger: logger, output: alertOutput)
         let diagnostics = DiagnosticsFeature(plan: DoctorPlan(config: config, reads: 3, link: .live { link?.client }), board: board)
         let status = StatusFeature(configuration: .init(agentVersion: options.agentVersion, stateDirectory: config.core.stateDirectory,
