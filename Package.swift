@@ -13,7 +13,8 @@ let layers: [String: [String]] = [
     "CloudLink": ["MQTT", "IoTHub", "COpenSSL", "COpenSSLShims", "Identity", "Transport", "HubClient"],
     "Agent": ["Configuration", "Outbox", "Diagnostics", "AgentRuntime", "fieldagent",
               "CLI", "Chaos"],
-    "Predictor": ["Predictor", "PredictorLink", "PredictorServer", "TrainingData", "spike-predictor"],
+    "Predictor": ["Predictor", "PredictorLink", "PredictorServer", "TrainingData", "spike-predictor",
+                  "PredictorONNX"],
     "Tools": ["LocalHub", "localhub", "fieldagent-hil", "hub-bench", "hub-fleet-bench", "outbox-bench"],
     "Common": ["JSON", "DeviceID", "SystemCalls",
                "ServiceNotify",
@@ -161,6 +162,8 @@ let package = Package(
         // with SwiftNIO; PredictorLink is the agent's blocking client; spike-predictor the service.
         .target(name: "Predictor", dependencies: ["JSON"]),
         .target(name: "TrainingData", dependencies: ["HALSimulation", "SensorCore", "Predictor"]),
+        // ONNX-ML tree ensembles for the predictor service only (never the device binary).
+        .target(name: "PredictorONNX", dependencies: ["Predictor"]),
         .target(name: "PredictorServer", dependencies: [
             "Predictor", "SystemCalls",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -171,10 +174,12 @@ let package = Package(
         .executableTarget(name: "spike-predictor", dependencies: [
             "CLISupport", "JSON", "Predictor", "PredictorServer", "PredictorLink", "TrainingData",
             "ServiceNotify",
+            "PredictorONNX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "PredictorTests", dependencies: ["Predictor", "JSON"]),
+        .testTarget(name: "PredictorTests", dependencies: ["Predictor", "JSON",
+                                                           "PredictorONNX"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "TrainingDataTests", dependencies: ["TrainingData", "Predictor", "HALSimulation"]),
         .testTarget(name: "PredictorServerTests", dependencies: [

@@ -11,6 +11,7 @@ import Darwin
 #endif
 import Outbox
 import ServiceNotify
+import PredictorLink
 import Synchronization
 
 /// The composition root of `fieldagent run`: the agent's features, wired here once and run by
@@ -99,7 +100,12 @@ public final class Agent: Sendable {
         let sensors = Dictionary(board.sensors.map { ($0.chip.name, $0.chip.kind.descriptor.channels) }) { first, _ in first }
         let twin = TwinFeature(configuration: .init(initial: config.initialSettings(board: board), stateDirectory: config.core.stateDirectory,
                                                     sensors: sensors),
-                               link: link, logger: logger, changed: wake)
+                               link: link, logger: logger, changed: wake,
+                               deliverModel: { [socket = config.alerts.effectivePredictorSocket] request in
+                                   Result { () throws(PredictorLinkError) -> String in
+                                       try PredictorClient(path: socket, deadline: .seconds(10)).loadModel(path: request.path, sha256: request.sha256)
+                                   }.mapError { PredictorModelRequestError(reason: "\($0)") }
+                               })
         let alerts = AlertsFeature(configuration: config.alerts, board: board, link: link, logger: logger, output: alertOutput)
         let samplingSide = SamplingSide(wake: wake)
         let diagnostics = DiagnosticsFeature(plan: DoctorPlan(config: config, reads: 3, link: .live { link?.client }), board: board,

@@ -2,6 +2,7 @@ import Configuration
 import FoundationEssentials
 import HAL
 import IoTHub
+import JSON
 import Logging
 import SensorCore
 import Synchronization
@@ -26,9 +27,16 @@ final class TwinFeature: Feature {
     let twin: Mutex<TwinProperties>
     /// Raised when a setting changes, so a sampler waiting out a long period sees it at once.
     let changed: WakeUp
+    /// Passes a `predictorModel` request to the co-located predictor: the model id now serving, or
+    /// why it was refused (nil: no predictor configured).
+    let deliverModel: (@Sendable (PredictorModelRequest) -> Result<String, PredictorModelRequestError>)?
+    /// The last model request passed on, so a twin GET repeating it does not reload it.
+    let lastModel = Mutex<PredictorModelRequest?>(nil)
 
-    init(configuration: Configuration, link: HubLink?, logger: Logger, changed: WakeUp = WakeUp()) {
+    init(configuration: Configuration, link: HubLink?, logger: Logger, changed: WakeUp = WakeUp(),
+         deliverModel: (@Sendable (PredictorModelRequest) -> Result<String, PredictorModelRequestError>)? = nil) {
         self.changed = changed
+        self.deliverModel = deliverModel
         self.configuration = configuration
         self.link = link
         self.logger = logger
@@ -68,15 +76,46 @@ final class TwinFeature: Feature {
             }
             finish(update, source: "twin GET")
             if let defaults { link?.report(defaults) }
+            let desired = (try? JSONValue.parse(document))?["desired"]
+            deliver(desired, version: desired?["$version"]?.intValue ?? 0)
         case .desiredPatch(let version, let body):
             let update = twin.withLock { $0.applyPatch(version: version, body: body) }
             if update.stale {
                 logger.info("ignored a stale desired patch ($version \(version) ≤ \(desiredVersion))", metadata: ["feature": "twin"])
             }
             finish(update, source: "desired patch $version \(version)")
+            if !update.stale { deliver(try? JSONValue.parse(body), version: version) }
         default:
             break
         }
+    }
+
+    /// Hands a new `predictorModel` to the predictor and acknowledges it on the twin (200 serving,
+    /// 400 malformed, 500 refused by the predictor or none configured).
+    func deliver(_ desired: JSONValue?, version: Int) {
+        guard let parsed = PredictorModelRequest.from(desired: desired) else { return }
+        let ack: JSONValue
+        switch parsed {
+        case .failure(let error):
+            logger.warning("refused desired predictorModel: \(error.reason)", metadata: ["feature": "twin"])
+            ack = TwinProperties.ack(desired?[PredictorModelRequest.key] ?? .null, code: 400, version: version, description: error.reason)
+        case .success(let request):
+            guard lastModel.withLock({ $0 }) != request else { return }
+            guard let deliverModel else {
+                ack = TwinProperties.ack(request.twinValue, code: 500, version: version, description: "no spike predictor is configured")
+                break
+            }
+            switch deliverModel(request) {
+            case .success(let modelID):
+                lastModel.withLock { $0 = request }
+                logger.notice("the spike predictor now serves \(modelID) (\(request.path))", metadata: ["feature": "twin"])
+                ack = TwinProperties.ack(request.twinValue, code: 200, version: version, description: "serving \(modelID)")
+            case .failure(let error):
+                logger.warning("the spike predictor refused \(request.path): \(error.reason); its previous model keeps serving", metadata: ["feature": "twin"])
+                ack = TwinProperties.ack(request.twinValue, code: 500, version: version, description: error.reason)
+            }
+        }
+        link?.report(JSONValue.object([PredictorModelRequest.key: ack]).encoded())
     }
 
     func finish(_ update: TwinProperties.Update, source: String) {

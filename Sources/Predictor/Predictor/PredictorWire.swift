@@ -8,6 +8,11 @@ public enum PredictorMessage: Equatable, Sendable {
     case verdict(id: UInt64, PredictorVerdict)
     /// Predictor → agent: the request (id nil when it could not be read) was refused.
     case error(id: UInt64?, code: String, message: String)
+    /// Agent → predictor: serve the model file at `path` once its SHA-256 is `sha256` (hex) and it
+    /// passes the self-test; answered with `modelLoaded` or an error `model_refused`.
+    case loadModel(id: UInt64, path: String, sha256: String)
+    /// Predictor → agent: the model now serving, and the one it replaced.
+    case modelLoaded(id: UInt64, modelID: String, previousModelID: String)
 }
 
 /// Why a frame was refused. `code` is the wire name sent back in an error frame.
@@ -56,7 +61,7 @@ public enum PredictorFrameError: Error, Equatable, Sendable, CustomStringConvert
         case .malformedJSON(let e): "the frame is not JSON: invalid JSON at byte \(e.offset): \(e.reason)"
         case .notAnObject(let found): "expected a JSON object, found \(found)"
         case .unsupportedVersion(let found): "expected \"v\": 1 (predictor.v1), found \(found); upgrade the older side"
-        case .unknownType(let type): "unknown message type \"\(type)\"; expected sample, verdict or error"
+        case .unknownType(let type): "unknown message type \"\(type)\"; expected sample, verdict, error, load_model or model_loaded"
         case .missingField(let field): "the member \"\(field)\" is missing"
         case let .wrongType(field, expected, found): "\"\(field)\" must be \(expected), found \(found)"
         case let .invalidValue(field, reason): "\"\(field)\": \(reason)"
@@ -75,6 +80,7 @@ public enum PredictorWire {
     public static let maxChannelBytes = 64
     public static let maxModelIDBytes = 128
     public static let maxFeatures = 64
+    public static let maxPathBytes = 4_096
     /// Largest `id`: 2^53 − 1, so every id survives a JSON number round trip.
     public static let maxID: UInt64 = (1 << 53) - 1
 
@@ -141,6 +147,17 @@ public enum PredictorWire {
             message = .verdict(id: id, PredictorVerdict(device: device, channel: channel, captureTime: captureTime,
                                                         spikeProbability: probability, spikeDetected: detected,
                                                         modelID: modelID, warmingUp: warmingUp, features: features))
+        case "load_model":
+            let id = try fields.id()
+            let path = try fields.string("path", maxBytes: maxPathBytes)
+            let sha256 = try fields.string("sha256", maxBytes: 64)
+            guard sha256.utf8.count == 64, sha256.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+                throw .invalidValue(field: "sha256", reason: "expected 64 lowercase hex digits")
+            }
+            message = .loadModel(id: id, path: path, sha256: sha256)
+        case "model_loaded":
+            message = .modelLoaded(id: try fields.id(), modelID: try fields.string("model_id", maxBytes: maxModelIDBytes),
+                                   previousModelID: try fields.string("previous_model_id", maxBytes: maxModelIDBytes))
         case "error":
             let id: UInt64? = fields.peekIsNull("id") ? nil : try fields.id()
             _ = fields.take("id")
@@ -182,6 +199,12 @@ public enum PredictorWire {
         case let .error(id, code, text):
             return object(["v": .integer(1), "type": .string("error"), "id": id.map { .integer(Int64($0)) } ?? .null,
                            "code": .string(code), "message": .string(text)])
+        case let .loadModel(id, path, sha256):
+            return object(["v": .integer(1), "type": .string("load_model"), "id": .integer(Int64(id)),
+                           "path": .string(path), "sha256": .string(sha256)])
+        case let .modelLoaded(id, modelID, previous):
+            return object(["v": .integer(1), "type": .string("model_loaded"), "id": .integer(Int64(id)),
+                           "model_id": .string(modelID), "previous_model_id": .string(previous)])
         }
     }
 

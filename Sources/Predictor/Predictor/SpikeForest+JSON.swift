@@ -44,8 +44,26 @@ extension SpikeForest {
             throw ModelFormatError(path: "version", reason: "this predictor reads version 1, the file is version \(version)")
         }
         let kind = try Self.string(root, "kind")
-        guard kind == "random_forest_classifier" else {
-            throw ModelFormatError(path: "kind", reason: "expected \"random_forest_classifier\", found \"\(kind)\"")
+        let aggregation: Aggregation
+        var strict = false
+        switch kind {
+        case "random_forest_classifier":
+            aggregation = .meanProbability
+        case "gradient_boosted_trees":
+            let base = try Self.number(root, "base_margin")
+            guard base.isFinite else { throw ModelFormatError(path: "base_margin", reason: "expected a finite number") }
+            let sum = root["sum"] == nil ? "float64" : try Self.string(root, "sum")
+            guard sum == "float64" || sum == "float32" else {
+                throw ModelFormatError(path: "sum", reason: "expected \"float64\" or \"float32\", found \"\(sum)\"")
+            }
+            let split = root["split"] == nil ? "<=" : try Self.string(root, "split")
+            guard split == "<=" || split == "<" else {
+                throw ModelFormatError(path: "split", reason: "expected \"<=\" or \"<\", found \"\(split)\"")
+            }
+            strict = split == "<"
+            aggregation = .logisticMargin(base: base, float32Sum: sum == "float32")
+        default:
+            throw ModelFormatError(path: "kind", reason: "expected \"random_forest_classifier\" or \"gradient_boosted_trees\", found \"\(kind)\"")
         }
         let modelID = try Self.string(root, "model_id")
         guard !modelID.isEmpty, modelID.utf8.count <= 128 else {
@@ -81,31 +99,78 @@ extension SpikeForest {
         guard decisionThreshold > 0, decisionThreshold <= 1 else {
             throw ModelFormatError(path: "decision_threshold", reason: "expected a number in (0, 1], found \(decisionThreshold)")
         }
+        let persistence = root["persistence"] == nil ? 1 : Int(try Self.integer(root, "persistence", path: "persistence"))
+        guard persistence >= 1, persistence <= 100 else {
+            throw ModelFormatError(path: "persistence", reason: "expected 1…100 consecutive samples, found \(persistence)")
+        }
 
         guard case .array(let trees)? = root["trees"], !trees.isEmpty, trees.count <= Self.maxTrees else {
             throw ModelFormatError(path: "trees", reason: "expected an array of 1…\(Self.maxTrees) trees")
+        }
+        let leaves = aggregation == .meanProbability ? "probability" : "value"
+        var parsed: [Tree] = []
+        for (t, tree) in trees.enumerated() {
+            let path = "trees[\(t)]"
+            var threshold = try Self.numbers(tree, "threshold", path: path)
+            if strict { threshold = threshold.map(Self.lessOrEqualThreshold(strictlyBelow:)) }
+            parsed.append(Tree(feature: try Self.numbers(tree, "feature", path: path), threshold: threshold,
+                               left: try Self.numbers(tree, "left", path: path), right: try Self.numbers(tree, "right", path: path),
+                               value: try Self.numbers(tree, leaves, path: path)))
+        }
+        try self.init(modelID: modelID, features: features, windows: windows, decisionThreshold: decisionThreshold,
+                      persistence: persistence, aggregation: aggregation, trees: parsed, leafName: leaves)
+    }
+
+    /// One tree in scikit-learn's `tree_` layout (firmware-interface/predictor-model.v1.md): node i is
+    /// entry i of each array, node 0 the root; a leaf has −1 on both sides; go left when
+    /// `Double(Float(x[feature])) <= threshold`.
+    public struct Tree: Sendable {
+        public var feature: [Double]
+        public var threshold: [Double]
+        public var left: [Double]
+        public var right: [Double]
+        /// Leaf outputs: probabilities (forest) or margins (boosting).
+        public var value: [Double]
+
+        public init(feature: [Double], threshold: [Double], left: [Double], right: [Double], value: [Double]) {
+            self.feature = feature
+            self.threshold = threshold
+            self.left = left
+            self.right = right
+            self.value = value
+        }
+    }
+
+    /// A model from trees read elsewhere (the JSON format, ONNX), validated as the contract says.
+    public init(modelID: String, features: [FeatureName], windows: FeatureWindows, decisionThreshold: Double,
+                persistence: Int, aggregation: Aggregation, trees: [Tree], leafName: String = "value") throws(ModelFormatError) {
+        guard !trees.isEmpty, trees.count <= Self.maxTrees else {
+            throw ModelFormatError(path: "trees", reason: "expected 1…\(Self.maxTrees) trees, found \(trees.count)")
         }
         var nodes: [Node] = []
         var roots: [Int] = []
         for (t, tree) in trees.enumerated() {
             roots.append(nodes.count)
-            nodes += try Self.tree(tree, path: "trees[\(t)]", featureCount: features.count, offset: nodes.count)
+            nodes += try Self.nodes(tree, path: "trees[\(t)]", featureCount: features.count, offset: nodes.count,
+                                    leaves: leafName, probabilities: aggregation == .meanProbability)
         }
         self.init(modelID: modelID, features: features, windows: windows, decisionThreshold: decisionThreshold,
-                  nodes: nodes, roots: roots)
+                  persistence: persistence, aggregation: aggregation, nodes: nodes, roots: roots)
     }
 
-    private static func tree(_ tree: JSONValue, path: String, featureCount: Int, offset: Int) throws(ModelFormatError) -> [Node] {
-        let feature = try numbers(tree, "feature", path: path)
-        let threshold = try numbers(tree, "threshold", path: path)
-        let left = try numbers(tree, "left", path: path)
-        let right = try numbers(tree, "right", path: path)
-        let probability = try numbers(tree, "probability", path: path)
+    /// `x < t` for float32 x and t is `x <= t.nextDown`: one comparison rule for every node.
+    public static func lessOrEqualThreshold(strictlyBelow t: Double) -> Double {
+        Double(Float(t).nextDown)
+    }
+
+    private static func nodes(_ tree: Tree, path: String, featureCount: Int, offset: Int, leaves: String,
+                              probabilities: Bool) throws(ModelFormatError) -> [Node] {
+        let (feature, threshold, left, right, probability) = (tree.feature, tree.threshold, tree.left, tree.right, tree.value)
         let n = feature.count
         guard n >= 1, n <= maxNodesPerTree else {
             throw ModelFormatError(path: "\(path).feature", reason: "expected 1…\(maxNodesPerTree) nodes, found \(n)")
         }
-        for (name, array) in [("threshold", threshold), ("left", left), ("right", right), ("probability", probability)]
+        for (name, array) in [("threshold", threshold), ("left", left), ("right", right), (leaves, probability)]
         where array.count != n {
             throw ModelFormatError(path: "\(path).\(name)", reason: "expected \(n) entries like \"feature\", found \(array.count)")
         }
@@ -115,10 +180,11 @@ extension SpikeForest {
             let l = left[i], r = right[i]
             if l == -1 && r == -1 {
                 let p = probability[i]
-                guard p >= 0, p <= 1 else {
-                    throw ModelFormatError(path: "\(path).probability[\(i)]", reason: "a leaf probability must be in [0, 1], found \(p)")
+                guard probabilities ? (p >= 0 && p <= 1) : p.isFinite else {
+                    throw ModelFormatError(path: "\(path).\(leaves)[\(i)]",
+                                           reason: probabilities ? "a leaf probability must be in [0, 1], found \(p)" : "expected a finite number, found \(p)")
                 }
-                nodes.append(Node(feature: -1, left: -1, right: -1, threshold: 0, probability: p))
+                nodes.append(Node(feature: -1, left: -1, right: -1, threshold: 0, value: p))
                 continue
             }
             // Children after their parent (sklearn numbers nodes depth-first) rule out cycles.
@@ -130,8 +196,11 @@ extension SpikeForest {
             guard f == f.rounded(), f >= 0, f < Double(featureCount) else {
                 throw ModelFormatError(path: "\(path).feature[\(i)]", reason: "expected a column 0…\(featureCount - 1), found \(f)")
             }
+            guard !threshold[i].isNaN else {
+                throw ModelFormatError(path: "\(path).threshold[\(i)]", reason: "expected a number, found NaN")
+            }
             nodes.append(Node(feature: Int32(f), left: Int32(offset + Int(l)), right: Int32(offset + Int(r)),
-                              threshold: threshold[i], probability: probability[i]))
+                              threshold: threshold[i], value: probability[i]))
         }
         return nodes
     }

@@ -30,17 +30,18 @@ public struct SpikePredictor: Sendable {
     }
 
     private enum StreamState: Sendable {
-        case forest(RollingFeatures, lastTime: Double)
+        /// `run`: consecutive samples at or above the decision threshold (for the persistence rule).
+        case forest(RollingFeatures, lastTime: Double, run: Int)
         case robust(RobustSpikeDetector, lastTime: Double)
 
         var lastTime: Double {
             switch self {
-            case .forest(_, let t), .robust(_, let t): t
+            case .forest(_, let t, _), .robust(_, let t): t
             }
         }
     }
 
-    public let detector: Detector
+    public private(set) var detector: Detector
     public let maxStreams: Int
     private var streams: [StreamKey: StreamState] = [:]
 
@@ -70,7 +71,7 @@ public struct SpikePredictor: Sendable {
         } else {
             guard streams.count < maxStreams else { throw .tooManyStreams(limit: maxStreams) }
             switch detector {
-            case .forest(let forest): state = .forest(RollingFeatures(windows: forest.windows), lastTime: -.infinity)
+            case .forest(let forest): state = .forest(RollingFeatures(windows: forest.windows), lastTime: -.infinity, run: 0)
             case .robust(let p): state = .robust(RobustSpikeDetector(parameters: p), lastTime: -.infinity)
             }
         }
@@ -78,16 +79,18 @@ public struct SpikePredictor: Sendable {
         streams[key] = nil
         let verdict: PredictorVerdict
         switch (state, detector) {
-        case (.forest(var rolling, _), .forest(let forest)):
+        case (.forest(var rolling, _, let run), .forest(let forest)):
             let vector = rolling.next(sample.value)
             let p = forest.probability(vector)
+            let above = !vector.warmingUp && p >= forest.decisionThreshold
+            let newRun = above ? run + 1 : 0
             verdict = PredictorVerdict(
                 device: sample.device, channel: sample.channel, captureTime: sample.captureTime,
                 spikeProbability: vector.warmingUp ? 0 : p,
-                spikeDetected: !vector.warmingUp && p >= forest.decisionThreshold,
+                spikeDetected: newRun >= forest.persistence,
                 modelID: forest.modelID, warmingUp: vector.warmingUp,
                 features: forest.features.map { NamedFeature($0.rawValue, vector[$0]) })
-            state = .forest(rolling, lastTime: sample.captureTime)
+            state = .forest(rolling, lastTime: sample.captureTime, run: min(newRun, forest.persistence))
         case (.robust(var robust, _), _):
             let r = robust.next(sample.value)
             verdict = PredictorVerdict(
@@ -102,6 +105,24 @@ public struct SpikePredictor: Sendable {
         }
         streams[key] = state
         return verdict
+    }
+
+    /// Serves `detector` from the next sample on. Streams keep their rolling history when the old
+    /// and the new detector are forests with the same windows (so there is no new warm-up: the next
+    /// sample of every stream gets a full verdict); otherwise each stream starts afresh.
+    public mutating func replaceDetector(with detector: Detector) {
+        let keep: Bool = switch (self.detector, detector) {
+        case (.forest(let old), .forest(let new)): old.windows == new.windows
+        default: false
+        }
+        self.detector = detector
+        if keep {
+            for (key, state) in streams {
+                if case .forest(let rolling, let lastTime, _) = state { streams[key] = .forest(rolling, lastTime: lastTime, run: 0) }
+            }
+        } else {
+            streams.removeAll()
+        }
     }
 
     /// Forgets one stream (e.g. after a sensor was replaced) so its next sample starts afresh.

@@ -45,17 +45,41 @@ public final class PredictorClient {
     }
 
     public func classify(_ sample: PredictorSample) throws(PredictorLinkError) -> PredictorVerdict {
+        let answer = try exchange(deadline: deadline) { id in .sample(id: id, sample) }
+        guard case .verdict(_, let verdict) = answer else {
+            close()
+            throw PredictorLinkError.protocolError(path: path, reason: "expected a verdict, got \(answer)")
+        }
+        return verdict
+    }
+
+    /// Asks the predictor to serve the model file at `path` (on the predictor's file system) once
+    /// its SHA-256 is `sha256`; returns the model id now serving. A refusal
+    /// (``PredictorLinkError/rejected(code:message:)`` with code `model_refused`) leaves the
+    /// previous model serving. Reading, hashing and self-testing take a while: `deadline` is
+    /// separate from the per-sample one.
+    public func loadModel(path modelPath: String, sha256: String, deadline: Duration = .seconds(10)) throws(PredictorLinkError) -> String {
+        let answer = try exchange(deadline: deadline) { id in .loadModel(id: id, path: modelPath, sha256: sha256) }
+        guard case .modelLoaded(_, let modelID, _) = answer else {
+            close()
+            throw PredictorLinkError.protocolError(path: path, reason: "expected model_loaded, got \(answer)")
+        }
+        return modelID
+    }
+
+    /// Sends one request and returns its answer (a verdict or model_loaded), throwing refusals.
+    private func exchange(deadline: Duration, _ request: (UInt64) -> PredictorMessage) throws(PredictorLinkError) -> PredictorMessage {
         let start = ContinuousClock.now
         let end = start.advanced(by: deadline)
         let id = nextID
         nextID = nextID >= PredictorWire.maxID ? 1 : nextID + 1
         do throws(PredictorLinkError) {
             if fd < 0 { try connect(until: end) }
-            try send(PredictorWire.encode(.sample(id: id, sample)), until: end)
+            try send(PredictorWire.encode(request(id)), until: end)
             let answer = try receive(until: end)
             switch answer {
-            case .verdict(let answerID, let verdict) where answerID == id:
-                return verdict
+            case .verdict(let answerID, _) where answerID == id, .modelLoaded(let answerID, _, _) where answerID == id:
+                return answer
             case .error(let answerID, let code, let message) where answerID == id || answerID == nil:
                 if answerID == nil { close() }
                 throw PredictorLinkError.rejected(code: code, message: message)

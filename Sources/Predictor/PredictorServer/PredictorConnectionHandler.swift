@@ -61,8 +61,15 @@ final class PredictorConnectionHandler: ChannelInboundHandler {
             let answer = engine.answer(payload: payload) { stream in
                 if streams.insert(stream).inserted { engine.retain(stream) }
             }
-            if case .error(_, let code, let message) = answer {
+            switch answer {
+            case .modelLoaded(_, let current, let previous):
+                logger.notice("model swapped", metadata: ["model": "\(current)", "previous": "\(previous)"])
+            case .error(_, "model_refused", let message):
+                logger.warning("model refused; the previous one keeps serving", metadata: ["reason": "\(message)", "model": "\(engine.modelID)"])
+            case .error(_, let code, let message):
                 logger.debug("refused a predictor request", metadata: ["code": "\(code)", "reason": "\(message)"])
+            default:
+                break
             }
             send(answer, context: context)
         }

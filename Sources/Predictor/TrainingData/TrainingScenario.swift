@@ -27,6 +27,21 @@ public enum TrainingKind: String, CaseIterable, Sendable {
     public var isSpike: Bool { self == .spike || self == .dip }
 }
 
+/// What real sensors do beside spikes, none of it labelled a spike (`--effects`). Off by default,
+/// so the training sets of issue 7 stay as they were.
+public enum FieldEffect: String, CaseIterable, Sendable {
+    /// A daily cycle of 2–15 noise-sigmas and a weekly one of 0–6, each with a random phase.
+    case cycles
+    /// Student-t noise (3 degrees of freedom) of 0.3–1 sigma on top of the Gaussian noise.
+    case heavyTail = "heavy-tail"
+    /// Stretches of 5–45 minutes, every 2–8 hours, where the reading repeats the last value.
+    case stuck
+    /// Half of the series are read through a converter of 0.5–2 noise-sigmas resolution.
+    case quantised
+    /// 2 % of the samples lost one by one, and a few gaps of 1–20 samples.
+    case missing
+}
+
 /// One labelled reading of the export (`spike-predictor export`).
 public struct LabeledReading: Equatable, Sendable {
     public var device: String
@@ -67,13 +82,31 @@ public struct TrainingGenerator: Sendable {
     public var kinds: Set<TrainingKind>
     public var hours: Double
     /// Seconds between samples (the boards sample every 5 s).
-    public var interval: Double
+    public var interval: Double {
+        get { intervals[0] }
+        set { intervals = [newValue] }
+    }
+    /// Seconds between samples per seed: seed s samples every `intervals[s % intervals.count]`.
+    public var intervals: [Double]
+    public var effects: Set<FieldEffect>
 
-    public init(kinds: Set<TrainingKind> = Set(TrainingKind.allCases), hours: Double = 4, interval: Double = 5) {
+    public init(kinds: Set<TrainingKind> = Set(TrainingKind.allCases), hours: Double = 4, interval: Double = 5,
+                effects: Set<FieldEffect> = []) {
         self.kinds = kinds
         self.hours = hours
-        self.interval = interval
+        self.intervals = [interval]
+        self.effects = effects
     }
+
+    public init(kinds: Set<TrainingKind>, hours: Double, intervals: [Double], effects: Set<FieldEffect>) {
+        self.kinds = kinds
+        self.hours = hours
+        self.intervals = intervals.isEmpty ? [5] : intervals
+        self.effects = effects
+    }
+
+    /// The sample interval of one seed.
+    public func interval(seed: UInt64) -> Double { intervals[Int(seed % UInt64(intervals.count))] }
 
     /// The channels of every simulated device, with the ranges their baseline and noise come from.
     static let channels: [(Channel, baseline: ClosedRange<Double>, noise: ClosedRange<Double>)] = [
@@ -97,6 +130,7 @@ public struct TrainingGenerator: Sendable {
 
     private func series(seed: UInt64, channelIndex: Int, channel: Channel,
                         baseline baselineRange: ClosedRange<Double>, noise noiseRange: ClosedRange<Double>) -> [LabeledReading] {
+        let interval = interval(seed: seed)
         var rng = SplitMix64(seed: SplitMix64.hash(seed, UInt64(channelIndex), 0x7EA1_DA7A))
         func uniform(_ r: ClosedRange<Double>) -> Double { r.lowerBound + (r.upperBound - r.lowerBound) * rng.unit() }
 
@@ -111,13 +145,15 @@ public struct TrainingGenerator: Sendable {
         var bursts: [Burst] = []
         var spans: [(start: Double, end: Double, kind: TrainingKind)] = []
         let eventKinds = TrainingKind.allCases.filter { kinds.contains($0) && $0 != .drift }
-        var t = uniform(600...1200)
+        // Gaps count samples more than seconds: a slower sensor gets proportionally longer gaps.
+        let pace = min(max(1, interval / 5), 20)
+        var t = uniform(600...1200) * pace
         while !eventKinds.isEmpty {
             let kind = eventKinds[Int(rng.next() % UInt64(eventKinds.count))]
             let length: Double
             switch kind {
             case .spike, .dip:
-                length = (uniform(15...90) / interval).rounded() * interval
+                length = max((uniform(15...90) / interval).rounded(), 1) * interval
                 let magnitude = sigma * uniform(3...12)
                 events.append(Signal.Event(kind == .spike ? .spike : .dip, at: .seconds(t), duration: .seconds(length),
                                            magnitude: magnitude))
@@ -126,14 +162,14 @@ public struct TrainingGenerator: Sendable {
                 let magnitude = sigma * uniform(3...12) * (rng.unit() < 0.5 ? -1 : 1)
                 events.append(Signal.Event(.step, at: .seconds(t), magnitude: magnitude))
             case .noiseBurst:
-                length = (uniform(60...300) / interval).rounded() * interval
+                length = max((uniform(60...300) / interval).rounded(), 1) * interval
                 bursts.append(Burst(start: t, end: t + length, sigma: sigma * uniform(2...5)))
             case .drift:
                 length = 0
             }
             guard t + length < duration else { break }
             spans.append((t, t + length, kind))
-            t += length + uniform(480...1500)
+            t += length + uniform(480...1500) * pace
         }
 
         let scenario = Scenario(seed: seed, signals: [channel: Signal(baseline: baseline, noise: sigma,
@@ -159,6 +195,70 @@ public struct TrainingGenerator: Sendable {
             }
             rows.append(LabeledReading(device: device, channel: channel.rawValue, time: time, value: value,
                                        label: label, kind: kind, seed: seed))
+        }
+        if !effects.isEmpty {
+            var fx = SplitMix64(seed: SplitMix64.hash(seed, UInt64(channelIndex), 0xF1E1D))
+            rows = Self.apply(effects, to: rows, sigma: sigma, interval: interval, seed: seed, channel: UInt64(channelIndex), rng: &fx)
+        }
+        return rows
+    }
+
+    /// The field effects, drawn from their own generator so the events stay those of the plain series.
+    static func apply(_ effects: Set<FieldEffect>, to input: [LabeledReading], sigma: Double, interval: Double,
+                      seed: UInt64, channel: UInt64, rng: inout SplitMix64) -> [LabeledReading] {
+        func uniform(_ r: ClosedRange<Double>) -> Double { r.lowerBound + (r.upperBound - r.lowerBound) * rng.unit() }
+        var rows = input
+        if effects.contains(.cycles) {
+            let daily = sigma * uniform(2...15), weekly = sigma * uniform(0...6)
+            let dayPhase = uniform(0...(2 * .pi)), weekPhase = uniform(0...(2 * .pi))
+            for i in rows.indices {
+                let t = rows[i].time
+                rows[i].value += daily * sin(2 * .pi * t / 86_400 + dayPhase) + weekly * sin(2 * .pi * t / 604_800 + weekPhase)
+            }
+        }
+        if effects.contains(.heavyTail) {
+            let scale = sigma * uniform(0.3...1)
+            for i in rows.indices {
+                // Student t with 3 degrees of freedom: a normal over the root of a chi-square / 3.
+                let z = gaussian(seed: seed, channel: channel, step: UInt64(i) &+ 0x7_0000_0000)
+                var chi = 0.0
+                for k in 0..<3 { let g = gaussian(seed: seed, channel: channel &+ 17, step: UInt64(3 * i + k)); chi += g * g }
+                rows[i].value += scale * z / max((chi / 3).squareRoot(), 1e-3)
+            }
+        }
+        if effects.contains(.stuck) {
+            var t = uniform(7_200...28_800)
+            let end = rows.last?.time ?? 0
+            while t < end {
+                let length = uniform(300...2_700)
+                if let first = rows.firstIndex(where: { $0.time >= t }) {
+                    let held = rows[max(first - 1, 0)].value
+                    var i = first
+                    while i < rows.count && rows[i].time < t + length {
+                        rows[i].value = held
+                        if rows[i].label == 0 { rows[i].kind = "stuck" }
+                        i += 1
+                    }
+                }
+                t += length + uniform(7_200...28_800)
+            }
+        }
+        if effects.contains(.quantised), rng.unit() < 0.5 {
+            let step = sigma * uniform(0.5...2)
+            for i in rows.indices { rows[i].value = (rows[i].value / step).rounded() * step }
+        }
+        if effects.contains(.missing) {
+            var kept: [LabeledReading] = []
+            kept.reserveCapacity(rows.count)
+            var skip = 0
+            for r in rows {
+                if skip > 0 { skip -= 1; continue }
+                let u = rng.unit()
+                if u < 0.02 { continue }
+                if u < 0.0215 { skip = Int(uniform(1...20)); continue }
+                kept.append(r)
+            }
+            rows = kept
         }
         return rows
     }

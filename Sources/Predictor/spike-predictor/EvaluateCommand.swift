@@ -18,7 +18,7 @@ struct Evaluate: AsyncParsableCommand {
     var data: String
 
     @Option(name: .long, help: "The model.")
-    var model: String = "models/spike-forest.v1.json"
+    var model: String = "models/spike-gbt.v2.json"
 
     @Option(name: .long, help: "Samples after an event's end in which an alarm still counts as true.")
     var grace: Int = 12
@@ -40,24 +40,26 @@ struct Evaluate: AsyncParsableCommand {
             printError("\(data): \(error)")
             throw Exit.usage
         }
-        let evaluation = DetectorComparison.run(series: series, forest: forest, fallback: .standard, grace: grace)
-        for line in evaluation.table(title: URL(fileURLWithPath: data).lastPathComponent) { print(line) }
+        let comparison = BaselineComparison.run(series: series, model: .forest(forest), fallback: .standard, grace: grace)
+        for line in comparison.table(title: URL(fileURLWithPath: data).lastPathComponent) { print(line) }
     }
 }
 
-extension DetectorComparison {
+extension BaselineComparison {
     func table(title: String) -> [String] {
-        func f(_ x: Double, _ digits: Int = 3) -> String { String(format: "%.\(digits)f", x) }
-        let days = model.simulatedSeconds / 86_400
+        func f(_ x: Double, _ digits: Int = 3) -> String { x.isFinite ? String(format: "%.\(digits)f", x) : (x > 0 ? "inf" : "-") }
+        guard let first = rows.first?.score else { return [] }
         var lines = [
-            "\(title): \(series) series, \(model.samples) samples every \(f(interval, 1)) s (\(f(days, 2)) simulated days), \(model.events) spike events",
+            "\(title): \(series) series, \(first.samples) scored samples (\(f(first.streamSeconds / 86_400, 1)) stream-days), "
+                + "\(first.events) spike events; the first \(Int(Self.fitFraction * 100)) % of each series is not scored",
             "",
-            "| detector | precision | recall | F1 | delay mean (samples) | delay p50 | false alarms/day | alarms |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| detector | threshold | alarms | events detected | event recall | precision | false alarms / 1000 samples | false alarms / stream-day | chance recall | lift |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        for (name, r) in [("model " + modelID, model), ("fallback " + fallbackID, fallback)] {
-            lines.append("| \(name) | \(f(r.precision)) | \(f(r.recall)) | \(f(r.f1)) | \(r.meanDelay.map { f($0, 2) } ?? "-") | "
-                         + "\(r.medianDelay.map(String.init) ?? "-") | \(f(r.falseAlarmsPerDay, 1)) | \(r.alarms) |")
+        for row in rows {
+            let s = row.score
+            lines.append("| \(row.name) | \(row.threshold.map { f($0, 3) } ?? "own") | \(s.alarms) | \(s.detected)/\(s.events) | \(f(s.recall)) | "
+                         + "\(f(s.precision)) | \(f(s.falseAlarmsPer1000, 2)) | \(f(s.falseAlarmsPerStreamDay, 1)) | \(f(s.chanceRecall)) | \(f(s.lift, 2)) |")
         }
         return lines
     }

@@ -26,8 +26,26 @@ struct Export: AsyncParsableCommand {
     @Option(name: .long, help: "Simulated hours per series.")
     var hours: Double = 4
 
-    @Option(name: .long, help: "Seconds between samples.")
-    var interval: Double = 5
+    @Option(name: .long, help: "Seconds between samples; a comma-separated list gives seed s the (s mod count)-th.")
+    var interval: String = "5"
+
+    @Option(name: .long, help: "Comma-separated field effects (none labelled a spike): \(FieldEffect.allCases.map(\.rawValue).joined(separator: ",")).")
+    var effects: String = ""
+
+    private var intervals: [Double]? {
+        let parts = interval.split(separator: ",").map { Double($0) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0.map { $0 >= 0.1 && $0 <= 3600 } ?? false }) else { return nil }
+        return parts.compactMap { $0 }
+    }
+
+    private var effectSet: Set<FieldEffect>? {
+        var out = Set<FieldEffect>()
+        for name in effects.split(separator: ",") {
+            guard let e = FieldEffect(rawValue: String(name)) else { return nil }
+            out.insert(e)
+        }
+        return out
+    }
 
     @Flag(name: .long, help: "Add the warming_up flag and the rolling feature columns (feature set v1).")
     var features = false
@@ -39,12 +57,16 @@ struct Export: AsyncParsableCommand {
             throw ValidationError("--kinds must be a comma-separated list of \(known), not \(kinds)")
         }
         if !(hours > 0 && hours <= 24 * 31) { throw ValidationError("--hours must be more than 0 and at most 744, not \(hours)") }
-        if !(interval >= 0.1 && interval <= 3600) { throw ValidationError("--interval must be 0.1…3600 seconds, not \(interval)") }
+        if intervals == nil { throw ValidationError("--interval must be 0.1…3600 seconds (or a comma-separated list), not \(interval)") }
+        if effectSet == nil {
+            throw ValidationError("--effects must be a comma-separated list of \(FieldEffect.allCases.map(\.rawValue).joined(separator: ",")), not \(effects)")
+        }
     }
 
     func run() async throws {
-        guard let range = TrainingArguments.seeds(seeds), let kindSet = TrainingArguments.kinds(kinds) else { throw Exit.usage }
-        let generator = TrainingGenerator(kinds: kindSet, hours: hours, interval: interval)
+        guard let range = TrainingArguments.seeds(seeds), let kindSet = TrainingArguments.kinds(kinds),
+              let intervals, let effectSet else { throw Exit.usage }
+        let generator = TrainingGenerator(kinds: kindSet, hours: hours, intervals: intervals, effects: effectSet)
         guard FileManager.default.createFile(atPath: out, contents: nil),
               let handle = FileHandle(forWritingAtPath: out) else {
             printError("cannot create \(out); check that its folder exists and is writable")

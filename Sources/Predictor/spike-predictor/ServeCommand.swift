@@ -16,7 +16,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "The socket path (e.g. /run/fieldagent/predictor.sock).")
     var socket: String
 
-    @Option(name: .long, help: "The model (models/spike-forest.v1.json). Without it the fallback robust z-score answers.")
+    @Option(name: .long, help: "The model (models/spike-gbt.v2.json, or any model file: our JSON or ONNX). Without it the fallback robust z-score answers.")
     var model: String?
 
     @Option(name: .long, help: "The socket file's mode, in octal.")
@@ -44,7 +44,7 @@ struct Serve: AsyncParsableCommand {
             logger.warning("no --model: serving the fallback robust z-score detector")
             detector = .robust(.standard)
         }
-        let engine = PredictorEngine(SpikePredictor(detector: detector, maxStreams: maxStreams))
+        let engine = PredictorEngine(SpikePredictor(detector: detector, maxStreams: maxStreams), models: modelFiles)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let signals = SignalWaiter([SIGTERM, SIGINT])
         let server: PredictorServer
