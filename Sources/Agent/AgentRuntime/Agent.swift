@@ -54,6 +54,7 @@ public final class Agent: Sendable {
     let statusFeature: StatusFeature
     let methods: MethodsFeature
     let telemetry: TelemetryFeature
+    let observe: ObserveFeature
     let stopRequested = Mutex(false)
     /// Ends the sampler's wait at once: raised by ``stop()`` and by a changed setting.
     let wake: WakeUp
@@ -85,12 +86,16 @@ public final class Agent: Sendable {
                                                         certificateFile: hub?.certificateFile),
                                    board: board, twin: twin, alerts: alerts, link: link, capture: capture, logger: logger)
         let methods = MethodsFeature(features: [diagnostics, status], link: link, logger: logger)
+        let observe = ObserveFeature(configuration: config.observe, parts: .init(
+            agentVersion: options.agentVersion, board: board, link: link, alerts: alerts, capture: capture, certificateFile: hub?.certificateFile,
+            doctor: diagnostics.configuration, invoke: methods.invoke, methodNames: { methods.names }), logger: logger)
         let telemetry = TelemetryFeature(configuration: .init(count: options.count), board: board, twin: twin, alerts: alerts,
-                                         status: status, link: link, logger: logger, output: output, wake: wake, capture: capture)
+                                         status: status, link: link, logger: logger, output: { observe.record($0); output($0) }, wake: wake, capture: capture)
         // Start order; they stop in reverse, so the link flushes as soon as sampling ends.
-        runner.register([twin, alerts, diagnostics, status, methods] + (link.map { [$0] } ?? []) + [telemetry])
+        runner.register([twin, alerts, diagnostics, status, methods, observe] + (link.map { [$0] } ?? []) + [telemetry])
         (self.runner, self.link, self.twin, self.alerts, self.statusFeature, self.methods, self.telemetry, self.wake) =
             (runner, link, twin, alerts, status, methods, telemetry, wake)
+        self.observe = observe
     }
 
     /// The settings in force now.

@@ -26,12 +26,14 @@ public struct AgentConfig: Sendable, Equatable {
     public var link = LinkConfig()
     public var outbox = OutboxConfig()
     public var clock = ClockConfig()
+    public var observe = ObserveConfig()
 
     public init() {}
 
     /// Every key of every section, in the order docs/configuration.md lists them.
     public static let keys: [SettingDescription] = CoreConfig.descriptions + TelemetryConfig.descriptions
         + AlertsConfig.descriptions + LinkConfig.descriptions + OutboxConfig.descriptions + ClockConfig.descriptions
+        + ObserveConfig.descriptions
 
     /// The sections as the layers give them, after checking every value and requirement.
     ///
@@ -52,6 +54,7 @@ public struct AgentConfig: Sendable, Equatable {
         config.link = LinkConfig(layers)
         config.outbox = OutboxConfig(layers)
         config.clock = ClockConfig(layers)
+        config.observe = ObserveConfig(layers)
         return config
     }
 
