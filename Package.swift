@@ -204,8 +204,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Issue 18: the agent's HTTP endpoints (Prometheus metrics, the technician's page) on one
-        // poll-loop thread of our own: Hummingbird brings SwiftNIO and a second `Configuration`
-        // module into the device binary (docs/architecture.md, "Metrics and the technician's page").
+        // poll-loop thread of our own: Hummingbird's graph has a second `Configuration` module and
+        // SwiftNIO, which the device binary keeps out (docs/architecture.md, design decisions).
         .target(name: "HTTPServer", dependencies: ["HAL", "SystemCalls", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")]),
         // The agent's metrics in swift-prometheus' registry, and the process's own (/proc/self).
