@@ -12,7 +12,8 @@ let layers: [String: [String]] = [
                  "Conformance"],
     "CloudLink": ["MQTT", "IoTHub", "COpenSSL", "COpenSSLShims", "Identity", "Transport", "HubClient"],
     "Agent": ["Configuration", "Outbox", "Diagnostics", "AgentRuntime", "fieldagent",
-              "CLI", "Chaos"],
+              "CLI", "Chaos",
+              "HTTPServer", "AgentMetrics", "TechnicianPage"],
     "Predictor": ["Predictor", "PredictorLink", "PredictorServer", "TrainingData", "spike-predictor",
                   "PredictorONNX"],
     "Tools": ["LocalHub", "localhub", "fieldagent-hil", "hub-bench", "hub-fleet-bench", "outbox-bench"],
@@ -60,6 +61,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(name: "HAL"),
@@ -213,6 +215,15 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Issue 18: the agent's HTTP endpoints (Prometheus metrics, the technician's page) on one
+        // poll-loop thread of our own: Hummingbird's graph has a second `Configuration` module and
+        // SwiftNIO, which the device binary keeps out (docs/architecture.md, design decisions).
+        .target(name: "HTTPServer", dependencies: ["HAL", "SystemCalls", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", .product(name: "Logging", package: "swift-log")]),
+        // The agent's metrics in swift-prometheus' registry, and the process's own (/proc/self).
+        .target(name: "AgentMetrics", dependencies: ["SystemCalls", .product(name: "Prometheus", package: "swift-prometheus")]),
+        // The technician's page: HTML with inline SVG charts from a snapshot (pure, no assets).
+        .target(name: "TechnicianPage"),
         // Issue 6 chaos suite: real fieldagent processes killed, a hub restarted, a full outbox.
         .testTarget(name: "ChaosTests", dependencies: ["LocalHub", "Identity", "Outbox", "TestSupport",
                                                        .product(name: "Logging", package: "swift-log")],
@@ -220,6 +231,10 @@ let package = Package(
     ] + chips.flatMap(chip),
     swiftLanguageModes: [.v6]
 )
+
+// Issue 18: the agent serves metrics and the technician's page (its own lines, for easy merges).
+package.targets.first { $0.name == "AgentRuntime" }?.dependencies += ["HTTPServer", "AgentMetrics", "TechnicianPage"]
+package.targets.first { $0.name == "AgentRuntimeTests" }?.dependencies += ["HTTPServer"]
 
 // Every target without an explicit path lives at its layer's folder (see `layers` above).
 // Every test target may use the shared helpers in Tests/TestSupport.

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=lib/packages.sh
 source scripts/lib/packages.sh
 install_packages "${test_packages[@]}"
+# promtool, Prometheus and Chromium for the metrics and technician's page tests (AgentRuntimeTests).
+install_packages "${observe_packages[@]}"
 
 # Python: jsonschema for the firmware-interface check; Microsoft's Azure IoT device SDK as the
 # third-party client that LocalHub must serve as IoT Hub would (Tests/LocalHubTests).

@@ -24,6 +24,10 @@ test_packages=("${swift_packages[@]}" "${build_packages[@]}" openssl mosquitto m
 # and openssl for the unit tests that check thumbprints and certificates against its command line.
 debian13_packages=("${swift_packages[@]}" "${build_packages[@]}" libi2c-dev openssl)
 
+# Metrics and the technician's page (issue 18; Tests/Agent/AgentRuntimeTests/ObserveTests.swift):
+# promtool and a real Prometheus for /metrics, headless Chromium for the page at a phone viewport.
+observe_packages=(prometheus chromium)
+
 # install_packages NAME… — apt-get installs those not installed yet (sudo when not root).
 install_packages() {
     local missing=() p sudo=""

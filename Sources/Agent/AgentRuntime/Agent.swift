@@ -74,6 +74,7 @@ public final class Agent: Sendable {
     let methods: MethodsFeature
     let telemetry: TelemetryFeature
     let service: ServiceFeature?
+    let observe: ObserveFeature
     let stopRequested = Mutex(false)
     /// Ends the sampler's wait at once: raised by ``stop()`` and by a changed setting.
     let wake: WakeUp
@@ -125,14 +126,17 @@ public final class Agent: Sendable {
         let support = SupportFeature(configuration: .init(agentVersion: options.agentVersion, ring: options.logRing, settings: settings),
                                      board: board, status: status, diagnostics: diagnostics)
         let methods = MethodsFeature(features: [diagnostics, status, support], link: link, logger: logger)
+        let observe = ObserveFeature(configuration: config.observe, parts: .init(
+            agentVersion: options.agentVersion, board: board, link: link, alerts: alerts, capture: capture, certificateFile: hub?.certificateFile,
+            doctor: diagnostics.configuration, invoke: methods.invoke, methodNames: { methods.names }), logger: logger)
         let telemetry = TelemetryFeature(configuration: .init(count: options.count), board: board, twin: twin, alerts: alerts,
-                                         status: status, link: link, logger: logger, output: output, wake: wake, capture: capture,
-                                         samplingSide: samplingSide)
+                                         status: status, link: link, logger: logger, output: { observe.record($0); output($0) }, wake: wake,
+                                         capture: capture, samplingSide: samplingSide)
         // READY once the rest has started; the watchdog pings on through the link's flush.
         let readyStatus = "sampling \(board.file.name)" + (hub.map { ", connecting to \($0.host)" } ?? "")
         let service = notifier.map { ServiceFeature(notifier: $0, telemetry: telemetry, link: link, readyStatus: { readyStatus }) }
         // Start order; they stop in reverse, so the link flushes as soon as sampling ends.
-        var features: [any Feature] = [twin, alerts, diagnostics, status, support, methods]
+        var features: [any Feature] = [twin, alerts, diagnostics, status, support, methods, observe]
         if let service { features.append(service) }
         if let link { features.append(link) }
         features.append(telemetry)
@@ -140,6 +144,7 @@ public final class Agent: Sendable {
         (self.runner, self.link, self.twin, self.alerts, self.statusFeature, self.methods, self.telemetry, self.wake) =
             (runner, link, twin, alerts, status, methods, telemetry, wake)
         self.service = service
+        self.observe = observe
     }
 
     /// The settings in force now.

@@ -26,12 +26,14 @@ public struct AgentConfig: Sendable, Equatable {
     public var link = LinkConfig()
     public var outbox = OutboxConfig()
     public var clock = ClockConfig()
+    public var observe = ObserveConfig()
 
     public init() {}
 
     /// Every key of every section, in the order docs/configuration.md lists them.
     public static let keys: [SettingDescription] = CoreConfig.descriptions + TelemetryConfig.descriptions
         + AlertsConfig.descriptions + LinkConfig.descriptions + OutboxConfig.descriptions + ClockConfig.descriptions
+        + ObserveConfig.descriptions
 
     /// Every key with the value in force, for a support bundle: a key whose name says it holds a
     /// secret (``isSecret(_:)``) shows `(redacted)`; paths are shown, never the files' contents.
@@ -67,6 +69,7 @@ public struct AgentConfig: Sendable, Equatable {
         config.link = LinkConfig(layers)
         config.outbox = OutboxConfig(layers)
         config.clock = ClockConfig(layers)
+        config.observe = ObserveConfig(layers)
         return config
     }
 

@@ -49,6 +49,8 @@ final class AlertsFeature: Feature {
     struct State {
         var alarmUntil: Duration?
         var alerts = 0
+        /// Samples classified by the predictor and by the fallback (the router's counts, for other threads).
+        var verdicts = (predictor: 0, fallback: 0)
     }
     let state = Mutex(State())
 
@@ -66,6 +68,7 @@ final class AlertsFeature: Feature {
     var count: Int { state.withLock { $0.alerts } }
     var alarmRaised: Bool { board.lines.alarm?.value ?? false }
     var detector: SpikeRouter.Source { router.source }
+    var verdicts: (predictor: Int, fallback: Int) { state.withLock { $0.verdicts } }
 
     /// One sample's readings, `elapsed` board time after the start.
     func sample(_ readings: [Reading], stamp: CaptureClock.Stamp, elapsed: Duration, settings: AgentSettings) {
@@ -80,6 +83,7 @@ final class AlertsFeature: Feature {
             }
             output(alert)
         }
+        state.withLock { $0.verdicts = (router.samplesByPredictor, router.samplesByFallback) }
         lowerAlarmIfDue(at: elapsed)
     }
 

@@ -126,6 +126,8 @@ final class HubLink: Feature {
     let configuration: Configuration
     let logger: Logger
     let onEvent: @Sendable (IoTHubDeviceEvent) -> Void
+    /// Told each message's publish latency (handed to the link → PUBACK).
+    let publishLatency = Mutex<(@Sendable (Duration) -> Void)?>(nil)
 
     struct State {
         /// Kept after stop, so its final state and statistics stay readable.
@@ -167,6 +169,7 @@ final class HubLink: Feature {
         // deletion, and a crash sends at most that many twice.
         let source = try OutboxSource(outbox: outbox, deviceID: configuration.settings.deviceID, drainRate: configuration.outbox.drainRate,
                                       maximumUnsettled: 2 * configuration.settings.inFlightWindow)
+        source.latencyObserver.withLock { $0 = { [weak self] latency in self?.publishLatency.withLock { $0 }?(latency) } }
         let stats = outbox.statistics
         if stats.depth > 0 {
             logger.notice("outbox \(outbox.path): \(stats.depth) message(s) from before this start waiting for the hub; they drain at \(configuration.outbox.drainRate)/s once connected",

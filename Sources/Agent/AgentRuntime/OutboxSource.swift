@@ -23,6 +23,8 @@ public final class OutboxSource: HubMessageSource {
     struct State {
         /// Handed to the link and not acknowledged yet.
         var taken: Set<UInt64> = []
+        /// When each message in flight was handed to the link (for the publish latency).
+        var handedAt: [UInt64: ContinuousClock.Instant] = [:]
         /// Messages up to this sequence number are backlog; above it, live.
         var boundary: UInt64 = 0
         var liveCursor: UInt64 = 0
@@ -48,6 +50,8 @@ public final class OutboxSource: HubMessageSource {
     /// Wakes ``close()`` when the deleter is done.
     let deleterDone = WakeUp()
     let linkWakeUp = Mutex<(@Sendable () -> Void)?>(nil)
+    /// Told each PUBACK's latency: from handing the message to the link to its acknowledgement.
+    public let latencyObserver = Mutex<(@Sendable (Duration) -> Void)?>(nil)
 
     /// - Parameters:
     ///   - drainRate: backlog messages per second (live messages are not paced).
@@ -141,6 +145,7 @@ public final class OutboxSource: HubMessageSource {
         for entry in outbox.peek(limit: limit, after: max(s.liveCursor, s.boundary)) {
             s.liveCursor = entry.seq
             guard s.taken.insert(entry.seq).inserted, let message = outgoing(entry) else { continue }
+            s.handedAt[entry.seq] = now
             out.append(message)
             s.live += 1
         }
@@ -157,6 +162,7 @@ public final class OutboxSource: HubMessageSource {
             guard !s.taken.contains(entry.seq) else { continue }
             guard let message = outgoing(entry) else { continue }
             s.taken.insert(entry.seq)
+            s.handedAt[entry.seq] = now
             out.append(message)
             sent += 1
             if sent == room { break }
@@ -170,12 +176,16 @@ public final class OutboxSource: HubMessageSource {
     }
 
     public func acknowledged(_ tokens: [UInt64]) {
+        let now = ContinuousClock.now
+        var latencies: [Duration] = []
         let inline = state.withLock { s in
             s.acknowledged += tokens.count
+            latencies = tokens.compactMap { s.handedAt.removeValue(forKey: $0).map { now - $0 } }
             if s.deleterFinished { return true }
             s.toDelete += tokens
             return false
         }
+        if let observe = latencyObserver.withLock({ $0 }) { latencies.forEach(observe) }
         guard inline else { return deleterWake.raise() }
         outbox.acknowledge(seqs: tokens)
         state.withLock { s in for seq in tokens { s.taken.remove(seq) } }

@@ -79,6 +79,15 @@ extension FieldAgent {
         @Option(help: settingHelp("predictor.deadline"))
         var predictorDeadline: String?
 
+        @Option(help: settingHelp("metrics.listen"))
+        var metricsListen: String?
+
+        @Option(help: settingHelp("page.listen"))
+        var pageListen: String?
+
+        @Option(help: settingHelp("page.token_file"))
+        var pageTokenFile: String?
+
         @OptionGroup var link: HubOptions
 
         func validate() throws {
