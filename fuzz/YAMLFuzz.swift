@@ -7,7 +7,8 @@
 // 2. An accepted document honours the bounds it promises: nesting ≤ maximumDepth, nodes ≤
 //    maximumNodes (aliases counted as what they repeat), no key twice in one mapping when keys
 //    are plain scalars, and every mark is 1-based.
-// 3. A refusal points into the text: 1-based line and column, the line at most one past the last.
+// 3. A refusal points into the text: 1-based line and column, the line at most one past the last
+//    (a refusal at the end of the stream).
 // 4. Parsing is deterministic: the same text gives the same document or the same error.
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -24,7 +25,8 @@ public func yamlFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case .success(nil):
         break
     case .failure(let error):
-        let lines = text.utf8.count { $0 == UInt8(ascii: "\n") } + 1
+        // YAML breaks lines at CR, LF, CR LF, NEL, LS and PS: counting each is an upper bound.
+        let lines = text.unicodeScalars.count { ["\n", "\r", "\u{85}", "\u{2028}", "\u{2029}"].contains($0) } + 1
         guard error.mark.line >= 1, error.mark.column >= 1, error.mark.line <= lines + 1 else {
             fatalError("error \(error) points outside the \(lines)-line text")
         }
