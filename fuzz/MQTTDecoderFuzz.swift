@@ -1,5 +1,5 @@
 // libFuzzer harness for the MQTT 3.1.1 decoder (and what it feeds: the encoder and the client
-// session). Compiled together with Sources/CloudLink/MQTT/*.swift into one module by scripts/fuzz-mqtt.sh,
+// session). Compiled together with Sources/CloudLink/MQTT/*.swift into one module by scripts/fuzz.sh,
 // so it uses the module's internals without an import.
 //
 // Properties checked on every input (a violation traps, which libFuzzer reports as a crash):

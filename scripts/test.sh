@@ -41,6 +41,9 @@ python3 scripts/check-firmware-interface.py
 # A device key that never leaves a (software) TPM: swtpm behind tpm2-abrmd, a CSR signed in the
 # TPM, then the agent with --key handle:0x81000001 over mutual TLS to LocalHub and Mosquitto.
 ./scripts/tpm-key-check.sh
+# Every libFuzzer + ASan harness (fuzz/, docs/fuzzing.md) briefly from its committed corpus: an
+# unoptimised swiftc build of its sources, then 10 s of fuzzing; a crash fails the run.
+OPT=-Onone RUNS=-1 ./scripts/fuzz.sh all -max_total_time=10
 # The long, CPU-heavy suites (real agent processes killed and restarted, three simulated days of
 # backlog) run after the rest, so their load does not starve the timing-sensitive network tests.
 heavy='ChaosTests|AgentHubTests'
