@@ -128,7 +128,7 @@ public final class Agent: Sendable {
         let methods = MethodsFeature(features: [diagnostics, status, support], link: link, logger: logger)
         let observe = ObserveFeature(configuration: config.observe, parts: .init(
             agentVersion: options.agentVersion, board: board, link: link, alerts: alerts, capture: capture, certificateFile: hub?.certificateFile,
-            doctor: diagnostics.configuration, invoke: methods.invoke, methodNames: { methods.names }), logger: logger)
+            doctor: diagnostics.configuration, samplingSide: samplingSide, invoke: methods.invoke, methodNames: { methods.names }), logger: logger)
         let telemetry = TelemetryFeature(configuration: .init(count: options.count), board: board, twin: twin, alerts: alerts,
                                          status: status, link: link, logger: logger, output: { observe.record($0); output($0) }, wake: wake,
                                          capture: capture, samplingSide: samplingSide)

@@ -53,6 +53,9 @@ final class ObserveFeature: Feature {
         var capture: CaptureClock
         var certificateFile: String?
         var doctor: DoctorPlan
+        /// Runs work on the board's drivers between two samples on the sampling thread, one such
+        /// run at a time (nil: one is in progress), as `runDiagnostics` does.
+        var samplingSide: SamplingSide
         /// Runs a direct method of the agent's table (blink, calibrate).
         var invoke: @Sendable (String, [UInt8]) -> MethodResult
         var methodNames: @Sendable () -> [String]
@@ -234,7 +237,9 @@ final class ObserveFeature: Feature {
     }
 
     func runDoctor() -> MethodResult {
-        let report = parts.doctor.run(parts.board)
+        guard let report = parts.samplingSide.run({ [parts] in parts.doctor.run(parts.board) }) else {
+            return .error(409, "a diagnostics run is already in progress; try again when it has answered")
+        }
         lastDoctor.withLock { $0 = (Date(), report) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
