@@ -132,6 +132,8 @@ final class AdminConnectionHandler: ChannelInboundHandler {
                 }
                 let delivered = try core.sendCloudToDevice(id, payload: payload, properties: bag)
                 Self.send(.success(.object(["delivered": .bool(delivered)])), on: channel)
+            case "liveness":
+                Self.send(.success(.array(core.liveness().map(\.json))), on: channel)
             case "stats":
                 let connected = core.devices().filter { core.isConnected($0.deviceID) }.count
                 Self.send(.success(.object(["telemetry": .integer(Int64(core.telemetry.total)),
@@ -145,7 +147,7 @@ final class AdminConnectionHandler: ChannelInboundHandler {
                 }
             default:
                 throw HubError.invalidArgument("unknown op '\(request.op)'; expected device.add, device.list, twin.show, "
-                    + "twin.set, method, c2d, stats or tail")
+                    + "twin.set, method, c2d, liveness, stats or tail")
             }
         } catch {
             Self.send(.failure("\(error)"), on: channel)

@@ -106,7 +106,7 @@ final class HubConnectionHandler: ChannelInboundHandler {
                 core.attach(deviceID, reference(deviceID: deviceID, context: context))
                 logger.notice("\(deviceID) connected from \(peer) (\(protocolVersion))", metadata: ["device": "\(deviceID)"])
             case .storeTelemetry(let message):
-                core.telemetry.append(TelemetryRecord(message, arrivedAt: core.now()))
+                core.store(message)
             case .twinGet(let requestID):
                 let answer = core.twinGet(deviceID ?? "")
                 feed(.twinAnswer(requestID: requestID, status: answer.status, body: answer.body))

@@ -55,6 +55,9 @@ final class HubCore: Sendable {
         var authorities: [RegisteredCA] = []
         var twins: [String: TwinDocument] = [:]
         var connections: [String: ConnectionRef] = [:]
+        /// When each device's live connection was made, and when it last sent telemetry (this run).
+        var connectedAt: [String: Date] = [:]
+        var lastMessageAt: [String: Date] = [:]
         var pendingMethods: [String: PendingMethod] = [:]
         var nextID: UInt64 = 0
     }
@@ -170,8 +173,12 @@ final class HubCore: Sendable {
     /// Records `connection` as the device's live one; an older connection of the same device is
     /// closed, as IoT Hub does (A.6, 400027).
     func attach(_ deviceID: String, _ connection: ConnectionRef) {
+        let at = now()
         let previous = state.withLock { state in
-            defer { state.connections[deviceID] = connection }
+            defer {
+                state.connections[deviceID] = connection
+                state.connectedAt[deviceID] = at
+            }
             return state.connections[deviceID]
         }
         if let previous {
@@ -187,6 +194,29 @@ final class HubCore: Sendable {
     }
 
     func connection(_ deviceID: String) -> ConnectionRef? { state.withLock { $0.connections[deviceID] } }
+
+    /// Logs one telemetry message and notes when the device was last heard from.
+    func store(_ message: HubSession.TelemetryMessage) {
+        let at = now()
+        state.withLock { $0.lastMessageAt[message.deviceID] = at }
+        telemetry.append(TelemetryRecord(message, arrivedAt: at))
+    }
+
+    /// Every registered device's liveness now: connected, and for how long it has been silent
+    /// (since its last message, or since it connected if it has sent none).
+    func liveness() -> [FleetWatch.Device] {
+        let at = now()
+        let (connections, since, last) = state.withLock { ($0.connections, $0.connectedAt, $0.lastMessageAt) }
+        return devices().map { record in
+            let id = record.deviceID
+            let connected = connections[id] != nil
+            let heard = [since[id], last[id]].compactMap { $0 }.max()
+            let silent = connected ? heard.map { Duration.milliseconds(Int64(at.timeIntervalSince($0) * 1000)) } : nil
+            let reported = (try? twin(id))?.reported ?? [:]
+            return FleetWatch.Device(deviceID: id, connected: connected, silentFor: silent,
+                                     reportedSendPeriod: FleetWatch.reportedPeriod(reported))
+        }
+    }
 
     // MARK: Twin
 
