@@ -18,7 +18,7 @@ import Synchronization
 /// | status | `status.json`, read-only reported properties, `blinkLed`, `getHealth` |
 /// | methods | the table of direct methods the others contribute |
 /// | link | the hub connection and the durable outbox feeding it (with a hub) |
-/// | telemetry | the sampler on the board's clock, on the caller's thread |
+/// | telemetry | the sampler on the board's clock, on the caller's thread: raw messages, tumbling aggregates, heartbeats; `sendAggregates` |
 ///
 /// One ``CaptureClock`` stamps what they send: the wall clock at capture on a real board (the
 /// link waits up to `clock.sync_wait` for it to be synchronised before connecting), the board's
@@ -84,9 +84,9 @@ public final class Agent: Sendable {
         let status = StatusFeature(configuration: .init(agentVersion: options.agentVersion, stateDirectory: config.core.stateDirectory,
                                                         certificateFile: hub?.certificateFile),
                                    board: board, twin: twin, alerts: alerts, link: link, capture: capture, logger: logger)
-        let methods = MethodsFeature(features: [diagnostics, status], link: link, logger: logger)
-        let telemetry = TelemetryFeature(configuration: .init(count: options.count), board: board, twin: twin, alerts: alerts,
+        let telemetry = TelemetryFeature(configuration: .init(count: options.count, heartbeatInterval: config.telemetry.heartbeatInterval), board: board, twin: twin, alerts: alerts,
                                          status: status, link: link, logger: logger, output: output, wake: wake, capture: capture)
+        let methods = MethodsFeature(features: [diagnostics, status, telemetry], link: link, logger: logger)
         // Start order; they stop in reverse, so the link flushes as soon as sampling ends.
         runner.register([twin, alerts, diagnostics, status, methods] + (link.map { [$0] } ?? []) + [telemetry])
         (self.runner, self.link, self.twin, self.alerts, self.statusFeature, self.methods, self.telemetry, self.wake) =

@@ -179,6 +179,7 @@ final class StatusFeature: Feature {
             "desiredVersion": .integer(Int64(twin.desiredVersion)),
             "alerts": .integer(Int64(alerts.count)),
             "alarm": .bool(alerts.alarmRaised),
+            "alarmReasons": .array(alerts.alarmReasons.map(JSONValue.string)),
             "spikeDetection": .string(alerts.detector.rawValue),
         ]
         if let client = link?.client {
@@ -225,7 +226,7 @@ final class StatusFeature: Feature {
 
     /// Each telemetry message carries the sensors' health; a change is reported on the twin.
     func observe(_ message: TelemetryMessage) {
-        let statuses = message.sensors.mapValues(\.status)
+        let statuses = message.sensorHealth.mapValues(\.status)
         let changed = sensorStatuses.withLock { s in
             defer { s = statuses }
             return s != statuses

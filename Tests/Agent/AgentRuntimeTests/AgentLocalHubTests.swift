@@ -172,6 +172,41 @@ import Testing
         await harness.cleanUp()
     }
 
+    /// Issue 15: the edge-analytics recipe's own twin update, `telemetryConfig.sendFrequency`,
+    /// changes the period, is acknowledged at its own path, and survives a restart.
+    @Test func theRecipesTelemetryConfigPathChangesThePeriodAndIsAcknowledged() async throws {
+        let harness = try await Harness()
+        var agent = try harness.startAgent()
+        #expect(waitFor { harness.hub.isConnected("factory-line-01") && harness.reported("telemetryConfig") != nil })
+        #expect(ack(harness.reported("telemetryConfig")).ac == 203)
+
+        let version = try harness.hub.setDesired(device, patch: .object(["telemetryConfig": .object(["sendFrequency": .string("2s")])]))
+        #expect(waitFor { ack(harness.reported("telemetryConfig")).av == version })
+        let applied = ack(harness.reported("telemetryConfig"))
+        #expect(applied.ac == 200)
+        #expect(applied.value == .object(["sendFrequency": .string("2s")]))
+        #expect(agent.settings.sendFrequency == .seconds(2))
+        let changed = Date()
+        #expect(waitFor(20) { harness.arrivals().filter { $0 > changed }.count >= 4 })
+        let gaps = zip(harness.arrivals().filter { $0 > changed }.dropFirst(), harness.arrivals().filter { $0 > changed }).map { $0.timeIntervalSince($1) }.dropFirst()
+        #expect(gaps.allSatisfy { abs($0 - 2) < 0.6 }, "gaps \(gaps)")
+
+        let bad = try harness.hub.setDesired(device, patch: .object(["telemetryConfig": .object(["sendFrequency": .string("0s")])]))
+        #expect(waitFor { ack(harness.reported("telemetryConfig")).av == bad })
+        #expect(ack(harness.reported("telemetryConfig")).ac == 400)
+        #expect(agent.settings.sendFrequency == .seconds(2))
+
+        let unknown = try harness.hub.setDesired(device, patch: .object(["colour": .string("red")]))
+        #expect(waitFor { ack(harness.reported("colour")).av == unknown })
+        #expect(ack(harness.reported("colour")).ac == 404)
+
+        harness.stop(agent)
+        agent = try harness.startAgent(sendFrequency: .seconds(6))
+        #expect(agent.settings.sendFrequency == .seconds(2), "kept in the state directory")
+        harness.stop(agent)
+        await harness.cleanUp()
+    }
+
     @Test func directMethodsAreAnswered() async throws {
         let harness = try await Harness()
         let agent = try harness.startAgent()

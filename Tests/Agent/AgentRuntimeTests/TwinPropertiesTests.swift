@@ -69,7 +69,7 @@ import Testing
         let update = twin.applyPatch(version: 3, body: patch(#"{"sendFrequency":"5s","route":"predictor","spikeThreshold":7,"channels":{"humidity":false}}"#))
         #expect(twin.settings.sendFrequency == .seconds(5))
         #expect(twin.settings.route == .predictor)
-        #expect(twin.settings.spikeThreshold == 0.5)
+        #expect(twin.settings.spikeThreshold == nil, "refused: the model's own decision threshold stays in force")
         #expect(twin.settings.disabledChannels == [.humidity])
         #expect(Set(update.changed) == [.sendFrequency, .route, .channels])
         #expect(update.rejected.keys.sorted { $0.rawValue < $1.rawValue } == [.spikeThreshold])
@@ -125,5 +125,51 @@ import Testing
         #expect(twin.applyPatch(version: 2, body: patch("not json")).unreadable != nil)
         #expect(twin.applyFullTwin(patch("[]")).unreadable != nil)
         #expect(twin.desiredVersion == 0)
+    }
+
+    // Issue 15: the edge-analytics recipe's path, `telemetryConfig.sendFrequency`.
+    @Test func theRecipesTelemetryConfigPathSetsTheSendPeriodAndIsAcknowledgedAtItsOwnPath() {
+        var twin = TwinProperties(settings: AgentSettings())
+        let update = twin.applyPatch(version: 6, body: patch(#"{"telemetryConfig":{"sendFrequency":"10s"}}"#))
+        #expect(twin.settings.sendFrequency == .seconds(10))
+        #expect(update.changed == [.telemetryConfig])
+        #expect(json(update.reportedPatch) == json(patch(#"{"telemetryConfig":{"value":{"sendFrequency":"10s"},"ac":200,"av":6,"ad":"applied"}}"#)))
+    }
+
+    @Test(arguments: [#"{"sendFrequency":"0s"}"#, #"{"sendFrequency":5}"#, #"{"period":"10s"}"#, #""10s""#])
+    func aBadTelemetryConfigIsRefusedWith400AndTheOldPeriodStays(_ value: String) {
+        var twin = TwinProperties(settings: AgentSettings(sendFrequency: .seconds(30)))
+        let update = twin.applyPatch(version: 2, body: patch(#"{"telemetryConfig":\#(value)}"#))
+        #expect(twin.settings.sendFrequency == .seconds(30))
+        let ack = json(update.reportedPatch)?["telemetryConfig"]
+        #expect(ack?["ac"] == .integer(400))
+        #expect(ack?["value"] == json(patch(#"{"sendFrequency":"30s"}"#)))
+        #expect(update.rejected[.telemetryConfig]?.hasPrefix("telemetryConfig") == true)
+    }
+
+    @Test func whenBothPathsAreSetInOneDocumentTelemetryConfigWinsAndBothShowTheValueInForce() {
+        var twin = TwinProperties(settings: AgentSettings())
+        let update = twin.applyFullTwin(patch(#"{"desired":{"sendFrequency":"20s","telemetryConfig":{"sendFrequency":"10s"},"$version":3},"reported":{}}"#))
+        #expect(twin.settings.sendFrequency == .seconds(10))
+        let reported = json(update.reportedPatch)
+        #expect(reported?["sendFrequency"]?["value"] == .string("10s"))
+        #expect(reported?["telemetryConfig"]?["value"]?["sendFrequency"] == .string("10s"))
+    }
+
+    @Test func unknownDesiredKeysAreAcknowledged404AndComponentsAndMetadataAreLeftAlone() {
+        var twin = TwinProperties(settings: AgentSettings())
+        let update = twin.applyPatch(version: 4, body: patch(#"{"sendFrequency":"5s","colour":"red","thermostat":{"__t":"c","target":20},"$version":4}"#))
+        #expect(update.unknown == ["colour"])
+        let reported = json(update.reportedPatch)
+        #expect(reported?["colour"] == json(patch(#"{"value":"red","ac":404,"av":4,"ad":"not a writable property of this device's model"}"#)))
+        #expect(reported?["thermostat"] == nil)
+        #expect(reported?["$version"] == nil)
+        #expect(twin.settings.sendFrequency == .seconds(5))
+    }
+
+    @Test func theTelemetryConfigDefaultIsReportedWith203() {
+        let twin = TwinProperties(settings: AgentSettings(sendFrequency: .seconds(45)))
+        let report = json(twin.defaultsReport(for: patch(#"{"desired":{"$version":1},"reported":{"$version":1}}"#)))
+        #expect(report?["telemetryConfig"] == json(patch(#"{"value":{"sendFrequency":"45s"},"ac":203,"av":0,"ad":"device default"}"#)))
     }
 }
