@@ -167,6 +167,7 @@ final class AdminConnectionHandler: ChannelInboundHandler {
     static func describe(_ deviceID: String, core: HubCore) -> JSONValue {
         let record = core.devices().first { $0.deviceID == deviceID }
         var fields: [String: JSONValue] = ["deviceId": .string(deviceID), "connected": .bool(core.isConnected(deviceID))]
+        if let model = core.modelID(deviceID) { fields["modelId"] = .string(model) }
         switch record?.authentication {
         case let .thumbprint(primary, secondary)?:
             fields["authentication"] = .string("selfSigned")

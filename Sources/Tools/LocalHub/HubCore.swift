@@ -58,6 +58,9 @@ final class HubCore: Sendable {
         /// When each device's live connection was made, and when it last sent telemetry (this run).
         var connectedAt: [String: Date] = [:]
         var lastMessageAt: [String: Date] = [:]
+        /// The IoT Plug and Play model id each device announced at its last connect (`model-id=`
+        /// in the CONNECT user name), as IoT Hub shows it on the twin's `modelId`.
+        var modelIDs: [String: String] = [:]
         var pendingMethods: [String: PendingMethod] = [:]
         var nextID: UInt64 = 0
     }
@@ -166,9 +169,27 @@ final class HubCore: Sendable {
     func authenticate(clientID: String, username: String?, chain: [X509Certificate]) -> HubSession.AuthenticationDecision {
         let devices = state.withLock { $0.devices }
         let bundle = POSIX.exists(caBundlePath) ? caBundlePath : nil
-        return DeviceAuthenticator(devices: devices, caBundle: bundle)
+        let decision = DeviceAuthenticator(devices: devices, caBundle: bundle)
             .decide(clientID: clientID, username: username, chain: chain, now: now())
+        if case .accepted(let deviceID) = decision {
+            let model = Self.modelID(inUsername: username)
+            state.withLock { $0.modelIDs[deviceID] = model }
+        }
+        return decision
     }
+
+    /// `model-id=…` from `{host}/{device}/?api-version=…&model-id=dtmi:…` (percent-decoded), if any.
+    static func modelID(inUsername username: String?) -> String? {
+        guard let username, let query = username.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
+        for pair in query.split(separator: "&") where pair.hasPrefix("model-id=") {
+            let value = pair.dropFirst("model-id=".count)
+            return (try? IoTHubPercentEncoding.decode(value)) ?? String(value)
+        }
+        return nil
+    }
+
+    /// The model id the device announced at its last connect.
+    func modelID(_ deviceID: String) -> String? { state.withLock { $0.modelIDs[deviceID] } }
 
     /// Records `connection` as the device's live one; an older connection of the same device is
     /// closed, as IoT Hub does (A.6, 400027).

@@ -41,7 +41,7 @@ import Testing
             let files = pki.files.devices["factory-line-01"]!
             var settings = HubClient.Settings(host: "127.0.0.1", port: port, deviceID: "factory-line-01",
                                               certificateFile: files.certificate, keyFile: files.key,
-                                              trustAnchors: pki.files.caChain, modelID: "dtmi:fieldagent:device:FieldAgent;1")
+                                              trustAnchors: pki.files.caChain, modelID: LinkConfig().modelID)
             settings.expectedHostName = "localhost"
             settings.backoffBase = .milliseconds(50)
             settings.backoffCap = .milliseconds(300)
@@ -203,6 +203,18 @@ import Testing
         harness.stop(agent)
         agent = try harness.startAgent(sendFrequency: .seconds(6))
         #expect(agent.settings.sendFrequency == .seconds(2), "kept in the state directory")
+        harness.stop(agent)
+        await harness.cleanUp()
+    }
+
+    /// Issue 15: the model id the agent announces reaches the hub, and it is the DTDL model's @id.
+    @Test func theModelIDReachesTheHub() async throws {
+        let harness = try await Harness()
+        let agent = try harness.startAgent()
+        #expect(waitFor { harness.hub.isConnected("factory-line-01") })
+        let model = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: repositoryPath("firmware-interface/fieldagent.dtdl.json")))) as? [String: Any]
+        let id = try #require(model?["@id"] as? String)
+        #expect(harness.hub.modelID(device) == id)
         harness.stop(agent)
         await harness.cleanUp()
     }
