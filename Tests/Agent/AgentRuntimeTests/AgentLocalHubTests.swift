@@ -49,9 +49,11 @@ import Testing
         }
 
         /// An agent on sim-factory-line in real time (time scale 1), running on its own thread.
-        func startAgent(sendFrequency: Duration = .seconds(6)) throws -> Agent {
-            let board = try Board.open(try BoardFile.load(path: "\(repositoryRoot)/boards/sim-factory-line.yaml"), timeScale: 1)
+        func startAgent(sendFrequency: Duration = .seconds(6), timeScale: Double = 1,
+                        configure: (inout AgentConfig) -> Void = { _ in }) throws -> Agent {
+            let board = try Board.open(try BoardFile.load(path: "\(repositoryRoot)/boards/sim-factory-line.yaml"), timeScale: timeScale)
             var config = testConfig(sendFrequency: sendFrequency, stateDirectory: directory + "/agent")
+            configure(&config)
             config.core.flushTimeout = .seconds(2)
             let agent = Agent(board: board, options: .init(agentVersion: "test", config: config),
                               hub: hubSettings(), logger: Logger(label: "agent"))
@@ -203,6 +205,48 @@ import Testing
         harness.stop(agent)
         agent = try harness.startAgent(sendFrequency: .seconds(6))
         #expect(agent.settings.sendFrequency == .seconds(2), "kept in the state directory")
+        harness.stop(agent)
+        await harness.cleanUp()
+    }
+
+    /// Issue 15: tumbling aggregates on wall-clock boundaries and heartbeats arrive beside the raw
+    /// messages; with upstream alerts-only (set on the twin) raw messages stop and the aggregates
+    /// are held until `sendAggregates` asks for them. A minute of board time per second.
+    @Test func aggregatesAndHeartbeatsArriveBesideRawMessagesAndAlertsOnlyHoldsThem() async throws {
+        let harness = try await Harness()
+        let agent = try harness.startAgent(sendFrequency: .seconds(30), timeScale: 60) { config in
+            config.telemetry.heartbeatInterval = .seconds(300)
+        }
+        func bodies() -> [[String: Any]] {
+            ((try? harness.hub.telemetry(device)) ?? []).compactMap { try? JSONSerialization.jsonObject(with: Data($0.payloadBytes)) as? [String: Any] }
+        }
+        func kind(_ body: [String: Any]) -> String { body["alert"] != nil ? "alert" : (body["messageType"] as? String ?? "raw") }
+        #expect(waitFor(30) { bodies().filter { kind($0) == "aggregate" }.count >= 2 && bodies().contains { kind($0) == "heartbeat" } })
+        let all = bodies()
+        #expect(all.filter { kind($0) == "raw" }.count >= 10, "raw messages go on at the send period")
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        for aggregate in all.filter({ kind($0) == "aggregate" }) {
+            let start = try Date(try #require(aggregate["windowStart"] as? String), strategy: style)
+            let end = try Date(try #require(aggregate["windowEnd"] as? String), strategy: style)
+            #expect(start.timeIntervalSince1970.truncatingRemainder(dividingBy: 300) == 0, "on a 5-minute boundary: \(start)")
+            #expect(end.timeIntervalSince(start) == 300)
+            let temperature = (aggregate["readings"] as? [String: Any]).flatMap { $0["ambient"] as? [String: Any] }.flatMap { $0["temperature"] as? [String: Any] }
+            #expect(temperature?["count"] as? Int ?? 0 > 0)
+        }
+
+        let version = try harness.hub.setDesired(device, patch: .object(["upstream": .string("alerts-only")]))
+        #expect(waitFor { ack(harness.reported("upstream")).av == version })
+        #expect(ack(harness.reported("upstream")).value == .string("alerts-only"))
+        let before = bodies().count
+        // Two heartbeats later (5 board minutes apart) a window boundary has passed too.
+        #expect(waitFor(30) { bodies().dropFirst(before).filter { kind($0) == "heartbeat" }.count >= 2 })
+        let later = bodies().dropFirst(before).map(kind)
+        #expect(later.allSatisfy { $0 == "alert" || $0 == "heartbeat" }, "alerts-only sent \(later)")
+        let asked = await harness.hub.invokeMethod(device, name: "sendAggregates", timeout: .seconds(10))
+        #expect(asked.status == 200)
+        let sent = (try? JSONSerialization.jsonObject(with: Data(asked.payload)) as? [String: Any])?["sent"] as? Int ?? 0
+        #expect(sent >= 1, "\(String(decoding: asked.payload, as: UTF8.self))")
+        #expect(waitFor { bodies().dropFirst(before).filter { kind($0) == "aggregate" }.count == sent })
         harness.stop(agent)
         await harness.cleanUp()
     }
