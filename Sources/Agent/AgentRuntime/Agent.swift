@@ -82,7 +82,8 @@ public final class Agent: Sendable {
         let alerts = AlertsFeature(configuration: config.alerts, board: board, link: link, logger: logger, output: alertOutput)
         let diagnostics = DiagnosticsFeature(plan: DoctorPlan(config: config, reads: 3, link: .live { link?.client }), board: board)
         let status = StatusFeature(configuration: .init(agentVersion: options.agentVersion, stateDirectory: config.core.stateDirectory,
-                                                        certificateFile: hub?.certificateFile),
+                                                        certificateFile: hub?.certificateFile,
+                                                        heartbeatInterval: config.telemetry.heartbeatInterval),
                                    board: board, twin: twin, alerts: alerts, link: link, capture: capture, logger: logger)
         let telemetry = TelemetryFeature(configuration: .init(count: options.count, heartbeatInterval: config.telemetry.heartbeatInterval), board: board, twin: twin, alerts: alerts,
                                          status: status, link: link, logger: logger, output: output, wake: wake, capture: capture)

@@ -26,6 +26,8 @@ final class StatusFeature: Feature {
         /// Where `status.json` goes (nil: not written).
         var stateDirectory: String?
         var certificateFile: String?
+        /// Reported, so a hub's liveness check knows how often an alerts-only device speaks.
+        var heartbeatInterval: Duration = TelemetryConfig().heartbeatInterval
     }
 
     let name = "status"
@@ -208,6 +210,7 @@ final class StatusFeature: Feature {
             "agentVersion": .string(configuration.agentVersion),
             "board": .string(board.file.name),
             "sensors": sensorsProperty(sensorStatuses.withLock { $0 }),
+            "heartbeatInterval": .string(DurationText.format(configuration.heartbeatInterval)),
         ]
         if let stats = link?.outbox?.statistics {
             fields["outbox"] = .object([

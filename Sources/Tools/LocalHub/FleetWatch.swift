@@ -67,11 +67,12 @@ public enum FleetWatch {
         return problems
     }
 
-    /// The period a device's reported properties say it sends at: its heartbeat interval when it
-    /// sends only alerts upstream, else its send period (the acknowledged `value`s).
+    /// The period a device's reported properties say it sends at: its heartbeat interval (a
+    /// read-only property) when it sends only alerts upstream, else its send period (the
+    /// acknowledged `value`).
     public static func reportedPeriod(_ reported: [String: JSONValue]) -> Duration? {
         func value(_ key: String) -> Duration? {
-            guard case .string(let text)? = reported[key]?["value"] else { return nil }
+            guard case .string(let text)? = reported[key]?["value"] ?? reported[key] else { return nil }
             return try? DurationText.parse(text)
         }
         if case .string("alerts-only")? = reported["upstream"]?["value"] { return value("heartbeatInterval") }

@@ -30,7 +30,7 @@ import Testing
     }
 
     @Test func thePeriodComesFromTheReportedSendFrequencyOrTheHeartbeatInAlertsOnlyMode() throws {
-        let reported = try JSONValue.parse(Array(#"{"sendFrequency":{"value":"10s","ac":200,"av":3},"heartbeatInterval":{"value":"15m","ac":203,"av":0}}"#.utf8))
+        let reported = try JSONValue.parse(Array(#"{"sendFrequency":{"value":"10s","ac":200,"av":3},"heartbeatInterval":"15m"}"#.utf8))
         #expect(FleetWatch.reportedPeriod(reported.objectValue ?? [:]) == .seconds(10))
         var alertsOnly = reported.objectValue ?? [:]
         alertsOnly["upstream"] = .object(["value": .string("alerts-only"), "ac": .integer(200), "av": .integer(4)])
