@@ -200,6 +200,9 @@ final class StatusFeature: Feature {
     // MARK: Reported properties
 
     func receive(_ event: IoTHubDeviceEvent) {
+        if case .cloudToDevice(_, let payload) = event, case .identify(let seconds) = CloudCommand(payload: payload) {
+            blinker?.blink(for: .milliseconds(Int64(seconds * 1000)))
+        }
         if case .twin = event { link?.report(readOnlyProperties()) }
         changed()
     }

@@ -2,6 +2,7 @@ import Boards
 import FoundationEssentials
 import HAL
 import Logging
+import IoTHub
 import JSON
 import SensorCore
 import Synchronization
@@ -32,6 +33,21 @@ final class TelemetryFeature: ForegroundFeature {
     let held = Mutex<[WindowAggregate]>([])
     /// An hour of 5-minute windows.
     static let maximumHeld = 12
+    /// A `sendNow` cloud-to-device command arrived: the loop sends the period in progress.
+    let sendNowRequested = Mutex(false)
+
+    func consumeSendNow() -> Bool {
+        sendNowRequested.withLock { requested in
+            defer { requested = false }
+            return requested
+        }
+    }
+
+    func receive(_ event: IoTHubDeviceEvent) {
+        guard case .cloudToDevice(_, let payload) = event, CloudCommand(payload: payload) == .sendNow else { return }
+        sendNowRequested.withLock { $0 = true }
+        wake.raise()
+    }
 
     init(configuration: Configuration, board: Board, twin: TwinFeature, alerts: AlertsFeature, status: StatusFeature,
          link: HubLink?, logger: Logger, output: @escaping @Sendable (TelemetryMessage) -> Void, wake: WakeUp, capture: CaptureClock) {
@@ -52,6 +68,7 @@ final class TelemetryFeature: ForegroundFeature {
         var window = TumblingWindow(width: twin.settings.aggregateWindow ?? .seconds(300))
         let loop = TelemetryLoop(sendFrequency: twin.settings.sendFrequency, interval: board.file.sampling.interval, count: configuration.count)
         loop.run(board: board, logger: logger, settings: { twin.settings }, shouldStop: shouldStop, wake: wake, capture: capture,
+                 sendNow: { self.consumeSendNow() },
                  onSample: { readings, elapsed, stamp in
                      let settings = twin.settings
                      alerts.sample(readings, stamp: stamp, elapsed: elapsed, settings: settings)

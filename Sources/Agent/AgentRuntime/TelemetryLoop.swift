@@ -34,10 +34,14 @@ public struct TelemetryLoop: Sendable {
     /// time since start and the capture stamp. Returns when `count` messages were sent, the task
     /// is cancelled or `shouldStop` returns true.
     ///
-    /// - Parameter capture: what samples are stamped with (default: the start time plus the
-    ///   board's clock, as on a simulated board).
+    /// - Parameters:
+    ///   - capture: what samples are stamped with (default: the start time plus the board's
+    ///     clock, as on a simulated board).
+    ///   - sendNow: asked while waiting (after `wake` is raised); true sends the period so far
+    ///     with a sample taken at once.
     public func run(board: Board, logger: Logger, settings: () -> AgentSettings,
                     shouldStop: () -> Bool = { false }, wake: WakeUp = WakeUp(), capture: CaptureClock? = nil,
+                    sendNow: () -> Bool = { false },
                     onSample: ([Reading], Duration, CaptureClock.Stamp) -> Void = { _, _, _ in },
                     sink: (TelemetryMessage) -> Void) {
         let sampler = Sampler(board: board, logger: logger)
@@ -50,6 +54,7 @@ public struct TelemetryLoop: Sendable {
         var window = TelemetryWindow(sensorOrder: order)
         var periodStart = clock.now
         var nextSample = clock.now
+        var forced = false
         while !Task.isCancelled && !shouldStop() {
             let current = settings()
             let frequency = current.sendFrequency
@@ -61,7 +66,8 @@ public struct TelemetryLoop: Sendable {
             nextSample += step
             // Send when the period is over, or when the next sample would already fall past its end
             // (an interval that does not divide the send frequency).
-            if clock.now - periodStart >= frequency - .milliseconds(1) || nextSample - periodStart > frequency {
+            if clock.now - periodStart >= frequency - .milliseconds(1) || nextSample - periodStart > frequency || forced {
+                forced = false
                 seq += 1
                 let statuses = sampler.statuses
                 var labels: [String: String] = [:]
@@ -85,6 +91,12 @@ public struct TelemetryLoop: Sendable {
                 let wait = nextSample - clock.now
                 if wait <= .zero { nextSample = max(nextSample, clock.now); break }
                 if settings().sendFrequency < frequency || shouldStop() || Task.isCancelled {
+                    nextSample = clock.now
+                    break
+                }
+                // A send-now request (consumed here): sample at once and send the period so far.
+                if sendNow() {
+                    forced = true
                     nextSample = clock.now
                     break
                 }

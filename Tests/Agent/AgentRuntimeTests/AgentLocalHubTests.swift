@@ -251,6 +251,29 @@ import Testing
         await harness.cleanUp()
     }
 
+    /// Issue 15: cloud-to-device commands do something: `identify` blinks the status LED,
+    /// `sendNow` sends the period in progress at once; anything else is only logged.
+    @Test func cloudToDeviceIdentifyBlinksAndSendNowSendsAtOnce() async throws {
+        let harness = try await Harness()
+        let agent = try harness.startAgent(sendFrequency: .seconds(60))
+        #expect(waitFor { harness.hub.isConnected("factory-line-01") && harness.reported("agentVersion") != nil })
+        let before = harness.arrivals().count
+        let asked = Date()
+        #expect(try harness.hub.sendCloudToDevice(device, payload: Array(#"{"command":"sendNow"}"#.utf8)))
+        // Well before the 60 s period ends: the next sample (every 2 s) or sooner.
+        #expect(waitFor(10) { harness.arrivals().count > before })
+        #expect((harness.arrivals().last?.timeIntervalSince(asked) ?? 99) < 5)
+
+        let led = try #require(agent.board.simulation?.gpioChip)
+        let changes = led.history(17).count
+        #expect(try harness.hub.sendCloudToDevice(device, payload: Array(#"{"command":"identify","seconds":1}"#.utf8)))
+        #expect(waitFor(5) { led.history(17).count >= changes + 2 }, "the status LED blinks")
+        #expect(try harness.hub.sendCloudToDevice(device, payload: Array(#"{"command":"selfDestruct"}"#.utf8)))
+        #expect(agent.settings.sendFrequency == .seconds(60))
+        harness.stop(agent)
+        await harness.cleanUp()
+    }
+
     /// Issue 15: the model id the agent announces reaches the hub, and it is the DTDL model's @id.
     @Test func theModelIDReachesTheHub() async throws {
         let harness = try await Harness()
