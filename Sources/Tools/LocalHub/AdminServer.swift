@@ -131,7 +131,7 @@ final class AdminConnectionHandler: ChannelInboundHandler {
                     payload = (request.payload ?? .null).encoded()
                 }
                 let delivered = try core.sendCloudToDevice(id, payload: payload, properties: bag)
-                Self.send(.success(.object(["delivered": .bool(delivered)])), on: channel)
+                Self.send(.success(.object(["delivered": .bool(delivered), "queued": .integer(Int64(core.queuedCloudToDevice(id)))])), on: channel)
             case "liveness":
                 Self.send(.success(.array(core.liveness().map(\.json))), on: channel)
             case "stats":

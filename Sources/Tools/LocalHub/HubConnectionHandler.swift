@@ -119,6 +119,8 @@ final class HubConnectionHandler: ChannelInboundHandler {
                 core.resolveMethod(requestID, from: nil, .hubError(404, reason))
             case .note(let text):
                 logger.notice("\(text)", metadata: ["peer": "\(peer)"])
+            case .cloudToDeviceReady:
+                if let deviceID { core.deliverQueuedCloudToDevice(deviceID) }
             case .scheduleTick(let at):
                 schedule(at: at, context: context)
             case .close(let reason):

@@ -50,6 +50,17 @@ final class HubCore: Sendable {
         var timeout: Scheduled<Void>?
     }
 
+    struct QueuedCloudToDevice {
+        var properties: IoTHubPropertyBag
+        var payload: [UInt8]
+        var expires: Date
+    }
+
+    /// IoT Hub's per-device C2D queue depth (403004 DeviceMaximumQueueDepthExceeded above it).
+    static let cloudToDeviceQueueDepth = 50
+    /// IoT Hub's default C2D time to live.
+    static let cloudToDeviceTimeToLive: TimeInterval = 3600
+
     struct State {
         var devices: [String: DeviceAuthentication] = [:]
         var authorities: [RegisteredCA] = []
@@ -61,6 +72,9 @@ final class HubCore: Sendable {
         /// The IoT Plug and Play model id each device announced at its last connect (`model-id=`
         /// in the CONNECT user name), as IoT Hub shows it on the twin's `modelId`.
         var modelIDs: [String: String] = [:]
+        /// Cloud-to-device messages for offline devices, oldest first (at most
+        /// ``HubCore/cloudToDeviceQueueDepth`` each), until the device subscribes or they expire.
+        var cloudToDevice: [String: [QueuedCloudToDevice]] = [:]
         var pendingMethods: [String: PendingMethod] = [:]
         var nextID: UInt64 = 0
     }
@@ -364,14 +378,54 @@ final class HubCore: Sendable {
         pending.continuation.resume(returning: result)
     }
 
+    /// Delivers at once to a connected device; queues for an offline one, as IoT Hub does (up to
+    /// ``cloudToDeviceQueueDepth``, each for ``cloudToDeviceTimeToLive``), until it subscribes to
+    /// its C2D topic. Returns whether it was delivered now (false: queued).
     func sendCloudToDevice(_ deviceID: String, payload: [UInt8], properties: IoTHubPropertyBag) throws(HubError) -> Bool {
         guard state.withLock({ $0.devices[deviceID] }) != nil else { throw .unknownDevice(deviceID) }
-        guard let connection = connection(deviceID) else {
-            logger.notice("C2D message for \(deviceID) dropped: the device is offline (LocalHub keeps no C2D queue)")
-            return false
+        if let connection = connection(deviceID) {
+            connection.deliver(.cloudToDevice(properties: properties, payload: payload))
+            return true
         }
-        connection.deliver(.cloudToDevice(properties: properties, payload: payload))
-        return true
+        let at = now()
+        let expires = at.addingTimeInterval(Self.cloudToDeviceTimeToLive)
+        let depth: Int? = state.withLock { state in
+            var queue = state.cloudToDevice[deviceID, default: []].filter { $0.expires > at }
+            guard queue.count < Self.cloudToDeviceQueueDepth else { return nil }
+            queue.append(QueuedCloudToDevice(properties: properties, payload: payload, expires: expires))
+            state.cloudToDevice[deviceID] = queue
+            return queue.count
+        }
+        guard let depth else {
+            throw .invalidArgument("\(deviceID) already has \(Self.cloudToDeviceQueueDepth) cloud-to-device messages queued "
+                + "(IoT Hub: 403004 DeviceMaximumQueueDepthExceeded)")
+        }
+        logger.notice("C2D message for \(deviceID) queued: the device is offline (\(depth) queued)", metadata: ["device": "\(deviceID)"])
+        return false
+    }
+
+    /// The device subscribed to its C2D topic: delivers what was queued and has not expired.
+    func deliverQueuedCloudToDevice(_ deviceID: String) {
+        let at = now()
+        let queued = state.withLock { state in
+            defer { state.cloudToDevice[deviceID] = nil }
+            return state.cloudToDevice[deviceID] ?? []
+        }
+        let live = queued.filter { $0.expires > at }
+        if live.count < queued.count {
+            logger.notice("\(queued.count - live.count) C2D message(s) for \(deviceID) expired in the queue", metadata: ["device": "\(deviceID)"])
+        }
+        guard let connection = connection(deviceID) else {
+            state.withLock { $0.cloudToDevice[deviceID] = live + ($0.cloudToDevice[deviceID] ?? []) }
+            return
+        }
+        for message in live { connection.deliver(.cloudToDevice(properties: message.properties, payload: message.payload)) }
+    }
+
+    /// Messages queued for `deviceID`, not expired.
+    func queuedCloudToDevice(_ deviceID: String) -> Int {
+        let at = now()
+        return state.withLock { $0.cloudToDevice[deviceID]?.filter { $0.expires > at }.count ?? 0 }
     }
 }
 

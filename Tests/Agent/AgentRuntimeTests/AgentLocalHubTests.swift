@@ -271,6 +271,16 @@ import Testing
         #expect(try harness.hub.sendCloudToDevice(device, payload: Array(#"{"command":"selfDestruct"}"#.utf8)))
         #expect(agent.settings.sendFrequency == .seconds(60))
         harness.stop(agent)
+        #expect(waitFor { !harness.hub.isConnected("factory-line-01") })
+
+        // Offline: LocalHub queues it, and the agent gets it when it subscribes again.
+        #expect(try harness.hub.sendCloudToDevice(device, payload: Array(#"{"command":"sendNow"}"#.utf8)) == false)
+        let offline = harness.arrivals().count
+        let restarted = try harness.startAgent(sendFrequency: .seconds(60))
+        let back = Date()
+        #expect(waitFor(10) { harness.arrivals().count > offline }, "the queued sendNow reached the agent")
+        #expect((harness.arrivals().last?.timeIntervalSince(back) ?? 99) < 8, "well before the 60 s period")
+        harness.stop(restarted)
         await harness.cleanUp()
     }
 

@@ -66,3 +66,47 @@ import Testing
         await fixture.cleanUp()
     }
 }
+
+/// Issue 15: LocalHub queues cloud-to-device messages for an offline device as IoT Hub does.
+@Suite struct CloudToDeviceQueueTests {
+    @Test func anOfflineDeviceGetsItsQueuedMessagesInOrderWhenItSubscribesAndTheQueueIsBounded() async throws {
+        let fixture = try await HubFixture.make()
+        try fixture.registerAllByCA()
+        for i in 1...50 {
+            #expect(try fixture.server.sendCloudToDevice("dev-1", payload: Array("message \(i)".utf8)) == false, "queued, not delivered")
+        }
+        #expect(throws: HubError.self) { try fixture.server.sendCloudToDevice("dev-1", payload: Array("one too many".utf8)) }
+
+        let device = try TestDevice(port: fixture.port, fixture: fixture, certificateOf: "dev-1")
+        #expect(try device.connect("dev-1") == .accepted)
+        #expect(try device.subscribe(["devices/dev-1/messages/devicebound/#"]) == [.granted(.atMostOnce)])
+        var received: [String] = []
+        while received.count < 50, let publish = try device.nextPublish() {
+            received.append(String(decoding: publish.payload, as: UTF8.self))
+        }
+        #expect(received == (1...50).map { "message \($0)" })
+        await fixture.cleanUp()
+    }
+
+    @Test func queuedMessagesExpireAfterAnHour() async throws {
+        let clock = Clock()
+        let fixture = try await HubFixture.make(now: { clock.now })
+        try fixture.registerAllByCA()
+        #expect(try fixture.server.sendCloudToDevice("dev-1", payload: Array("stale".utf8)) == false)
+        clock.advance(3601)
+        #expect(try fixture.server.sendCloudToDevice("dev-1", payload: Array("fresh".utf8)) == false)
+        let device = try TestDevice(port: fixture.port, fixture: fixture, certificateOf: "dev-1")
+        #expect(try device.connect("dev-1") == .accepted)
+        _ = try device.subscribe(["devices/dev-1/messages/devicebound/#"])
+        let first = try device.nextPublish()
+        #expect(first.map { String(decoding: $0.payload, as: UTF8.self) } == "fresh")
+        await fixture.cleanUp()
+    }
+
+    final class Clock: @unchecked Sendable {
+        private let lock = NSLock()
+        private var time = Date()
+        var now: Date { lock.withLock { time } }
+        func advance(_ seconds: TimeInterval) { lock.withLock { time += seconds } }
+    }
+}
