@@ -192,6 +192,7 @@ let package = Package(
         // (HubSession, TwinDocument) is pure; NIO, OpenSSL memory BIOs and SQLite sit around it.
         .target(name: "LocalHub", dependencies: [
             "JSON", "MQTT", "IoTHub", "Identity", "SystemCalls", "Transport",
+            "Configuration",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "GRDB", package: "GRDB.swift"),

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The demo, all on 127.0.0.1: LocalHub (FieldAgent's IoT Hub emulator, dev PKI made on first run),
 # the spike predictor, and the agent on the simulated factory line (ten simulated seconds per wall
-# second). Watch telemetry arrive at the hub, a sendFrequency change from the twin take effect,
-# direct methods answered, and the temperature spike planted at 2:00 become an alert at the hub
+# second). Watch telemetry arrive at the hub, a send-period change from the twin (the Azure
+# recipe's telemetryConfig.sendFrequency) take effect, direct methods answered, and the temperature spike planted at 2:00 become an alert at the hub
 # while the board's alarm line goes high.
 #
 # The first command on a fresh Debian 12 or 13 machine with Swift installed (README, "Supported
@@ -53,7 +53,7 @@ pids+=($!)
 for _ in $(seq 100); do [[ -S $demo/localhub/admin.sock ]] && break; sleep 0.1; done
 "$localhub" device add "${hub[@]}" "$device" --ca "$demo/pki/root.pem" 2>/dev/null || true
 # Start from the board's own settings each time the demo runs.
-"$localhub" twin set "${hub[@]}" "$device" sendFrequency=null route=null >/dev/null
+"$localhub" twin set "${hub[@]}" "$device" sendFrequency=null telemetryConfig=null route=null >/dev/null
 
 echo "== spike-predictor on $demo/predictor.sock (model models/spike-forest.v1.json)"
 "$build/spike-predictor" serve --socket "$demo/predictor.sock" --model models/spike-forest.v1.json >"$demo/predictor.log" 2>&1 &
@@ -76,14 +76,14 @@ pids+=($agent)
 sleep 7
 
 echo
-echo "== localhub twin set $device sendFrequency=10s   (the agent applies it live and acknowledges)"
-"$localhub" twin set "${hub[@]}" "$device" sendFrequency=10s
+echo "== localhub twin set $device 'telemetryConfig={\"sendFrequency\":\"10s\"}'   (the Azure recipe's path: applied live, acknowledged)"
+"$localhub" twin set "${hub[@]}" "$device" 'telemetryConfig={"sendFrequency":"10s"}'
 sleep 2
 "$localhub" twin show "${hub[@]}" "$device" | python3 -c '
 import json, sys
 twin = json.load(sys.stdin)
 reported = twin.get("reported", twin.get("properties", {}).get("reported", {}))
-print("   reported sendFrequency:", json.dumps(reported.get("sendFrequency")))'
+print("   reported telemetryConfig:", json.dumps(reported.get("telemetryConfig")))'
 echo
 sleep 6
 echo "== localhub method $device getHealth   (after the 2:00 spike: alerts raised, alarm line high)"
@@ -98,4 +98,4 @@ echo "== localhub method $device reboot   (unknown method)"
 echo
 wait "$agent" || true
 echo "== agent log (alerts and the alarm line)"
-grep -E "spike on|alarm line|sendFrequency is now|predictor" "$demo/agent.log" | sed 's/^[^ ]* //' | head -12
+grep -E "spike on|alarm line|sendFrequency is now|telemetryConfig is now|predictor" "$demo/agent.log" | sed 's/^[^ ]* //' | head -12

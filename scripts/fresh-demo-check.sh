@@ -5,7 +5,8 @@
 # ./scripts/demo.sh, which must install what it needs, build, and run. The demo runs on a
 # throwaway overlay of the cached root, so every check starts from the same fresh machine.
 # Passes when the demo's output tells its story: telemetry arrived at the hub, the twin's
-# sendFrequency was applied and acknowledged, and the planted spike arrived as an alert.
+# telemetryConfig.sendFrequency (the Azure recipe's path) was applied and acknowledged, and the
+# planted spike arrived as an alert.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 suite=${SUITE:-bookworm}
@@ -28,7 +29,7 @@ expect() {   # expect WHAT MIN PATTERN — at least MIN lines of the demo's outp
 expect "packages installed by the demo" 1 '^installing with apt-get: .*libgpiod-dev'
 expect "build complete" 1 '^Build complete!'
 expect "telemetry at the hub" 5 '^ +[0-9:]{8} +factory-line-01[^ ]* +period '
-expect "sendFrequency 10s applied and acknowledged" 1 'reported sendFrequency: .*("10s".*"ac": 200|"ac": 200.*"10s")'
+expect "telemetryConfig.sendFrequency 10s applied and acknowledged" 1 'reported telemetryConfig: .*("10s".*"ac": 200|"ac": 200.*"10s")'
 expect "spike alert at the hub" 1 '^ +[0-9:]{8} +factory-line-01[^ ]* +ALERT spike on '
 expect "alarm line raised (agent log)" 1 'alarm line'
 

@@ -5,9 +5,8 @@ import sys
 
 for line in sys.stdin:
     m = json.loads(line)
-    v = m.get("vibration") or {}
     t = m["readings"].get("ambient", {}).get("temperature", {})
-    failed = [name for name, s in m["sensors"].items() if s["status"] != "ok"]
+    failed = [name for name, s in m["sensorHealth"].items() if s["status"] != "ok"]
     print("seq {:>2}  {}  T {} °C (max {})  RH {} %  p {} Pa  vibration rms {} g peak {} g{}".format(
         m["seq"], m["timestamp"], m.get("temperature"), t.get("max"), m.get("humidity"), m.get("pressure"),
-        v.get("rms"), v.get("peak"), "  FAILED: " + ", ".join(failed) if failed else ""))
+        m.get("vibration"), m.get("vibrationPeak"), "  FAILED: " + ", ".join(failed) if failed else ""))

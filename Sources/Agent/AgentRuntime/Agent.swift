@@ -27,7 +27,7 @@ import Synchronization
 /// | methods | the table of direct methods the others contribute |
 /// | service | under systemd (`Type=notify`): READY, STATUS, watchdog pings while sampler and link keep their promises |
 /// | link | the hub connection and the durable outbox feeding it (with a hub) |
-/// | telemetry | the sampler on the board's clock, on the caller's thread |
+/// | telemetry | the sampler on the board's clock, on the caller's thread: raw messages, tumbling aggregates, heartbeats; `sendAggregates` |
 ///
 /// One ``CaptureClock`` stamps what they send: the wall clock at capture on a real board (the
 /// link waits up to `clock.sync_wait` for it to be synchronised before connecting), the board's
@@ -118,25 +118,29 @@ public final class Agent: Sendable {
         var announce: (@Sendable (String) -> Void)?
         if let notifier { announce = { line in notifier.send(.status(line)) } }
         let status = StatusFeature(configuration: .init(agentVersion: options.agentVersion, directory: statusDirectory,
-                                                        certificateFile: hub?.certificateFile),
+                                                        certificateFile: hub?.certificateFile,
+                                                        heartbeatInterval: config.telemetry.heartbeatInterval),
                                    board: board, twin: twin, alerts: alerts, link: link, capture: capture, logger: logger,
                                    announce: announce)
         var settings: [String: String] = [:]
         for (path, text) in config.redactedValues { settings[path] = text }
         let support = SupportFeature(configuration: .init(agentVersion: options.agentVersion, ring: options.logRing, settings: settings),
                                      board: board, status: status, diagnostics: diagnostics)
-        let methods = MethodsFeature(features: [diagnostics, status, support], link: link, logger: logger)
-        let observe = ObserveFeature(configuration: config.observe, parts: .init(
+        // The page records what telemetry sends, and reaches telemetry's methods: set once made.
+        let recorder = Later<ObserveFeature>()
+        let telemetry = TelemetryFeature(configuration: .init(count: options.count, heartbeatInterval: config.telemetry.heartbeatInterval), board: board, twin: twin, alerts: alerts,
+                                         status: status, link: link, logger: logger, output: { recorder.value?.record($0); output($0) }, wake: wake,
+                                         capture: capture, samplingSide: samplingSide)
+        let methods = MethodsFeature(features: [diagnostics, status, support, telemetry], link: link, logger: logger)
+        let observeFeature = ObserveFeature(configuration: config.observe, parts: .init(
             agentVersion: options.agentVersion, board: board, link: link, alerts: alerts, capture: capture, certificateFile: hub?.certificateFile,
             doctor: diagnostics.configuration, samplingSide: samplingSide, invoke: methods.invoke, methodNames: { methods.names }), logger: logger)
-        let telemetry = TelemetryFeature(configuration: .init(count: options.count), board: board, twin: twin, alerts: alerts,
-                                         status: status, link: link, logger: logger, output: { observe.record($0); output($0) }, wake: wake,
-                                         capture: capture, samplingSide: samplingSide)
+        recorder.set(observeFeature)
         // READY once the rest has started; the watchdog pings on through the link's flush.
         let readyStatus = "sampling \(board.file.name)" + (hub.map { ", connecting to \($0.host)" } ?? "")
         let service = notifier.map { ServiceFeature(notifier: $0, telemetry: telemetry, link: link, readyStatus: { readyStatus }) }
         // Start order; they stop in reverse, so the link flushes as soon as sampling ends.
-        var features: [any Feature] = [twin, alerts, diagnostics, status, support, methods, observe]
+        var features: [any Feature] = [twin, alerts, diagnostics, status, support, methods, observeFeature]
         if let service { features.append(service) }
         if let link { features.append(link) }
         features.append(telemetry)
@@ -144,7 +148,7 @@ public final class Agent: Sendable {
         (self.runner, self.link, self.twin, self.alerts, self.statusFeature, self.methods, self.telemetry, self.wake) =
             (runner, link, twin, alerts, status, methods, telemetry, wake)
         self.service = service
-        self.observe = observe
+        self.observe = observeFeature
     }
 
     /// The settings in force now.
@@ -197,4 +201,11 @@ public final class Agent: Sendable {
 
     /// The read-only reported properties as they would be sent now.
     public func readOnlyPropertiesForInterfaceCheck() -> [UInt8] { statusFeature.readOnlyProperties() }
+}
+
+/// A value made after the closures that use it (a cycle between features broken once).
+final class Later<Value: Sendable>: Sendable {
+    private let slot = Mutex<Value?>(nil)
+    func set(_ value: Value) { slot.withLock { $0 = value } }
+    var value: Value? { slot.withLock { $0 } }
 }

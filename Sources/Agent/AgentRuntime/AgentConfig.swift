@@ -85,7 +85,9 @@ public struct AgentConfig: Sendable, Equatable {
     /// The twin's writable settings before any twin value: these sections' values, the board
     /// file's send frequency where none is configured.
     public func initialSettings(board: Board) -> AgentSettings {
-        AgentSettings(sendFrequency: telemetry.sendFrequency ?? board.file.sampling.sendFrequency, route: alerts.route)
+        AgentSettings(sendFrequency: telemetry.sendFrequency ?? board.file.sampling.sendFrequency, route: alerts.route,
+                      aggregateWindow: telemetry.aggregateWindow == .zero ? nil : telemetry.aggregateWindow,
+                      upstream: telemetry.upstream)
     }
 }
 
@@ -124,6 +126,12 @@ public struct CoreConfig: SettingsSection {
 public struct TelemetryConfig: SettingsSection {
     /// The send period in force until the twin changes it (nil: the board file's).
     public var sendFrequency: Duration?
+    /// How often a heartbeat with the agent's health is sent (board time).
+    public var heartbeatInterval: Duration = .seconds(900)
+    /// What reaches the hub until the twin's upstream changes it.
+    public var upstream = AgentSettings().upstream
+    /// The tumbling aggregate window until the twin's aggregateWindow changes it (zero: none).
+    public var aggregateWindow: Duration = AgentSettings().aggregateWindow ?? .zero
 
     public init() {}
 
@@ -131,7 +139,26 @@ public struct TelemetryConfig: SettingsSection {
         SettingKey("send_frequency", \.sendFrequency, .duration(AgentSettings.sendFrequencyRange), flag: "--send-frequency",
                    absent: "the board file's sampling.send_frequency",
                    "How often one aggregate message is sent, until the twin's sendFrequency changes it."),
+        SettingKey("upstream", \.upstream, .choice, flag: "--upstream",
+                   "What reaches the hub: all (raw telemetry, aggregates, heartbeats, alerts) or alerts-only (spike alerts and heartbeats; aggregates on the sendAggregates method), until the twin's upstream changes it."),
+        SettingKey("aggregate_window", \.aggregateWindow, .aggregateWindow, flag: "--aggregate-window",
+                   "Tumbling aggregates (avg, min, max, count per channel, messageType aggregate) on wall-clock boundaries beside the raw messages, until the twin's aggregateWindow changes it; 0s: none."),
+        SettingKey("heartbeat_interval", \.heartbeatInterval, .duration(.seconds(10) ... .seconds(86400)), flag: "--heartbeat-interval",
+                   "How often a heartbeat message (messageType heartbeat: getHealth's answer) is sent to the hub; the first one after one interval."),
     ]
+}
+
+extension SettingKind where Value == Duration {
+    /// 0s (none), or a window of 1m … 24h that divides a day.
+    static var aggregateWindow: Self {
+        Self(type: "duration", range: "0s (none), or 1m … 24h dividing a day", parse: { text, _ in
+            guard let window = try? DurationText.parse(text) else {
+                return .failure(SettingProblem("'\(text.prefix(64))' is not a duration such as 5m"))
+            }
+            if window == .zero { return .success(window) }
+            return AgentSettings.aggregateWindowProblem(window).map { .failure(SettingProblem("\(text) \($0)")) } ?? .success(window)
+        }, format: DurationText.format)
+    }
 }
 
 /// The wall clock on a real board (a simulated board stamps with its virtual time).

@@ -9,25 +9,49 @@ public enum Route: String, Sendable, CaseIterable, Codable {
     case predictor
 }
 
+/// What reaches the hub: everything, or only what needs attention (the spike-detector recipe's
+/// "only spike events upstream").
+public enum Upstream: String, Sendable, CaseIterable, Codable {
+    /// Raw telemetry, tumbling aggregates, heartbeats and alerts.
+    case all
+    /// Alerts and heartbeats; aggregates only when asked (`sendAggregates`).
+    case alertsOnly = "alerts-only"
+}
+
 /// What the cloud may change while the agent runs (the twin's writable properties, DTDL
 /// `firmware-interface/fieldagent.dtdl.json`), with the limits each one is checked against.
 public struct AgentSettings: Sendable, Equatable, Codable {
     public var sendFrequency: Duration
     /// Channels left out of telemetry and spike detection.
     public var disabledChannels: Set<Channel>
-    /// A verdict at or above this spike probability raises an alert.
-    public var spikeThreshold: Double
+    /// A verdict at or above this spike probability counts as a spike; nil: the detector's own
+    /// decision (the model's validated `decision_threshold`, read from its file).
+    public var spikeThreshold: Double?
     public var route: Route
     /// Sensor name → channel name → the correction applied to its readings.
     public var calibrations: [String: [String: Calibration]]
+    /// The tumbling aggregate window on wall-clock boundaries (nil: no aggregates).
+    public var aggregateWindow: Duration?
+    public var upstream: Upstream
 
     public init(sendFrequency: Duration = .seconds(30), disabledChannels: Set<Channel> = [],
-                spikeThreshold: Double = 0.5, route: Route = .hub, calibrations: [String: [String: Calibration]] = [:]) {
+                spikeThreshold: Double? = nil, route: Route = .hub, calibrations: [String: [String: Calibration]] = [:],
+                aggregateWindow: Duration? = .seconds(300), upstream: Upstream = .all) {
         self.calibrations = calibrations
         self.sendFrequency = sendFrequency
         self.disabledChannels = disabledChannels
         self.spikeThreshold = spikeThreshold
         self.route = route
+        self.aggregateWindow = aggregateWindow
+        self.upstream = upstream
+    }
+
+    /// A window must divide a day, so its boundaries fall at the same clock times every day.
+    public static let aggregateWindowRange: ClosedRange<Duration> = .seconds(60) ... .seconds(86400)
+    public static func aggregateWindowProblem(_ window: Duration) -> String? {
+        guard aggregateWindowRange.contains(window) else { return "is outside 1m…24h" }
+        guard window.components.attoseconds == 0, 86400 % window.components.seconds == 0 else { return "does not divide a day (1m, 5m, 15m, 1h, …)" }
+        return nil
     }
 
     public static let sendFrequencyRange: ClosedRange<Duration> = .seconds(1) ... .seconds(86400)
@@ -37,7 +61,7 @@ public struct AgentSettings: Sendable, Equatable, Codable {
     public static let maximumTextLength = 64
 
     enum CodingKeys: String, CodingKey {
-        case sendFrequency, disabledChannels, spikeThreshold, route, calibrations
+        case sendFrequency, disabledChannels, spikeThreshold, route, calibrations, aggregateWindow, upstream
     }
 
     public init(from decoder: any Decoder) throws {
@@ -45,10 +69,17 @@ public struct AgentSettings: Sendable, Equatable, Codable {
         let text = try c.decode(String.self, forKey: .sendFrequency)
         sendFrequency = try DurationText.parse(text)
         disabledChannels = try c.decode(Set<Channel>.self, forKey: .disabledChannels)
-        spikeThreshold = try c.decode(Double.self, forKey: .spikeThreshold)
+        spikeThreshold = try c.decodeIfPresent(Double.self, forKey: .spikeThreshold)
         route = try c.decode(Route.self, forKey: .route)
         // Absent in files from agents before calibration.
         calibrations = try c.decodeIfPresent([String: [String: Calibration]].self, forKey: .calibrations) ?? [:]
+        // Absent in settings kept before windows existed: the default.
+        if let text = try c.decodeIfPresent(String.self, forKey: .aggregateWindow) {
+            aggregateWindow = text == "off" ? nil : try DurationText.parse(text)
+        } else {
+            aggregateWindow = AgentSettings().aggregateWindow
+        }
+        upstream = try c.decodeIfPresent(Upstream.self, forKey: .upstream) ?? .all
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -58,6 +89,8 @@ public struct AgentSettings: Sendable, Equatable, Codable {
         try c.encode(spikeThreshold, forKey: .spikeThreshold)
         try c.encode(route, forKey: .route)
         try c.encode(calibrations, forKey: .calibrations)
+        try c.encode(aggregateWindow.map(DurationText.format) ?? "off", forKey: .aggregateWindow)
+        try c.encode(upstream, forKey: .upstream)
     }
 
     /// The calibration of `channel` of `sensor`, if one is set.
@@ -67,12 +100,20 @@ public struct AgentSettings: Sendable, Equatable, Codable {
 }
 
 /// The names of the writable properties, as in the DTDL model and on the twin.
+///
+/// `telemetryConfig` is the edge-analytics recipe's path to the same setting
+/// (`telemetryConfig.sendFrequency`). It comes after `sendFrequency` in this table, so when one
+/// desired document sets both, `telemetryConfig.sendFrequency` is applied last and wins; both are
+/// acknowledged with the value in force.
 public enum WritableProperty: String, CaseIterable, Sendable {
     case sendFrequency
+    case telemetryConfig
     case channels
     case spikeThreshold
     case route
     case calibration
+    case aggregateWindow
+    case upstream
 }
 
 extension AgentSettings {
@@ -80,11 +121,14 @@ extension AgentSettings {
     public func twinValue(_ property: WritableProperty) -> JSONValue {
         switch property {
         case .sendFrequency: .string(DurationText.format(sendFrequency))
+        case .telemetryConfig: .object(["sendFrequency": .string(DurationText.format(sendFrequency))])
         case .channels: .object(Dictionary(uniqueKeysWithValues: Channel.allCases.map { ($0.rawValue, .bool(!disabledChannels.contains($0))) }))
-        case .spikeThreshold: .number(spikeThreshold)
+        case .spikeThreshold: spikeThreshold.map(JSONValue.number) ?? .null
         case .route: .string(route.rawValue)
         case .calibration:
             .object(calibrations.mapValues { channels in .object(channels.mapValues(Self.calibrationValue)) })
+        case .aggregateWindow: .string(aggregateWindow.map(DurationText.format) ?? "off")
+        case .upstream: .string(upstream.rawValue)
         }
     }
 
@@ -119,6 +163,19 @@ extension AgentSettings {
                 return .failure(SettingRejection("sendFrequency \"\(text)\" is outside 1s…24h"))
             }
             sendFrequency = duration
+        case .telemetryConfig:
+            guard case .object(let fields) = value else {
+                return .failure(SettingRejection("telemetryConfig must be an object such as {\"sendFrequency\":\"30s\"}, not \(value.kind)"))
+            }
+            if let unknown = fields.keys.sorted().first(where: { $0 != "sendFrequency" }) {
+                return .failure(SettingRejection("telemetryConfig.\(unknown.prefix(Self.maximumTextLength)) is not a setting; telemetryConfig has only sendFrequency"))
+            }
+            guard let frequency = fields["sendFrequency"] else { break }
+            var trial = self
+            if case .failure(let rejection) = trial.apply(.sendFrequency, frequency) {
+                return .failure(SettingRejection("telemetryConfig." + rejection.reason))
+            }
+            self = trial
         case .channels:
             guard case .object(let fields) = value else {
                 return .failure(SettingRejection("channels must be an object of channel: true|false, not \(value.kind)"))
@@ -135,8 +192,12 @@ extension AgentSettings {
             }
             disabledChannels = disabled
         case .spikeThreshold:
+            if value == .null {
+                spikeThreshold = nil
+                break
+            }
             guard let threshold = value.doubleValue else {
-                return .failure(SettingRejection("spikeThreshold must be a number between 0.01 and 0.99, not \(value.kind)"))
+                return .failure(SettingRejection("spikeThreshold must be a number between 0.01 and 0.99 (or null: the model's decision threshold), not \(value.kind)"))
             }
             guard Self.spikeThresholdRange.contains(threshold) else {
                 return .failure(SettingRejection("spikeThreshold \(threshold) is outside 0.01…0.99"))
@@ -152,6 +213,27 @@ extension AgentSettings {
             case .success(let merged): calibrations = merged
             case .failure(let rejection): return .failure(rejection)
             }
+        case .aggregateWindow:
+            guard case .string(let text) = value, text.count <= Self.maximumTextLength else {
+                return .failure(SettingRejection("aggregateWindow must be a duration such as \"5m\" or \"off\", not \(value.description.prefix(Self.maximumTextLength))"))
+            }
+            if text == "off" {
+                aggregateWindow = nil
+                break
+            }
+            let window: Duration
+            do { window = try DurationText.parse(text) } catch {
+                return .failure(SettingRejection("aggregateWindow \"\(text)\": \(error.description)"))
+            }
+            if let problem = Self.aggregateWindowProblem(window) {
+                return .failure(SettingRejection("aggregateWindow \"\(text)\" \(problem)"))
+            }
+            aggregateWindow = window
+        case .upstream:
+            guard case .string(let text) = value, let upstream = Upstream(rawValue: text) else {
+                return .failure(SettingRejection("upstream must be \"all\" or \"alerts-only\", not \(value.description.prefix(Self.maximumTextLength))"))
+            }
+            self.upstream = upstream
         }
         return .success(())
     }
@@ -250,7 +332,8 @@ public struct SettingRejection: Error, Equatable, Sendable, CustomStringConverti
 /// - Each writable property is decoded on its own (``WritableProperty`` is the table; a dotted
 ///   name is a path): a value that cannot even be read (a number beyond range, broken text) is
 ///   answered `ac: 400` for that property alone while the others are applied.
-/// - Properties the agent does not know are left alone (another component may own them).
+/// - A desired key the model does not have is acknowledged `ac: 404` with its value and left
+///   unapplied; `$…` metadata and components (`"__t": "c"`) are left alone.
 public struct TwinProperties: Sendable, Equatable {
     public struct Snapshot: Codable, Sendable, Equatable {
         public var settings: AgentSettings
@@ -271,6 +354,8 @@ public struct TwinProperties: Sendable, Equatable {
         public var unreadable: String?
         /// A full twin older than the settings in force was not applied: ask for it again.
         public var askAgain = false
+        /// Desired keys that are not in the model, acknowledged `ac: 404` (see ``unknownKeys(in:)``).
+        public var unknown: [String] = []
 
         public init() {}
     }
@@ -368,6 +453,12 @@ public struct TwinProperties: Sendable, Equatable {
                         only properties: [WritableProperty] = WritableProperty.allCases, whole: Bool = false) -> Update {
         var update = Update()
         var acks: JSONValue?
+        var applied: [WritableProperty] = []
+        func place(_ property: WritableProperty, _ ack: JSONValue) {
+            let path = property.rawValue.split(separator: ".").map(String.init)
+            let placed = path.reversed().reduce(ack) { inner, name in JSONValue.object([name: inner] as [String: JSONValue]) }
+            acks = (acks ?? .object([:])).merging(placed)
+        }
         for property in properties {
             guard let value = Self.member(desired, property) else { continue }
             let before = settings.twinValue(property)
@@ -379,21 +470,43 @@ public struct TwinProperties: Sendable, Equatable {
             } else {
                 result = settings.apply(property, value, sensors: sensors, whole: whole)
             }
-            let ack: JSONValue
             switch result {
             case .success:
                 if settings.twinValue(property) != before { update.changed.append(property) }
-                ack = Self.ack(settings.twinValue(property), code: 200, version: version, description: "applied")
+                applied.append(property)
             case .failure(let rejection):
                 update.rejected[property] = rejection.reason
-                ack = Self.ack(before, code: 400, version: version, description: rejection.reason)
+                place(property, Self.ack(before, code: 400, version: version, description: rejection.reason))
             }
-            let placed = path.reversed().reduce(ack) { inner, name in JSONValue.object([name: inner] as [String: JSONValue]) }
-            acks = (acks ?? .object([:])).merging(placed)
+        }
+        // Acknowledged after all are applied: two paths to one setting both show the value in force.
+        for property in applied {
+            place(property, Self.ack(settings.twinValue(property), code: 200, version: version, description: "applied"))
+        }
+        // Unknown keys are answered with the document, not again with each re-acknowledgement.
+        if properties.count == WritableProperty.allCases.count {
+            for name in Self.unknownKeys(in: desired) {
+                update.unknown.append(name)
+                let ack = Self.ack(desired[name] ?? .null, code: 404, version: version, description: "not a writable property of this device's model")
+                acks = (acks ?? .object([:])).merging(.object([name: ack]))
+            }
         }
         desiredVersion = version
         update.reportedPatch = acks?.encoded()
         return update
+    }
+
+    /// At most this many unknown desired keys are acknowledged per document (the rest are only logged).
+    public static let maximumUnknownAcknowledged = 16
+
+    /// Desired keys that are neither a writable property nor twin metadata (`$…`) nor an IoT Plug and
+    /// Play component (an object marked `"__t": "c"`, owned by another component), in name order.
+    static func unknownKeys(in desired: JSONValue) -> [String] {
+        guard case .object(let fields) = desired else { return [] }
+        let known = Set(WritableProperty.allCases.map(\.rawValue))
+        return fields.filter { name, value in
+            !known.contains(name) && !name.hasPrefix("$") && value["__t"] != .string("c")
+        }.map(\.key).sorted().prefix(maximumUnknownAcknowledged).map { $0 }
     }
 
     static func ack(_ value: JSONValue, code: Int, version: Int, description: String) -> JSONValue {

@@ -13,6 +13,14 @@ public struct AlertsConfig: SettingsSection {
     public var predictorSocket: String?
     public var predictorDeadline: Duration = .milliseconds(50)
     public var alarmHold: Duration = .seconds(30)
+    /// An alert needs this many spiking samples among a stream's last ones.
+    public var spikePersistence = Persistence(hits: 2, samples: 3)
+    /// The alarm line also rises while a sensor has failed …
+    public var alarmOnSensorFailure: Switch = .on
+    /// … when the hub link has been down this long (zero: never) …
+    public var alarmOnLinkDown: Duration = .seconds(600)
+    /// … and for ``alarmHold`` after the outbox dropped queued messages.
+    public var alarmOnDroppedBacklog: Switch = .on
 
     public static let defaultPredictorSocket = "/run/fieldagent/predictor.sock"
 
@@ -31,11 +39,38 @@ public struct AlertsConfig: SettingsSection {
                    "How long a sample waits for the predictor before the fallback detector answers."),
         SettingKey("alarm_hold", \.alarmHold, .duration(.seconds(1) ... .seconds(86400)),
                    "How long the alarm line stays high after a spike alert (board time)."),
+        SettingKey("spike_persistence", \.spikePersistence, .persistence, flag: "--spike-persistence",
+                   "K/N: a spike alert needs K spiking samples among the stream's last N (1/1: every spiking sample alerts at its onset)."),
+        SettingKey("alarm.sensor_failure", \.alarmOnSensorFailure, .choice,
+                   "Whether the alarm line is high while a sensor has failed (every reading of a sample unavailable)."),
+        SettingKey("alarm.link_down", \.alarmOnLinkDown, .duration(.zero ... .seconds(7 * 86400)),
+                   "The alarm line rises when the hub link has been down this long (board time); 0s: never."),
+        SettingKey("alarm.dropped_backlog", \.alarmOnDroppedBacklog, .choice,
+                   "Whether the alarm line rises (for alarm_hold) when the outbox drops queued messages to stay within its quota or age."),
     ]
+
+    var alarmRules: AlarmLine.Rules {
+        AlarmLine.Rules(hold: alarmHold, sensorFailure: alarmOnSensorFailure, linkDown: alarmOnLinkDown, droppedBacklog: alarmOnDroppedBacklog)
+    }
+}
+
+extension SettingKind where Value == Persistence {
+    /// `K/N`, 1 ≤ K ≤ N ≤ 16.
+    static var persistence: Self {
+        Self(type: "K/N", range: "1/1 … 16/16, K ≤ N", parse: { text, _ in
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 2, let hits = Int(parts[0]), let samples = Int(parts[1]),
+                  Persistence.range.contains(samples), (1...samples).contains(hits) else {
+                return .failure(SettingProblem("'\(text.prefix(64))' is not K/N with 1 ≤ K ≤ N ≤ 16, e.g. 2/3"))
+            }
+            return .success(Persistence(hits: hits, samples: samples))
+        }, format: { "\($0.hits)/\($0.samples)" })
+    }
 }
 
 /// Spike alerts and the alarm line: every sample is classified (predictor or fallback), an alert
-/// is queued at once and raises the board's alarm line for ``AlertsConfig/alarmHold``.
+/// is queued at once and raises the board's alarm line for ``AlertsConfig/alarmHold``; a failed
+/// sensor, a long link outage and dropped backlog raise it too (``AlarmLine``).
 final class AlertsFeature: Feature {
     let name = "alerts"
     let configuration: AlertsConfig
@@ -47,12 +82,15 @@ final class AlertsFeature: Feature {
     let router: SpikeRouter
 
     struct State {
-        var alarmUntil: Duration?
+        var alarm: AlarmLine
         var alerts = 0
         /// Samples classified by the predictor and by the fallback (the router's counts, for other threads).
         var verdicts = (predictor: 0, fallback: 0)
+        /// What the line was last set to, and why.
+        var reasons: [String] = []
+        var elapsed: Duration = .zero
     }
-    let state = Mutex(State())
+    let state: Mutex<State>
 
     init(configuration: AlertsConfig, board: Board, link: HubLink?, logger: Logger, output: @escaping @Sendable (SpikeAlert) -> Void) {
         self.configuration = configuration
@@ -60,19 +98,28 @@ final class AlertsFeature: Feature {
         self.link = link
         self.logger = logger
         self.output = output
+        state = Mutex(State(alarm: AlarmLine(rules: configuration.alarmRules)))
         router = SpikeRouter(deviceID: board.file.deviceID, socketPath: configuration.effectivePredictorSocket,
-                             deadline: configuration.predictorDeadline, logger: logger)
+                             deadline: configuration.predictorDeadline, persistence: configuration.spikePersistence, logger: logger)
     }
 
     /// Spike alerts raised since start.
     var count: Int { state.withLock { $0.alerts } }
     var alarmRaised: Bool { board.lines.alarm?.value ?? false }
+    /// Why the alarm line is high (empty: it is low).
+    var alarmReasons: [String] { state.withLock { $0.reasons } }
     var detector: SpikeRouter.Source { router.source }
     var verdicts: (predictor: Int, fallback: Int) { state.withLock { $0.verdicts } }
 
     /// One sample's readings, `elapsed` board time after the start.
     func sample(_ readings: [Reading], stamp: CaptureClock.Stamp, elapsed: Duration, settings: AgentSettings) {
         let capturedAt = stamp.date
+        let connected = link.map { $0.client?.state == .connected }
+        state.withLock { s in
+            s.elapsed = elapsed
+            s.alarm.sample(readings)
+            s.alarm.link(connected: connected, at: elapsed)
+        }
         for var alert in router.classify(readings, capturedAt: capturedAt, route: settings.route, threshold: settings.spikeThreshold) {
             alert.clockSynchronised = stamp.synchronised ? nil : false
             raiseAlarm(at: elapsed, alert: alert)
@@ -84,38 +131,45 @@ final class AlertsFeature: Feature {
             output(alert)
         }
         state.withLock { $0.verdicts = (router.samplesByPredictor, router.samplesByFallback) }
-        lowerAlarmIfDue(at: elapsed)
+        updateLine()
+    }
+
+    /// The outbox's drop count, looked at once per send period (it reads the outbox's state).
+    func observeOutbox() {
+        guard let drops = link?.outbox?.statistics.drops else { return }
+        state.withLock { $0.alarm.outboxDrops(Int(clamping: drops.aggregates + drops.alerts), at: $0.elapsed) }
+        updateLine()
     }
 
     func raiseAlarm(at elapsed: Duration, alert: SpikeAlert) {
-        let wasRaised = state.withLock { s in
-            defer {
-                s.alarmUntil = elapsed + configuration.alarmHold
-                s.alerts += 1
-            }
-            return s.alarmUntil != nil
+        state.withLock { s in
+            s.alarm.spike(at: elapsed, description: "\(alert.sensor).\(alert.channel)")
+            s.alerts += 1
         }
         let reading = Channel(rawValue: alert.channel).map { "\(Quantity(alert.value, $0.unit))" } ?? "\(alert.value) \(alert.unit)"
-        logger.warning("spike on \(alert.sensor).\(alert.channel): \(reading) (probability \(formatFixed(alert.probability, digits: 2)), \(alert.source) \(alert.modelId))",
+        logger.warning("spike on \(alert.sensor).\(alert.channel): \(reading) (probability \(formatFixed(alert.spikeProbability, digits: 2)), \(alert.source) \(alert.modelId))",
                        metadata: ["feature": "\(name)"])
-        guard !wasRaised, let alarm = board.lines.alarm else { return }
-        do {
-            try alarm.set(true)
-            logger.notice("alarm line \(alarm.config.offset) raised for \(DurationText.format(configuration.alarmHold))", metadata: ["feature": "\(name)"])
-        } catch {
-            logger.error("cannot raise the alarm line: \(error)", metadata: ["feature": "\(name)"])
-        }
     }
 
-    func lowerAlarmIfDue(at elapsed: Duration) {
-        let due = state.withLock { s -> Bool in
-            guard let until = s.alarmUntil, elapsed >= until else { return false }
-            s.alarmUntil = nil
-            return true
+    /// Sets the line from the reasons in force; logs when they change.
+    func updateLine() {
+        let (before, after) = state.withLock { s -> ([String], [String]) in
+            let before = s.reasons
+            s.reasons = s.alarm.reasons(at: s.elapsed)
+            return (before, s.reasons)
         }
-        guard due, let alarm = board.lines.alarm else { return }
-        do { try alarm.set(false) } catch {
-            logger.error("cannot lower the alarm line: \(error)", metadata: ["feature": "\(name)"])
+        guard before != after else { return }
+        guard let alarm = board.lines.alarm else { return }
+        if before.isEmpty != after.isEmpty {
+            do { try alarm.set(!after.isEmpty) } catch {
+                logger.error("cannot \(after.isEmpty ? "lower" : "raise") the alarm line: \(error)", metadata: ["feature": "\(name)"])
+                return
+            }
+        }
+        if after.isEmpty {
+            logger.notice("alarm line \(alarm.config.offset) lowered", metadata: ["feature": "\(name)"])
+        } else {
+            logger.notice("alarm line \(alarm.config.offset) raised: \(after.joined(separator: "; "))", metadata: ["feature": "\(name)"])
         }
     }
 }

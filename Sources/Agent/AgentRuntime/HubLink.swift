@@ -236,7 +236,13 @@ final class HubLink: Feature {
 
     func receive(_ event: IoTHubDeviceEvent) {
         guard case .cloudToDevice(let properties, let payload) = event else { return }
-        logger.notice("cloud-to-device message \(properties.messageID ?? "(no id)"): \(String(decoding: payload.prefix(200), as: UTF8.self))",
+        let handled: String
+        switch CloudCommand(payload: payload) {
+        case .identify(let seconds): handled = "identify: blinking the status LED for \(Int(seconds)) s"
+        case .sendNow: handled = "sendNow: sending the period in progress"
+        case .unknown(let reason): handled = "logged only: \(reason)"
+        }
+        logger.notice("cloud-to-device message \(properties.messageID ?? "(no id)"): \(String(decoding: payload.prefix(200), as: UTF8.self)) (\(handled))",
                       metadata: ["feature": "c2d"])
     }
 

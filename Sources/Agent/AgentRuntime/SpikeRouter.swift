@@ -15,8 +15,14 @@ public struct SpikeAlert: Sendable, Equatable, Codable {
     public var channel: String
     public var value: Double
     public var unit: String
-    public var probability: Double
-    public var threshold: Double
+    /// The model's spike probability (the fallback's spike score: 0.5 at its threshold).
+    public var spikeProbability: Double
+    /// The detector's verdict on the sample that raised the alert (the spike-detector recipe's field).
+    public var spikeDetected: Bool
+    /// The twin's spikeThreshold when it overrides the detector's own decision threshold; absent otherwise.
+    public var threshold: Double?
+    /// The persistence rule that let the alert through: `hits` spiking samples in the last `samples`.
+    public var persistence: Persistence
     /// `predictor` (the co-located model) or `fallback` (the in-agent detector).
     public var source: String
     public var modelId: String
@@ -25,6 +31,26 @@ public struct SpikeAlert: Sendable, Equatable, Codable {
     public var seq: UInt64 = 0
     /// `false` when the wall clock was not synchronised at capture; absent otherwise.
     public var clockSynchronised: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case alert, deviceId, sensor, channel, value, unit, threshold, persistence, source, modelId, features, capturedAt, seq, clockSynchronised
+        case spikeProbability = "spike_probability"
+        case spikeDetected = "spike_detected"
+    }
+}
+
+/// An alert needs `hits` spiking samples among the last `samples` of its stream, so one noisy
+/// sample on its own does not alert.
+public struct Persistence: Sendable, Equatable, Codable {
+    public var hits: Int
+    public var samples: Int
+
+    public init(hits: Int, samples: Int) {
+        self.hits = hits
+        self.samples = samples
+    }
+
+    public static let range = 1...16
 }
 
 /// Routes every sample to the spike predictor (route `predictor`) or the in-agent fallback
@@ -35,8 +61,12 @@ public struct SpikeAlert: Sendable, Equatable, Codable {
 /// - With route `predictor`, a failed or late answer switches to the fallback for that sample and
 ///   the following ones (logged once with the reason); the predictor is tried again every
 ///   `retryInterval`, and the switch back is logged too.
-/// - An alert is raised at a spike's onset (probability ≥ threshold, not warming up); the stream
-///   must read normal for `clearAfter` samples before it can alert again.
+/// - A sample spikes when the detector says so at its own decision threshold (the model's
+///   `decision_threshold`), or, with a twin override, when its probability ≥ that threshold; never
+///   while warming up.
+/// - An alert is raised at a spike's onset: the sample spikes and ``Persistence/hits`` of the
+///   stream's last ``Persistence/samples`` samples did; the stream must read normal for
+///   `clearAfter` samples before it can alert again.
 public final class SpikeRouter: @unchecked Sendable {
     public enum Source: String, Sendable { case predictor, fallback }
 
@@ -59,6 +89,9 @@ public final class SpikeRouter: @unchecked Sendable {
     var lastFailure: String?
     var quiet: [String: Int] = [:]
     var inSpike: Set<String> = []
+    /// Per stream, whether each of its last samples spiked (at most `persistence.samples`).
+    var recent: [String: [Bool]] = [:]
+    let persistence: Persistence
     let current = Mutex(Source.fallback)
     /// Who answers now (read by the status writer on another thread).
     public var source: Source { current.withLock { $0 } }
@@ -66,7 +99,9 @@ public final class SpikeRouter: @unchecked Sendable {
     public private(set) var samplesByFallback = 0
 
     public init(deviceID: String, socketPath: String?, deadline: Duration = .milliseconds(50),
-                retryInterval: Duration = .seconds(2), clearAfter: Int = 3, logger: Logger) {
+                retryInterval: Duration = .seconds(2), clearAfter: Int = 3, persistence: Persistence = Persistence(hits: 1, samples: 1),
+                logger: Logger) {
+        self.persistence = persistence
         self.deviceID = deviceID
         self.socketPath = socketPath
         self.deadline = deadline
@@ -76,7 +111,7 @@ public final class SpikeRouter: @unchecked Sendable {
     }
 
     /// Classifies one sample's readings; returns the alerts to send now.
-    public func classify(_ readings: [Reading], capturedAt: Date, route: Route, threshold: Double) -> [SpikeAlert] {
+    public func classify(_ readings: [Reading], capturedAt: Date, route: Route, threshold: Double?) -> [SpikeAlert] {
         var alerts: [SpikeAlert] = []
         let time = capturedAt.timeIntervalSince1970
         for reading in readings {
@@ -97,18 +132,24 @@ public final class SpikeRouter: @unchecked Sendable {
             if route == .predictor, from != source { switched(to: from) }
             if route == .hub { current.withLock { $0 = .fallback } }
             guard let verdict else { continue }
-            let spiking = !verdict.warmingUp && verdict.spikeProbability >= threshold
+            let hit = !verdict.warmingUp && (threshold.map { verdict.spikeProbability >= $0 } ?? verdict.spikeDetected)
+            var history = recent[stream, default: []]
+            history.append(hit)
+            if history.count > persistence.samples { history.removeFirst(history.count - persistence.samples) }
+            recent[stream] = history
+            let spiking = hit && history.filter { $0 }.count >= persistence.hits
             if spiking {
                 quiet[stream] = 0
                 if inSpike.insert(stream).inserted {
                     alerts.append(SpikeAlert(deviceId: deviceID, sensor: reading.sensor, channel: reading.channel.rawValue,
                                              value: value, unit: reading.channel.unit.rawValue,
-                                             probability: verdict.spikeProbability, threshold: threshold, source: from.rawValue,
+                                             spikeProbability: verdict.spikeProbability, spikeDetected: verdict.spikeDetected,
+                                             threshold: threshold, persistence: persistence, source: from.rawValue,
                                              modelId: verdict.modelID,
                                              features: Dictionary(verdict.features.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }),
                                              capturedAt: Self.iso8601(capturedAt)))
                 }
-            } else if inSpike.contains(stream) {
+            } else if !hit, inSpike.contains(stream) {
                 quiet[stream, default: 0] += 1
                 if quiet[stream, default: 0] >= clearAfter { inSpike.remove(stream) }
             }

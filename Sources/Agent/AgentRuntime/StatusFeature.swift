@@ -26,6 +26,8 @@ final class StatusFeature: Feature {
         /// Where `status.json` goes (nil: not written): ``AgentStatus/directory(runtime:state:environment:)``.
         var directory: String?
         var certificateFile: String?
+        /// Reported, so a hub's liveness check knows how often an alerts-only device speaks.
+        var heartbeatInterval: Duration = TelemetryConfig().heartbeatInterval
     }
 
     let name = "status"
@@ -216,6 +218,7 @@ final class StatusFeature: Feature {
             "desiredVersion": .integer(Int64(twin.desiredVersion)),
             "alerts": .integer(Int64(alerts.count)),
             "alarm": .bool(alerts.alarmRaised),
+            "alarmReasons": .array(alerts.alarmReasons.map(JSONValue.string)),
             "spikeDetection": .string(alerts.detector.rawValue),
         ]
         if let client = link?.client {
@@ -234,6 +237,9 @@ final class StatusFeature: Feature {
     // MARK: Reported properties
 
     func receive(_ event: IoTHubDeviceEvent) {
+        if case .cloudToDevice(_, let payload) = event, case .identify(let seconds) = CloudCommand(payload: payload) {
+            blinker?.blink(for: .milliseconds(Int64(seconds * 1000)))
+        }
         if case .twin = event { link?.report(readOnlyProperties()) }
         changed()
     }
@@ -244,6 +250,7 @@ final class StatusFeature: Feature {
             "agentVersion": .string(configuration.agentVersion),
             "board": .string(board.file.name),
             "sensors": sensorsProperty(sensorStatuses.withLock { $0 }),
+            "heartbeatInterval": .string(DurationText.format(configuration.heartbeatInterval)),
         ]
         if let stats = link?.outbox?.statistics {
             fields["outbox"] = .object([
@@ -262,8 +269,8 @@ final class StatusFeature: Feature {
 
     /// Each telemetry message carries the sensors' health; a change is reported on the twin.
     func observe(_ message: TelemetryMessage) {
-        let statuses = message.sensors.mapValues(\.status)
-        sensorsSeen.withLock { $0 = message.sensors }
+        let statuses = message.sensorHealth.mapValues(\.status)
+        sensorsSeen.withLock { $0 = message.sensorHealth }
         latestReadings.withLock { $0 = message.readings }
         let changed = sensorStatuses.withLock { s in
             defer { s = statuses }

@@ -21,11 +21,6 @@ public struct SensorHealth: Codable, Equatable, Sendable {
     public var error: String?
 }
 
-public struct Vibration: Codable, Equatable, Sendable {
-    public var rms: Double
-    public var peak: Double
-}
-
 /// One telemetry message (schema: `firmware-interface/telemetry.v1.schema.json`). Top-level
 /// environment values are the period averages of the first sensor in the board file that
 /// measured that channel; `readings` has every sensor's aggregates.
@@ -39,9 +34,15 @@ public struct TelemetryMessage: Codable, Equatable, Sendable {
     public var temperature: Double?
     public var humidity: Double?
     public var pressure: Double?
-    public var vibration: Vibration?
+    /// Vibration RMS in g, the period average of the first sensor measuring it: a number at the
+    /// top level, so the edge-analytics recipe's `AnomalyDetection_SpikeAndDip(vibration, …)` runs on it.
+    public var vibration: Double?
+    /// The period's largest vibration peak of that sensor, in g.
+    public var vibrationPeak: Double?
     public var readings: [String: [String: ChannelAggregate]]
-    public var sensors: [String: SensorHealth]
+    /// Per sensor (board-file name), its health in the period. Not `sensors`: that name is the
+    /// reported property of the same model (DTDL names are unique per interface).
+    public var sensorHealth: [String: SensorHealth]
     /// `false` when the wall clock was not synchronised at capture (`timestamp` may be far off:
     /// a board without a battery-backed clock before NTP); absent otherwise.
     public var clockSynchronised: Bool?
@@ -88,10 +89,7 @@ public struct TelemetryWindow: Sendable {
         func first(_ channel: Channel) -> Double? {
             order.lazy.compactMap { readings[$0]?[channel.rawValue]?.avg }.first
         }
-        var vibration: Vibration?
-        if let rms = first(.vibrationRMS), let peak = order.lazy.compactMap({ readings[$0]?[Channel.vibrationPeak.rawValue]?.max }).first {
-            vibration = Vibration(rms: rms, peak: peak)
-        }
+        let peak = order.lazy.compactMap { readings[$0]?[Channel.vibrationPeak.rawValue]?.max }.first
         var sensors: [String: SensorHealth] = [:]
         for name in order {
             sensors[name] = SensorHealth(chip: chips[name] ?? "?", status: statuses[name] ?? "unknown",
@@ -99,6 +97,25 @@ public struct TelemetryWindow: Sendable {
         }
         return TelemetryMessage(deviceId: deviceID, seq: seq, timestamp: timestamp, periodSeconds: period.seconds,
                                 temperature: first(.temperature), humidity: first(.humidity), pressure: first(.pressure),
-                                vibration: vibration, readings: readings, sensors: sensors)
+                                vibration: first(.vibrationRMS), vibrationPeak: peak, readings: readings, sensorHealth: sensors)
     }
+}
+
+/// The heartbeat (message property `messageType: heartbeat`), in every upstream mode: the agent
+/// is alive, and a summary of its health (schema: `firmware-interface/heartbeat.v1.schema.json`;
+/// the full answer is the `getHealth` method).
+public struct HeartbeatMessage: Codable, Equatable, Sendable {
+    public var messageType = "heartbeat"
+    public var deviceId: String
+    public var seq: UInt64
+    public var timestamp: String
+    public var uptimeSeconds: Double
+    /// Whether the board's alarm line is high, and why (empty: it is low).
+    public var alarm: Bool
+    public var alarmReasons: [String]
+    /// Spike alerts raised since start.
+    public var alertCount: Int
+    /// Sensors whose last reading failed, by board-file name.
+    public var failedSensors: [String]
+    public var clockSynchronised: Bool?
 }

@@ -41,10 +41,13 @@ public struct TelemetryLoop: Sendable {
     ///     (other work on the board's drivers, see ``SamplingSide``); raise `wake` to get there.
     ///   - promise: told, before each sample (zero) and each wait (its length on the board's
     ///     clock), how soon the loop will be back: what a watchdog checks it against.
+    ///   - sendNow: asked while waiting (after `wake` is raised); true sends the period so far
+    ///     with a sample taken at once.
     public func run(board: Board, logger: Logger, settings: () -> AgentSettings,
                     shouldStop: () -> Bool = { false }, wake: WakeUp = WakeUp(), capture: CaptureClock? = nil,
                     between: () -> Void = {},
                     promise: (Duration) -> Void = { _ in },
+                    sendNow: () -> Bool = { false },
                     onSample: ([Reading], Duration, CaptureClock.Stamp) -> Void = { _, _, _ in },
                     sink: (TelemetryMessage) -> Void) {
         let sampler = Sampler(board: board, logger: logger)
@@ -57,6 +60,7 @@ public struct TelemetryLoop: Sendable {
         var window = TelemetryWindow(sensorOrder: order)
         var periodStart = clock.now
         var nextSample = clock.now
+        var forced = false
         while !Task.isCancelled && !shouldStop() {
             promise(.zero)
             let current = settings()
@@ -71,7 +75,8 @@ public struct TelemetryLoop: Sendable {
             nextSample += step
             // Send when the period is over, or when the next sample would already fall past its end
             // (an interval that does not divide the send frequency).
-            if clock.now - periodStart >= frequency - .milliseconds(1) || nextSample - periodStart > frequency {
+            if clock.now - periodStart >= frequency - .milliseconds(1) || nextSample - periodStart > frequency || forced {
+                forced = false
                 seq += 1
                 let statuses = sampler.statuses
                 var labels: [String: String] = [:]
@@ -96,6 +101,12 @@ public struct TelemetryLoop: Sendable {
                 let wait = nextSample - clock.now
                 if wait <= .zero { nextSample = max(nextSample, clock.now); break }
                 if settings().sendFrequency < frequency || shouldStop() || Task.isCancelled {
+                    nextSample = clock.now
+                    break
+                }
+                // A send-now request (consumed here): sample at once and send the period so far.
+                if sendNow() {
+                    forced = true
                     nextSample = clock.now
                     break
                 }

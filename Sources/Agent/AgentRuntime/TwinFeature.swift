@@ -32,6 +32,8 @@ final class TwinFeature: Feature {
     let deliverModel: (@Sendable (PredictorModelRequest) -> Result<String, PredictorModelRequestError>)?
     /// The last model request passed on, so a twin GET repeating it does not reload it.
     let lastModel = Mutex<PredictorModelRequest?>(nil)
+    /// Unknown desired keys already logged (each is logged once; bounded like the acknowledgements).
+    let loggedUnknown = Mutex<Set<String>>([])
 
     init(configuration: Configuration, link: HubLink?, logger: Logger, changed: WakeUp = WakeUp(),
          deliverModel: (@Sendable (PredictorModelRequest) -> Result<String, PredictorModelRequestError>)? = nil) {
@@ -130,6 +132,16 @@ final class TwinFeature: Feature {
         }
         for (property, reason) in update.rejected.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             logger.warning("refused desired \(property.rawValue): \(reason); \(current.twinValue(property)) stays in force", metadata: ["feature": "twin"])
+        }
+        let firstSeen = loggedUnknown.withLock { logged in
+            update.unknown.filter { name in
+                guard logged.count < 4 * TwinProperties.maximumUnknownAcknowledged else { return false }
+                return logged.insert(name).inserted
+            }
+        }
+        for name in firstSeen {
+            logger.warning("desired \(name.prefix(AgentSettings.maximumTextLength)) is not a writable property of this agent; acknowledged ac 404 and left alone",
+                           metadata: ["feature": "twin"])
         }
         if update.reportedPatch != nil, let store {
             let snapshot = twin.withLock { $0.snapshot }

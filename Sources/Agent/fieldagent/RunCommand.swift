@@ -19,8 +19,9 @@ extension FieldAgent {
             discussion: """
                 Every setting has a default, may be set in --config agent.yaml, in a FIELDAGENT_<KEY> \
                 environment variable, or by a flag; each overrides the one before (docs/configuration.md \
-                lists every key). With a hub, the device twin may change sendFrequency, channels, \
-                spikeThreshold and route while the agent runs; applied values are kept in --state-dir.
+                lists every key). With a hub, the device twin may change sendFrequency (or \
+                telemetryConfig.sendFrequency), channels, spikeThreshold, route, aggregateWindow and \
+                upstream while the agent runs; applied values are kept in --state-dir.
                 """)
 
         enum Sink: String, ExpressibleByArgument, CaseIterable {
@@ -45,6 +46,15 @@ extension FieldAgent {
 
         @Option(help: settingHelp("send_frequency"))
         var sendFrequency: String?
+
+        @Option(help: settingHelp("upstream"))
+        var upstream: String?
+
+        @Option(help: settingHelp("aggregate_window"))
+        var aggregateWindow: String?
+
+        @Option(help: settingHelp("heartbeat_interval"))
+        var heartbeatInterval: String?
 
         @Option(help: settingHelp("state_dir"))
         var stateDir: String?
@@ -72,6 +82,9 @@ extension FieldAgent {
 
         @Option(help: settingHelp("route"))
         var route: String?
+
+        @Option(help: settingHelp("spike_persistence"))
+        var spikePersistence: String?
 
         @Option(help: settingHelp("predictor.socket"))
         var predictorSocket: String?

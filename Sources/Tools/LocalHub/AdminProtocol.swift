@@ -22,6 +22,7 @@ import JSON
 /// | `twin.set` | `deviceId`, `patch` (object) | `{"$version":n}` |
 /// | `method` | `deviceId`, `method`, `payload`, `timeoutSeconds` | `{"status":n,"payload":…}` |
 /// | `c2d` | `deviceId`, `payload` (text), `properties` | `{"delivered":bool}` |
+/// | `liveness` | | `[{"deviceId","connected","silentMilliseconds","periodMilliseconds"}]` (null: not connected / not reported) |
 /// | `stats` | | `{"telemetry":n,"connected":n,"devices":n}` (messages logged since start) |
 /// | `tail` | `deviceId` (optional) | streamed records |
 public struct AdminRequest: Sendable, Codable, Hashable {

@@ -131,7 +131,9 @@ final class AdminConnectionHandler: ChannelInboundHandler {
                     payload = (request.payload ?? .null).encoded()
                 }
                 let delivered = try core.sendCloudToDevice(id, payload: payload, properties: bag)
-                Self.send(.success(.object(["delivered": .bool(delivered)])), on: channel)
+                Self.send(.success(.object(["delivered": .bool(delivered), "queued": .integer(Int64(core.queuedCloudToDevice(id)))])), on: channel)
+            case "liveness":
+                Self.send(.success(.array(core.liveness().map(\.json))), on: channel)
             case "stats":
                 let connected = core.devices().filter { core.isConnected($0.deviceID) }.count
                 Self.send(.success(.object(["telemetry": .integer(Int64(core.telemetry.total)),
@@ -145,7 +147,7 @@ final class AdminConnectionHandler: ChannelInboundHandler {
                 }
             default:
                 throw HubError.invalidArgument("unknown op '\(request.op)'; expected device.add, device.list, twin.show, "
-                    + "twin.set, method, c2d, stats or tail")
+                    + "twin.set, method, c2d, liveness, stats or tail")
             }
         } catch {
             Self.send(.failure("\(error)"), on: channel)
@@ -165,6 +167,7 @@ final class AdminConnectionHandler: ChannelInboundHandler {
     static func describe(_ deviceID: String, core: HubCore) -> JSONValue {
         let record = core.devices().first { $0.deviceID == deviceID }
         var fields: [String: JSONValue] = ["deviceId": .string(deviceID), "connected": .bool(core.isConnected(deviceID))]
+        if let model = core.modelID(deviceID) { fields["modelId"] = .string(model) }
         switch record?.authentication {
         case let .thumbprint(primary, secondary)?:
             fields["authentication"] = .string("selfSigned")

@@ -146,7 +146,7 @@ final class HubConnectionHandler: ChannelInboundHandler {
                 // is closed, as IoT Hub does over MQTT (the device sends it again later).
                 switch core.admitTelemetry(bytes: message.payload.count + message.properties.encoded.utf8.count) {
                 case .accepted:
-                    core.telemetry.append(TelemetryRecord(message, arrivedAt: core.now()))
+                    core.store(message)
                 case .throttled(let reason), .quotaExceeded(let reason):
                     closing = true
                     logger.warning("LocalHub closed the connection of \(deviceID ?? peer): \(reason)", metadata: ["peer": "\(peer)"])
@@ -166,6 +166,8 @@ final class HubConnectionHandler: ChannelInboundHandler {
                 core.resolveMethod(requestID, from: nil, .hubError(404, reason))
             case .note(let text):
                 logger.notice("\(text)", metadata: ["peer": "\(peer)"])
+            case .cloudToDeviceReady:
+                if let deviceID { core.deliverQueuedCloudToDevice(deviceID) }
             case .scheduleTick(let at):
                 schedule(at: at, context: context)
             case .close(let reason):

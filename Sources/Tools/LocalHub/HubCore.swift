@@ -50,11 +50,31 @@ final class HubCore: Sendable {
         var timeout: Scheduled<Void>?
     }
 
+    struct QueuedCloudToDevice {
+        var properties: IoTHubPropertyBag
+        var payload: [UInt8]
+        var expires: Date
+    }
+
+    /// IoT Hub's per-device C2D queue depth (403004 DeviceMaximumQueueDepthExceeded above it).
+    static let cloudToDeviceQueueDepth = 50
+    /// IoT Hub's default C2D time to live.
+    static let cloudToDeviceTimeToLive: TimeInterval = 3600
+
     struct State {
         var devices: [String: DeviceAuthentication] = [:]
         var authorities: [RegisteredCA] = []
         var twins: [String: TwinDocument] = [:]
         var connections: [String: ConnectionRef] = [:]
+        /// When each device's live connection was made, and when it last sent telemetry (this run).
+        var connectedAt: [String: Date] = [:]
+        var lastMessageAt: [String: Date] = [:]
+        /// The IoT Plug and Play model id each device announced at its last connect (`model-id=`
+        /// in the CONNECT user name), as IoT Hub shows it on the twin's `modelId`.
+        var modelIDs: [String: String] = [:]
+        /// Cloud-to-device messages for offline devices, oldest first (at most
+        /// ``HubCore/cloudToDeviceQueueDepth`` each), until the device subscribes or they expire.
+        var cloudToDevice: [String: [QueuedCloudToDevice]] = [:]
         var pendingMethods: [String: PendingMethod] = [:]
         var nextID: UInt64 = 0
     }
@@ -213,15 +233,37 @@ final class HubCore: Sendable {
     func authenticate(clientID: String, username: String?, chain: [X509Certificate]) -> HubSession.AuthenticationDecision {
         let devices = state.withLock { $0.devices }
         let bundle = POSIX.exists(caBundlePath) ? caBundlePath : nil
-        return DeviceAuthenticator(devices: devices, caBundle: bundle)
+        let decision = DeviceAuthenticator(devices: devices, caBundle: bundle)
             .decide(clientID: clientID, username: username, chain: chain, now: now())
+        if case .accepted(let deviceID) = decision {
+            let model = Self.modelID(inUsername: username)
+            state.withLock { $0.modelIDs[deviceID] = model }
+        }
+        return decision
     }
+
+    /// `model-id=…` from `{host}/{device}/?api-version=…&model-id=dtmi:…` (percent-decoded), if any.
+    static func modelID(inUsername username: String?) -> String? {
+        guard let username, let query = username.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
+        for pair in query.split(separator: "&") where pair.hasPrefix("model-id=") {
+            let value = pair.dropFirst("model-id=".count)
+            return (try? IoTHubPercentEncoding.decode(value)) ?? String(value)
+        }
+        return nil
+    }
+
+    /// The model id the device announced at its last connect.
+    func modelID(_ deviceID: String) -> String? { state.withLock { $0.modelIDs[deviceID] } }
 
     /// Records `connection` as the device's live one; an older connection of the same device is
     /// closed, as IoT Hub does (A.6, 400027).
     func attach(_ deviceID: String, _ connection: ConnectionRef) {
+        let at = now()
         let previous = state.withLock { state in
-            defer { state.connections[deviceID] = connection }
+            defer {
+                state.connections[deviceID] = connection
+                state.connectedAt[deviceID] = at
+            }
             return state.connections[deviceID]
         }
         if let previous {
@@ -237,6 +279,29 @@ final class HubCore: Sendable {
     }
 
     func connection(_ deviceID: String) -> ConnectionRef? { state.withLock { $0.connections[deviceID] } }
+
+    /// Logs one telemetry message and notes when the device was last heard from.
+    func store(_ message: HubSession.TelemetryMessage) {
+        let at = now()
+        state.withLock { $0.lastMessageAt[message.deviceID] = at }
+        telemetry.append(TelemetryRecord(message, arrivedAt: at))
+    }
+
+    /// Every registered device's liveness now: connected, and for how long it has been silent
+    /// (since its last message, or since it connected if it has sent none).
+    func liveness() -> [FleetWatch.Device] {
+        let at = now()
+        let (connections, since, last) = state.withLock { ($0.connections, $0.connectedAt, $0.lastMessageAt) }
+        return devices().map { record in
+            let id = record.deviceID
+            let connected = connections[id] != nil
+            let heard = [since[id], last[id]].compactMap { $0 }.max()
+            let silent = connected ? heard.map { Duration.milliseconds(Int64(at.timeIntervalSince($0) * 1000)) } : nil
+            let reported = (try? twin(id))?.reported ?? [:]
+            return FleetWatch.Device(deviceID: id, connected: connected, silentFor: silent,
+                                     reportedSendPeriod: FleetWatch.reportedPeriod(reported))
+        }
+    }
 
     // MARK: Twin
 
@@ -378,14 +443,54 @@ final class HubCore: Sendable {
         pending.continuation.resume(returning: result)
     }
 
+    /// Delivers at once to a connected device; queues for an offline one, as IoT Hub does (up to
+    /// ``cloudToDeviceQueueDepth``, each for ``cloudToDeviceTimeToLive``), until it subscribes to
+    /// its C2D topic. Returns whether it was delivered now (false: queued).
     func sendCloudToDevice(_ deviceID: String, payload: [UInt8], properties: IoTHubPropertyBag) throws(HubError) -> Bool {
         guard state.withLock({ $0.devices[deviceID] }) != nil else { throw .unknownDevice(deviceID) }
-        guard let connection = connection(deviceID) else {
-            logger.notice("C2D message for \(deviceID) dropped: the device is offline (LocalHub keeps no C2D queue)")
-            return false
+        if let connection = connection(deviceID) {
+            connection.deliver(.cloudToDevice(properties: properties, payload: payload))
+            return true
         }
-        connection.deliver(.cloudToDevice(properties: properties, payload: payload))
-        return true
+        let at = now()
+        let expires = at.addingTimeInterval(Self.cloudToDeviceTimeToLive)
+        let depth: Int? = state.withLock { state in
+            var queue = state.cloudToDevice[deviceID, default: []].filter { $0.expires > at }
+            guard queue.count < Self.cloudToDeviceQueueDepth else { return nil }
+            queue.append(QueuedCloudToDevice(properties: properties, payload: payload, expires: expires))
+            state.cloudToDevice[deviceID] = queue
+            return queue.count
+        }
+        guard let depth else {
+            throw .invalidArgument("\(deviceID) already has \(Self.cloudToDeviceQueueDepth) cloud-to-device messages queued "
+                + "(IoT Hub: 403004 DeviceMaximumQueueDepthExceeded)")
+        }
+        logger.notice("C2D message for \(deviceID) queued: the device is offline (\(depth) queued)", metadata: ["device": "\(deviceID)"])
+        return false
+    }
+
+    /// The device subscribed to its C2D topic: delivers what was queued and has not expired.
+    func deliverQueuedCloudToDevice(_ deviceID: String) {
+        let at = now()
+        let queued = state.withLock { state in
+            defer { state.cloudToDevice[deviceID] = nil }
+            return state.cloudToDevice[deviceID] ?? []
+        }
+        let live = queued.filter { $0.expires > at }
+        if live.count < queued.count {
+            logger.notice("\(queued.count - live.count) C2D message(s) for \(deviceID) expired in the queue", metadata: ["device": "\(deviceID)"])
+        }
+        guard let connection = connection(deviceID) else {
+            state.withLock { $0.cloudToDevice[deviceID] = live + ($0.cloudToDevice[deviceID] ?? []) }
+            return
+        }
+        for message in live { connection.deliver(.cloudToDevice(properties: message.properties, payload: message.payload)) }
+    }
+
+    /// Messages queued for `deviceID`, not expired.
+    func queuedCloudToDevice(_ deviceID: String) -> Int {
+        let at = now()
+        return state.withLock { $0.cloudToDevice[deviceID]?.filter { $0.expires > at }.count ?? 0 }
     }
 }
 

@@ -94,6 +94,8 @@ public struct HubSession: Sendable {
         case methodUndeliverable(requestID: String, reason: String)
         /// Something worth a log line that does not end the connection.
         case note(String)
+        /// The device subscribed to its C2D topic: messages queued while it was offline may go now.
+        case cloudToDeviceReady
         case scheduleTick(at: Duration)
         case close(CloseReason)
     }
@@ -350,6 +352,7 @@ public struct HubSession: Sendable {
         let allowed = IoTHubTopic.deviceFilters(deviceID: deviceID)
         var codes: [MQTTPacket.SubAck.ReturnCode] = []
         var actions: [Action] = []
+        var ready = false
         for subscription in subscribe.subscriptions {
             guard allowed.contains(subscription.filter) else {
                 codes.append(.failure)
@@ -366,10 +369,14 @@ public struct HubSession: Sendable {
             if subscription.qos == .exactlyOnce {
                 actions.append(.note("\(deviceID) asked QoS 2 for '\(subscription.filter)': granted QoS 1 (IoT Hub's MQTT support: QoS and subscriptions)"))
             }
+            if subscription.filter == "devices/\(deviceID)/messages/devicebound/#", !subscriptions.contains(subscription.filter) {
+                ready = true
+            }
             subscriptions.insert(subscription.filter)
             codes.append(.granted(subscription.qos == .atMostOnce ? .atMostOnce : .atLeastOnce))
         }
         actions.append(.send(.subAck(.init(packetID: subscribe.packetID, returnCodes: codes))))
+        if ready { actions.append(.cloudToDeviceReady) }
         return actions
     }
 

@@ -244,6 +244,8 @@ public final class LocalHubServer: Sendable {
     public func devices() -> [DeviceRecord] { core.devices() }
     public func certificateAuthorities() -> [RegisteredCA] { core.certificateAuthorities() }
     public func isConnected(_ deviceID: String) -> Bool { core.isConnected(deviceID) }
+    /// The IoT Plug and Play model id the device announced at its last connect (nil: none).
+    public func modelID(_ deviceID: String) -> String? { core.modelID(deviceID) }
 
     // MARK: Twin, methods, C2D, telemetry
 

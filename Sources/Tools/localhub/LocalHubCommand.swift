@@ -19,7 +19,7 @@ struct LocalHubCommand: AsyncParsableCommand {
             Exit codes: 0 success, 1 a method answered a non-2xx status, 2 the command failed, 64 usage error.
             """,
         version: "0.1.0",
-        subcommands: [Serve.self, Device.self, Twin.self, Method.self, Tail.self])
+        subcommands: [Serve.self, Device.self, Twin.self, Method.self, Tail.self, Watch.self])
 
     /// The state folder every hub command shares.
     struct StateOptions: ParsableArguments {
@@ -274,6 +274,73 @@ struct LocalHubCommand: AsyncParsableCommand {
                 printError("localhub tail: \(error)")
                 throw Exit.failed
             }
+        }
+    }
+}
+
+struct Watch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Alert when fewer than N devices are connected or a connected device has gone silent.",
+        discussion: """
+            A device is silent when it has sent nothing for longer than --silent-factor × the period \
+            it reported (sendFrequency; heartbeatInterval when its upstream is alerts-only; 30s when \
+            it reported none). Prints each problem as it starts and 'ok' when all clear. With --once: \
+            checks once, exit 0 all clear, 1 a problem, 2 the hub is not running.
+            """)
+
+    @OptionGroup var state: LocalHubCommand.StateOptions
+
+    @Option(help: "Fewer connected devices than this is a problem (the recipe's ConnectedDeviceCount < 2).")
+    var minDevices: Int
+
+    @Option(help: "Silent longer than this many periods is a problem.")
+    var silentFactor: Double = 3
+
+    @Flag(help: "Check once and exit (for scripts and CI).")
+    var once = false
+
+    @Option(help: "How often to check when not --once, e.g. 5s.")
+    var interval = "5s"
+
+    func validate() throws {
+        guard minDevices >= 0 else { throw ValidationError("--min-devices must be 0 or more, got \(minDevices)") }
+        guard silentFactor >= 1, silentFactor <= 1000 else { throw ValidationError("--silent-factor must be 1…1000, got \(silentFactor)") }
+        let every = try parsedInterval()
+        guard every >= .milliseconds(100), every <= .seconds(3600) else { throw ValidationError("--interval must be 100ms…1h, got \(interval)") }
+    }
+
+    func parsedInterval() throws -> Duration {
+        do { return try DurationText.parse(interval) } catch { throw ValidationError("--interval: \(error)") }
+    }
+
+    func problems() throws -> [FleetWatch.Problem] {
+        let answer = try admin(state.client, AdminRequest(op: "liveness"))
+        guard case .array(let items) = answer else {
+            printError("localhub watch: LocalHub answered liveness with \(answer.description.prefix(80))")
+            throw Exit.failed
+        }
+        return FleetWatch.problems(items.compactMap(FleetWatch.Device.init(json:)),
+                                   rules: FleetWatch.Rules(minimumDevices: minDevices, silentFactor: silentFactor))
+    }
+
+    func run() async throws {
+        if once {
+            let found = try problems()
+            if found.isEmpty { writeLine("ok: at least \(minDevices) connected, none silent") }
+            for problem in found { writeLine("ALERT \(problem)") }
+            if !found.isEmpty { throw Exit.degraded }
+            return
+        }
+        let every = try parsedInterval()
+        // Each problem is printed when it starts, "ok" when the last one ends.
+        var previous: Set<String>? = nil
+        while !Task.isCancelled {
+            let found = try problems()
+            let subjects = Set(found.map(\.subject))
+            for problem in found where !(previous ?? []).contains(problem.subject) { writeLine("ALERT \(problem)") }
+            if subjects.isEmpty, previous != [] { writeLine("ok: at least \(minDevices) connected, none silent") }
+            previous = subjects
+            try await Task.sleep(for: every)
         }
     }
 }

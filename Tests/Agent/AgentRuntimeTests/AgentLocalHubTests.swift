@@ -41,7 +41,7 @@ import Testing
             let files = pki.files.devices["factory-line-01"]!
             var settings = HubClient.Settings(host: "127.0.0.1", port: port, deviceID: "factory-line-01",
                                               certificateFile: files.certificate, keyFile: files.key,
-                                              trustAnchors: pki.files.caChain, modelID: "dtmi:fieldagent:device:FieldAgent;1")
+                                              trustAnchors: pki.files.caChain, modelID: LinkConfig().modelID)
             settings.expectedHostName = "localhost"
             settings.backoffBase = .milliseconds(50)
             settings.backoffCap = .milliseconds(300)
@@ -49,9 +49,11 @@ import Testing
         }
 
         /// An agent on sim-factory-line in real time (time scale 1), running on its own thread.
-        func startAgent(sendFrequency: Duration = .seconds(6), logRing: LogRing? = nil) throws -> Agent {
-            let board = try Board.open(try BoardFile.load(path: "\(repositoryRoot)/boards/sim-factory-line.yaml"), timeScale: 1)
+        func startAgent(sendFrequency: Duration = .seconds(6), timeScale: Double = 1, logRing: LogRing? = nil,
+                        configure: (inout AgentConfig) -> Void = { _ in }) throws -> Agent {
+            let board = try Board.open(try BoardFile.load(path: "\(repositoryRoot)/boards/sim-factory-line.yaml"), timeScale: timeScale)
             var config = testConfig(sendFrequency: sendFrequency, stateDirectory: directory + "/agent")
+            configure(&config)
             config.core.flushTimeout = .seconds(2)
             let logger = logRing.map { ring in Logger(label: "agent") { RingLogHandler(label: $0, ring: ring, level: .info) } }
             let agent = Agent(board: board, options: .init(agentVersion: "test", config: config, logRing: logRing),
@@ -169,6 +171,128 @@ import Testing
         #expect(agent.settings.sendFrequency == .seconds(4))
         #expect(agent.settings.route == .predictor)
         #expect(ack(harness.reported("route")).ac == 200)
+        harness.stop(agent)
+        await harness.cleanUp()
+    }
+
+    /// Issue 15: the edge-analytics recipe's own twin update, `telemetryConfig.sendFrequency`,
+    /// changes the period, is acknowledged at its own path, and survives a restart.
+    @Test func theRecipesTelemetryConfigPathChangesThePeriodAndIsAcknowledged() async throws {
+        let harness = try await Harness()
+        var agent = try harness.startAgent()
+        #expect(waitFor { harness.hub.isConnected("factory-line-01") && harness.reported("telemetryConfig") != nil })
+        #expect(ack(harness.reported("telemetryConfig")).ac == 203)
+
+        let version = try harness.hub.setDesired(device, patch: .object(["telemetryConfig": .object(["sendFrequency": .string("2s")])]))
+        #expect(waitFor { ack(harness.reported("telemetryConfig")).av == version })
+        let applied = ack(harness.reported("telemetryConfig"))
+        #expect(applied.ac == 200)
+        #expect(applied.value == .object(["sendFrequency": .string("2s")]))
+        #expect(agent.settings.sendFrequency == .seconds(2))
+        let changed = Date()
+        #expect(waitFor(20) { harness.arrivals().filter { $0 > changed }.count >= 4 })
+        let gaps = zip(harness.arrivals().filter { $0 > changed }.dropFirst(), harness.arrivals().filter { $0 > changed }).map { $0.timeIntervalSince($1) }.dropFirst()
+        #expect(gaps.allSatisfy { abs($0 - 2) < 0.6 }, "gaps \(gaps)")
+
+        let bad = try harness.hub.setDesired(device, patch: .object(["telemetryConfig": .object(["sendFrequency": .string("0s")])]))
+        #expect(waitFor { ack(harness.reported("telemetryConfig")).av == bad })
+        #expect(ack(harness.reported("telemetryConfig")).ac == 400)
+        #expect(agent.settings.sendFrequency == .seconds(2))
+
+        let unknown = try harness.hub.setDesired(device, patch: .object(["colour": .string("red")]))
+        #expect(waitFor { ack(harness.reported("colour")).av == unknown })
+        #expect(ack(harness.reported("colour")).ac == 404)
+
+        harness.stop(agent)
+        agent = try harness.startAgent(sendFrequency: .seconds(6))
+        #expect(agent.settings.sendFrequency == .seconds(2), "kept in the state directory")
+        harness.stop(agent)
+        await harness.cleanUp()
+    }
+
+    /// Issue 15: tumbling aggregates on wall-clock boundaries and heartbeats arrive beside the raw
+    /// messages; with upstream alerts-only (set on the twin) raw messages stop and the aggregates
+    /// are held until `sendAggregates` asks for them. A minute of board time per second.
+    @Test func aggregatesAndHeartbeatsArriveBesideRawMessagesAndAlertsOnlyHoldsThem() async throws {
+        let harness = try await Harness()
+        let agent = try harness.startAgent(sendFrequency: .seconds(30), timeScale: 60) { config in
+            config.telemetry.heartbeatInterval = .seconds(300)
+        }
+        func bodies() -> [[String: Any]] {
+            ((try? harness.hub.telemetry(device)) ?? []).compactMap { try? JSONSerialization.jsonObject(with: Data($0.payloadBytes)) as? [String: Any] }
+        }
+        func kind(_ body: [String: Any]) -> String { body["alert"] != nil ? "alert" : (body["messageType"] as? String ?? "raw") }
+        #expect(waitFor(30) { bodies().filter { kind($0) == "aggregate" }.count >= 2 && bodies().contains { kind($0) == "heartbeat" } })
+        let all = bodies()
+        #expect(all.filter { kind($0) == "raw" }.count >= 10, "raw messages go on at the send period")
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        for aggregate in all.filter({ kind($0) == "aggregate" }) {
+            let start = try Date(try #require(aggregate["windowStart"] as? String), strategy: style)
+            let end = try Date(try #require(aggregate["windowEnd"] as? String), strategy: style)
+            #expect(start.timeIntervalSince1970.truncatingRemainder(dividingBy: 300) == 0, "on a 5-minute boundary: \(start)")
+            #expect(end.timeIntervalSince(start) == 300)
+            let temperature = (aggregate["readings"] as? [String: Any]).flatMap { $0["ambient"] as? [String: Any] }.flatMap { $0["temperature"] as? [String: Any] }
+            #expect(temperature?["count"] as? Int ?? 0 > 0)
+        }
+
+        let version = try harness.hub.setDesired(device, patch: .object(["upstream": .string("alerts-only")]))
+        #expect(waitFor { ack(harness.reported("upstream")).av == version })
+        #expect(ack(harness.reported("upstream")).value == .string("alerts-only"))
+        let before = bodies().count
+        // Two heartbeats later (5 board minutes apart) a window boundary has passed too.
+        #expect(waitFor(30) { bodies().dropFirst(before).filter { kind($0) == "heartbeat" }.count >= 2 })
+        let later = bodies().dropFirst(before).map(kind)
+        #expect(later.allSatisfy { $0 == "alert" || $0 == "heartbeat" }, "alerts-only sent \(later)")
+        let asked = await harness.hub.invokeMethod(device, name: "sendAggregates", timeout: .seconds(10))
+        #expect(asked.status == 200)
+        let sent = (try? JSONSerialization.jsonObject(with: Data(asked.payload)) as? [String: Any])?["sent"] as? Int ?? 0
+        #expect(sent >= 1, "\(String(decoding: asked.payload, as: UTF8.self))")
+        #expect(waitFor { bodies().dropFirst(before).filter { kind($0) == "aggregate" }.count == sent })
+        harness.stop(agent)
+        await harness.cleanUp()
+    }
+
+    /// Issue 15: cloud-to-device commands do something: `identify` blinks the status LED,
+    /// `sendNow` sends the period in progress at once; anything else is only logged.
+    @Test func cloudToDeviceIdentifyBlinksAndSendNowSendsAtOnce() async throws {
+        let harness = try await Harness()
+        let agent = try harness.startAgent(sendFrequency: .seconds(60))
+        #expect(waitFor { harness.hub.isConnected("factory-line-01") && harness.reported("agentVersion") != nil })
+        let before = harness.arrivals().count
+        let asked = Date()
+        #expect(try harness.hub.sendCloudToDevice(device, payload: Array(#"{"command":"sendNow"}"#.utf8)))
+        // Well before the 60 s period ends: the next sample (every 2 s) or sooner.
+        #expect(waitFor(10) { harness.arrivals().count > before })
+        #expect((harness.arrivals().last?.timeIntervalSince(asked) ?? 99) < 5)
+
+        let led = try #require(agent.board.simulation?.gpioChip)
+        let changes = led.history(17).count
+        #expect(try harness.hub.sendCloudToDevice(device, payload: Array(#"{"command":"identify","seconds":1}"#.utf8)))
+        #expect(waitFor(5) { led.history(17).count >= changes + 2 }, "the status LED blinks")
+        #expect(try harness.hub.sendCloudToDevice(device, payload: Array(#"{"command":"selfDestruct"}"#.utf8)))
+        #expect(agent.settings.sendFrequency == .seconds(60))
+        harness.stop(agent)
+        #expect(waitFor { !harness.hub.isConnected("factory-line-01") })
+
+        // Offline: LocalHub queues it, and the agent gets it when it subscribes again.
+        #expect(try harness.hub.sendCloudToDevice(device, payload: Array(#"{"command":"sendNow"}"#.utf8)) == false)
+        let offline = harness.arrivals().count
+        let restarted = try harness.startAgent(sendFrequency: .seconds(60))
+        let back = Date()
+        #expect(waitFor(10) { harness.arrivals().count > offline }, "the queued sendNow reached the agent")
+        #expect((harness.arrivals().last?.timeIntervalSince(back) ?? 99) < 8, "well before the 60 s period")
+        harness.stop(restarted)
+        await harness.cleanUp()
+    }
+
+    /// Issue 15: the model id the agent announces reaches the hub, and it is the DTDL model's @id.
+    @Test func theModelIDReachesTheHub() async throws {
+        let harness = try await Harness()
+        let agent = try harness.startAgent()
+        #expect(waitFor { harness.hub.isConnected("factory-line-01") })
+        let model = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: repositoryPath("firmware-interface/fieldagent.dtdl.json")))) as? [String: Any]
+        let id = try #require(model?["@id"] as? String)
+        #expect(harness.hub.modelID(device) == id)
         harness.stop(agent)
         await harness.cleanUp()
     }

@@ -117,7 +117,7 @@ func testConfig(sendFrequency: Duration, stateDirectory: String? = nil) -> Agent
 
     @Test func directMethodsAreATableEachFeatureContributesTo() throws {
         let agent = agent(try openBoard("sim-factory-line"))
-        #expect(agent.methodNames == ["runDiagnostics", "blinkLed", "getHealth", "getLogs", "getSupportBundle"])
+        #expect(agent.methodNames == ["runDiagnostics", "blinkLed", "getHealth", "getLogs", "getSupportBundle", "sendAggregates"])
     }
 
     /// Stopping the agent ends a blink at once and leaves the LED off (no sleeping thread

@@ -69,7 +69,7 @@ import Testing
         let update = twin.applyPatch(version: 3, body: patch(#"{"sendFrequency":"5s","route":"predictor","spikeThreshold":7,"channels":{"humidity":false}}"#))
         #expect(twin.settings.sendFrequency == .seconds(5))
         #expect(twin.settings.route == .predictor)
-        #expect(twin.settings.spikeThreshold == 0.5)
+        #expect(twin.settings.spikeThreshold == nil, "refused: the model's own decision threshold stays in force")
         #expect(twin.settings.disabledChannels == [.humidity])
         #expect(Set(update.changed) == [.sendFrequency, .route, .channels])
         #expect(update.rejected.keys.sorted { $0.rawValue < $1.rawValue } == [.spikeThreshold])
@@ -180,13 +180,16 @@ import Testing
     func aPatchWithOneUndecodableValueAcknowledgesTheOthers(bad: WritableProperty, undecodable: String) {
         let initial = AgentSettings()
         var twin = TwinProperties(settings: initial)
-        let members = WritableProperty.allCases.map { property in
+        // Two paths to one setting: with one unreadable, the other would change what it guards.
+        let sharing: [WritableProperty: WritableProperty] = [.sendFrequency: .telemetryConfig, .telemetryConfig: .sendFrequency]
+        let included = WritableProperty.allCases.filter { $0 != sharing[bad] }
+        let members = included.map { property in
             (property, property == bad ? undecodable : Self.goodValues.twinValue(property).description)
         }
         let update = twin.applyPatch(version: 6, body: Self.document(members))
         #expect(update.unreadable == nil)
         let acks = json(update.reportedPatch)
-        for property in WritableProperty.allCases {
+        for property in included {
             let ack = TwinProperties.member(acks, property)
             #expect(ack?["av"] == .integer(6), "\(property) is acknowledged")
             if property == bad {
@@ -206,12 +209,57 @@ import Testing
         var twin = TwinProperties(settings: AgentSettings())
         let update = twin.applyFullTwin(patch(#"{"desired":{"spikeThreshold":-1e400,"sendFrequency":"7s","$version":3},"reported":{"$version":1}}"#))
         #expect(twin.settings.sendFrequency == .seconds(7))
-        #expect(twin.settings.spikeThreshold == 0.5)
+        #expect(twin.settings.spikeThreshold == AgentSettings().spikeThreshold)
         #expect(json(update.reportedPatch)?["spikeThreshold"]?["ac"] == .integer(400))
         #expect(update.rejected[.spikeThreshold]?.contains("out of range") == true)
         // The unreadable property has a desired value, so no device default is claimed for it.
         let defaults = json(twin.defaultsReport(for: patch(#"{"desired":{"spikeThreshold":1e999,"$version":3},"reported":{}}"#)))
         #expect(defaults?["spikeThreshold"] == nil)
         #expect(defaults?["route"]?["ac"] == .integer(203))
+
+    // Issue 15: the edge-analytics recipe's path, `telemetryConfig.sendFrequency`.
+    @Test func theRecipesTelemetryConfigPathSetsTheSendPeriodAndIsAcknowledgedAtItsOwnPath() {
+        var twin = TwinProperties(settings: AgentSettings())
+        let update = twin.applyPatch(version: 6, body: patch(#"{"telemetryConfig":{"sendFrequency":"10s"}}"#))
+        #expect(twin.settings.sendFrequency == .seconds(10))
+        #expect(update.changed == [.telemetryConfig])
+        #expect(json(update.reportedPatch) == json(patch(#"{"telemetryConfig":{"value":{"sendFrequency":"10s"},"ac":200,"av":6,"ad":"applied"}}"#)))
+    }
+
+    @Test(arguments: [#"{"sendFrequency":"0s"}"#, #"{"sendFrequency":5}"#, #"{"period":"10s"}"#, #""10s""#])
+    func aBadTelemetryConfigIsRefusedWith400AndTheOldPeriodStays(_ value: String) {
+        var twin = TwinProperties(settings: AgentSettings(sendFrequency: .seconds(30)))
+        let update = twin.applyPatch(version: 2, body: patch(#"{"telemetryConfig":\#(value)}"#))
+        #expect(twin.settings.sendFrequency == .seconds(30))
+        let ack = json(update.reportedPatch)?["telemetryConfig"]
+        #expect(ack?["ac"] == .integer(400))
+        #expect(ack?["value"] == json(patch(#"{"sendFrequency":"30s"}"#)))
+        #expect(update.rejected[.telemetryConfig]?.hasPrefix("telemetryConfig") == true)
+    }
+
+    @Test func whenBothPathsAreSetInOneDocumentTelemetryConfigWinsAndBothShowTheValueInForce() {
+        var twin = TwinProperties(settings: AgentSettings())
+        let update = twin.applyFullTwin(patch(#"{"desired":{"sendFrequency":"20s","telemetryConfig":{"sendFrequency":"10s"},"$version":3},"reported":{}}"#))
+        #expect(twin.settings.sendFrequency == .seconds(10))
+        let reported = json(update.reportedPatch)
+        #expect(reported?["sendFrequency"]?["value"] == .string("10s"))
+        #expect(reported?["telemetryConfig"]?["value"]?["sendFrequency"] == .string("10s"))
+    }
+
+    @Test func unknownDesiredKeysAreAcknowledged404AndComponentsAndMetadataAreLeftAlone() {
+        var twin = TwinProperties(settings: AgentSettings())
+        let update = twin.applyPatch(version: 4, body: patch(#"{"sendFrequency":"5s","colour":"red","thermostat":{"__t":"c","target":20},"$version":4}"#))
+        #expect(update.unknown == ["colour"])
+        let reported = json(update.reportedPatch)
+        #expect(reported?["colour"] == json(patch(#"{"value":"red","ac":404,"av":4,"ad":"not a writable property of this device's model"}"#)))
+        #expect(reported?["thermostat"] == nil)
+        #expect(reported?["$version"] == nil)
+        #expect(twin.settings.sendFrequency == .seconds(5))
+    }
+
+    @Test func theTelemetryConfigDefaultIsReportedWith203() {
+        let twin = TwinProperties(settings: AgentSettings(sendFrequency: .seconds(45)))
+        let report = json(twin.defaultsReport(for: patch(#"{"desired":{"$version":1},"reported":{"$version":1}}"#)))
+        #expect(report?["telemetryConfig"] == json(patch(#"{"value":{"sendFrequency":"45s"},"ac":203,"av":0,"ad":"device default"}"#)))
     }
 }

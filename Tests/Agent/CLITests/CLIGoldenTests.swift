@@ -125,8 +125,9 @@ func expectSnapshot(_ text: String, _ name: String, sourceLocation: SourceLocati
             #expect(json?["deviceId"] as? String == "factory-line-01")
             #expect(json?["seq"] as? Int == i + 1)
             #expect(json?["temperature"] is Double)
-            #expect((json?["vibration"] as? [String: Any])?["rms"] is Double)
-            #expect((json?["sensors"] as? [String: Any])?.count == 3)
+            #expect(json?["vibration"] is Double, "vibration RMS is a number at the top level (the recipe's query reads it)")
+            #expect(json?["vibrationPeak"] is Double)
+            #expect((json?["sensorHealth"] as? [String: Any])?.count == 3)
         }
     }
 
