@@ -38,7 +38,8 @@ else
         "${build[@]}" --product fieldagent >&2
         "${build[@]}" --product spike-predictor >&2
     fi
-    bin=$("${build[@]}" --show-bin-path)
+    # --show-bin-path builds before it answers: name a product that is built already.
+    bin=$("${build[@]}" --product spike-predictor --show-bin-path)
 fi
 
 work=$(mktemp -d)
@@ -97,7 +98,8 @@ CONTROL
     (cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) >"$root/DEBIAN/md5sums"
     chmod 644 "$root/DEBIAN/md5sums" "$root/DEBIAN/control"
     local out=$dist/${name}_${version}_${arch}.deb
-    dpkg-deb --root-owner-group -Zxz --build "$root" "$out" >/dev/null
+    # gzip: xz took 7 of the check's 9 minutes on the 2-core CI machine for 4 packages.
+    dpkg-deb --root-owner-group -Zgzip --build "$root" "$out" >/dev/null
     echo "$out"
 }
 
