@@ -26,6 +26,9 @@ swift build --build-tests
 # The systemd units as systemd reads them: `systemd-analyze verify`, and `security --offline=yes`
 # exposure at most 2.0 for both (a few seconds; README, "As services").
 ./scripts/check-units.sh
+# The Debian packages from that static build (plus spike-predictor's): installed with apt in a
+# fresh throwaway Debian 12 root, upgraded, removed and purged; lintian (scripts/deb-check.sh).
+./scripts/deb-check.sh
 # The contract in firmware-interface/, the kernel-level HIL and the Debian roots first, so swift
 # test's summary closes the output. The HIL boots Debian's kernel under qemu (scripts/kernel-hil.sh
 # installs and downloads what it needs; about a minute).
