@@ -107,7 +107,7 @@ public enum AgentChecks {
             let trust = try TrustAnchors.at(settings.trustAnchors)
             let tls = try TLSConnection.connect(host: settings.host, port: settings.port,
                                                 configuration: .client(trustAnchors: trust, identity: identity),
-                                                expectedHostName: settings.expectedHostName)
+                                                expectedHostName: settings.expectedHostName, proxy: settings.proxy)
             defer { tls.close() }
             let connection = IoTHubDeviceConnection(hostName: settings.expectedHostName ?? settings.host, deviceID: settings.deviceID,
                                                     modelID: settings.modelID, keepAliveSeconds: 60)

@@ -4,6 +4,7 @@ import FoundationEssentials
 import HAL
 import HubClient
 import Identity
+import Transport
 import IoTHub
 import Logging
 import Outbox
@@ -19,6 +20,7 @@ public struct LinkConfig: SettingsSection {
     public var ca: String?
     public var modelID = "dtmi:fieldagent:device:FieldAgent;1"
     public var expectedHostName: String?
+    public var proxy: HTTPProxy?
 
     public init() {}
 
@@ -37,6 +39,8 @@ public struct LinkConfig: SettingsSection {
                    "The DTDL model id announced at connect (IoT Plug and Play; firmware-interface/fieldagent.dtdl.json)."),
         SettingKey("hub.expected_host_name", \.expectedHostName, .text, flag: "--expected-host-name", absent: "the host of hub.host",
                    "The name the hub's certificate must carry, when it differs from the host connected to."),
+        SettingKey("hub.proxy", \.proxy, .proxy, flag: "--proxy", absent: "none: connect directly",
+                   "An HTTP proxy to reach the hub through (CONNECT): http://[user:password@]host:port, basic authentication."),
     ]
 
     /// A hub needs the device's certificate and key and the trust anchors for the hub.
@@ -51,6 +55,7 @@ public struct LinkConfig: SettingsSection {
         var settings = HubClient.Settings(host: host.host, port: host.port ?? UInt16(port), deviceID: deviceID ?? defaultDeviceID,
                                           certificateFile: cert, keyFile: key, trustAnchors: ca, modelID: modelID)
         settings.expectedHostName = expectedHostName
+        settings.proxy = proxy
         return settings
     }
 }
@@ -316,5 +321,13 @@ extension SettingKind where Value == String {
     static var keyLocation: Self {
         Self(type: "path or key URI", parse: { text, origin in KeyLocation(text).isFile ? path.parse(text, origin) : .success(text) },
              format: { $0 })
+    }
+}
+
+extension SettingKind where Value == HTTPProxy {
+    /// `http://[user:password@]host:port`; shown without the password.
+    static var proxy: Self {
+        Self(type: "proxy URL", parse: { text, _ in HTTPProxy.parse(text).mapError { SettingProblem($0.description) } },
+             format: { $0.description })
     }
 }

@@ -175,6 +175,9 @@ struct HubOptions: ParsableArguments {
 
     @Option(help: "The name the hub's certificate must carry, when it differs from --hub's host.\(environmentNote("hub.expected_host_name"))")
     var expectedHostName: String?
+
+    @Option(help: "An HTTP proxy to reach the hub through: http://[user:password@]host:port.\(environmentNote("hub.proxy"))")
+    var proxy: String?
 }
 
 /// SIGINT/SIGTERM ask the agent to stop after the current sample (then it flushes and exits).

@@ -37,6 +37,8 @@ public final class HubClient: Sendable {
         public var keyFile: String
         /// Trust anchors for the hub (file or folder).
         public var trustAnchors: String
+        /// An HTTP proxy to reach the hub through (`CONNECT`); nil connects directly.
+        public var proxy: HTTPProxy?
         public var keepAliveSeconds: UInt16 = 60
         public var inFlightWindow: Int = 20
         public var backoffBase: Duration = .milliseconds(500)

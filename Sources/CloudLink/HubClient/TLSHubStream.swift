@@ -45,7 +45,7 @@ final class TLSHubStream: HubByteStream {
         let trust = try TrustAnchors.at(settings.trustAnchors)
         let connection = try TLSConnection.connect(host: settings.host, port: settings.port,
                                                    configuration: .client(trustAnchors: trust, identity: identity),
-                                                   expectedHostName: settings.expectedHostName)
+                                                   expectedHostName: settings.expectedHostName, proxy: settings.proxy)
         state.withLock { $0.connection = connection }
         return connection.protocolVersion
     }

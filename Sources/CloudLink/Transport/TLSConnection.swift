@@ -74,16 +74,65 @@ public final class TLSConnection: @unchecked Sendable {
     ///
     /// - Parameter expectedHostName: the name the server's certificate must carry (default:
     ///   `host`); also sent as SNI unless it is an IP address.
+    /// - Parameter proxy: an HTTP proxy to reach `host` through (a `CONNECT` tunnel, then TLS
+    ///   inside it, end to end with the server); nil connects directly.
     public static func connect(host: String, port: UInt16, configuration: TLSConfiguration,
-                               expectedHostName: String? = nil, connectTimeout: Duration = .seconds(10),
+                               expectedHostName: String? = nil, proxy: HTTPProxy? = nil,
+                               connectTimeout: Duration = .seconds(10),
                                handshakeTimeout: Duration = .seconds(10)) throws(TransportError) -> TLSConnection {
         let peer = "\(host):\(port)"
         let context = try TLSMemoryContext.client(configuration, name: peer)
         let session = try context.makeSession(peer: peer, expectedHostName: expectedHostName ?? host)
-        let fd = try TCPConnector.connect(host: host, port: port, timeout: connectTimeout)
-        let connection = TLSConnection(session: session, fd: fd)
-        try connection.handshake(until: Deadline(handshakeTimeout))  // on a throw, deinit closes fd
+        let fd = try TCPConnector.connect(host: proxy?.host ?? host, port: proxy?.port ?? port, timeout: connectTimeout)
+        let connection = TLSConnection(session: session, fd: fd)  // from here deinit closes fd on a throw
+        if let proxy { try openTunnel(fd: fd, through: proxy, to: host, port: port, until: Deadline(connectTimeout)) }
+        try connection.handshake(until: Deadline(handshakeTimeout))
         return connection
+    }
+
+    /// Sends `CONNECT host:port` to the proxy on `fd` and reads its answer head; returns once the
+    /// proxy answered 2xx (the tunnel is open), throws ``TransportError/proxy(proxy:target:reason:)``
+    /// otherwise. The server speaks only after our ClientHello, so nothing follows the head.
+    private static func openTunnel(fd: Int32, through proxy: HTTPProxy, to host: String, port: UInt16,
+                                   until deadline: Deadline) throws(TransportError) {
+        let target = "\(host):\(port)"
+        func fail(_ reason: String) -> TransportError { .proxy(proxy: proxy.description, target: target, reason: reason) }
+        func waitFor(_ events: Int16) throws(TransportError) {
+            let ready: Bool
+            do { ready = try POSIX.wait(fd, for: events, until: deadline.instant) } catch { throw .system(error, peer: proxy.description) }
+            if !ready { throw .timeout(operation: "proxy CONNECT to \(target)", peer: proxy.description, after: deadline.length) }
+        }
+        let request = proxy.connectRequest(host: host, port: port)
+        var sent = 0
+        while sent < request.count {
+            try waitFor(POSIX.writable)
+            let result = request.withUnsafeBytes { raw in
+                Result { () throws(SystemError) in try POSIX.send(fd, UnsafeRawBufferPointer(rebasing: raw[sent...])) }
+            }
+            do { sent += try result.get() ?? 0 } catch { throw .system(error, peer: proxy.description) }
+        }
+        var response: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1024)
+        while true {
+            try waitFor(POSIX.readable)
+            let result = chunk.withUnsafeMutableBytes { raw in
+                Result { () throws(SystemError) in try POSIX.receive(fd, into: raw) }
+            }
+            let received: Int?
+            do { received = try result.get() } catch { throw .system(error, peer: proxy.description) }
+            guard let count = received else { continue }  // woken without data
+            if count == 0 { throw fail("the proxy closed the connection before answering") }
+            response += chunk[0..<count]
+            let head: HTTPProxy.ResponseHead?
+            do { head = try HTTPProxy.ResponseHead.parse(response) } catch { throw fail(error.description) }
+            guard let head else {
+                if response.count > HTTPProxy.maximumResponseHead { throw fail("the proxy's answer has no end") }
+                continue
+            }
+            guard (200..<300).contains(head.status) else { throw fail("\(head.status) \(head.reason)") }
+            guard head.length == response.count else { throw fail("the proxy sent data after its answer") }
+            return
+        }
     }
 
     /// Runs the handshake to its end (either side), answering the peer as bytes arrive.

@@ -37,6 +37,8 @@ public enum TransportError: Error, Sendable, CustomStringConvertible {
     case closed(peer: String, reason: String)
     /// A TLS failure outside the handshake (`operation`: read, write, SSL_CTX_new, …).
     case tls(operation: String, peer: String, errors: [OpenSSLError])
+    /// The HTTP proxy did not open a tunnel to `target` (`reason`: its status line, or what went wrong).
+    case proxy(proxy: String, target: String, reason: String)
     /// The trust anchors or the certificate and key to present are unusable.
     case identity(IdentityError)
     /// Any other failed socket call (`operation` is the libc function).
@@ -90,6 +92,15 @@ public enum TransportError: Error, Sendable, CustomStringConvertible {
             return "connection to \(peer) closed: \(reason); reconnect"
         case let .tls(operation, peer, errors):
             return "TLS \(operation) with \(peer) failed; reconnect\(errors.summary)"
+        case let .proxy(proxy, target, reason):
+            let hint = if reason.hasPrefix("407") {
+                "check the user and password in the proxy setting (http://user:password@host:port)"
+            } else if reason.hasPrefix("403") || reason.hasPrefix("405") {
+                "the proxy does not allow CONNECT to \(target): ask for it to be allowed"
+            } else {
+                "check the proxy setting and that \(proxy) is an HTTP proxy that allows CONNECT"
+            }
+            return "proxy \(proxy) did not open a tunnel to \(target): \(reason); \(hint)"
         case let .identity(error):
             return error.description
         case let .system(operation, peer, errno, reason):

@@ -83,7 +83,8 @@ final class OpenSSLServer {
     }
 
     deinit {
-        if process.isRunning { process.terminate() }
+        // SIGKILL: the test runner's children may inherit an ignored SIGTERM.
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 }
