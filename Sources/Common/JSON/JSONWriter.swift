@@ -38,9 +38,10 @@ struct JSONWriter {
     }
 
     /// `d` as an integer when it has no fraction and is below 2^53 in magnitude (where every
-    /// integer is exact), as JSON has one number type: 5.0 is written 5.
+    /// integer is exact), as JSON has one number type: 5.0 is written 5. Negative zero is not one:
+    /// written `0` it would read back as the integer 0, not the `-0.0` the parser gave.
     static func integral(_ d: Double) -> Int64? {
-        d == d.rounded() && abs(d) < 9_007_199_254_740_992 ? Int64(d) : nil
+        d == d.rounded() && abs(d) < 9_007_199_254_740_992 && !(d == 0 && d.sign == .minus) ? Int64(d) : nil
     }
 
     /// `d` as an `Int64` when it is one exactly (negative zero stays a `Double`).

@@ -36,6 +36,17 @@ struct JSONValueTests {
             == #"{"a":5,"b":0.25,"c":-7,"d":-3}"#)
     }
 
+    /// Found by fuzzing (fuzz/corpus/twin-patch/negative-zero.txt): `-0.0` in a desired patch was
+    /// written back as `0`, which reads as the integer 0, so a merged twin did not round-trip.
+    @Test func negativeZeroIsWrittenSoItReadsBackAsItself() throws {
+        let patch = try JSONValue.parse(#"{"thresholds":{"temperature":{"low":-0.0}}}"#)
+        let text = String(decoding: patch.encoded(), as: UTF8.self)
+        #expect(text == #"{"thresholds":{"temperature":{"low":-0.0}}}"#)
+        #expect(try JSONValue.parse(text) == patch)
+        #expect(JSONValue.number(-0.0).description == "-0.0")
+        #expect(try JSONValue.parse("-0") == .integer(0))
+    }
+
     /// The bytes `encoded()` writes are the ones `JSONEncoder` (.sortedKeys, .withoutEscapingSlashes)
     /// wrote before: twins stored by LocalHub, the agent's acks and status, the CLI's snapshots.
     @Test func encodedIsByteForByteWhatJSONEncoderWrote() throws {
