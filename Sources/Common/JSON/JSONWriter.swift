@@ -38,16 +38,15 @@ struct JSONWriter {
     }
 
     /// `d` as an integer when it has no fraction and is below 2^53 in magnitude (where every
-    /// integer is exact), as JSON has one number type: 5.0 is written 5. Negative zero is not one:
-    /// written `0` it would read back as the integer 0, not the `-0.0` the parser gave.
+    /// integer is exact), as JSON has one number type: 5.0 is written 5.
     static func integral(_ d: Double) -> Int64? {
-        d == d.rounded() && abs(d) < 9_007_199_254_740_992 && !(d == 0 && d.sign == .minus) ? Int64(d) : nil
+        d == d.rounded() && abs(d) < 9_007_199_254_740_992 ? Int64(d) : nil
     }
 
-    /// `d` as an `Int64` when it is one exactly (negative zero stays a `Double`).
+    /// `d` as an `Int64` when it is one exactly. Negative zero is the integer 0, as Foundation's
+    /// decoder reads it and as ``integral(_:)`` writes it, so `-0.0` round-trips.
     static func exactInteger(_ d: Double) -> Int64? {
-        guard d == d.rounded(), d >= -9_223_372_036_854_775_808.0, d < 9_223_372_036_854_775_808.0,
-              !(d == 0 && d.sign == .minus) else { return nil }
+        guard d == d.rounded(), d >= -9_223_372_036_854_775_808.0, d < 9_223_372_036_854_775_808.0 else { return nil }
         return Int64(d)
     }
 
