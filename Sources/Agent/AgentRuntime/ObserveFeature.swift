@@ -140,7 +140,7 @@ final class ObserveFeature: Feature {
                 metrics.recordReadings(sensor: sensor, channel: channel, unit: aggregate.unit, count: aggregate.count, average: aggregate.avg)
             }
         }
-        for (sensor, health) in message.sensors where health.unavailable > 0 {
+        for (sensor, health) in message.sensorHealth where health.unavailable > 0 {
             metrics.recordUnavailable(sensor: sensor, count: health.unavailable)
         }
         let time = (try? Date(message.timestamp, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)))?.timeIntervalSince1970
@@ -301,7 +301,7 @@ struct ReadingHistory {
     var newest = 0.0
 
     mutating func add(_ message: TelemetryMessage, time: Double) {
-        sensors = message.sensors
+        sensors = message.sensorHealth
         newest = max(newest, time)
         for (sensor, channels) in message.readings {
             for (channel, aggregate) in channels {

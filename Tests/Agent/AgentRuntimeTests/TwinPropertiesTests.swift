@@ -216,6 +216,7 @@ import Testing
         let defaults = json(twin.defaultsReport(for: patch(#"{"desired":{"spikeThreshold":1e999,"$version":3},"reported":{}}"#)))
         #expect(defaults?["spikeThreshold"] == nil)
         #expect(defaults?["route"]?["ac"] == .integer(203))
+    }
 
     // Issue 15: the edge-analytics recipe's path, `telemetryConfig.sendFrequency`.
     @Test func theRecipesTelemetryConfigPathSetsTheSendPeriodAndIsAcknowledgedAtItsOwnPath() {
