@@ -454,10 +454,9 @@ public struct TwinProperties: Sendable, Equatable {
         var update = Update()
         var acks: JSONValue?
         var applied: [WritableProperty] = []
+        // Placed, not merged: a merge patch would drop an acknowledgement's `"value": null`.
         func place(_ property: WritableProperty, _ ack: JSONValue) {
-            let path = property.rawValue.split(separator: ".").map(String.init)
-            let placed = path.reversed().reduce(ack) { inner, name in JSONValue.object([name: inner] as [String: JSONValue]) }
-            acks = (acks ?? .object([:])).merging(placed)
+            acks = Self.inserting(ack, at: property.rawValue.split(separator: ".").map(String.init)[...], into: acks)
         }
         for property in properties {
             guard let value = Self.member(desired, property) else { continue }
@@ -488,12 +487,21 @@ public struct TwinProperties: Sendable, Equatable {
             for name in Self.unknownKeys(in: desired) {
                 update.unknown.append(name)
                 let ack = Self.ack(desired[name] ?? .null, code: 404, version: version, description: "not a writable property of this device's model")
-                acks = (acks ?? .object([:])).merging(.object([name: ack]))
+                acks = Self.inserting(ack, at: [name], into: acks)
             }
         }
         desiredVersion = version
         update.reportedPatch = acks?.encoded()
         return update
+    }
+
+    /// `object` with `value` at `path` (objects made on the way; members elsewhere kept).
+    static func inserting(_ value: JSONValue, at path: ArraySlice<String>, into object: JSONValue?) -> JSONValue {
+        guard let first = path.first else { return value }
+        var fields: JSONObject = [:]
+        if case .object(let existing)? = object { fields = existing }
+        fields[first] = inserting(value, at: path.dropFirst(), into: fields[first])
+        return .object(fields)
     }
 
     /// At most this many unknown desired keys are acknowledged per document (the rest are only logged).

@@ -84,8 +84,15 @@ struct HotSwapTests {
                 }
             }
         }
-        let after = try PredictorClient(path: socket, deadline: .seconds(5))
-            .classify(PredictorSample(device: "d", channel: "temperature", captureTime: Double(samples), value: 20))
+        // A stream lives as long as a connection that fed it (issue 19), so the model in service
+        // afterwards is checked on a new stream fed past its warm-up on one connection.
+        let afterClient = PredictorClient(path: socket, deadline: .seconds(5))
+        var last: PredictorVerdict?
+        for i in 0...60 {
+            last = try afterClient.classify(PredictorSample(device: "d2", channel: "temperature", captureTime: Double(i),
+                                                            value: 20 + 0.1 * Double((i * 7919) % 13) / 13))
+        }
+        let after = try #require(last)
         try await server.stop()
         try await group.shutdownGracefully()
 
