@@ -74,7 +74,8 @@ import Testing
 
         func arrivals() -> [Date] {
             ((try? hub.telemetry("factory-line-01")) ?? [])
-                .filter { $0.properties["alert"] == nil }
+                // Raw telemetry: not alerts, nor an aggregate closing at a wall-clock boundary, nor a heartbeat.
+                .filter { $0.properties["alert"] == nil && $0.properties["messageType"] == nil }
                 .compactMap { try? Date($0.arrivedAt, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) }
         }
 
