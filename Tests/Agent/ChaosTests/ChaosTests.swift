@@ -68,7 +68,10 @@ struct ChaosTests {
         process.arguments = ["run", "--board", chaosBoard, "--time-scale", "0", "--log-level", "info",
                              "--hub", "127.0.0.1:\(port ?? hub.port)", "--expected-host-name", "localhost",
                              "--cert", files.certificate, "--key", files.key, "--ca", hub.pki.files.caChain,
-                             "--state-dir", state] + (count.map { ["--count", "\($0)"] } ?? []) + extra
+                             "--state-dir", state,
+                             // Raw telemetry only: a 5-minute aggregate closes whenever a run crosses a
+                             // wall-clock boundary, so counts would depend on the time of day.
+                             "--aggregate-window", "0s"] + (count.map { ["--count", "\($0)"] } ?? []) + extra
         let log = state + "-agent-\(UUID().uuidString.prefix(6)).log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.standardOutput = FileHandle.nullDevice
