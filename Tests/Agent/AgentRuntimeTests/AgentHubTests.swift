@@ -44,9 +44,6 @@ struct AgentHubTests {
             let board = try openBoard("sim-factory-line")
             var config = testConfig(sendFrequency: .seconds(5), stateDirectory: state)
             config.core.flushTimeout = .seconds(15)
-            // Raw telemetry only: a 5-minute aggregate closes whenever the run crosses a wall-clock
-            // boundary, which would make the count depend on the time of day.
-            config.telemetry.aggregateWindow = .zero
             let agent = Agent(board: board, options: .init(agentVersion: "test", config: config, count: 3),
                               hub: hubSettings(broker, device: "factory-line-01"), logger: Logger(label: "test"))
             #expect(try agent.run())

@@ -74,8 +74,7 @@ import Testing
 
         func arrivals() -> [Date] {
             ((try? hub.telemetry("factory-line-01")) ?? [])
-                // Raw telemetry: not alerts, nor an aggregate closing at a wall-clock boundary, nor a heartbeat.
-                .filter { $0.properties["alert"] == nil && $0.properties["messageType"] == nil }
+                .filter { $0.properties["alert"] == nil }
                 .compactMap { try? Date($0.arrivedAt, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) }
         }
 
@@ -218,6 +217,7 @@ import Testing
         let harness = try await Harness()
         let agent = try harness.startAgent(sendFrequency: .seconds(30), timeScale: 60) { config in
             config.telemetry.heartbeatInterval = .seconds(300)
+            config.telemetry.aggregateWindow = .seconds(300)
         }
         func bodies() -> [[String: Any]] {
             ((try? harness.hub.telemetry(device)) ?? []).compactMap { try? JSONSerialization.jsonObject(with: Data($0.payloadBytes)) as? [String: Any] }

@@ -7,10 +7,13 @@ import Synchronization
 import TestSupport
 import Testing
 
-/// A test agent's settings: a send frequency, and where state is kept.
+/// A test agent's settings: a send frequency, and where state is kept. Raw telemetry only: a
+/// 5-minute aggregate closes whenever a run crosses a wall-clock boundary, so a test that counts
+/// messages would depend on the time of day; the tests of aggregates turn them on.
 func testConfig(sendFrequency: Duration, stateDirectory: String? = nil) -> AgentConfig {
     var config = AgentConfig()
     config.telemetry.sendFrequency = sendFrequency
+    config.telemetry.aggregateWindow = .zero
     config.core.stateDirectory = stateDirectory
     return config
 }
