@@ -94,8 +94,10 @@ struct LocalHubEndToEndTests {
         #expect(unsubscribed.status == 404)
         #expect(String(decoding: unsubscribed.payload, as: UTF8.self).contains("404103"))
         #expect(try device.subscribe([IoTHubTopic.methodRequestFilter]) == [.granted(.atMostOnce)])
-        // The device answers on its own thread, as a real one would.
-        let answering = Task.detached {
+        // The device answers on its own thread, as a real one would: a thread of its own, not a task, because its
+        // read blocks and the cooperative pool (two threads on a 2-core machine, shared with every test running in
+        // parallel) may have no thread free to start it before the method times out.
+        let answering = onOwnThread { () throws -> String in
             guard let request = try device.nextPublish(timeout: .seconds(10)) else { return "" }
             let parsed = try IoTHubTopic.parseMethodRequest(request.topic)
             try device.publish(try IoTHubTopic.methodResponse(status: 200, requestID: parsed.requestID),
@@ -104,7 +106,7 @@ struct LocalHubEndToEndTests {
         }
         let result = await fixture.server.invokeMethod("dev-1", name: "getHealth", payload: .object(["verbose": .bool(true)]),
                                                        timeout: .seconds(10))
-        #expect(try await answering.value == "getHealth")
+        #expect(try await answering() == "getHealth")
         #expect(result.status == 200)
         #expect(result.json == .object(["healthy": .bool(true), "echo": .object(["verbose": .bool(true)])]))
         // Nobody answers this one: 504 after the caller's time-out.
@@ -266,4 +268,36 @@ final class TailBox: @unchecked Sendable {
     func add(_ value: String) { lock.withLock { items.append(value) } }
     var values: [String] { lock.withLock { items } }
     var count: Int { values.count }
+}
+
+/// Starts `body` on a thread of its own at once (not when a task gets scheduled) and gives a function that awaits
+/// its result.
+private func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) -> @Sendable () async throws -> T {
+    let box = ThreadResultBox<T>()
+    Thread {
+        let result = Result { try body() }
+        box.lock.lock()
+        let waiter = box.waiter
+        if waiter == nil { box.result = result }
+        box.lock.unlock()
+        waiter?.resume(with: result)
+    }.start()
+    return {
+        try await withCheckedThrowingContinuation { continuation in
+            box.lock.lock()
+            if let result = box.result {
+                box.lock.unlock()
+                continuation.resume(with: result)
+            } else {
+                box.waiter = continuation
+                box.lock.unlock()
+            }
+        }
+    }
+}
+
+private final class ThreadResultBox<T: Sendable>: @unchecked Sendable {
+    let lock = NSLock()
+    var result: Result<T, any Error>?
+    var waiter: CheckedContinuation<T, any Error>?
 }
