@@ -64,7 +64,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
-        .target(name: "HAL"),
+        .target(name: "HAL", dependencies: ["SystemCalls"]),
         .target(name: "SensorCore", dependencies: ["HAL"]),
         .target(name: "Configuration", dependencies: ["YAML", "DeviceID"]),
         // YAML through the system libyaml: our own node tree (scalars as written, mappings in
@@ -99,7 +99,7 @@ let package = Package(
                                                     "ServiceNotify", "HALSimulation"]),
         // The device binary: no LocalHub, SwiftNIO or TrainingData (scripts/check-device-binary.sh).
         .executableTarget(name: "fieldagent", dependencies: [
-            "AgentRuntime", "Boards", "CLISupport", "Configuration", "DeviceID", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON",
+            "AgentRuntime", "Boards", "CLISupport", "Configuration", "DeviceID", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON", "SystemCalls",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

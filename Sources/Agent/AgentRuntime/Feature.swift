@@ -1,8 +1,8 @@
-import Dispatch
 import IoTHub
 import JSON
 import Logging
 import Synchronization
+import SystemCalls
 
 /// One part of the agent with its own lifecycle: the hub link, telemetry, alerts and the alarm
 /// line, twin settings, direct methods, status, diagnostics. Each is wired once in ``Agent`` and
@@ -96,7 +96,7 @@ final class FeatureRunner: Sendable {
 
 /// Direct methods: a table of named handlers, each contributed by its feature. An unknown name
 /// is answered 404 with the names this device offers; calls from the hub run one at a time on
-/// their own queue, so a slow doctor run never stalls the link, and at most
+/// their own thread, so a slow doctor run never stalls the link, and at most
 /// ``maximumWaiting`` wait (a busy device answers 429, as IoT Hub throttles, rather than
 /// queueing without bound).
 final class MethodsFeature: Feature {
@@ -107,7 +107,7 @@ final class MethodsFeature: Feature {
     let logger: Logger
     /// Sends an answer to the hub (the link's client; tests watch it instead).
     let respond: @Sendable (IoTHubMethodRequest, MethodResult) -> Void
-    let queue = DispatchQueue(label: "fieldagent.methods")
+    let worker = SerialThread()
     let waiting = Mutex(0)
     static let maximumWaiting = 16
 
@@ -146,10 +146,14 @@ final class MethodsFeature: Feature {
             respond(request, busy)
             return
         }
-        queue.async { [self] in
+        let started = worker.submit { [self] in
             let result = invoke(request.name, payload: payload)
             waiting.withLock { $0 -= 1 }
             respond(request, result)
+        }
+        if started != 0 {
+            waiting.withLock { $0 -= 1 }
+            respond(request, .error(503, "the device cannot start a thread for method calls now (\(POSIX.describe(errno: started))); try again later"))
         }
     }
 }

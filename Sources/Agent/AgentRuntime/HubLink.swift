@@ -1,5 +1,4 @@
 import Configuration
-import Dispatch
 import FoundationEssentials
 import HAL
 import HubClient
@@ -9,6 +8,7 @@ import IoTHub
 import Logging
 import Outbox
 import Synchronization
+import SystemCalls
 
 /// Where the hub is and who this device is.
 public struct LinkConfig: SettingsSection {
@@ -148,7 +148,7 @@ final class HubLink: Feature {
     /// Ends the wait for a synchronised clock at stop.
     let stopWaiting = WakeUp()
     /// Runs the wait for a synchronised clock, so start returns and sampling goes on.
-    let clockWait = DispatchQueue(label: "fieldagent.clock-wait")
+    let clockWait = SerialThread(idleExit: .zero)
     let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -201,9 +201,13 @@ final class HubLink: Feature {
             startClient()
             return
         }
-        clockWait.async { [self] in
+        let started = clockWait.submit { [self] in
             _ = capture.waitForSynchronisation(limit: configuration.syncWait, stop: stopWaiting,
                                                shouldStop: { state.withLock { $0.stopping } })
+            startClient()
+        }
+        if started != 0 {
+            logger.warning("cannot start the thread that waits for a synchronised clock (\(POSIX.describe(errno: started))); connecting now", metadata: ["feature": "link"])
             startClient()
         }
     }
@@ -223,7 +227,7 @@ final class HubLink: Feature {
     func stop() {
         state.withLock { $0.stopping = true }
         stopWaiting.raise()
-        clockWait.sync {}
+        clockWait.waitForQueuedJobs()
         let (client, source, started) = state.withLock { ($0.client, $0.source, $0.clientStarted) }
         guard let client, let source else { return }
         let flushed = started ? client.flush(timeout: configuration.flushTimeout) : client.unacknowledged == 0

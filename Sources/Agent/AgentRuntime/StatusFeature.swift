@@ -1,6 +1,5 @@
 import Boards
 import Configuration
-import Dispatch
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -365,16 +364,17 @@ struct StatusWritePolicy: Sendable {
 }
 
 /// Blinks an output line at 2 Hz until a deadline or ``stop()``; a new request while blinking
-/// moves the deadline. Each toggle is a timer on a dispatch queue, so nothing sleeps and stop
-/// takes effect at once (the line is left off).
+/// moves the deadline. A blink is a thread of its own that waits 250 ms between toggles on a
+/// wake-up, so stop takes effect at once (the line is left off) and nothing runs between blinks.
 final class Blinker: Sendable {
     let line: any GPIOOutputLine
     let logger: Logger
-    let queue = DispatchQueue(label: "fieldagent.blink")
+    /// Ends the wait between two toggles (a stop, or the deadline moved).
+    let wake = WakeUp()
 
     struct State {
         var until = ContinuousClock.now
-        /// The blink in progress (its toggles carry it; a stale one ends itself).
+        /// The blink in progress (its thread carries the number; a stale one ends itself).
         var running: Int?
         var next = 0
     }
@@ -394,33 +394,45 @@ final class Blinker: Sendable {
             s.running = s.next
             return s.next
         }
-        if let begin { queue.async { self.toggle(run: begin, on: true) } }
+        guard let begin else { return }
+        let started = POSIX.startThread { [self] in run(begin) }
+        if started != 0 {
+            logger.warning("blinkLed: cannot start the blink thread: \(POSIX.describe(errno: started))", metadata: ["feature": "status"])
+            state.withLock { if $0.running == begin { $0.running = nil } }
+        }
     }
 
-    func toggle(run: Int, on: Bool) {
-        enum Next { case toggle, end, stale }
-        let next = state.withLock { s -> Next in
-            guard s.running == run else { return .stale }
-            if ContinuousClock.now < s.until { return .toggle }
-            s.running = nil
-            return .end
+    private func run(_ blink: Int) {
+        _ = wake.consume()  // a stop's raise meant for an earlier blink
+        var on = true
+        // Each toggle under the lock, after checking this blink still runs: once stop() has left
+        // the line off, no toggle of this thread comes after it.
+        while true {
+            let toggled = state.withLock { s -> Result<Bool, any Error> in
+                guard s.running == blink else { return .success(false) }
+                guard ContinuousClock.now < s.until else {
+                    s.running = nil
+                    try? line.set(false)
+                    return .success(false)
+                }
+                return Result { try line.set(on) }.map { true }
+            }
+            switch toggled {
+            case .success(true):
+                on.toggle()
+                _ = wake.wait(timeout: .milliseconds(250))
+            case .success(false):
+                return
+            case .failure(let error):
+                logger.warning("blinkLed: \(error)", metadata: ["feature": "status"])
+                state.withLock { s in
+                    guard s.running == blink else { return }
+                    s.running = nil
+                    try? line.set(false)
+                }
+                return
+            }
         }
-        switch next {
-        case .stale: return
-        case .end:
-            try? line.set(false)
-            return
-        case .toggle: break
-        }
-        do {
-            try line.set(on)
-        } catch {
-            logger.warning("blinkLed: \(error)", metadata: ["feature": "status"])
-            state.withLock { if $0.running == run { $0.running = nil } }
-            try? line.set(false)
-            return
-        }
-        queue.asyncAfter(deadline: .now() + .milliseconds(250)) { self.toggle(run: run, on: !on) }
     }
 
     /// Ends a blink in progress and leaves the line off.
@@ -429,6 +441,8 @@ final class Blinker: Sendable {
             defer { s.running = nil }
             return s.running != nil
         }
-        if wasRunning { queue.sync { try? line.set(false) } }
+        guard wasRunning else { return }
+        state.withLock { _ in try? line.set(false) }
+        wake.raise()
     }
 }

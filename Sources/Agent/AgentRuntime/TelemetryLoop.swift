@@ -3,6 +3,7 @@ import FoundationEssentials
 import HAL
 import Logging
 import SensorCore
+import SystemCalls
 
 /// The sampler at `sendFrequency`: reads every `sampling.interval`, emits one aggregate message
 /// per period to a sink. Time comes from the board's clock (virtual on a simulated board);

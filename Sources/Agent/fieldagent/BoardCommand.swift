@@ -4,20 +4,20 @@ import Boards
 import Configuration
 
 extension FieldAgent {
-    struct BoardCommand: AsyncParsableCommand {
+    struct BoardCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "board",
             abstract: "Work with board files.",
             subcommands: [Validate.self])
 
-        struct Validate: AsyncParsableCommand {
+        struct Validate: ParsableCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Check board files and list every problem at once (exit 64 if any).")
 
             @Argument(help: "Board files.")
             var files: [String]
 
-            func run() async throws {
+            func run() throws {
                 var bad = false
                 for path in files {
                     do {

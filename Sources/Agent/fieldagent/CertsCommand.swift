@@ -5,13 +5,13 @@ import FoundationEssentials
 import Identity
 
 extension FieldAgent {
-    struct Certs: AsyncParsableCommand {
+    struct Certs: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Device certificates: a development PKI, and what a certificate and key say about themselves.",
             discussion: "See certs/README.md for registering devices in IoT Hub (thumbprint or CA-signed) and rotation.",
             subcommands: [DevPKICommand.self, Show.self, Check.self])
 
-        struct DevPKICommand: AsyncParsableCommand {
+        struct DevPKICommand: ParsableCommand {
             static let configuration = CommandConfiguration(
                 commandName: "dev-pki",
                 abstract: "Create root CA → intermediate → one certificate per device (CN = device id) and a LocalHub/Mosquitto server certificate.",
@@ -38,7 +38,7 @@ extension FieldAgent {
 
             var deviceIDs: [String] { devices.split(separator: ",").map { String($0.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()) }.filter { !$0.isEmpty } }
 
-            func run() async throws {
+            func run() throws {
                 let bundle = try DevPKI.generate(outputDirectory: out, devices: deviceIDs, validityDays: days, now: Date())
                 let f = bundle.files
                 writeLine("root CA          \(f.rootCertificate)")
@@ -51,14 +51,14 @@ extension FieldAgent {
             }
         }
 
-        struct Show: AsyncParsableCommand {
+        struct Show: ParsableCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Subject, issuer, validity, days left, SHA-1/SHA-256 thumbprints (as IoT Hub shows them) and key type of each certificate in a PEM file.")
 
             @Argument(help: "A PEM certificate or chain.")
             var file: String
 
-            func run() async throws {
+            func run() throws {
                 do {
                     let summaries = try CertificateReport.show(file: file, now: Date())
                     for line in CertificateReport.lines(for: summaries) { writeLine(line) }
@@ -69,7 +69,7 @@ extension FieldAgent {
             }
         }
 
-        struct Check: AsyncParsableCommand {
+        struct Check: ParsableCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Check a device certificate and key: parse, key permissions, key type, key match, validity, device id, chain.",
                 discussion: "Exit codes: 0 all OK, 1 warnings (e.g. expires within 30 days), 2 a check failed.")
@@ -86,7 +86,7 @@ extension FieldAgent {
             @Option(help: "The device id the certificate's CN must equal.")
             var deviceID: String?
 
-            func run() async throws {
+            func run() throws {
                 var trust: TrustAnchors?
                 if let ca {
                     do {

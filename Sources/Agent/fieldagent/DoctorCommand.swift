@@ -6,7 +6,7 @@ import Diagnostics
 import FoundationEssentials
 
 extension FieldAgent {
-    struct Doctor: AsyncParsableCommand {
+    struct Doctor: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check every bus, sensor, reading and GPIO line of a board and say how to fix what fails.",
             discussion: """
@@ -44,7 +44,7 @@ extension FieldAgent {
             guard (1...100).contains(reads) else { throw ValidationError("--reads must be 1…100") }
         }
 
-        func run() async throws {
+        func run() throws {
             _ = bootstrapLogging(options.logLevel, label: "fieldagent")
             let settings = try loadSettings(file: config, flags: givenOptions(self) + givenOptions(link), required: [])
             // The doctor needs no watchable pace: simulated time runs as fast as the code unless asked.

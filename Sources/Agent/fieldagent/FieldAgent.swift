@@ -3,7 +3,7 @@ import Configuration
 import Logging
 
 @main
-struct FieldAgent: AsyncParsableCommand {
+struct FieldAgent: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fieldagent",
         abstract: "A device agent for Raspberry Pi-class boards: sensors, diagnostics and the cloud link.",

@@ -7,7 +7,7 @@ import FoundationEssentials
 import SensorCore
 
 extension FieldAgent {
-    struct Read: AsyncParsableCommand {
+    struct Read: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Read every sensor and print the values in SI units with a quality flag per channel.")
 
@@ -19,7 +19,7 @@ extension FieldAgent {
         @Flag(help: "Print JSON lines instead of a table.")
         var json = false
 
-        func run() async throws {
+        func run() throws {
             let logger = bootstrapLogging(options.logLevel, label: "fieldagent")
             let board = try openBoard(options)
             let sampler = Sampler(board: board, logger: logger)

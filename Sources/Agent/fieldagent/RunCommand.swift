@@ -3,7 +3,6 @@ import AgentRuntime
 import ArgumentParser
 import Boards
 import Configuration
-import Dispatch
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -11,9 +10,11 @@ import Glibc
 import Darwin
 #endif
 import Logging
+import Synchronization
+import SystemCalls
 
 extension FieldAgent {
-    struct Run: AsyncParsableCommand {
+    struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the agent: sample the board and send one telemetry message per send period.",
             discussion: """
@@ -107,7 +108,16 @@ extension FieldAgent {
             if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         }
 
-        func run() async throws {
+        func run() throws {
+            // SIGINT/SIGTERM ask the agent to stop after the current sample (then it flushes and
+            // exits). Set first, so every thread the agent starts inherits the blocked signals.
+            let stopping = Mutex<(agent: Agent?, asked: Bool)>((nil, false))
+            guard POSIX.onTerminationSignals({ _ in
+                stopping.withLock { $0.asked = true; return $0.agent }?.stop()
+            }) == 0 else {
+                printError("fieldagent: could not start the signal thread")
+                throw Exit.failed
+            }
             var required = [Requirement("board", "run samples a board")]
             if sink == .hub { required.append(Requirement("hub.host", "--sink hub sends to a hub")) }
             let config = try loadSettings(file: self.config, flags: givenOptions(self) + givenOptions(link), required: required)
@@ -133,9 +143,8 @@ extension FieldAgent {
             }, alertOutput: { alert in
                 if printing, let data = try? encoder.encode(alert) { writeLine(String(decoding: data, as: UTF8.self)) }
             })
+            if stopping.withLock({ $0.agent = agent; return $0.asked }) { agent.stop() }
             logger.notice("sampling \(board.file.name) every \(DurationText.format(min(board.file.sampling.interval, agent.settings.sendFrequency))), sending every \(DurationText.format(agent.settings.sendFrequency))\(hub.map { " to \($0.host):\($0.port)" } ?? "")")
-            let signals = stopOnSignals { agent.stop() }
-            defer { signals.forEach { $0.cancel() } }
             let flushed: Bool
             do {
                 flushed = try agent.run()
@@ -178,15 +187,4 @@ struct HubOptions: ParsableArguments {
 
     @Option(help: "An HTTP proxy to reach the hub through: http://[user:password@]host:port.\(environmentNote("hub.proxy"))")
     var proxy: String?
-}
-
-/// SIGINT/SIGTERM ask the agent to stop after the current sample (then it flushes and exits).
-func stopOnSignals(_ stop: @escaping @Sendable () -> Void) -> [any DispatchSourceSignal] {
-    [SIGINT, SIGTERM].map { number in
-        signal(number, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-        source.setEventHandler { stop() }
-        source.resume()
-        return source
-    }
 }

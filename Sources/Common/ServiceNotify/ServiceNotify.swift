@@ -1,4 +1,3 @@
-import Dispatch
 import Logging
 import Synchronization
 import SystemCalls
@@ -98,10 +97,12 @@ public final class ServiceNotifier: Sendable {
     public let environment: ServiceManagerEnvironment
     let logger: Logger
     let grace: Duration
-    let queue = DispatchQueue(label: "fieldagent.service-notify")
+    /// Ends the ping thread's wait when the service stops.
+    let stopping = WakeUp()
     struct State {
         var loops: [String: @Sendable () -> ContinuousClock.Instant?] = [:]
-        var timer: (any DispatchSourceTimer)?
+        var pinging = false
+        var stopped = false
         var withheld: [String] = []
         var warned = false
     }
@@ -121,42 +122,56 @@ public final class ServiceNotifier: Sendable {
     /// Sends one notification; a failure is logged once (the service manager restarts a
     /// `Type=notify` service that never says it is ready, so that is where it shows).
     public func send(_ notification: ServiceNotification) {
+        state.withLock { send(notification, warned: &$0.warned) }
+    }
+
+    private func send(_ notification: ServiceNotification, warned: inout Bool) {
         guard let socket = environment.socket else { return }
         do {
             try POSIX.sendDatagram(notification.datagram, toUnixSocket: socket)
         } catch {
-            let first = state.withLock { s -> Bool in defer { s.warned = true }; return !s.warned }
-            if first { logger.warning("cannot notify the service manager at \(socket): \(error)") }
+            if !warned { logger.warning("cannot notify the service manager at \(socket): \(error)") }
+            warned = true
         }
     }
 
-    /// Starts the watchdog pings (when the service manager asked for them).
+    /// Starts the watchdog pings (when the service manager asked for them), from a thread of
+    /// their own that sleeps between pings: no Dispatch timer (libdispatch's worker pool, once
+    /// started, wakes the process every second for good).
     public func startWatchdog() {
         guard environment.socket != nil, let timeout = environment.watchdogTimeout else { return }
         let policy = WatchdogPolicy(timeout: timeout, grace: grace)
-        let nanoseconds = Int(policy.interval.components.seconds) * 1_000_000_000 + Int(policy.interval.components.attoseconds / 1_000_000_000)
-        // Made under the lock, so the timer never leaves it.
-        state.withLock { s in
-            guard s.timer == nil else { return }
-            let timer = DispatchSource.makeTimerSource(queue: queue)
-            timer.schedule(deadline: .now(), repeating: .nanoseconds(max(nanoseconds, 1_000_000)))
-            timer.setEventHandler { [weak self] in self?.tick(policy) }
-            timer.resume()
-            s.timer = timer
+        let interval = max(policy.interval, .milliseconds(1))
+        let start = state.withLock { s -> Bool in
+            guard !s.pinging, !s.stopped else { return false }
+            s.pinging = true
+            return true
         }
+        guard start else { return }
+        let started = POSIX.startThread { [self] in
+            repeat {
+                tick(policy)
+            } while !stopping.wait(timeout: interval)
+        }
+        if started != 0 { logger.warning("cannot start the watchdog thread: \(POSIX.describe(errno: started)); the service manager will restart the agent") }
     }
 
     func tick(_ policy: WatchdogPolicy) {
+        // The loops' promises are asked outside the lock (they read other components' state).
         let loops = state.withLock { $0.loops }
         let verdict = policy.verdict(now: .now, promises: loops.mapValues { $0() })
-        switch verdict {
-        case .ping:
-            send(.watchdog)
-            state.withLock { $0.withheld = [] }
-        case .withhold(let hung):
-            let changed = state.withLock { s -> Bool in defer { s.withheld = hung }; return s.withheld != hung }
-            if changed {
-                logger.critical("watchdog ping withheld: \(hung.joined(separator: ", ")) stopped making progress; the service manager will restart the agent")
+        // The stopped check and the ping under one lock: no ping after STOPPING.
+        state.withLock { s in
+            guard !s.stopped else { return }
+            switch verdict {
+            case .ping:
+                send(.watchdog, warned: &s.warned)
+                s.withheld = []
+            case .withhold(let hung):
+                if s.withheld != hung {
+                    logger.critical("watchdog ping withheld: \(hung.joined(separator: ", ")) stopped making progress; the service manager will restart the agent")
+                }
+                s.withheld = hung
             }
         }
     }
@@ -164,10 +179,9 @@ public final class ServiceNotifier: Sendable {
     /// Ends the watchdog pings and says the service is stopping.
     public func stop(status: String) {
         state.withLock { s in
-            s.timer?.cancel()
-            s.timer = nil
+            s.stopped = true
+            send(.stopping(status: status), warned: &s.warned)
         }
-        queue.sync {}
-        send(.stopping(status: status))
+        stopping.raise()
     }
 }
