@@ -21,9 +21,10 @@ import JSON
 /// | `twin.show` | `deviceId` | `{"desired":{…,"$version"},"reported":{…,"$version"}}` |
 /// | `twin.set` | `deviceId`, `patch` (object) | `{"$version":n}` |
 /// | `method` | `deviceId`, `method`, `payload`, `timeoutSeconds` | `{"status":n,"payload":…}` |
-/// | `c2d` | `deviceId`, `payload` (text), `properties` | `{"delivered":bool}` |
+/// | `c2d` | `deviceId`, `payload` (text), `properties` | `{"delivered":bool,"queued","locked","completed","deadLettered","expired"}` |
+/// | `c2d.status` | `deviceId` | the counts of `c2d` and `messages`: `[{"id","deliveries","locked","expires","bytes"}]` |
 /// | `liveness` | | `[{"deviceId","connected","silentMilliseconds","periodMilliseconds"}]` (null: not connected / not reported) |
-/// | `stats` | | `{"telemetry":n,"connected":n,"devices":n}` (messages logged since start) |
+/// | `stats` | | `{"telemetry":n,"connected":n,"devices":n,"c2d":{counts as in c2d}}` (since start) |
 /// | `tail` | `deviceId` (optional) | streamed records |
 public struct AdminRequest: Sendable, Codable, Hashable {
     public var op: String

@@ -131,14 +131,23 @@ final class AdminConnectionHandler: ChannelInboundHandler {
                     payload = (request.payload ?? .null).encoded()
                 }
                 let delivered = try core.sendCloudToDevice(id, payload: payload, properties: bag)
-                Self.send(.success(.object(["delivered": .bool(delivered), "queued": .integer(Int64(core.queuedCloudToDevice(id)))])), on: channel)
+                var answer = core.cloudToDeviceCounts(id).json.objectValue ?? [:]
+                answer["delivered"] = .bool(delivered)
+                Self.send(.success(.object(answer)), on: channel)
+            case "c2d.status":
+                let id = try required(request.deviceId, "deviceId")
+                guard core.devices().contains(where: { $0.deviceID == id }) else { throw HubError.unknownDevice(id) }
+                var answer = core.cloudToDeviceCounts(id).json.objectValue ?? [:]
+                answer["messages"] = .array(core.cloudToDeviceMessages(id).map(Self.describe))
+                Self.send(.success(.object(answer)), on: channel)
             case "liveness":
                 Self.send(.success(.array(core.liveness().map(\.json))), on: channel)
             case "stats":
                 let connected = core.devices().filter { core.isConnected($0.deviceID) }.count
                 Self.send(.success(.object(["telemetry": .integer(Int64(core.telemetry.total)),
                                             "connected": .integer(Int64(connected)),
-                                            "devices": .integer(Int64(core.devices().count))])), on: channel)
+                                            "devices": .integer(Int64(core.devices().count)),
+                                            "c2d": core.cloudToDeviceCounts().json])), on: channel)
             case "tail":
                 if let old = tailSubscription { core.telemetry.unsubscribe(old) }
                 Self.send(.success(.string("tailing")), on: channel)
@@ -147,7 +156,7 @@ final class AdminConnectionHandler: ChannelInboundHandler {
                 }
             default:
                 throw HubError.invalidArgument("unknown op '\(request.op)'; expected device.add, device.list, twin.show, "
-                    + "twin.set, method, c2d, liveness, stats or tail")
+                    + "twin.set, method, c2d, c2d.status, liveness, stats or tail")
             }
         } catch {
             Self.send(.failure("\(error)"), on: channel)
@@ -162,6 +171,13 @@ final class AdminConnectionHandler: ChannelInboundHandler {
             let body: JSONValue = result.json ?? .string(String(decoding: result.payload, as: UTF8.self))
             send(.success(.object(["status": .integer(Int64(result.status)), "payload": body])), on: channel)
         }
+    }
+
+    static func describe(_ message: CloudToDeviceQueue.Message) -> JSONValue {
+        let format = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        return .object(["id": .integer(Int64(clamping: message.id)), "deliveries": .integer(Int64(message.deliveries)),
+                        "locked": .bool(message.isLocked), "expires": .string(message.expires.formatted(format)),
+                        "bytes": .integer(Int64(message.payload.count))])
     }
 
     static func describe(_ deviceID: String, core: HubCore) -> JSONValue {

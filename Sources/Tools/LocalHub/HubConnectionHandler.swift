@@ -167,7 +167,11 @@ final class HubConnectionHandler: ChannelInboundHandler {
             case .note(let text):
                 logger.notice("\(text)", metadata: ["peer": "\(peer)"])
             case .cloudToDeviceReady:
-                if let deviceID { core.deliverQueuedCloudToDevice(deviceID) }
+                if let deviceID { core.cloudToDeviceReady(deviceID, connection: id) }
+            case .cloudToDeviceCompleted(let messageID):
+                if let deviceID { core.completeCloudToDevice(deviceID, messageID: messageID) }
+            case let .cloudToDeviceNotDelivered(messageID, reason):
+                if let deviceID { core.cloudToDeviceNotDelivered(deviceID, messageID: messageID, reason: reason) }
             case .scheduleTick(let at):
                 schedule(at: at, context: context)
             case .close(let reason):

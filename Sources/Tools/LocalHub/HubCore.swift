@@ -50,17 +50,6 @@ final class HubCore: Sendable {
         var timeout: Scheduled<Void>?
     }
 
-    struct QueuedCloudToDevice {
-        var properties: IoTHubPropertyBag
-        var payload: [UInt8]
-        var expires: Date
-    }
-
-    /// IoT Hub's per-device C2D queue depth (403004 DeviceMaximumQueueDepthExceeded above it).
-    static let cloudToDeviceQueueDepth = 50
-    /// IoT Hub's default C2D time to live.
-    static let cloudToDeviceTimeToLive: TimeInterval = 3600
-
     struct State {
         var devices: [String: DeviceAuthentication] = [:]
         var authorities: [RegisteredCA] = []
@@ -72,9 +61,12 @@ final class HubCore: Sendable {
         /// The IoT Plug and Play model id each device announced at its last connect (`model-id=`
         /// in the CONNECT user name), as IoT Hub shows it on the twin's `modelId`.
         var modelIDs: [String: String] = [:]
-        /// Cloud-to-device messages for offline devices, oldest first (at most
-        /// ``HubCore/cloudToDeviceQueueDepth`` each), until the device subscribes or they expire.
-        var cloudToDevice: [String: [QueuedCloudToDevice]] = [:]
+        /// Each device's cloud-to-device messages, queued and locked.
+        var cloudToDevice: [String: CloudToDeviceQueue] = [:]
+        /// The connection (id) of each device that subscribed to its C2D topic.
+        var cloudToDeviceReady: [String: UInt64] = [:]
+        /// Per device, the timer that redelivers when the earliest lock runs out.
+        var lockTimers: [String: Scheduled<Void>] = [:]
         var pendingMethods: [String: PendingMethod] = [:]
         var nextID: UInt64 = 0
     }
@@ -86,6 +78,7 @@ final class HubCore: Sendable {
     let caBundlePath: String
     let sessionConfiguration: HubSession.Configuration
     let limits: ConnectionLimits
+    let cloudToDeviceLimits: CloudToDeviceLimits
     private let state = Mutex(State())
     /// Open device connections, and those not yet authenticated.
     private let connectionCounts = Mutex((total: 0, unauthenticated: 0))
@@ -99,11 +92,13 @@ final class HubCore: Sendable {
     init(stateDirectory: String, logger: Logger, now: @escaping @Sendable () -> Date,
          sessionConfiguration: HubSession.Configuration, limits: ConnectionLimits = ConnectionLimits(),
          twinReadsPerSecond: Double = Double(IoTHubLimits.twinReadsPerSecond), telemetryFileMaximumBytes: Int = 64 << 20, quota: HubQuota? = nil,
+         cloudToDeviceLimits: CloudToDeviceLimits = CloudToDeviceLimits(),
          uptime: @escaping @Sendable () -> Duration = { .nanoseconds(Int64(clamping: NIODeadline.now().uptimeNanoseconds)) })
         throws(HubError) {
         twinReads = Mutex(TokenBucket(rate: twinReadsPerSecond))
         self.quota = Mutex(quota)
         self.limits = limits
+        self.cloudToDeviceLimits = cloudToDeviceLimits
         self.uptime = uptime
         store = try HubStore(path: stateDirectory + "/hub.sqlite")
         telemetry = try TelemetryLog(directory: stateDirectory + "/telemetry", maximumFileBytes: telemetryFileMaximumBytes)
@@ -272,10 +267,17 @@ final class HubCore: Sendable {
         }
     }
 
+    /// The connection `id` of the device is gone: C2D messages locked for it are abandoned (queued
+    /// again, or dead-lettered) and go to the device's newer connection, if it has one.
     func detach(_ deviceID: String, id: UInt64) {
-        state.withLock { state in
+        let at = now()
+        let outcomes = state.withLock { state in
             if state.connections[deviceID]?.id == id { state.connections[deviceID] = nil }
+            if state.cloudToDeviceReady[deviceID] == id { state.cloudToDeviceReady[deviceID] = nil }
+            return state.cloudToDevice[deviceID]?.abandon(lockedBy: id, now: at) ?? []
         }
+        log(outcomes, deviceID: deviceID, why: "its connection closed")
+        if !outcomes.isEmpty { pumpCloudToDevice(deviceID) }
     }
 
     func connection(_ deviceID: String) -> ConnectionRef? { state.withLock { $0.connections[deviceID] } }
@@ -443,54 +445,155 @@ final class HubCore: Sendable {
         pending.continuation.resume(returning: result)
     }
 
-    /// Delivers at once to a connected device; queues for an offline one, as IoT Hub does (up to
-    /// ``cloudToDeviceQueueDepth``, each for ``cloudToDeviceTimeToLive``), until it subscribes to
-    /// its C2D topic. Returns whether it was delivered now (false: queued).
+    /// Queues a C2D message as IoT Hub does (at most ``CloudToDeviceLimits/depth`` waiting per
+    /// device, queued and locked, each for ``CloudToDeviceLimits/timeToLive``) and delivers it
+    /// at once when the device is connected and subscribed. Returns whether it was delivered now
+    /// (false: it waits for the device).
     func sendCloudToDevice(_ deviceID: String, payload: [UInt8], properties: IoTHubPropertyBag) throws(HubError) -> Bool {
         guard state.withLock({ $0.devices[deviceID] }) != nil else { throw .unknownDevice(deviceID) }
-        if let connection = connection(deviceID) {
-            connection.deliver(.cloudToDevice(properties: properties, payload: payload))
-            return true
-        }
+        let id = nextID()
         let at = now()
-        let expires = at.addingTimeInterval(Self.cloudToDeviceTimeToLive)
-        let depth: Int? = state.withLock { state in
-            var queue = state.cloudToDevice[deviceID, default: []].filter { $0.expires > at }
-            guard queue.count < Self.cloudToDeviceQueueDepth else { return nil }
-            queue.append(QueuedCloudToDevice(properties: properties, payload: payload, expires: expires))
-            state.cloudToDevice[deviceID] = queue
-            return queue.count
+        let limits = cloudToDeviceLimits
+        let enqueued = state.withLock { state -> [CloudToDeviceQueue.Outcome]? in
+            var queue = state.cloudToDevice[deviceID] ?? CloudToDeviceQueue(limits: limits)
+            defer { state.cloudToDevice[deviceID] = queue }
+            return try? queue.enqueue(id: id, properties: properties, payload: payload, now: at)
         }
-        guard let depth else {
-            throw .invalidArgument("\(deviceID) already has \(Self.cloudToDeviceQueueDepth) cloud-to-device messages queued "
-                + "(IoT Hub: 403004 DeviceMaximumQueueDepthExceeded)")
+        guard let enqueued else {
+            throw .invalidArgument("\(deviceID) already has \(limits.depth) cloud-to-device messages waiting, queued or locked (IoT Hub: 403004 DeviceMaximumQueueDepthExceeded)")
         }
-        logger.notice("C2D message for \(deviceID) queued: the device is offline (\(depth) queued)", metadata: ["device": "\(deviceID)"])
+        log(enqueued, deviceID: deviceID, why: "")
+        if pumpCloudToDevice(deviceID).contains(id) { return true }
+        let counts = cloudToDeviceCounts(deviceID)
+        logger.notice("C2D message \(id) for \(deviceID) queued: the device is offline or not subscribed (\(counts.queued) queued, \(counts.locked) locked)", metadata: ["device": "\(deviceID)"])
         return false
     }
 
-    /// The device subscribed to its C2D topic: delivers what was queued and has not expired.
-    func deliverQueuedCloudToDevice(_ deviceID: String) {
-        let at = now()
-        let queued = state.withLock { state in
-            defer { state.cloudToDevice[deviceID] = nil }
-            return state.cloudToDevice[deviceID] ?? []
+    /// The device's connection `connection` subscribed to its C2D topic: what waits goes to it.
+    func cloudToDeviceReady(_ deviceID: String, connection: UInt64) {
+        let current = state.withLock { state in
+            guard state.connections[deviceID]?.id == connection else { return false }
+            state.cloudToDeviceReady[deviceID] = connection
+            return true
         }
-        let live = queued.filter { $0.expires > at }
-        if live.count < queued.count {
-            logger.notice("\(queued.count - live.count) C2D message(s) for \(deviceID) expired in the queue", metadata: ["device": "\(deviceID)"])
-        }
-        guard let connection = connection(deviceID) else {
-            state.withLock { $0.cloudToDevice[deviceID] = live + ($0.cloudToDevice[deviceID] ?? []) }
-            return
-        }
-        for message in live { connection.deliver(.cloudToDevice(properties: message.properties, payload: message.payload)) }
+        if current { pumpCloudToDevice(deviceID) }
     }
 
-    /// Messages queued for `deviceID`, not expired.
-    func queuedCloudToDevice(_ deviceID: String) -> Int {
+    /// Locks and hands every available message (queued, or whose lock ran out) to the device's
+    /// subscribed connection, and sets the timer for the earliest lock. Returns the ids delivered.
+    @discardableResult
+    func pumpCloudToDevice(_ deviceID: String) -> [UInt64] {
         let at = now()
-        return state.withLock { $0.cloudToDevice[deviceID]?.filter { $0.expires > at }.count ?? 0 }
+        let (deliveries, outcomes) = state.withLock { state -> ([CloudToDeviceQueue.Message], [CloudToDeviceQueue.Outcome]) in
+            guard let connection = state.connections[deviceID], state.cloudToDeviceReady[deviceID] == connection.id,
+                  var queue = state.cloudToDevice[deviceID] else { return ([], []) }
+            let (deliveries, outcomes) = queue.deliver(on: connection.id, now: at)
+            state.cloudToDevice[deviceID] = queue
+            // Handed over under the lock (`deliver` only enqueues on the event loop), so two
+            // pumps cannot reorder the device's messages.
+            for message in deliveries {
+                connection.deliver(.cloudToDevice(messageID: message.id, properties: message.properties, payload: message.payload))
+            }
+            state.lockTimers[deviceID]?.cancel()
+            state.lockTimers[deviceID] = queue.nextLockExpiry.map { expiry in
+                let delay = Duration.milliseconds(Int64(max(0, expiry.timeIntervalSince(at)) * 1000) + 1)
+                return connection.eventLoop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) { [self] in
+                    pumpCloudToDevice(deviceID)
+                }
+            }
+            return (deliveries, outcomes)
+        }
+        log(outcomes, deviceID: deviceID, why: "its lock ran out")
+        let most = cloudToDeviceLimits.maximumDeliveries
+        for message in deliveries {
+            logger.info("C2D message \(message.id) delivered to \(deviceID) (delivery \(message.deliveries) of at most \(most))",
+                        metadata: ["device": "\(deviceID)"])
+        }
+        return deliveries.map(\.id)
+    }
+
+    /// The device acknowledged C2D message `messageID` (PUBACK): complete.
+    func completeCloudToDevice(_ deviceID: String, messageID: UInt64) {
+        let done = state.withLock { $0.cloudToDevice[deviceID]?.complete(messageID) }
+        if let done {
+            logger.info("C2D message \(messageID) completed by \(deviceID) after \(done.deliveries) delivery(ies)",
+                        metadata: ["device": "\(deviceID)"])
+        } else {
+            logger.notice("PUBACK from \(deviceID) for C2D message \(messageID), which is no longer locked (expired, dead-lettered, or its lock ran out): ignored", metadata: ["device": "\(deviceID)"])
+        }
+    }
+
+    /// The connection could not send C2D message `messageID`: it waits again, no delivery counted.
+    func cloudToDeviceNotDelivered(_ deviceID: String, messageID: UInt64, reason: String) {
+        state.withLock { $0.cloudToDevice[deviceID]?.undo(messageID) }
+        logger.notice("C2D message \(messageID) not delivered to \(deviceID): \(reason); it stays queued",
+                      metadata: ["device": "\(deviceID)"])
+    }
+
+    /// Messages waiting for `deviceID` (every device when nil): queued, locked, and, since the
+    /// hub started, completed, dead-lettered and expired. Expired messages are dropped first.
+    func cloudToDeviceCounts(_ deviceID: String? = nil) -> CloudToDeviceCounts {
+        let at = now()
+        let (counts, expired) = state.withLock { state in
+            var counts = CloudToDeviceCounts()
+            var expired: [(String, [CloudToDeviceQueue.Outcome])] = []
+            for key in state.cloudToDevice.keys where deviceID == nil || key == deviceID {
+                guard var queue = state.cloudToDevice[key] else { continue }
+                expired.append((key, queue.expire(now: at)))
+                state.cloudToDevice[key] = queue
+                counts.add(queue)
+            }
+            return (counts, expired)
+        }
+        for (device, outcomes) in expired { log(outcomes, deviceID: device, why: "") }
+        return counts
+    }
+
+    /// The messages waiting for `deviceID`, oldest first.
+    func cloudToDeviceMessages(_ deviceID: String) -> [CloudToDeviceQueue.Message] {
+        _ = cloudToDeviceCounts(deviceID)
+        return state.withLock { $0.cloudToDevice[deviceID]?.messages ?? [] }
+    }
+
+    private func log(_ outcomes: [CloudToDeviceQueue.Outcome], deviceID: String, why: String) {
+        let most = cloudToDeviceLimits.maximumDeliveries
+        for outcome in outcomes {
+            switch outcome {
+            case let .expired(id, deliveries):
+                logger.notice("C2D message \(id) for \(deviceID) expired after \(deliveries) delivery(ies) (time to live \(cloudToDeviceLimits.timeToLive)): dropped", metadata: ["device": "\(deviceID)"])
+            case let .deadLettered(id, deliveries):
+                logger.warning("C2D message \(id) for \(deviceID) dead-lettered: \(deliveries) deliveries (IoT Hub's maximum \(most)) and no PUBACK; dropped", metadata: ["device": "\(deviceID)"])
+            case let .abandoned(id, deliveries):
+                logger.info("C2D message \(id) for \(deviceID) abandoned (\(why)) after delivery \(deliveries): it will be delivered again", metadata: ["device": "\(deviceID)"])
+            }
+        }
+    }
+}
+
+/// Cloud-to-device messages at the hub (the admin `stats` and `c2d` answers).
+public struct CloudToDeviceCounts: Sendable, Hashable {
+    /// Waiting for a delivery.
+    public var queued = 0
+    /// Delivered, waiting for the device's PUBACK.
+    public var locked = 0
+    /// Since the hub started.
+    public var completed = 0
+    public var deadLettered = 0
+    public var expired = 0
+
+    public init() {}
+
+    mutating func add(_ queue: CloudToDeviceQueue) {
+        queued += queue.queuedCount
+        locked += queue.lockedCount
+        completed += queue.completed
+        deadLettered += queue.deadLettered
+        expired += queue.expired
+    }
+
+    var json: JSONValue {
+        .object(["queued": .integer(Int64(queued)), "locked": .integer(Int64(locked)), "completed": .integer(Int64(completed)),
+                 "deadLettered": .integer(Int64(deadLettered)), "expired": .integer(Int64(expired))])
     }
 }
 

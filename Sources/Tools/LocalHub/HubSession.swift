@@ -21,9 +21,12 @@ import MQTT
 ///   requests); QoS 2 is granted as QoS 1 (A.6); others, and more than five, get 0x80.
 /// - Hub-to-device messages go out only while the device is subscribed to their filter; a
 ///   method request without the methods subscription is answered `404` (404103 DeviceNotOnline).
-/// - At most ``Configuration/maximumCloudToDeviceInFlight`` C2D messages (IoT Hub's 50 per
-///   device) wait for their PUBACK; more are not delivered (a note says so), so the packet-id
-///   allocator always finds a free id and a device that never acknowledges stays served.
+/// - C2D messages go out at QoS 1; a PUBACK completes the message (``Action/cloudToDeviceCompleted(messageID:)``).
+///   A message delivered again on the same connection (its lock ran out) keeps its packet id and
+///   carries DUP (MQTT 3.1.1 §4.4). At most ``Configuration/maximumCloudToDeviceInFlight`` (IoT
+///   Hub's 50 per device) wait for their PUBACK; one that cannot go out is handed back
+///   (``Action/cloudToDeviceNotDelivered(messageID:reason:)``), so the packet-id allocator always
+///   finds a free id and a device that never acknowledges stays served.
 /// - Telemetry properties the hub reserves (`iothub-*`, `$.cdid`) are not taken from the device:
 ///   device-written `iothub-*` are removed and `$.cdid` is set to the authenticated device id.
 /// - A will is published as telemetry (property `iothub-MessageType=Will`) when the connection
@@ -60,7 +63,8 @@ public struct HubSession: Sendable {
         /// A desired-properties change to push (A.9): body is the patch with `"$version"`.
         case desiredPatch(version: Int, body: [UInt8])
         case invokeMethod(name: String, requestID: String, payload: [UInt8])
-        case cloudToDevice(properties: IoTHubPropertyBag, payload: [UInt8])
+        /// A C2D message the hub locked for this connection (`messageID`: the hub's, not MQTT's).
+        case cloudToDevice(messageID: UInt64, properties: IoTHubPropertyBag, payload: [UInt8])
         /// The TCP or TLS connection ended (the handler saw it close).
         case connectionLost
     }
@@ -96,6 +100,10 @@ public struct HubSession: Sendable {
         case note(String)
         /// The device subscribed to its C2D topic: messages queued while it was offline may go now.
         case cloudToDeviceReady
+        /// The device acknowledged (PUBACK) C2D message `messageID`: it is complete.
+        case cloudToDeviceCompleted(messageID: UInt64)
+        /// C2D message `messageID` did not go out on this connection (`reason`); it stays the hub's.
+        case cloudToDeviceNotDelivered(messageID: UInt64, reason: String)
         case scheduleTick(at: Duration)
         case close(CloseReason)
     }
@@ -131,8 +139,8 @@ public struct HubSession: Sendable {
     var will: MQTTPacket.Will?
     var subscriptions: Set<String> = []
     var nextPacketID: UInt16 = 0
-    /// C2D messages sent at QoS 1 and not yet acknowledged.
-    var unacknowledged: Set<UInt16> = []
+    /// C2D messages sent at QoS 1 and not yet acknowledged: packet id → the hub's message id.
+    var unacknowledged: [UInt16: UInt64] = [:]
 
     /// A session for a connection whose TLS handshake completed at `now`.
     public init(configuration: Configuration = Configuration(), now: Duration) {
@@ -194,23 +202,28 @@ public struct HubSession: Sendable {
             } catch {
                 return [.methodUndeliverable(requestID: requestID, reason: "\(error)")]
             }
-        case let .cloudToDevice(properties, payload):
-            guard let deviceID else { return [.note("C2D message dropped: the device is not connected")] }
+        case let .cloudToDevice(messageID, properties, payload):
+            guard let deviceID else {
+                return [.cloudToDeviceNotDelivered(messageID: messageID, reason: "the device is not connected")]
+            }
             let filter = "devices/\(deviceID)/messages/devicebound/#"
             guard isSubscribed(filter) else {
-                return [.note("C2D message dropped: \(deviceID) has not subscribed to \(filter)")]
+                return [.cloudToDeviceNotDelivered(messageID: messageID, reason: "\(deviceID) has not subscribed to \(filter)")]
+            }
+            let topic: String
+            do { topic = try IoTHubTopic.cloudToDevice(deviceID: deviceID, properties: properties) } catch {
+                return [.cloudToDeviceNotDelivered(messageID: messageID, reason: "\(error)")]
+            }
+            // Its lock ran out and it goes again on this connection: same packet id, DUP set.
+            if let id = unacknowledged.first(where: { $0.value == messageID })?.key {
+                return [.send(.publish(.init(topic: topic, payload: payload, qos: .atLeastOnce, dup: true, packetID: id)))]
             }
             guard unacknowledged.count < configuration.maximumCloudToDeviceInFlight, let id = allocatePacketID() else {
-                return [.note("C2D message dropped: \(deviceID) has \(unacknowledged.count) unacknowledged C2D messages "
-                    + "(IoT Hub allows \(configuration.maximumCloudToDeviceInFlight) per device)")]
+                return [.cloudToDeviceNotDelivered(messageID: messageID, reason: "\(deviceID) has \(unacknowledged.count) "
+                    + "unacknowledged C2D messages (IoT Hub allows \(configuration.maximumCloudToDeviceInFlight) per device)")]
             }
-            do {
-                let topic = try IoTHubTopic.cloudToDevice(deviceID: deviceID, properties: properties)
-                unacknowledged.insert(id)
-                return [.send(.publish(.init(topic: topic, payload: payload, qos: .atLeastOnce, packetID: id)))]
-            } catch {
-                return [.note("C2D message dropped: \(error)")]
-            }
+            unacknowledged[id] = messageID
+            return [.send(.publish(.init(topic: topic, payload: payload, qos: .atLeastOnce, packetID: id)))]
         case .connectionLost:
             var actions: [Action] = []
             if case .connected(let id) = state, let will, let message = willMessage(will, deviceID: id) {
@@ -242,8 +255,9 @@ public struct HubSession: Sendable {
             case .publish(let publish):
                 return published(publish, deviceID: deviceID)
             case .pubAck(let ack):
-                unacknowledged.remove(ack.packetID)
-                return []
+                // An id not in flight (a late duplicate) is ignored, as MQTT allows.
+                guard let messageID = unacknowledged.removeValue(forKey: ack.packetID) else { return [] }
+                return [.cloudToDeviceCompleted(messageID: messageID)]
             case .subscribe(let subscribe):
                 return subscribed(subscribe, deviceID: deviceID)
             case .unsubscribe(let unsubscribe):
@@ -423,7 +437,7 @@ public struct HubSession: Sendable {
     mutating func allocatePacketID() -> UInt16? {
         for _ in 0..<Int(UInt16.max) {
             nextPacketID = nextPacketID == UInt16.max ? 1 : nextPacketID + 1
-            if !unacknowledged.contains(nextPacketID) { return nextPacketID }
+            if unacknowledged[nextPacketID] == nil { return nextPacketID }
         }
         return nil
     }

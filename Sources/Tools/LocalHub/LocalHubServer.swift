@@ -34,7 +34,10 @@ import Transport
 ///   not the limit, is what a flood meets); a connection's reads stop while it is not writable
 ///   and it is closed when its unsent output passes a cap; twin reads are throttled at IoT Hub's
 ///   rate (429).
-/// - Not a production hub: no SAS, no DPS, no routing, no C2D queue for offline devices.
+/// - C2D as IoT Hub keeps it for MQTT devices: queued (also for an offline device), locked
+///   on delivery until the PUBACK, delivered again after the lock timeout or a dropped
+///   connection, dead-lettered after the maximum delivery count, expired after its time to live.
+/// - Not a production hub: no SAS, no DPS, no routing.
 public final class LocalHubServer: Sendable {
     public struct Configuration: Sendable {
         /// 8883 as IoT Hub; 0 picks a free port.
@@ -50,6 +53,8 @@ public final class LocalHubServer: Sendable {
         /// Open the admin Unix socket (the CLI's way in).
         public var adminSocket = true
         public var session = HubSession.Configuration()
+        /// C2D queue depth, time to live, lock timeout and maximum deliveries (IoT Hub's defaults).
+        public var cloudToDevice = CloudToDeviceLimits()
         public var limits = ConnectionLimits()
         /// Twin GETs per second, hub-wide (IoT Hub's S1 rate); beyond it a GET is answered 429.
         public var twinReadsPerSecond = Double(IoTHubLimits.twinReadsPerSecond)
@@ -100,7 +105,8 @@ public final class LocalHubServer: Sendable {
                            sessionConfiguration: configuration.session, limits: configuration.limits,
                            twinReadsPerSecond: configuration.twinReadsPerSecond,
                            telemetryFileMaximumBytes: configuration.telemetryFileMaximumBytes,
-                           quota: configuration.tier.map { HubQuota(tier: $0, units: configuration.units) })
+                           quota: configuration.tier.map { HubQuota(tier: $0, units: configuration.units) },
+                           cloudToDeviceLimits: configuration.cloudToDevice)
         let identity = try Self.serverIdentity(configuration)
         do {
             tls = try TLSMemoryContext.server(.server(identity: identity, clientTrustAnchors: nil),
@@ -265,11 +271,20 @@ public final class LocalHubServer: Sendable {
         await core.invokeMethod(deviceID, name: name, payload: payload?.encoded() ?? Array("null".utf8), timeout: timeout)
     }
 
-    /// Sends a C2D message; `false` when the device is offline (LocalHub keeps no queue).
+    /// Sends a C2D message: delivered at once (`true`) when the device is connected and subscribed,
+    /// else queued for it (`false`); refused beyond IoT Hub's 50 waiting (403004). A delivered
+    /// message stays locked until the device's PUBACK and is delivered again when the lock runs
+    /// out or the connection drops, up to ``CloudToDeviceLimits/maximumDeliveries`` times.
     @discardableResult
     public func sendCloudToDevice(_ deviceID: String, payload: [UInt8],
                                   properties: IoTHubPropertyBag = IoTHubPropertyBag()) throws(HubError) -> Bool {
         try core.sendCloudToDevice(deviceID, payload: payload, properties: properties)
+    }
+
+    /// C2D messages of `deviceID` (every device when nil): queued, locked, and since start
+    /// completed, dead-lettered and expired.
+    public func cloudToDeviceCounts(_ deviceID: String? = nil) -> CloudToDeviceCounts {
+        core.cloudToDeviceCounts(deviceID)
     }
 
     /// Every telemetry record of `deviceID`, oldest first (this run and earlier ones).

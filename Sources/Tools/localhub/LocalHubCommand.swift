@@ -19,7 +19,7 @@ struct LocalHubCommand: AsyncParsableCommand {
             Exit codes: 0 success, 1 a method answered a non-2xx status, 2 the command failed, 64 usage error.
             """,
         version: "0.1.0",
-        subcommands: [Serve.self, Device.self, Twin.self, Method.self, Tail.self, Watch.self])
+        subcommands: [Serve.self, Device.self, Twin.self, Method.self, CloudToDevice.self, Tail.self, Watch.self])
 
     /// The state folder every hub command shares.
     struct StateOptions: ParsableArguments {
@@ -252,6 +252,60 @@ struct LocalHubCommand: AsyncParsableCommand {
             writeLine(pretty(result.objectValue?["payload"] ?? .null))
             if status == 404 || status == 504 { throw Exit.failed }
             if !(200..<300).contains(status) { throw Exit.degraded }
+        }
+    }
+
+    struct CloudToDevice: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "c2d",
+            abstract: "Send a cloud-to-device message, or show a device's C2D queue.",
+            discussion: """
+                With a payload the message is queued for the device and delivered at once when it is connected \
+                and subscribed; a delivered message stays locked until the device's PUBACK and is delivered again \
+                when the lock (1 min) runs out or the connection drops, at most 10 times, then dead-lettered. \
+                Either way it prints the device's queued, locked, completed, dead-lettered and expired counts and \
+                each waiting message. Exit 2 when 50 already wait (403004) or the hub is not running.
+                """)
+
+        @OptionGroup var state: StateOptions
+
+        @Argument(help: "Device id.")
+        var id: String
+
+        @Argument(help: "Message body, as text (e.g. '{\"command\":\"identify\",\"seconds\":5}'); none: only show the queue.")
+        var payload: String?
+
+        @Option(name: .customLong("property"), help: "An application property name=value; repeat for several.")
+        var properties: [String] = []
+
+        func validate() throws {
+            if let bad = properties.first(where: { !$0.contains("=") || $0.hasPrefix("=") }) {
+                throw ValidationError("--property '\(bad)' is not name=value")
+            }
+            if payload == nil, !properties.isEmpty { throw ValidationError("--property goes with a payload") }
+        }
+
+        func run() async throws {
+            if let payload {
+                var request = AdminRequest(op: "c2d", deviceId: id)
+                request.payload = .string(payload)
+                request.properties = Dictionary(properties.map { property in
+                    let parts = property.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                    return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+                }, uniquingKeysWith: { _, last in last })
+                let sent = try admin(state.client, request)
+                writeLine(sent["delivered"] == .bool(true) ? "delivered to \(id)" : "queued for \(id) (offline or not subscribed)")
+            }
+            let status = try admin(state.client, AdminRequest(op: "c2d.status", deviceId: id))
+            writeLine(["queued", "locked", "completed", "deadLettered", "expired"]
+                .map { "\($0) \(status.field($0) ?? "?")" }.joined(separator: ", "))
+            if case .array(let messages)? = status["messages"] {
+                for message in messages {
+                    let held = message["locked"] == .bool(true) ? "locked" : "queued"
+                    writeLine("  message \(message.field("id") ?? "?"): \(held), \(message.field("deliveries") ?? "?") "
+                        + "delivery(ies), expires \(message.field("expires") ?? "?")")
+                }
+            }
         }
     }
 

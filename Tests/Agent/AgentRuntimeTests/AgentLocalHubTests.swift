@@ -286,6 +286,23 @@ import Testing
         await harness.cleanUp()
     }
 
+    /// Issue 15: an `identify` sent while the agent is offline waits at the hub, reaches the agent
+    /// when it connects, blinks the status LED, and is completed by the agent's PUBACK: nothing
+    /// stays locked at the hub (so it is not delivered again).
+    @Test func anIdentifySentWhileOfflineIsActedOnAfterConnectingAndCompleted() async throws {
+        let harness = try await Harness()
+        #expect(try harness.hub.sendCloudToDevice(device, payload: Array(#"{"command":"identify","seconds":1}"#.utf8)) == false)
+        #expect(harness.hub.cloudToDeviceCounts(device).queued == 1)
+        let agent = try harness.startAgent(sendFrequency: .seconds(60))
+        let led = try #require(agent.board.simulation?.gpioChip)
+        #expect(waitFor(10) { led.history(17).count >= 2 }, "the status LED blinks")
+        #expect(waitFor(10) { harness.hub.cloudToDeviceCounts(device).completed == 1 })
+        let counts = harness.hub.cloudToDeviceCounts(device)
+        #expect(counts.locked == 0 && counts.queued == 0 && counts.deadLettered == 0, "\(counts)")
+        harness.stop(agent)
+        await harness.cleanUp()
+    }
+
     /// Issue 15: the model id the agent announces reaches the hub, and it is the DTDL model's @id.
     @Test func theModelIDReachesTheHub() async throws {
         let harness = try await Harness()

@@ -121,6 +121,14 @@ import TestSupport
         #expect(router.samplesByPredictor == 0)
     }
 
+    /// The default persistence rule is the one the predictor's evaluation chose and the shipped
+    /// model carries: that many consecutive spiking samples.
+    @Test func theDefaultPersistenceIsTheShippedModelsConsecutiveSamples() throws {
+        let model = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: repositoryPath("models/spike-gbt.v2.json"))))
+        let persistence = try #require((model as? [String: Any])?["persistence"] as? Int)
+        #expect(AlertsConfig().spikePersistence == Persistence(hits: persistence, samples: persistence))
+    }
+
     @Test func theAlarmLineGoesHighAfterAPlantedSpikeAndDropsAfterItsHoldTime() throws {
         let board = try openBoard("sim-factory-line")
         let alerts = Mutex<[SpikeAlert]>([])
@@ -130,7 +138,8 @@ import TestSupport
                           alertOutput: { alert in alerts.withLock { $0.append(alert) } })
         try agent.run()
         let raised = alerts.withLock { $0 }
-        // The temperature spike planted at 2:00 on both temperature sensors.
+        // The temperature spike planted at 2:00 on both temperature sensors (30 s: 15 samples, so
+        // the default rule of two consecutive spiking samples lets it through).
         #expect(raised.contains { $0.sensor == "ambient" && $0.channel == "temperature" && $0.value > 28 })
         let alarm = try #require(board.simulation?.gpioChip)
         let history = alarm.history(27)

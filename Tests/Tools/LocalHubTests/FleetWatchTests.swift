@@ -1,5 +1,7 @@
 import Foundation
+import IoTHub
 import JSON
+import MQTT
 import TestSupport
 import Testing
 @testable import LocalHub
@@ -100,6 +102,83 @@ import Testing
         _ = try device.subscribe(["devices/dev-1/messages/devicebound/#"])
         let first = try device.nextPublish()
         #expect(first.map { String(decoding: $0.payload, as: UTF8.self) } == "fresh")
+        await fixture.cleanUp()
+    }
+
+    /// IoT Hub's lock and redelivery: a message delivered and not acknowledged (no PUBACK) comes
+    /// again on the device's next connection, with its delivery count in the hub's status and
+    /// log; once acknowledged it does not come again.
+    @Test func anUnacknowledgedMessageComesAgainOnTheNextConnectionAndNotAfterItsPubAck() async throws {
+        let fixture = try await HubFixture.make()
+        try fixture.registerAllByCA()
+        let filter = "devices/dev-1/messages/devicebound/#"
+        #expect(try fixture.server.sendCloudToDevice("dev-1", payload: Array(#"{"command":"identify"}"#.utf8),
+                                                     properties: IoTHubPropertyBag([.init(name: "kind", value: "command")])) == false)
+
+        let first = try TestDevice(port: fixture.port, fixture: fixture, certificateOf: "dev-1")
+        #expect(try first.connect("dev-1") == .accepted)
+        _ = try first.subscribe([filter])
+        let delivered = try #require(try first.nextPublish())
+        #expect(delivered.topic == "devices/dev-1/messages/devicebound/kind=command")
+        #expect(delivered.qos == .atLeastOnce)
+        #expect(fixture.server.cloudToDeviceCounts("dev-1").locked == 1)
+        // No PUBACK; the device goes away.
+        try first.send(.disconnect)
+        first.tls.close()
+
+        let second = try TestDevice(port: fixture.port, fixture: fixture, certificateOf: "dev-1")
+        #expect(try second.connect("dev-1") == .accepted)
+        _ = try second.subscribe([filter])
+        let again = try #require(try second.nextPublish())
+        #expect(again.payload == delivered.payload)
+        #expect(again.topic == delivered.topic)
+        let status = try AdminClient(stateDirectory: fixture.stateDirectory).send(AdminRequest(op: "c2d.status", deviceId: "dev-1"))
+        guard case .array(let messages)? = status["messages"], let message = messages.first else {
+            Issue.record("c2d.status lists no message: \(status)")
+            return
+        }
+        #expect(message["deliveries"] == .integer(2), "\(status)")
+        #expect(message["locked"] == .bool(true))
+        #expect(fixture.waitForLog("delivered to dev-1 (delivery 2 of at most 10)"))
+
+        try second.send(.pubAck(.init(packetID: try #require(again.packetID))))
+        try second.send(.pingReq)
+        #expect(try second.receive() == .pingResp, "the PUBACK was handled before the PINGREQ")
+        let counts = fixture.server.cloudToDeviceCounts("dev-1")
+        #expect(counts.locked == 0 && counts.queued == 0 && counts.completed == 1, "\(counts)")
+        try second.send(.disconnect)
+        second.tls.close()
+
+        let third = try TestDevice(port: fixture.port, fixture: fixture, certificateOf: "dev-1")
+        #expect(try third.connect("dev-1") == .accepted)
+        _ = try third.subscribe([filter])
+        try third.send(.pingReq)
+        #expect(try third.receive() == .pingResp, "nothing delivered again after the PUBACK")
+        await fixture.cleanUp()
+    }
+
+    /// A lock that runs out on a live connection: the message comes again on it as an MQTT
+    /// duplicate (same packet id, DUP), and after the maximum delivery count it is dead-lettered.
+    @Test func aLockThatRunsOutRedeliversAsADuplicateThenDeadLetters() async throws {
+        var limits = CloudToDeviceLimits()
+        limits.lockTimeout = .milliseconds(300)
+        limits.maximumDeliveries = 2
+        let fixture = try await HubFixture.make(cloudToDevice: limits)
+        try fixture.registerAllByCA()
+        let device = try TestDevice(port: fixture.port, fixture: fixture, certificateOf: "dev-1")
+        #expect(try device.connect("dev-1") == .accepted)
+        _ = try device.subscribe(["devices/dev-1/messages/devicebound/#"])
+        #expect(try fixture.server.sendCloudToDevice("dev-1", payload: Array("ping".utf8)))
+        let first = try #require(try device.nextPublish())
+        let second = try #require(try device.nextPublish())
+        #expect(first.dup == false && second.dup == true)
+        #expect(first.packetID == second.packetID)
+        #expect(second.payload == Array("ping".utf8))
+        #expect(fixture.waitForLog("dead-lettered"))
+        let counts = fixture.server.cloudToDeviceCounts("dev-1")
+        #expect(counts.deadLettered == 1 && counts.locked == 0 && counts.queued == 0, "\(counts)")
+        let stats = try AdminClient(stateDirectory: fixture.stateDirectory).send(AdminRequest(op: "stats"))
+        #expect(stats["c2d"]?["deadLettered"] == .integer(1), "\(stats)")
         await fixture.cleanUp()
     }
 

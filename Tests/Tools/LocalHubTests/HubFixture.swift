@@ -22,7 +22,8 @@ struct HubFixture: Sendable {
 
     /// A hub in a new folder, or, `reusing` a stopped one, a hub restarted on its folder and PKI.
     static func make(devices: [String] = ["dev-1", "dev-2"], reusing previous: HubFixture? = nil,
-                     now: @escaping @Sendable () -> Date = { Date() }) async throws -> HubFixture {
+                     now: @escaping @Sendable () -> Date = { Date() },
+                     cloudToDevice: CloudToDeviceLimits = CloudToDeviceLimits()) async throws -> HubFixture {
         let folder = try previous?.folder ?? TemporaryDirectory(prefix: "localhub")
         let directory = folder.path
         let pki = try previous?.pki ?? DevPKI.generate(outputDirectory: directory + "/pki", devices: devices, now: Date())
@@ -32,6 +33,7 @@ struct HubFixture: Sendable {
         var configuration = LocalHubServer.Configuration(stateDirectory: directory + "/state", port: 0,
                                                          logger: Logger(label: "localhub-test") { _ in handler })
         configuration.now = now
+        configuration.cloudToDevice = cloudToDevice
         configuration.serverCertificateFile = pki.files.serverCertificate
         configuration.serverKeyFile = pki.files.serverKey
         let server = try LocalHubServer(configuration)

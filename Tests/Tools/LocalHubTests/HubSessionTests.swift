@@ -75,19 +75,19 @@ struct HubSessionTests {
     }
 
     /// IoT Hub's 50 C2D messages in flight per device: a device that never acknowledges gets 50,
-    /// the rest are dropped with a note, and the connection stays served (the packet-id
-    /// allocator once spun forever after 65,535 unacknowledged messages).
+    /// the rest are handed back to the hub undelivered, and the connection stays served (the
+    /// packet-id allocator once spun forever after 65,535 unacknowledged messages).
     @Test func sixtyFiveThousandUnacknowledgedC2DMessagesLeaveTheConnectionServed() {
         var session = connected()
         _ = session.handle(.packet(.subscribe(.init(packetID: 1, subscriptions: [.init(filter: "devices/dev-1/messages/devicebound/#", qos: .atLeastOnce)]))),
                            now: .zero)
         var sent: [UInt16] = []
         var dropped = 0
-        for _ in 0..<65_536 {
-            for action in session.handle(.cloudToDevice(properties: IoTHubPropertyBag(), payload: [1]), now: .seconds(1)) {
+        for message in 0..<UInt64(65_536) {
+            for action in session.handle(.cloudToDevice(messageID: message, properties: IoTHubPropertyBag(), payload: [1]), now: .seconds(1)) {
                 switch action {
                 case .send(.publish(let publish)): sent.append(publish.packetID ?? 0)
-                case .note(let text) where text.contains("unacknowledged"): dropped += 1
+                case .cloudToDeviceNotDelivered(_, let reason) where reason.contains("unacknowledged"): dropped += 1
                 default: Issue.record("unexpected \(action)")
                 }
             }
@@ -96,14 +96,45 @@ struct HubSessionTests {
         #expect(Set(sent).count == 50)
         #expect(dropped == 65_536 - 50)
         #expect(session.handle(.packet(.pingReq), now: .seconds(2)) == [.send(.pingResp)])
-        // An acknowledgement frees one place, with a fresh id.
-        _ = session.handle(.packet(.pubAck(.init(packetID: sent[0]))), now: .seconds(3))
-        let next = session.handle(.cloudToDevice(properties: IoTHubPropertyBag(), payload: [2]), now: .seconds(3))
+        // An acknowledgement completes the first message and frees one place, with a fresh id.
+        #expect(session.handle(.packet(.pubAck(.init(packetID: sent[0]))), now: .seconds(3)) == [.cloudToDeviceCompleted(messageID: 0)])
+        let next = session.handle(.cloudToDevice(messageID: 70_000, properties: IoTHubPropertyBag(), payload: [2]), now: .seconds(3))
         guard case .send(.publish(let publish))? = next.first, let id = publish.packetID else {
             Issue.record("expected a publish, got \(next)")
             return
         }
         #expect(!sent.dropFirst().contains(id))
+    }
+
+    /// A C2D message delivered again on the same connection (its lock ran out) keeps its packet id
+    /// and carries DUP (MQTT 3.1.1 §4.4); its PUBACK completes it once; a late PUBACK is ignored.
+    @Test func aC2DRedeliveryOnTheSameConnectionIsADuplicateWithTheSamePacketID() {
+        var session = connected()
+        _ = session.handle(.packet(.subscribe(.init(packetID: 1, subscriptions: [.init(filter: "devices/dev-1/messages/devicebound/#", qos: .atLeastOnce)]))),
+                           now: .zero)
+        let message = HubSession.Event.cloudToDevice(messageID: 42, properties: IoTHubPropertyBag(), payload: Array("blink".utf8))
+        guard case .send(.publish(let first))? = session.handle(message, now: .seconds(1)).first,
+              case .send(.publish(let again))? = session.handle(message, now: .seconds(61)).first else {
+            Issue.record("expected two publishes")
+            return
+        }
+        #expect(first.dup == false && again.dup == true)
+        #expect(first.packetID == again.packetID && first.packetID != nil)
+        #expect(again.payload == Array("blink".utf8) && again.qos == .atLeastOnce)
+        let ack = MQTTPacket.pubAck(.init(packetID: first.packetID ?? 0))
+        #expect(session.handle(.packet(ack), now: .seconds(62)) == [.cloudToDeviceCompleted(messageID: 42)])
+        #expect(session.handle(.packet(ack), now: .seconds(63)) == [])
+    }
+
+    /// A C2D message for a connection not subscribed to its C2D topic goes back to the hub.
+    @Test func aC2DMessageWithoutTheSubscriptionIsHandedBack() {
+        var session = connected()
+        let actions = session.handle(.cloudToDevice(messageID: 5, properties: IoTHubPropertyBag(), payload: []), now: .seconds(1))
+        guard case .cloudToDeviceNotDelivered(5, let reason)? = actions.first else {
+            Issue.record("expected cloudToDeviceNotDelivered, got \(actions)")
+            return
+        }
+        #expect(reason.contains("has not subscribed"))
     }
 
     @Test func reservedPropertiesWrittenByTheDeviceAreOverwritten() throws {

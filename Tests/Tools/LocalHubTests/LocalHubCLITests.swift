@@ -61,6 +61,15 @@ struct LocalHubCLITests {
         #expect(method.status == 2, "the device is offline: the hub answers 404")
         #expect(method.stdout.hasPrefix("status 404\n"))
 
+        let c2d = try localhub(["c2d", "dev-1", #"{"command":"identify"}"#, "--property", "kind=command", "--state-dir", state])
+        #expect(c2d.status == 0, "\(c2d.stderr)")
+        let c2dLines = c2d.stdout.split(separator: "\n")
+        #expect(c2dLines.prefix(2) == ["queued for dev-1 (offline or not subscribed)",
+                                      "queued 1, locked 0, completed 0, deadLettered 0, expired 0"])
+        #expect(c2dLines.dropFirst(2).first?.contains(": queued, 0 delivery(ies), expires ") == true, "\(c2d.stdout)")
+        let queue = try localhub(["c2d", "dev-1", "--state-dir", state])
+        #expect(queue.stdout.hasPrefix("queued 1, locked 0, completed 0, deadLettered 0, expired 0\n"), "\(queue.stdout)")
+
         serve.interrupt()
         serve.waitUntilExit()
         #expect(serve.terminationStatus == 0, "Ctrl-C stops the hub cleanly")
