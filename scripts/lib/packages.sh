@@ -60,3 +60,7 @@ unit_check_packages=(systemd)
 # The Debian packages (scripts/build-deb.sh, scripts/deb-check.sh): dpkg-shlibdeps (dpkg-dev)
 # for Depends:, lintian to check them, debootstrap for the fresh root they are installed in.
 deb_packages=(dpkg-dev binutils lintian debootstrap)
+
+# The services under a real systemd (scripts/systemd-vm-check.sh): the packages above, qemu to boot
+# the Debian root with its own kernel, mkfs.ext4 -d (e2fsprogs) to make its disk from a folder.
+systemd_vm_packages=("${deb_packages[@]}" qemu-system-x86 e2fsprogs util-linux)
