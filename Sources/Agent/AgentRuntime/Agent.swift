@@ -134,7 +134,8 @@ public final class Agent: Sendable {
         let methods = MethodsFeature(features: [diagnostics, status, support, telemetry], link: link, logger: logger)
         let observeFeature = ObserveFeature(configuration: config.observe, parts: .init(
             agentVersion: options.agentVersion, board: board, link: link, alerts: alerts, capture: capture, certificateFile: hub?.certificateFile,
-            doctor: diagnostics.configuration, samplingSide: samplingSide, invoke: methods.invoke, methodNames: { methods.names }), logger: logger)
+            doctor: diagnostics.configuration, samplingSide: samplingSide, invoke: methods.invoke, methodNames: { methods.names },
+            calibrate: twin.calibrateFromPage, calibrations: { twin.settings.calibrations }), logger: logger)
         recorder.set(observeFeature)
         // READY once the rest has started; the watchdog pings on through the link's flush.
         let readyStatus = "sampling \(board.file.name)" + (hub.map { ", connecting to \($0.host)" } ?? "")
