@@ -116,7 +116,7 @@ final class RunningAgent: @unchecked Sendable {
         waitForMessage { _ in sent.count.withLock({ $0 }) >= count }
     }
 
-    /// Waits (woken by each message) until one satisfies `condition`; that message, or nil after 60 s.
+    /// Waits (woken by each message) until the latest satisfies `condition`; false after 60 s.
     @discardableResult
     func waitForMessage(_ condition: (TelemetryMessage?) -> Bool) -> Bool {
         let deadline = ContinuousClock.now + .seconds(60)
