@@ -10,6 +10,8 @@ source scripts/lib/packages.sh
 install_packages "${test_packages[@]}"
 # promtool, Prometheus and Chromium for the metrics and technician's page tests (AgentRuntimeTests).
 install_packages "${observe_packages[@]}"
+# journalctl and systemd-journal-remote for getLogs' journal tests (AgentRuntimeTests, JournalLogsTests).
+install_packages "${journal_packages[@]}"
 
 # Python: jsonschema for the firmware-interface check; Microsoft's Azure IoT device SDK as the
 # third-party client that LocalHub must serve as IoT Hub would (Tests/LocalHubTests).

@@ -29,6 +29,10 @@ debian13_packages=("${swift_packages[@]}" "${build_packages[@]}" libi2c-dev open
 # promtool and a real Prometheus for /metrics, headless Chromium for the page at a phone viewport.
 observe_packages=(prometheus chromium)
 
+# getLogs from the journal (Tests/Agent/AgentRuntimeTests/JournalLogsTests.swift): journalctl reads
+# a real journal file that systemd-journal-remote makes from export-format entries.
+journal_packages=(systemd systemd-journal-remote)
+
 # install_packages NAME… — apt-get installs those not installed yet (sudo when not root).
 install_packages() {
     local missing=() p sudo=""

@@ -23,7 +23,7 @@ import Synchronization
 /// | alerts | spike detection per sample, alerts, the alarm line |
 /// | diagnostics | `runDiagnostics`: the doctor plan |
 /// | status | `status.json` (runtime directory), read-only reported properties, `blinkLed`, `getHealth` |
-/// | support | `getLogs` (the in-memory log ring), `getSupportBundle` (size-bounded) |
+/// | support | `getLogs` (the in-memory log ring, older lines from the journal under systemd), `getSupportBundle` (size-bounded) |
 /// | methods | the table of direct methods the others contribute |
 /// | service | under systemd (`Type=notify`): READY, STATUS, watchdog pings while sampler and link keep their promises |
 /// | link | the hub connection and the durable outbox feeding it (with a hub) |
@@ -52,9 +52,13 @@ public final class Agent: Sendable {
         /// The process's recent log lines (``RingLogHandler``), for `getLogs` and the support
         /// bundle (nil: not kept).
         public var logRing: LogRing?
+        /// Where `getLogs` finds lines older than the ring's (nil: the service's journal when
+        /// running under systemd, ``JournalSource/detect(environment:cgroup:journaldSocket:)``).
+        public var journal: JournalSource?
 
         public init(agentVersion: String, config: AgentConfig = AgentConfig(), count: Int? = nil, wallClock: (any WallClock)? = nil,
-                    environment: [String: String] = ProcessInfo.processInfo.environment, logRing: LogRing? = nil) {
+                    environment: [String: String] = ProcessInfo.processInfo.environment, logRing: LogRing? = nil, journal: JournalSource? = nil) {
+            self.journal = journal
             self.environment = environment
             self.logRing = logRing
             self.agentVersion = agentVersion
@@ -124,7 +128,8 @@ public final class Agent: Sendable {
                                    announce: announce)
         var settings: [String: String] = [:]
         for (path, text) in config.redactedValues { settings[path] = text }
-        let support = SupportFeature(configuration: .init(agentVersion: options.agentVersion, ring: options.logRing, settings: settings),
+        let journal = options.journal.map { .success($0) } ?? JournalSource.detect(environment: options.environment)
+        let support = SupportFeature(configuration: .init(agentVersion: options.agentVersion, ring: options.logRing, journal: journal, settings: settings),
                                      board: board, status: status, diagnostics: diagnostics)
         // The page records what telemetry sends, and reaches telemetry's methods: set once made.
         let recorder = Later<ObserveFeature>()
@@ -134,7 +139,8 @@ public final class Agent: Sendable {
         let methods = MethodsFeature(features: [diagnostics, status, support, telemetry], link: link, logger: logger)
         let observeFeature = ObserveFeature(configuration: config.observe, parts: .init(
             agentVersion: options.agentVersion, board: board, link: link, alerts: alerts, capture: capture, certificateFile: hub?.certificateFile,
-            doctor: diagnostics.configuration, samplingSide: samplingSide, invoke: methods.invoke, methodNames: { methods.names }), logger: logger)
+            doctor: diagnostics.configuration, samplingSide: samplingSide, invoke: methods.invoke, methodNames: { methods.names },
+            calibrate: twin.calibrateFromPage, calibrations: { twin.settings.calibrations }), logger: logger)
         recorder.set(observeFeature)
         // READY once the rest has started; the watchdog pings on through the link's flush.
         let readyStatus = "sampling \(board.file.name)" + (hub.map { ", connecting to \($0.host)" } ?? "")

@@ -55,6 +55,12 @@ public final class LogRing: Sendable {
         }
     }
 
+    /// When the oldest line the ring still holds was logged (nil: it holds none). Anything the
+    /// process logged before it is gone from the ring (the journal may have it).
+    public var oldest: Date? {
+        state.withLock { $0.head < $0.entries.count ? $0.entries[$0.head].date : nil }
+    }
+
     /// What `getLogs` answers: the newest lines at or above `level` since `since`, oldest first,
     /// as many as fit in `maxBytes` (each counted with its newline).
     public struct Excerpt: Sendable, Equatable {

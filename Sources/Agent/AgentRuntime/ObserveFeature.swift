@@ -9,6 +9,7 @@ import Identity
 import JSON
 import Logging
 import Synchronization
+import SensorCore
 import SystemCalls
 import TechnicianPage
 
@@ -56,9 +57,13 @@ final class ObserveFeature: Feature {
         /// Runs work on the board's drivers between two samples on the sampling thread, one such
         /// run at a time (nil: one is in progress), as `runDiagnostics` does.
         var samplingSide: SamplingSide
-        /// Runs a direct method of the agent's table (blink, calibrate).
+        /// Runs a direct method of the agent's table (blink).
         var invoke: @Sendable (String, [UInt8]) -> MethodResult
         var methodNames: @Sendable () -> [String]
+        /// Applies one channel's calibration from the page (``TwinFeature/calibrateFromPage(_:)``).
+        var calibrate: @Sendable ([UInt8]) -> MethodResult
+        /// The calibrations in force (sensor → channel → calibration).
+        var calibrations: @Sendable () -> [String: [String: Calibration]]
     }
 
     let name = "observe"
@@ -73,10 +78,10 @@ final class ObserveFeature: Feature {
     let scrapes = Mutex(0)
     let scraped = WakeUp()
 
-    /// Page actions: `POST /api/<name>` and the direct method each runs (doctor is run here, so
-    /// the page keeps its report).
+    /// Page actions: `POST /api/<name>` and the direct method each runs (nil: run here; the
+    /// doctor, so the page keeps its report, and calibrate, a form per channel rather than a button).
     static let actions: [(name: String, title: String, method: String?)] = [
-        ("doctor", "Run the doctor", nil), ("blink", "Blink the status LED", "blinkLed"), ("calibrate", "Calibrate", "calibrate"),
+        ("doctor", "Run the doctor", nil), ("blink", "Blink the status LED", "blinkLed"), ("calibrate", "Calibrate", nil),
     ]
 
     init(configuration: ObserveConfig, parts: Parts, logger: Logger) {
@@ -225,6 +230,8 @@ final class ObserveFeature: Feature {
         if let method = entry.method {
             guard parts.methodNames().contains(method) else { return .error(501, "this agent has no \(method) method") }
             result = parts.invoke(method, body)
+        } else if entry.name == "calibrate" {
+            result = parts.calibrate(body)
         } else {
             result = runDoctor()
         }
@@ -275,9 +282,17 @@ final class ObserveFeature: Feature {
             (when: last.when.formatted(Date.ISO8601FormatStyle()),
              checks: last.report.checks.map { PageModel.Check(title: $0.title, status: "\($0.status)", detail: $0.detail) })
         }
+        let inForce = parts.calibrations()
+        let calibrations = parts.board.sensors.flatMap { sensor in
+            sensor.chip.kind.descriptor.channels.map { spec in
+                PageModel.Calibration(sensor: sensor.chip.name, channel: spec.channel.rawValue, unit: spec.channel.unit.rawValue,
+                                      label: inForce[sensor.chip.name]?[spec.channel.rawValue]?.label(digits: spec.channel.facts.digits))
+            }
+        }
         return PageModel(deviceID: parts.board.file.deviceID, board: parts.board.file.name, agentVersion: parts.agentVersion, sensors: sensors,
                          series: series, state: state, doctor: doctor,
-                         actions: offeredActions.map { PageModel.Action(name: $0.name, title: $0.title) })
+                         actions: offeredActions.filter { $0.name != "calibrate" }.map { PageModel.Action(name: $0.name, title: $0.title) },
+                         calibrations: calibrations)
     }
 }
 

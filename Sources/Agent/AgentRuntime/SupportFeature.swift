@@ -7,7 +7,8 @@ import Logging
 import Outbox
 import SensorCore
 
-/// Remote support by direct method: `getLogs` answers from the in-memory ``LogRing``;
+/// Remote support by direct method: `getLogs` answers from the in-memory ``LogRing``, and
+/// under systemd with older lines from the journal (``JournalSource``);
 /// `getSupportBundle` gathers what a support engineer asks for first (status, the configuration
 /// with secrets redacted, outbox statistics, the doctor's report, a register image of each chip
 /// that has a register map, recent log lines), within a size bound: sections that do not fit are
@@ -15,8 +16,10 @@ import SensorCore
 final class SupportFeature: Feature {
     struct Configuration: Sendable {
         var agentVersion: String
-        /// nil: logs are not kept in memory (getLogs answers 409).
+        /// nil: logs are not kept in memory.
         var ring: LogRing?
+        /// Where older lines are, or why there are none (getLogs answers 409 with neither).
+        var journal: Result<JournalSource, JournalSource.Unavailable> = .failure(.init(reason: "not configured"))
         /// The configuration in force, redacted (``AgentConfig/redactedValues``).
         var settings: [String: String]
     }
@@ -73,12 +76,47 @@ final class SupportFeature: Feature {
         case .success(let n): maxBytes = n
         case .failure(let refusal): return refusal.answer
         }
-        guard let ring = configuration.ring else {
-            return .error(409, "this agent keeps no log lines in memory; read them with journalctl -u fieldagent on the device")
+        let ring = configuration.ring
+        if ring == nil, case .failure(let absent) = configuration.journal {
+            return .error(409, "this agent keeps no log lines in memory and has no journal to read (\(absent.reason)); read them with journalctl -u fieldagent on the device")
         }
-        let excerpt = Self.fitting(ring, since: since, level: level, maxBytes: maxBytes - 128)
-        return .ok(.object(["lines": .array(excerpt.lines.map(JSONValue.string)), "omitted": .integer(Int64(excerpt.omitted)),
-                            "droppedByRing": .integer(Int64(excerpt.droppedByRing))]))
+        // Room for the other members and the journal's note.
+        let budget = maxBytes - 384
+        var excerpt = ring.map { Self.fitting($0, since: since, level: level, maxBytes: budget) } ?? LogRing.Excerpt(lines: [], omitted: 0, droppedByRing: 0)
+        // The journal is read for what is older than the ring's oldest line (the ring has the
+        // rest, so no line is answered twice), and only while there is room left.
+        var journalLines: [String] = []
+        let note: String
+        let before = ring?.oldest
+        switch configuration.journal {
+        case .failure(let absent):
+            note = "absent: \(absent.reason)"
+        case .success(let journal):
+            if excerpt.omitted > 0 {
+                note = "not read: the ring's lines filled maxBytes"
+            } else if let since, let before, since >= before {
+                note = "not read: the ring holds every line since \(since.formatted(Date.ISO8601FormatStyle()))"
+            } else {
+                let read = journal.read(since: since, before: before, level: level)
+                note = read.note
+                var left = budget - JSONValue.array(excerpt.lines.map(JSONValue.string)).encoded().count
+                var full = false
+                for entry in read.entries.reversed() {
+                    let size = JSONValue.string(entry.line).encoded().count + 1
+                    full = full || size > left
+                    if !full {
+                        journalLines.append(entry.line)
+                        left -= size
+                    } else {
+                        excerpt.omitted += 1
+                    }
+                }
+                journalLines.reverse()
+            }
+        }
+        return .ok(.object(["lines": .array((journalLines + excerpt.lines).map(JSONValue.string)), "omitted": .integer(Int64(excerpt.omitted)),
+                            "droppedByRing": .integer(Int64(excerpt.droppedByRing)), "journalLines": .integer(Int64(journalLines.count)),
+                            "journal": .string(String(note.prefix(256)))]))
     }
 
     /// The newest lines whose JSON (escapes included) fits in `maxBytes`.

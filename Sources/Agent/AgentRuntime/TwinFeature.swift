@@ -143,12 +143,57 @@ final class TwinFeature: Feature {
             logger.warning("desired \(name.prefix(AgentSettings.maximumTextLength)) is not a writable property of this agent; acknowledged ac 404 and left alone",
                            metadata: ["feature": "twin"])
         }
-        if update.reportedPatch != nil, let store {
+        var patch = update.reportedPatch
+        if let acks = patch.flatMap({ try? JSONValue.parse($0) }), acks[WritableProperty.calibration.rawValue]?["ac"] == .integer(200) {
+            // Who set the calibration in force, for the audit (the page reports its own).
+            patch = acks.merging(.object([TwinProperties.calibrationChangeKey: .object([
+                "source": .string("twin"), "at": .string(Date().formatted(Date.ISO8601FormatStyle())), "av": .integer(Int64(desiredVersion)),
+            ])])).encoded()
+        }
+        save(patch)
+    }
+
+    /// Keeps the settings in force (when a reported patch says something was acknowledged) and
+    /// reports the patch.
+    func save(_ patch: [UInt8]?) {
+        guard let patch else { return }
+        if let store {
             let snapshot = twin.withLock { $0.snapshot }
             if case .failure(let problem) = store.save(snapshot) {
                 logger.error("\(problem); the applied settings will not survive a restart", metadata: ["feature": "twin"])
             }
         }
-        if let patch = update.reportedPatch { link?.report(patch) }
+        link?.report(patch)
+    }
+
+    /// `POST /api/calibrate` from the technician's page: one channel's calibration in the twin's
+    /// shape (`{"ambient": {"temperature": {"offset": -0.4}}}`, `null` removes it), checked as a
+    /// desired `calibration` is, applied live, kept with the twin settings and reported
+    /// (``TwinProperties/applyLocalCalibration(_:source:at:channel:)``). 200 with the channel's
+    /// calibration in force, or 400 with the reason.
+    func calibrateFromPage(_ body: [UInt8]) -> MethodResult {
+        guard let value = try? JSONValue.parse(body), case .object(let bySensor) = value, bySensor.count == 1,
+              let (sensor, channels) = bySensor.first, case .object(let byChannel) = channels, byChannel.count == 1,
+              let channel = byChannel.keys.first else {
+            return .error(400, "expected one channel's calibration: {\"SENSOR\": {\"CHANNEL\": {\"offset\": N} or {\"points\": [{\"raw\", \"reference\"}, {…}]} or null}}")
+        }
+        let path = "\(sensor.prefix(AgentSettings.maximumTextLength)).\(channel.prefix(AgentSettings.maximumTextLength))"
+        let result = twin.withLock {
+            $0.applyLocalCalibration(value, source: "page", at: Date().formatted(Date.ISO8601FormatStyle()), channel: path)
+        }
+        switch result {
+        case .failure(let rejection):
+            logger.warning("refused a calibration from the technician's page: \(rejection.reason)", metadata: ["feature": "twin"])
+            return .error(400, rejection.reason)
+        case .success(let update):
+            // The channel parsed, or the calibration would have been refused.
+            let inForce = Channel(rawValue: channel).flatMap { c in settings.calibration(sensor, c).map { (c, $0) } }
+            let label = inForce.map { $0.1.label(digits: $0.0.facts.digits) }
+            logger.notice("calibration of \(path) is now \(label ?? "none") (from the technician's page)", metadata: ["feature": "twin"])
+            if !update.changed.isEmpty { changed.raise() }
+            save(update.reportedPatch)
+            return .ok(.object(["channel": .string(path), "calibration": inForce.map { AgentSettings.calibrationValue($0.1) } ?? .null,
+                                "label": label.map(JSONValue.string) ?? .null]))
+        }
     }
 }

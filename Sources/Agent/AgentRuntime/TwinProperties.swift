@@ -180,6 +180,33 @@ public struct TwinProperties: Sendable, Equatable {
         return update
     }
 
+    /// A calibration set on the device (the technician's page) rather than through the twin:
+    /// validated by the same code as a desired `calibration` and merged into the one in force.
+    /// The reported patch acknowledges the whole calibration `ac: 203` at the desired `$version`
+    /// in force (a reconnect's twin GET of that version then leaves it alone; a later desired
+    /// `calibration` wins) and sets ``calibrationChangeKey`` to who changed it and when.
+    ///
+    /// - Parameters:
+    ///   - value: the twin's shape, `{"sensor": {"channel": {offset} | {points} | null}}`.
+    ///   - source: who set it (`page`); `at`: when (ISO 8601); `channel`: `sensor.channel`.
+    public mutating func applyLocalCalibration(_ value: JSONValue, source: String, at time: String, channel: String) -> Result<Update, SettingRejection> {
+        let before = settings.twinValue(.calibration)
+        if case .failure(let rejection) = settings.apply(.calibration, value, sensors: sensors) { return .failure(rejection) }
+        var update = Update()
+        let now = settings.twinValue(.calibration)
+        if now != before { update.changed = [.calibration] }
+        update.reportedPatch = JSONValue.object([
+            WritableProperty.calibration.rawValue: Self.ack(now, code: 203, version: desiredVersion,
+                                                            description: "\(channel) set on the device (\(source)); a later desired calibration wins"),
+            Self.calibrationChangeKey: .object(["source": .string(source), "at": .string(time), "channel": .string(channel)]),
+        ]).encoded()
+        return .success(update)
+    }
+
+    /// The read-only reported property saying who last changed the calibration in force and when:
+    /// `{"source": "twin", "at", "av"}` or `{"source": "page", "at", "channel": "sensor.channel"}`.
+    public static let calibrationChangeKey = "calibrationChange"
+
     /// `object` with `value` at `path` (objects made on the way; members elsewhere kept).
     static func inserting(_ value: JSONValue, at path: ArraySlice<String>, into object: JSONValue?) -> JSONValue {
         guard let first = path.first else { return value }

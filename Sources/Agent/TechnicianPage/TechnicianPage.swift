@@ -56,6 +56,20 @@ public struct PageModel: Sendable, Equatable {
         }
     }
 
+    /// A channel the page offers to calibrate, with the calibration in force (its label; nil: none).
+    public struct Calibration: Sendable, Equatable {
+        public var sensor: String
+        public var channel: String
+        public var unit: String
+        public var label: String?
+        public init(sensor: String, channel: String, unit: String, label: String?) {
+            self.sensor = sensor
+            self.channel = channel
+            self.unit = unit
+            self.label = label
+        }
+    }
+
     public var deviceID: String
     public var board: String
     public var agentVersion: String
@@ -66,9 +80,13 @@ public struct PageModel: Sendable, Equatable {
     /// The last doctor run (nil: not run yet) and when, as text.
     public var doctor: (when: String, checks: [Check])?
     public var actions: [Action]
+    /// One form each (`POST /api/calibrate`); empty: the page offers no calibration.
+    public var calibrations: [Calibration]
 
     public init(deviceID: String, board: String, agentVersion: String, sensors: [Sensor], series: [Series],
-                state: [(label: String, text: String, ok: Bool)], doctor: (when: String, checks: [Check])?, actions: [Action]) {
+                state: [(label: String, text: String, ok: Bool)], doctor: (when: String, checks: [Check])?, actions: [Action],
+                calibrations: [Calibration] = []) {
+        self.calibrations = calibrations
         self.deviceID = deviceID
         self.board = board
         self.agentVersion = agentVersion
@@ -82,6 +100,7 @@ public struct PageModel: Sendable, Equatable {
     public static func == (a: PageModel, b: PageModel) -> Bool {
         a.deviceID == b.deviceID && a.board == b.board && a.sensors == b.sensors && a.series == b.series
             && a.state.map(\.text) == b.state.map(\.text) && a.doctor?.checks == b.doctor?.checks && a.actions == b.actions
+            && a.calibrations == b.calibrations
     }
 }
 
@@ -144,8 +163,25 @@ public enum TechnicianPage {
         for action in m.actions {
             html += "<button data-action=\"\(escape(action.name))\">\(escape(action.title))</button>\n"
         }
+        if !m.calibrations.isEmpty {
+            html += "<h3>Calibrate</h3>\n<p><small>An offset, or two readings against a reference. A later calibration from the twin replaces it.</small></p>\n"
+        }
+        for c in m.calibrations { html += calibrationForm(c) }
         html += "<pre id=\"result\"></pre></section>\n<script>\(script)</script>\n</body></html>\n"
         return html
+    }
+
+    /// One channel's form, folded: its calibration in force, an offset or two (raw, reference) points.
+    static func calibrationForm(_ c: PageModel.Calibration) -> String {
+        let (sensor, channel, unit) = (escape(c.sensor), escape(c.channel), escape(c.unit))
+        func number(_ name: String, _ placeholder: String) -> String {
+            "<input name=\"\(name)\" type=\"number\" step=\"any\" inputmode=\"decimal\" placeholder=\"\(placeholder)\">"
+        }
+        return "<details class=\"calibration\"><summary>\(sensor) \(channel) <small>\(escape(c.label ?? "not calibrated"))</small></summary>"
+            + "<form data-sensor=\"\(sensor)\" data-channel=\"\(channel)\">"
+            + "<p>\(number("offset", "offset \(unit)"))</p>"
+            + "<p>or \(number("raw1", "read")) → \(number("ref1", "reference"))<br>and \(number("raw2", "read")) → \(number("ref2", "reference"))</p>"
+            + "<button value=\"set\">Set</button><button value=\"remove\">Remove</button></form></details>\n"
     }
 
     /// A line chart of the series over the last ``window`` seconds, or a note when it has too few points.
@@ -204,13 +240,21 @@ public enum TechnicianPage {
         .series p{margin:0}.value{float:right}svg.chart{width:100%;height:64px}svg text{font-size:9px;fill:#777}
         button{font-size:1em;padding:10px 14px;margin:4px 4px 0 0}input{font-size:1em;padding:8px;width:60%}
         pre{white-space:pre-wrap;font-size:.8em;background:#fff;max-height:240px;overflow:auto}
+        h3{font-size:1em;margin:14px 0 4px}details.calibration{background:#fff;margin:4px 0;padding:6px}
+        details.calibration input{width:28%}details.calibration p{margin:6px 0}
         """
 
     static let script = """
-        document.querySelectorAll('button[data-action]').forEach(function(b){b.onclick=function(){
-        var out=document.getElementById('result');out.textContent='…';
-        fetch('/api/'+b.dataset.action,{method:'POST',headers:{'Authorization':'Bearer '+document.getElementById('token').value}})
+        function send(action,body){var out=document.getElementById('result');out.textContent='…';
+        fetch('/api/'+action,{method:'POST',body:body,headers:{'Authorization':'Bearer '+document.getElementById('token').value}})
         .then(function(r){return r.text().then(function(t){out.textContent=r.status+' '+t;});})
-        .catch(function(e){out.textContent=String(e);});};});
+        .catch(function(e){out.textContent=String(e);});}
+        document.querySelectorAll('button[data-action]').forEach(function(b){b.onclick=function(){send(b.dataset.action,'');};});
+        document.querySelectorAll('form[data-channel]').forEach(function(f){f.onsubmit=function(e){e.preventDefault();
+        var v=function(n){return f.elements[n].value.trim();},c;
+        if(e.submitter&&e.submitter.value==='remove'){c=null;}
+        else if(v('offset')!==''){c={offset:Number(v('offset'))};}
+        else{c={points:[{raw:Number(v('raw1')),reference:Number(v('ref1'))},{raw:Number(v('raw2')),reference:Number(v('ref2'))}]};}
+        var body={},channels={};channels[f.dataset.channel]=c;body[f.dataset.sensor]=channels;send('calibrate',JSON.stringify(body));};});
         """
 }

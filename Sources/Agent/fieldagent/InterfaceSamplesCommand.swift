@@ -52,6 +52,13 @@ extension FieldAgent {
                     emit("reported", "acks-\(i + 2)", nil, acks)
                 }
             }
+            // A calibration from the technician's page: ac 203 and calibrationChange.
+            if let value = try? JSONValue.parse(#"{"\#(first.0)":{"\#(first.1)":{"offset":0.2}}}"#),
+               case .success(let update) = twin.applyLocalCalibration(value, source: "page", at: Date().formatted(Date.ISO8601FormatStyle()),
+                                                                      channel: "\(first.0).\(first.1)"),
+               let patch = update.reportedPatch {
+                emit("reported", "page-calibration", nil, patch)
+            }
             for (name, payload) in [("runDiagnostics", ""), ("blinkLed", #"{"seconds":1}"#), ("blinkLed", #"{"seconds":"x"}"#),
                                     ("getHealth", ""), ("selfDestruct", "{}"), ("getLogs", #"{"level":"info","maxBytes":4096}"#),
                                     ("getLogs", #"{"level":"loud"}"#), ("getSupportBundle", #"{"maxBytes":32768}"#)] {

@@ -1,4 +1,5 @@
 import AgentRuntime
+import HTTPServer
 import Foundation
 import JSON
 import LocalHub
@@ -74,6 +75,63 @@ import Testing
         #expect(waitFor { harness.reported("calibration")?["av"]?.intValue == refused })
         #expect(harness.reported("calibration")?["ac"] == .integer(400))
         #expect(agent.settings.calibration("ambient", .temperature) == .offset(-0.75))
+        harness.stop(agent)
+        await harness.cleanUp()
+    }
+
+    /// A calibration from the technician's page reaches the cloud for audit: the reported
+    /// `calibration` shows it (ac 203 at the desired $version in force) and `calibrationChange`
+    /// says the page set it and when; a later desired calibration wins and says so.
+    @Test func aCalibrationFromThePageIsReportedAndALaterDesiredOneWins() async throws {
+        let harness = try await AgentLocalHubTests.Harness()
+        let token = "0123456789abcdef0123456789abcdef"
+        let tokenFile = harness.folder.file("page-token")
+        try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        chmod(tokenFile, 0o600)
+        let agent = try harness.startAgent(sendFrequency: .seconds(2)) {
+            $0.observe.pageListen = ListenAddress(host: "127.0.0.1", port: 0)
+            $0.observe.pageTokenFile = tokenFile
+        }
+        #expect(waitFor { harness.hub.isConnected(device) && harness.reported("agentVersion") != nil && agent.pagePort != nil })
+        let first = try harness.hub.setDesired(device, patch: .object(["calibration": .object(["ambient": .object([
+            "humidity": .object(["offset": .number(1)])])])]))
+        #expect(waitFor { harness.reported("calibration")?["av"]?.intValue == first })
+        let port = try #require(agent.pagePort)
+
+        let before = Date()
+        let answer = httpRequest(port: port, method: "POST", path: "/api/calibrate", headers: ["Authorization": "Bearer \(token)"],
+                                 body: #"{"ambient":{"temperature":{"points":[{"raw":20,"reference":20.5},{"raw":30,"reference":30.4}]}}}"#)
+        #expect(answer?.status == 200, "\(answer?.body ?? "no answer")")
+        #expect(waitFor { harness.reported("calibrationChange")?["source"] == .string("page") })
+        let change = harness.reported("calibrationChange")
+        #expect(change?["channel"] == .string("ambient.temperature"))
+        if case .string(let at)? = change?["at"], let when = try? Date(at, strategy: Date.ISO8601FormatStyle()) {
+            #expect(when >= before.addingTimeInterval(-1) && when <= Date().addingTimeInterval(1), "\(at)")
+        } else {
+            Issue.record("no time in \(change?.description ?? "nil")")
+        }
+        let ack = harness.reported("calibration")
+        #expect(ack?["ac"] == .integer(203))
+        #expect(ack?["av"]?.intValue == first)
+        #expect(ack?["value"]?["ambient"]?["temperature"]?["points"] != nil)
+        #expect(ack?["value"]?["ambient"]?["humidity"]?["offset"]?.doubleValue == 1, "the twin's calibration of another channel stays")
+        // Telemetry says which calibration produced it.
+        func labelled(_ label: String) -> Bool {
+            ((try? harness.hub.telemetry(device)) ?? []).contains { record in
+                guard let body = try? JSONValue.parse(record.payload) else { return false }
+                return body["readings"]?["ambient"]?["temperature"]?["calibration"] == .string(label)
+            }
+        }
+        #expect(waitFor(20) { labelled("two-point 20.00→20.50 30.00→30.40") })
+
+        // A later desired calibration of that channel wins over the page's.
+        let later = try harness.hub.setDesired(device, patch: .object(["calibration": .object(["ambient": .object([
+            "temperature": .object(["offset": .number(-0.5)])])])]))
+        #expect(waitFor { harness.reported("calibration")?["av"]?.intValue == later && harness.reported("calibrationChange")?["source"] == .string("twin") })
+        #expect(harness.reported("calibration")?["ac"] == .integer(200))
+        #expect(harness.reported("calibrationChange")?["av"]?.intValue == later)
+        #expect(agent.settings.calibration("ambient", .temperature) == .offset(-0.5))
+        #expect(waitFor(20) { labelled("offset -0.50") })
         harness.stop(agent)
         await harness.cleanUp()
     }

@@ -59,6 +59,35 @@ import Testing
         #expect(twin.settings.calibrations == ["ambient": ["humidity": .offset(1)]])
     }
 
+    /// The technician's page sets a channel through the same validation; it is reported ac 203 at
+    /// the desired $version in force, so a reconnect's twin GET of that version leaves it, and a
+    /// later desired calibration wins.
+    @Test func aPageCalibrationHoldsUntilALaterDesiredOne() throws {
+        var twin = TwinProperties(settings: AgentSettings(), sensors: sensors)
+        _ = twin.applyPatch(version: 4, body: Array(#"{"calibration":{"ambient":{"temperature":{"offset":0.2},"humidity":{"offset":1}}}}"#.utf8))
+        let value = try JSONValue.parse(#"{"ambient":{"temperature":{"offset":-0.3}}}"#)
+        let page = try twin.applyLocalCalibration(value, source: "page", at: "2026-12-03T18:00:00Z", channel: "ambient.temperature").get()
+        #expect(page.changed == [.calibration])
+        #expect(twin.settings.calibrations == ["ambient": ["temperature": .offset(-0.3), "humidity": .offset(1)]])
+        let reported = try #require(json(page.reportedPatch))
+        let ack = try #require(reported["calibration"])
+        #expect(ack["ac"] == .integer(203) && ack["av"] == .integer(4))
+        #expect(ack["value"]?["ambient"]?["temperature"] == .object(["offset": .number(-0.3)]))
+        #expect(reported["calibrationChange"] == .object(["source": .string("page"), "at": .string("2026-12-03T18:00:00Z"),
+                                                          "channel": .string("ambient.temperature")]))
+        // Reconnect: the twin GET of version 4, the page's acknowledgement on the reported side.
+        let document = #"{"desired":{"$version":4,"calibration":{"ambient":{"temperature":{"offset":0.2},"humidity":{"offset":1}}}},"reported":{"calibration":\#(ack.description)}}"#
+        #expect(twin.applyFullTwin(Array(document.utf8)).changed.isEmpty)
+        #expect(twin.settings.calibration("ambient", .temperature) == .offset(-0.3))
+        // The page's value is refused as the twin's would be, and nothing changes.
+        let refused = twin.applyLocalCalibration(try JSONValue.parse(#"{"ambient":{"temperature":{"offset":40}}}"#), source: "page", at: "", channel: "")
+        #expect(throws: SettingRejection.self) { try refused.get() }
+        #expect(twin.settings.calibration("ambient", .temperature) == .offset(-0.3))
+        // A later desired calibration of that channel wins.
+        _ = twin.applyPatch(version: 5, body: Array(#"{"calibration":{"ambient":{"temperature":{"offset":0.1}}}}"#.utf8))
+        #expect(twin.settings.calibrations == ["ambient": ["temperature": .offset(0.1), "humidity": .offset(1)]])
+    }
+
     @Test func aCalibrationChangesTheReadingsWhichSayWhichOneProducedThem() throws {
         func run(_ patch: String?) throws -> [TelemetryMessage] {
             let sent = Mutex<[TelemetryMessage]>([])

@@ -6,6 +6,7 @@ import HAL
 import HTTPServer
 import HubClient
 import Logging
+import SensorCore
 import Synchronization
 import Testing
 
@@ -88,6 +89,8 @@ final class RunningAgent: @unchecked Sendable {
     let agent: Agent
     final class Sent: Sendable {
         let count = Mutex(0)
+        /// The last messages, newest last (bounded).
+        let last = Mutex<[TelemetryMessage]>([])
         let wake = WakeUp()
     }
     let sent = Sent()
@@ -99,8 +102,9 @@ final class RunningAgent: @unchecked Sendable {
         configure(&config)
         let sent = self.sent
         agent = Agent(board: board, options: .init(agentVersion: "test", config: config), hub: hub?.hubSettings(), logger: Logger(label: "agent"),
-                      output: { _ in
+                      output: { message in
                           sent.count.withLock { $0 += 1 }
+                          sent.last.withLock { $0 = Array(($0 + [message]).suffix(16)) }
                           sent.wake.raise()
                       })
         let agent = self.agent
@@ -109,8 +113,14 @@ final class RunningAgent: @unchecked Sendable {
 
     /// Waits (woken by each message) until `count` messages went out; false after 60 s.
     func waitForMessages(_ count: Int) -> Bool {
+        waitForMessage { _ in sent.count.withLock({ $0 }) >= count }
+    }
+
+    /// Waits (woken by each message) until the latest satisfies `condition`; false after 60 s.
+    @discardableResult
+    func waitForMessage(_ condition: (TelemetryMessage?) -> Bool) -> Bool {
         let deadline = ContinuousClock.now + .seconds(60)
-        while sent.count.withLock({ $0 }) < count {
+        while !condition(sent.last.withLock({ $0.last })) {
             guard ContinuousClock.now < deadline else { return false }
             _ = sent.wake.wait(timeout: .seconds(1))
         }
@@ -232,6 +242,64 @@ extension URL {
         #expect(httpRequest(port: port, method: "POST", path: "/api/blink", headers: ["Authorization": "Bearer \(token)"])?.status == 401)
     }
 
+    /// Issue 18 item 7 from the page: `POST /api/calibrate` takes one channel's calibration in the
+    /// twin's shape, refuses what the twin refuses (400 with the reason), applies a good one to
+    /// the readings at once and keeps it with the twin settings.
+    @Test func calibrateFromThePage() throws {
+        let folder = try TemporaryDirectory(prefix: "fieldagent-page-calibrate")
+        try token.write(toFile: folder.file("page-token"), atomically: true, encoding: .utf8)
+        chmod(folder.file("page-token"), 0o600)
+        let running = try RunningAgent(board: "sim-factory-line", configure: {
+            $0.observe.pageListen = ListenAddress(host: "127.0.0.1", port: 0)
+            $0.observe.pageTokenFile = folder.file("page-token")
+            $0.core.stateDirectory = folder.file("state")
+        })
+        defer { running.agent.stop() }
+        #expect(running.waitForMessages(2))
+        let port = try #require(running.agent.pagePort)
+        let page = try #require(httpRequest(port: port, path: "/"))
+        #expect(page.body.contains("<form data-sensor=\"ambient\" data-channel=\"temperature\">"))
+        #expect(page.body.contains("<form data-sensor=\"motor\" data-channel=\"vibrationRMS\">"))
+        let raw = try #require(running.sent.last.withLock { $0.last }?.readings["ambient"]?["temperature"])
+        #expect(raw.calibration == nil)
+
+        let good = #"{"ambient":{"temperature":{"offset":10}}}"#
+        let auth = ["Authorization": "Bearer \(token)"]
+        #expect(httpRequest(port: port, method: "POST", path: "/api/calibrate", body: good)?.status == 401)
+        #expect(httpRequest(port: port, method: "POST", path: "/api/calibrate", headers: ["Authorization": "Bearer wrong"], body: good)?.status == 401)
+        // Refused with the twin's own reasons; nothing changes.
+        for (body, reason) in [(#"{"ambient":{"temperature":{"offset":40}}}"#, "beyond ±12.5 °C"),
+                               (#"{"ambient":{"co2":{"offset":1}}}"#, "ambient does not report co2"),
+                               (#"{"attic":{"temperature":{"offset":1}}}"#, "'attic' is not a sensor of this board"),
+                               (#"{"ambient":{"temperature":{"offset":1},"humidity":{"offset":1}}}"#, "one channel"),
+                               ("banana", "one channel")] {
+            let refused = httpRequest(port: port, method: "POST", path: "/api/calibrate", headers: auth, body: body)
+            #expect(refused?.status == 400, "\(body)")
+            #expect(refused?.body.contains(reason) == true, "\(body): \(refused?.body ?? "no answer")")
+        }
+        #expect(running.agent.settings.calibrations.isEmpty)
+
+        let applied = try #require(httpRequest(port: port, method: "POST", path: "/api/calibrate", headers: auth, body: good))
+        #expect(applied.status == 200, "\(applied.body)")
+        #expect(applied.body.contains(#""label":"offset +10.00""#), "\(applied.body)")
+        #expect(running.agent.settings.calibration("ambient", .temperature) == .offset(10))
+        // The next messages say which calibration produced them, and are 10 °C above the raw ones.
+        #expect(running.waitForMessage { $0?.readings["ambient"]?["temperature"]?.calibration == "offset +10.00" })
+        let calibrated = try #require(running.sent.last.withLock { $0.last }?.readings["ambient"]?["temperature"])
+        #expect(calibrated.avg > raw.max + 5, "raw \(raw.min)…\(raw.max), calibrated \(calibrated.avg)")
+        #expect(running.sent.last.withLock { $0.last }?.readings["ambient"]?["humidity"]?.calibration == nil)
+        #expect(httpRequest(port: port, path: "/")?.body.contains("ambient temperature <small>offset +10.00</small>") == true)
+        // Kept with the twin settings: an agent started on the same state directory has it.
+        let restarted = Agent(board: try openBoard("sim-factory-line"),
+                              options: .init(agentVersion: "test", config: testConfig(sendFrequency: .seconds(30), stateDirectory: folder.file("state"))),
+                              hub: nil, logger: Logger(label: "test"))
+        #expect(restarted.settings.calibration("ambient", .temperature) == .offset(10))
+        // null removes it.
+        let removed = httpRequest(port: port, method: "POST", path: "/api/calibrate", headers: auth, body: #"{"ambient":{"temperature":null}}"#)
+        #expect(removed?.status == 200)
+        #expect(running.agent.settings.calibrations.isEmpty)
+    }
+
     /// Chromium at 390×844 (a phone): the healthy page, and the page of a board whose BME280 is
     /// absent (boards/sim-faulty.yaml). The DOM Chromium built must show the fault. With
     /// UPDATE_SCREENSHOTS=1 the screenshots are written to docs/.
@@ -258,6 +326,7 @@ extension URL {
             #expect(!dom.output.contains("<tr class=\"fault\" data-sensor="))
         }
         #expect(dom.output.contains("<polyline"), "no chart")
+        #expect(dom.output.contains("<form data-sensor=\"ambient\" data-channel=\"temperature\">"), "no calibration form")
         let screenshot = folder.file("page.png")
         let shot = try runProgram(chromium, common + ["--screenshot=\(screenshot)", url])
         let png = try Data(contentsOf: URL(fileURLWithPath: screenshot))

@@ -213,3 +213,48 @@ import Testing
         #expect(!POSIX.isIPAddress("localhost") && !POSIX.isIPAddress("hub.azure-devices.net") && !POSIX.isIPAddress("1.2.3"))
     }
 }
+
+/// `POSIX.runBounded`: a program's output within a byte and a time bound; one that floods,
+/// hangs or closes its output and stays is killed and reaped, never waited for without end.
+@Suite struct BoundedRunTests {
+    @Test func theOutputTheErrorOutputAndTheExitStatus() throws {
+        let run = try POSIX.runBounded("/bin/sh", ["-c", "printf 'hello\\n'; printf oops >&2; read line; echo \"[$line]\"; exit 3"],
+                                       maximumOutput: 1024, timeout: .seconds(30))
+        // Standard input is /dev/null: read gets nothing at once.
+        #expect(String(decoding: run.output, as: UTF8.self) == "hello\n[]\n")
+        #expect(String(decoding: run.errorOutput, as: UTF8.self) == "oops")
+        #expect(run.end == .exited(3))
+        #expect(!run.truncated && !run.timedOut && !run.succeeded)
+        #expect(try POSIX.runBounded("/bin/true", [], maximumOutput: 16, timeout: .seconds(30)).succeeded)
+    }
+
+    @Test func aFloodIsCutAtTheByteBound() throws {
+        let started = ContinuousClock.now
+        let run = try POSIX.runBounded("/usr/bin/yes", ["flood"], maximumOutput: 100_000, timeout: .seconds(30))
+        #expect(run.truncated && !run.timedOut)
+        #expect(run.output.count == 100_000)
+        #expect(run.output.starts(with: Array("flood\nflood\n".utf8)))
+        #expect(run.end == .signalled(SIGKILL))
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
+
+    @Test func aHangIsCutAtTheTimeBound() throws {
+        let started = ContinuousClock.now
+        let run = try POSIX.runBounded("/bin/sh", ["-c", "echo partial; exec sleep 60"], maximumOutput: 1024, timeout: .milliseconds(300))
+        let took = ContinuousClock.now - started
+        #expect(run.timedOut && !run.truncated)
+        #expect(String(decoding: run.output, as: UTF8.self) == "partial\n")
+        #expect(run.end == .signalled(SIGKILL))
+        #expect(took >= .milliseconds(300) && took < .seconds(10), "\(took)")
+        // Closing its output does not let a program keep the caller waiting.
+        let closed = try POSIX.runBounded("/bin/sh", ["-c", "exec >&- 2>&-; exec sleep 60"], maximumOutput: 1024, timeout: .seconds(30))
+        #expect(closed.end == .signalled(SIGKILL) && !closed.timedOut)
+        #expect(ContinuousClock.now - started < .seconds(20))
+    }
+
+    @Test func aMissingProgramIsAnError() {
+        #expect(throws: SystemError(errno: ENOENT, function: "posix_spawn", subject: "/nonexistent/journalctl")) {
+            try POSIX.runBounded("/nonexistent/journalctl", [], maximumOutput: 16, timeout: .seconds(1))
+        }
+    }
+}
