@@ -236,6 +236,8 @@ let package = Package(
 // Issue 18: the agent serves metrics and the technician's page (its own lines, for easy merges).
 package.targets.first { $0.name == "AgentRuntime" }?.dependencies += ["HTTPServer", "AgentMetrics", "TechnicianPage"]
 package.targets.first { $0.name == "AgentRuntimeTests" }?.dependencies += ["HTTPServer"]
+// The hot-swap acceptance test pins the model it delivers with the predictor's own SHA-256.
+package.targets.first { $0.name == "AgentRuntimeTests" }?.dependencies += ["PredictorServer"]
 
 // Every target without an explicit path lives at its layer's folder (see `layers` above).
 // Every test target may use the shared helpers in Tests/TestSupport.

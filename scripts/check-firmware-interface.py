@@ -96,7 +96,7 @@ if not {("sim-factory-line", "telemetry"), ("sim-factory-line", "alert")} <= uns
     sys.exit(1)
 
 # predictor.v1 (issue 7): the committed examples, and frames as the serving path encodes them —
-# requests, verdicts (warming up, quiet, a detected spike) and every error code.
+# requests, verdicts (warming up, quiet, a detected spike), every error code and a hot swap.
 predictor_schema = json.loads((interface / "predictor.v1.schema.json").read_text())
 jsonschema.Draft202012Validator.check_schema(predictor_schema)
 for example in sorted((interface / "examples").glob("predictor-*.json")):
@@ -119,6 +119,9 @@ if not any(p["type"] == "verdict" and p["spike_detected"] for p in payloads):
     problems.append("no verdict detected the planted spike")
 if not any(p["type"] == "verdict" and p["warming_up"] for p in payloads):
     problems.append("no warming-up verdict")
+for kind in ("load_model", "model_loaded"):
+    if not any(p["type"] == kind for p in payloads):
+        problems.append(f"no {kind} frame (hot swap)")
 for problem in problems:
     print(f"FAIL predictor.v1: {problem}")
 

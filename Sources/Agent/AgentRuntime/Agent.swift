@@ -109,7 +109,11 @@ public final class Agent: Sendable {
                                deliverModel: { [socket = config.alerts.effectivePredictorSocket] request in
                                    Result { () throws(PredictorLinkError) -> String in
                                        try PredictorClient(path: socket, deadline: .seconds(10)).loadModel(path: request.path, sha256: request.sha256)
-                                   }.mapError { PredictorModelRequestError(reason: "\($0)") }
+                                   }.mapError { error in
+                                       // A refusal's message is the predictor's reason; anything else says what failed.
+                                       if case .rejected(_, let message) = error { return PredictorModelRequestError(reason: message) }
+                                       return PredictorModelRequestError(reason: "\(error)")
+                                   }
                                })
         let alerts = AlertsFeature(configuration: config.alerts, board: board, link: link, logger: logger, output: alertOutput)
         let samplingSide = SamplingSide(wake: wake)

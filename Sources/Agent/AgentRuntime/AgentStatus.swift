@@ -85,6 +85,9 @@ public struct AgentStatus: Codable, Equatable, Sendable {
     public var outbox: Outbox?
     public var route: String
     public var detector: String?
+    /// The model id on the last spike verdict: which model the predictor serves (it changes with a
+    /// hot swap), or the fallback detector's id (absent before the first verdict and in older files).
+    public var detectorModel: String?
     /// The wall clock: `waiting for synchronisation (12 s of 120 s)`, `synchronised (…)`,
     /// `unsynchronised (…)` or `simulated time` (absent in files from older agents).
     public var clock: String?
@@ -93,11 +96,12 @@ public struct AgentStatus: Codable, Equatable, Sendable {
 
     public init(pid: Int32, deviceID: String, board: String, updated: Date, link: String, lastError: String? = nil, twin: String,
                 settings: [String: JSONValue], sent: Int, outbox: Outbox? = nil, route: String, detector: String? = nil,
-                clock: String? = nil, sensors: [Sensor]? = nil) {
+                clock: String? = nil, sensors: [Sensor]? = nil, detectorModel: String? = nil) {
         (self.pid, self.deviceID, self.board, self.updated, self.link, self.lastError, self.twin) =
             (pid, deviceID, board, updated, link, lastError, twin)
         (self.settings, self.sent, self.outbox, self.route, self.detector, self.clock, self.sensors) =
             (settings, sent, outbox, route, detector, clock, sensors)
+        self.detectorModel = detectorModel
     }
 
     public static func path(in directory: String) -> String { directory + "/status.json" }

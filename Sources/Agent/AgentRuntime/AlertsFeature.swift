@@ -111,6 +111,7 @@ final class AlertsFeature: Feature {
     /// Why the alarm line is high (empty: it is low).
     var alarmReasons: [String] { state.withLock { $0.reasons } }
     var detector: SpikeRouter.Source { router.source }
+    var detectorModel: String? { router.modelID }
     var verdicts: (predictor: Int, fallback: Int) { state.withLock { $0.verdicts } }
 
     /// One sample's readings, `elapsed` board time after the start.

@@ -95,6 +95,10 @@ public final class SpikeRouter: @unchecked Sendable {
     let current = Mutex(Source.fallback)
     /// Who answers now (read by the status writer on another thread).
     public var source: Source { current.withLock { $0 } }
+    let lastModel = Mutex<String?>(nil)
+    /// The model id on the last verdict used (`spike-gbt.v2-…` from the predictor, `robust-z.v1(…)`
+    /// from the fallback); nil before the first. Read by the status writer on another thread.
+    public var modelID: String? { lastModel.withLock { $0 } }
     public private(set) var samplesByPredictor = 0
     public private(set) var samplesByFallback = 0
 
@@ -132,6 +136,7 @@ public final class SpikeRouter: @unchecked Sendable {
             if route == .predictor, from != source { switched(to: from) }
             if route == .hub { current.withLock { $0 = .fallback } }
             guard let verdict else { continue }
+            lastModel.withLock { $0 = verdict.modelID }
             let hit = !verdict.warmingUp && (threshold.map { verdict.spikeProbability >= $0 } ?? verdict.spikeDetected)
             var history = recent[stream, default: []]
             history.append(hit)

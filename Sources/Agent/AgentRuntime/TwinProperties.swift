@@ -219,11 +219,12 @@ public struct TwinProperties: Sendable, Equatable {
     /// At most this many unknown desired keys are acknowledged per document (the rest are only logged).
     public static let maximumUnknownAcknowledged = 16
 
-    /// Desired keys that are neither a writable property nor twin metadata (`$…`) nor an IoT Plug and
+    /// Desired keys that are neither a writable property, nor `predictorModel` (passed on to the
+    /// predictor and acknowledged by ``TwinFeature``), nor twin metadata (`$…`) nor an IoT Plug and
     /// Play component (an object marked `"__t": "c"`, owned by another component), in name order.
     static func unknownKeys(in desired: JSONValue) -> [String] {
         guard case .object(let fields) = desired else { return [] }
-        let known = Set(WritableProperty.allCases.map(\.rawValue))
+        let known = Set(WritableProperty.allCases.map(\.rawValue) + [PredictorModelRequest.key])
         return fields.filter { name, value in
             !known.contains(name) && !name.hasPrefix("$") && value["__t"] != .string("c")
         }.map(\.key).sorted().prefix(maximumUnknownAcknowledged).map { $0 }

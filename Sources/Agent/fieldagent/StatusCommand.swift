@@ -48,7 +48,7 @@ extension FieldAgent {
                 "sent      \(status.sent) message(s) acknowledged by the hub",
                 "twin      \(status.twin)",
                 "clock     \(status.clock ?? "unknown")",
-                "route     \(status.route)\(status.detector.map { " (spike detection: \($0))" } ?? "")",
+                "route     \(status.route)\(status.detector.map { " (spike detection: \($0)\(status.detectorModel.map { ", \($0)" } ?? ""))" } ?? "")",
                 "settings  " + status.settings.keys.sorted().map { "\($0)=\(status.settings[$0]?.description ?? "")" }.joined(separator: " "),
             ]
             for sensor in status.sensors ?? [] {

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import Predictor
+import SystemCalls
 
 /// One client connection: splits the byte stream into predictor.v1 frames, answers each with a
 /// verdict or an error frame, and flushes once per read batch.
@@ -12,6 +13,11 @@ import Predictor
 /// Bounded: while the channel is not writable (the client does not read its answers) no more
 /// requests are read, and a connection whose unsent answers pass ``maximumPendingOutputBytes``
 /// is closed; the streams it fed are released when it closes (``PredictorEngine/release(_:)``).
+///
+/// A `load_model` is read, hashed, parsed and self-tested on a thread of its own (tens to
+/// hundreds of milliseconds), not on the event loop, so the other connections' samples keep
+/// their answers within the agent's deadline during a hot swap. This connection reads nothing
+/// more until the delivery is answered, so its answers stay in request order.
 final class PredictorConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -20,6 +26,8 @@ final class PredictorConnectionHandler: ChannelInboundHandler {
     private let logger: Logger
     private var pending: ByteBuffer?
     private var closing = false
+    /// A model delivery from this connection is being loaded off the event loop.
+    private var loading = false
     /// Streams this connection fed (each retained once in the engine).
     private var streams: Set<PredictorEngine.StreamID> = []
     static let maximumPendingOutputBytes = 1 << 20
@@ -37,7 +45,12 @@ final class PredictorConnectionHandler: ChannelInboundHandler {
         } else {
             pending?.writeBuffer(&incoming)
         }
-        while var buffer = pending, buffer.readableBytes >= 4, !closing {
+        answerPending(context: context)
+    }
+
+    /// Answers every complete frame buffered, until a model delivery is under way.
+    private func answerPending(context: ChannelHandlerContext) {
+        while var buffer = pending, buffer.readableBytes >= 4, !closing, !loading {
             let length: Int
             do throws(PredictorFrameError) {
                 let b = buffer.readableBytesView
@@ -58,18 +71,20 @@ final class PredictorConnectionHandler: ChannelInboundHandler {
             buffer.moveReaderIndex(forwardBy: 4)
             guard let payload = buffer.readBytes(length: length) else { break }
             pending = buffer.readableBytes > 0 ? buffer : nil
-            let answer = engine.answer(payload: payload) { stream in
-                if streams.insert(stream).inserted { engine.retain(stream) }
+            let answer: PredictorMessage
+            switch PredictorEngine.decode(payload: payload) {
+            case .success(.loadModel(let id, let path, let sha256)):
+                load(id: id, path: path, sha256: sha256, context: context)
+                continue
+            case .success(let message):
+                answer = engine.answer(message, payload: payload) { stream in
+                    if streams.insert(stream).inserted { engine.retain(stream) }
+                }
+            case .failure(let undecodable):
+                answer = undecodable.answer
             }
-            switch answer {
-            case .modelLoaded(_, let current, let previous):
-                logger.notice("model swapped", metadata: ["model": "\(current)", "previous": "\(previous)"])
-            case .error(_, "model_refused", let message):
-                logger.warning("model refused; the previous one keeps serving", metadata: ["reason": "\(message)", "model": "\(engine.modelID)"])
-            case .error(_, let code, let message):
+            if case .error(_, let code, let message) = answer {
                 logger.debug("refused a predictor request", metadata: ["code": "\(code)", "reason": "\(message)"])
-            default:
-                break
             }
             send(answer, context: context)
         }
@@ -77,6 +92,44 @@ final class PredictorConnectionHandler: ChannelInboundHandler {
             buffer.discardReadBytes()
             pending = buffer
         }
+    }
+
+    /// Loads a delivered model on a thread of its own; the answer is sent from the event loop,
+    /// and then the frames buffered meanwhile are answered.
+    private func load(id: UInt64, path: String, sha256: String, context: ChannelHandlerContext) {
+        loading = true
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
+        let engine = self.engine
+        let work: @Sendable () -> Void = {
+            let answer: PredictorMessage = switch engine.loadModel(path: path, sha256: sha256) {
+            case .success(let swap): .modelLoaded(id: id, modelID: swap.current, previousModelID: swap.previous)
+            case .failure(let refusal): .error(id: id, code: "model_refused", message: refusal.reason)
+            }
+            loop.execute { bound.value.handler.loaded(answer, context: bound.value.context) }
+        }
+        if POSIX.startThread(work) != 0 {
+            loaded(.error(id: id, code: "model_refused", message: "no thread to load \(path) on; the previous model keeps serving"),
+                   context: context)
+        }
+    }
+
+    private func loaded(_ answer: PredictorMessage, context: ChannelHandlerContext) {
+        loading = false
+        switch answer {
+        case .modelLoaded(_, let current, let previous):
+            logger.notice("model swapped", metadata: ["model": "\(current)", "previous": "\(previous)"])
+        case .error(_, _, let message):
+            logger.warning("model refused; the previous one keeps serving", metadata: ["reason": "\(message)", "model": "\(engine.modelID)"])
+        default:
+            break
+        }
+        guard !closing, context.channel.isActive else { return }
+        send(answer, context: context)
+        answerPending(context: context)
+        context.flush()
+        context.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenComplete { _ in }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -91,7 +144,7 @@ final class PredictorConnectionHandler: ChannelInboundHandler {
 
     /// Back-pressure: a client that does not read gets no more requests read.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        context.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenComplete { _ in }
+        context.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable && !loading).whenComplete { _ in }
         context.fireChannelWritabilityChanged()
     }
 

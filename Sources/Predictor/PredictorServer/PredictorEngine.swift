@@ -52,6 +52,8 @@ public final class PredictorEngine: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Whether a model delivery is being read, checked or swapped in.
+    private let loading = Mutex(false)
     private let models: ModelSource?
     public let idleStreamTimeout: Duration
     /// A monotonic clock (injected by tests).
@@ -114,8 +116,14 @@ public final class PredictorEngine: Sendable {
     }
 
     /// Verifies and swaps in the model at `path`: (previous id, new id), or why it was refused.
+    /// One delivery at a time: another one arriving meanwhile is refused (it would race this one,
+    /// and each holds a thread of the server while it reads, parses and self-tests).
     public func loadModel(path: String, sha256: String) -> Result<(previous: String, current: String), ModelRefusal> {
         guard let models else { return .failure(ModelRefusal("this predictor does not take model deliveries")) }
+        guard loading.withLock({ busy in defer { busy = true }; return !busy }) else {
+            return .failure(ModelRefusal("another model delivery is in progress; deliver \(path) again when it is answered"))
+        }
+        defer { loading.withLock { $0 = false } }
         let bytes: [UInt8]
         switch models.read(path) {
         case .success(let b): bytes = b
@@ -148,12 +156,27 @@ public final class PredictorEngine: Sendable {
 
     /// Like ``answer(payload:)``; `fed` is told the stream of each sample classified.
     func answer(payload: [UInt8], fed: (StreamID) -> Void) -> PredictorMessage {
-        let message: PredictorMessage
-        do throws(PredictorFrameError) {
-            message = try PredictorWire.decode(payload: payload)
-        } catch {
-            return .error(id: PredictorWire.requestID(inPayload: payload), code: error.code, message: error.description)
+        switch Self.decode(payload: payload) {
+        case .success(let message): answer(message, payload: payload, fed: fed)
+        case .failure(let refusal): refusal.answer
         }
+    }
+
+    /// A payload that is not a valid predictor.v1 message, with the error frame that answers it.
+    struct Undecodable: Error {
+        var answer: PredictorMessage
+    }
+
+    static func decode(payload: [UInt8]) -> Result<PredictorMessage, Undecodable> {
+        do throws(PredictorFrameError) {
+            return .success(try PredictorWire.decode(payload: payload))
+        } catch {
+            return .failure(Undecodable(answer: .error(id: PredictorWire.requestID(inPayload: payload), code: error.code, message: error.description)))
+        }
+    }
+
+    /// The answer to a decoded request (`payload` is its text, for the id of an unexpected one).
+    func answer(_ message: PredictorMessage, payload: [UInt8], fed: (StreamID) -> Void) -> PredictorMessage {
         switch message {
         case .sample(let id, let sample):
             guard sample.value.isFinite, sample.captureTime.isFinite else {

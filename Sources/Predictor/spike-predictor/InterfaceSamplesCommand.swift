@@ -6,6 +6,7 @@ import PredictorServer
 
 /// Prints predictor.v1 frames exactly as the agent's side encodes requests and the server answers
 /// them (``PredictorEngine/answer(payload:)`` and ``PredictorWire/encode(_:)``, the serving path),
+/// including a hot swap of the `--model` file (`load_model`, `model_loaded`, `model_refused`),
 /// one JSON line per frame: `{"name", "length" (the 4-byte prefix), "payload" (the payload text)}`.
 /// scripts/check-firmware-interface.py validates each payload against
 /// firmware-interface/predictor.v1.schema.json and checks the prefix.
@@ -20,7 +21,7 @@ struct InterfaceSamples: ParsableCommand {
 
     func run() throws {
         let detector: SpikePredictor.Detector = if let model { .forest(try loadModel(model)) } else { .robust(.standard) }
-        let engine = PredictorEngine(SpikePredictor(detector: detector, maxStreams: 2))
+        let engine = PredictorEngine(SpikePredictor(detector: detector, maxStreams: 2), models: modelFiles)
 
         // A temperature stream with a little noise and a 3 °C spike at sample 50: warming-up
         // verdicts, quiet ones and a detected spike.
@@ -49,6 +50,17 @@ struct InterfaceSamples: ParsableCommand {
         ]
         for (name, payload) in refused {
             emit("answer to \(name)", PredictorWire.encode(engine.answer(payload: Array(payload.utf8))))
+        }
+        // Hot swap: the model file delivered again with its SHA-256 (swapped, the same model), then
+        // with a hash it does not have (refused).
+        if let model, let bytes = FileManager.default.contents(atPath: model) {
+            let right = SHA256.hex([UInt8](bytes)), wrong = String(repeating: "0", count: 64)
+            for (id, hash) in [(UInt64(100), right), (101, wrong)] {
+                let request = PredictorWire.encode(.loadModel(id: id, path: model, sha256: hash))
+                emit("load_model \(hash == right ? "pinned" : "wrongly pinned")", request)
+                emit("answer to load_model \(hash == right ? "pinned" : "wrongly pinned")",
+                     PredictorWire.encode(engine.answer(payload: Array(request.dropFirst(4)))))
+            }
         }
         // … and the framing errors it sends before closing one.
         for (name, prefix) in [("empty_frame", [UInt8](repeating: 0, count: 4)), ("frame_too_long", [0, 0, 0x40, 0x01])] {

@@ -258,6 +258,15 @@ import Testing
         #expect(twin.settings.sendFrequency == .seconds(5))
     }
 
+    /// `predictorModel` is the twin feature's to acknowledge (200 or 500 once the predictor
+    /// answered), never a 404 here first.
+    @Test func aDesiredPredictorModelIsNotAcknowledgedAsUnknown() {
+        var twin = TwinProperties(settings: AgentSettings())
+        let update = twin.applyPatch(version: 5, body: patch(#"{"predictorModel":{"path":"/m.json","sha256":"\#(String(repeating: "a", count: 64))"},"$version":5}"#))
+        #expect(update.unknown == [])
+        #expect(json(update.reportedPatch)?["predictorModel"] == nil)
+    }
+
     @Test func theTelemetryConfigDefaultIsReportedWith203() {
         let twin = TwinProperties(settings: AgentSettings(sendFrequency: .seconds(45)))
         let report = json(twin.defaultsReport(for: patch(#"{"desired":{"$version":1},"reported":{"$version":1}}"#)))

@@ -116,6 +116,73 @@ struct HotSwapTests {
         }
     }
 
+    /// A delivery held half-way (its file read blocks until released) does not hold up samples:
+    /// the load runs off the event loop, so other connections keep getting verdicts from the
+    /// model in service, and the first sample after the answer comes from the new one.
+    @Test func samplesAreAnsweredWhileAModelIsBeingLoaded() async throws {
+        let first = try SpikeForest(json: [UInt8](try Data(contentsOf: URL(fileURLWithPath: repositoryPath("models/spike-forest.v1.json")))))
+        let secondBytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: repositoryPath("models/spike-gbt.v2.json"))))
+        let second = try SpikeForest(json: secondBytes)
+        let reading = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let held = PredictorEngine.ModelSource(
+            read: { path in
+                reading.signal()
+                release.wait()
+                return Self.files.read(path)
+            },
+            parse: Self.files.parse)
+        let socket = "/tmp/fa-pred-\(getpid())-held.sock"
+        unlink(socket)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let engine = PredictorEngine(SpikePredictor(detector: .forest(first)), models: held)
+        let server = try await PredictorServer.start(path: socket, engine: engine, group: group, logger: Self.logger)
+        let path = repositoryPath("models/spike-gbt.v2.json")
+
+        struct Seen: Sendable {
+            var loadStarted = false
+            var whileLoading: [Result<String, PredictorLinkError>] = []
+            var delivery: Result<String, PredictorLinkError>?
+            var after: Result<String, PredictorLinkError>?
+        }
+        // Blocking socket calls, on threads of their own (not the cooperative pool).
+        let seen = await withCheckedContinuation { (done: CheckedContinuation<Seen, Never>) in
+            Thread.detachNewThread {
+                var seen = Seen()
+                let delivered = DispatchSemaphore(value: 0)
+                let delivery = Mutex<Result<String, PredictorLinkError>?>(nil)
+                Thread.detachNewThread {
+                    let admin = PredictorClient(path: socket, deadline: .seconds(30))
+                    let result = Result { () throws(PredictorLinkError) -> String in try admin.loadModel(path: path, sha256: SHA256.hex(secondBytes)) }
+                    delivery.withLock { $0 = result }
+                    delivered.signal()
+                }
+                seen.loadStarted = reading.wait(timeout: .now() + 10) == .success
+                let client = PredictorClient(path: socket, deadline: .seconds(5))
+                func classify(_ i: Int) -> Result<String, PredictorLinkError> {
+                    Result { () throws(PredictorLinkError) -> String in
+                        try client.classify(PredictorSample(device: "d", channel: "t", captureTime: Double(i), value: 20 + 0.01 * Double(i % 7))).modelID
+                    }
+                }
+                seen.whileLoading = (0..<40).map(classify)
+                release.signal()
+                _ = delivered.wait(timeout: .now() + 30)
+                seen.delivery = delivery.withLock { $0 }
+                seen.after = classify(40)
+                done.resume(returning: seen)
+            }
+        }
+        try await server.stop()
+        try await group.shutdownGracefully()
+
+        #expect(seen.loadStarted, "the delivery reached the model source")
+        #expect(seen.whileLoading.count == 40)
+        for (i, result) in seen.whileLoading.enumerated() {
+            #expect((try? result.get()) == first.modelID, "sample \(i) during the load: \(result)")
+        }
+        #expect((try? seen.delivery?.get()) == second.modelID, "\(String(describing: seen.delivery))")
+        #expect((try? seen.after?.get()) == second.modelID, "\(String(describing: seen.after))")
+    }
+
     @Test func sha256MatchesTheStandardVectors() {
         #expect(SHA256.hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")

@@ -118,7 +118,8 @@ struct PredictorWireTests {
 
 /// The examples in firmware-interface/ decode, and re-encode to the same bytes.
 struct PredictorExamplesTests {
-    @Test(arguments: ["predictor-sample.json", "predictor-verdict.json", "predictor-error.json"])
+    @Test(arguments: ["predictor-sample.json", "predictor-verdict.json", "predictor-error.json",
+                      "predictor-load-model.json", "predictor-model-loaded.json", "predictor-model-refused.json"])
     func examplesDecodeAndReencodeExactly(_ name: String) throws {
         let url = URL(fileURLWithPath: repositoryPath("firmware-interface/examples/\(name)"))
         var text = try String(contentsOf: url, encoding: .utf8)
