@@ -137,7 +137,11 @@ public final class SpikeRouter: @unchecked Sendable {
             if route == .hub { current.withLock { $0 = .fallback } }
             guard let verdict else { continue }
             lastModel.withLock { $0 = verdict.modelID }
-            let hit = !verdict.warmingUp && (threshold.map { verdict.spikeProbability >= $0 } ?? verdict.spikeDetected)
+            // One sample spikes when its probability reaches the twin's threshold or else the
+            // detector's own; the persistence rule below is then the only one (the detector's
+            // `spikeDetected` already applies the model's, which would stack on it).
+            let sampleThreshold = threshold ?? verdict.decisionThreshold
+            let hit = !verdict.warmingUp && (sampleThreshold.map { verdict.spikeProbability >= $0 } ?? verdict.spikeDetected)
             var history = recent[stream, default: []]
             history.append(hit)
             if history.count > persistence.samples { history.removeFirst(history.count - persistence.samples) }

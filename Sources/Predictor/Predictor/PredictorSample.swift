@@ -36,8 +36,15 @@ public struct PredictorVerdict: Equatable, Sendable {
     public var captureTime: Double
     /// The model's spike probability in [0, 1] (for the fallback detector: its spike score).
     public var spikeProbability: Double
-    /// True when the probability reached the model's decision threshold (never while warming up).
+    /// The detector's own alert rule on this sample: the probability reached its decision
+    /// threshold on as many consecutive samples as the model's `persistence` asks (never while
+    /// warming up). What `spike-predictor evaluate` scores.
     public var spikeDetected: Bool
+    /// The probability at or above which one sample counts as spiking (the model's
+    /// `decision_threshold`; 0.5 for the fallback, whose score is 0.5 at its z threshold). The
+    /// agent applies its own persistence rule to samples judged by it; nil from a predictor that
+    /// does not say (the agent then takes `spikeDetected`).
+    public var decisionThreshold: Double?
     /// Which model or detector decided, e.g. `spike-forest.v1-…` or `robust-z.v1`.
     public var modelID: String
     /// True while the stream has too little history to judge (the verdict is then "no spike").
@@ -46,7 +53,7 @@ public struct PredictorVerdict: Equatable, Sendable {
     public var features: [NamedFeature]
 
     public init(device: String, channel: String, captureTime: Double, spikeProbability: Double, spikeDetected: Bool,
-                modelID: String, warmingUp: Bool, features: [NamedFeature]) {
+                modelID: String, warmingUp: Bool, features: [NamedFeature], decisionThreshold: Double? = nil) {
         self.device = device
         self.channel = channel
         self.captureTime = captureTime
@@ -55,5 +62,6 @@ public struct PredictorVerdict: Equatable, Sendable {
         self.modelID = modelID
         self.warmingUp = warmingUp
         self.features = features
+        self.decisionThreshold = decisionThreshold
     }
 }

@@ -144,9 +144,14 @@ public enum PredictorWire {
             let modelID = try fields.string("model_id", maxBytes: maxModelIDBytes)
             let warmingUp = try fields.bool("warming_up")
             let features = try fields.features()
+            let threshold = try fields.optionalNumber("decision_threshold")
+            if let threshold, !(0...1).contains(threshold) {
+                throw .invalidValue(field: "decision_threshold", reason: "expected 0…1, found \(threshold)")
+            }
             message = .verdict(id: id, PredictorVerdict(device: device, channel: channel, captureTime: captureTime,
                                                         spikeProbability: probability, spikeDetected: detected,
-                                                        modelID: modelID, warmingUp: warmingUp, features: features))
+                                                        modelID: modelID, warmingUp: warmingUp, features: features,
+                                                        decisionThreshold: threshold))
         case "load_model":
             let id = try fields.id()
             let path = try fields.string("path", maxBytes: maxPathBytes)
@@ -189,13 +194,15 @@ public enum PredictorWire {
                            "device": .string(s.device), "channel": .string(s.channel),
                            "capture_time": .number(s.captureTime), "value": .number(s.value)])
         case let .verdict(id, v):
-            return object(["v": .integer(1), "type": .string("verdict"), "id": .integer(Int64(id)),
-                           "device": .string(v.device), "channel": .string(v.channel),
-                           "capture_time": .number(v.captureTime),
-                           "spike_probability": .number(v.spikeProbability),
-                           "spike_detected": .bool(v.spikeDetected), "model_id": .string(v.modelID),
-                           "warming_up": .bool(v.warmingUp),
-                           "features": .object(JSONObject(uniqueKeysWithValues: v.features.map { ($0.name, .number($0.value)) }))])
+            var members: JSONObject = ["v": .integer(1), "type": .string("verdict"), "id": .integer(Int64(id)),
+                                       "device": .string(v.device), "channel": .string(v.channel),
+                                       "capture_time": .number(v.captureTime),
+                                       "spike_probability": .number(v.spikeProbability),
+                                       "spike_detected": .bool(v.spikeDetected), "model_id": .string(v.modelID),
+                                       "warming_up": .bool(v.warmingUp),
+                                       "features": .object(JSONObject(uniqueKeysWithValues: v.features.map { ($0.name, .number($0.value)) }))]
+            if let threshold = v.decisionThreshold { members["decision_threshold"] = .number(threshold) }
+            return object(members)
         case let .error(id, code, text):
             return object(["v": .integer(1), "type": .string("error"), "id": id.map { .integer(Int64($0)) } ?? .null,
                            "code": .string(code), "message": .string(text)])
@@ -235,6 +242,11 @@ public enum PredictorWire {
             guard let value = take(key) else { throw .missingField(key) }
             guard let d = value.doubleValue else { throw .wrongType(field: key, expected: "a number", found: value.kind) }
             return d
+        }
+
+        mutating func optionalNumber(_ key: String) throws(PredictorFrameError) -> Double? {
+            guard members[key] != nil else { return nil }
+            return try number(key)
         }
 
         mutating func bool(_ key: String) throws(PredictorFrameError) -> Bool {

@@ -110,3 +110,8 @@ public struct RobustSpikeDetector: Sendable {
         return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2
     }
 }
+
+extension RobustSpikeDetector {
+    /// `spikeScore` at the threshold, s²/(s² + s²): a sample scoring at least this is detected.
+    public static let scoreAtThreshold = 0.5
+}

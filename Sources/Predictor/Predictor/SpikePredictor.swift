@@ -89,14 +89,16 @@ public struct SpikePredictor: Sendable {
                 spikeProbability: vector.warmingUp ? 0 : p,
                 spikeDetected: newRun >= forest.persistence,
                 modelID: forest.modelID, warmingUp: vector.warmingUp,
-                features: forest.features.map { NamedFeature($0.rawValue, vector[$0]) })
+                features: forest.features.map { NamedFeature($0.rawValue, vector[$0]) },
+                decisionThreshold: forest.decisionThreshold)
             state = .forest(rolling, lastTime: sample.captureTime, run: min(newRun, forest.persistence))
         case (.robust(var robust, _), _):
             let r = robust.next(sample.value)
             verdict = PredictorVerdict(
                 device: sample.device, channel: sample.channel, captureTime: sample.captureTime,
                 spikeProbability: r.spikeScore, spikeDetected: r.detected, modelID: modelID, warmingUp: r.warmingUp,
-                features: [NamedFeature("median", r.median), NamedFeature("mad", r.mad), NamedFeature("robust_z", r.score)])
+                features: [NamedFeature("median", r.median), NamedFeature("mad", r.mad), NamedFeature("robust_z", r.score)],
+                decisionThreshold: RobustSpikeDetector.scoreAtThreshold)
             state = .robust(robust, lastTime: sample.captureTime)
         case (.forest, .robust):
             // Unreachable: a stream's state is made from this predictor's own detector.

@@ -14,13 +14,13 @@ import TestSupport
 @Suite(.serialized) struct SpikeRoutingTests {
     static let binary = "\(repositoryRoot)/.build/debug/spike-predictor"
 
-    func startPredictor(_ socket: String) throws -> Process {
+    func startPredictor(_ socket: String, model: String = "\(repositoryRoot)/models/spike-forest.v1.json") throws -> Process {
         unlink(socket)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         // spike-forest.v1: spike-gbt.v2 does not flag this test's +8 °C spike on 0.05 °C of noise
         // (docs/predictor.md, "Large spikes"), and routing needs the model to flag it.
-        process.arguments = ["serve", "--socket", socket, "--model", "\(repositoryRoot)/models/spike-forest.v1.json"]
+        process.arguments = ["serve", "--socket", socket, "--model", model]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -148,5 +148,37 @@ import TestSupport
         let rise = try #require(history.first { $0.level }, "the alarm line never went high: \(history)")
         #expect(rise.time >= .seconds(120) && rise.time <= .seconds(124), "raised at \(rise.time)")
         #expect(history.contains { !$0.level && $0.time >= rise.time + .seconds(20) }, "lowered after the hold: \(history)")
+    }
+
+    /// The model's persistence and the agent's are one rule, not two stacked: with a model that
+    /// asks for 2 consecutive samples and the agent's default of 2 of the last 2, a spike of two
+    /// samples alerts on its second (stacked, the model's second verdict would be the agent's
+    /// first hit, and only a third spiking sample would alert).
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary), "build spike-predictor first (swift build)"))
+    func theModelsPersistenceIsNotAppliedTwice() throws {
+        let folder = try TemporaryDirectory(prefix: "fa-persist")
+        let original = try String(contentsOfFile: repositoryPath("models/spike-forest.v1.json"), encoding: .utf8)
+        let twoInARow = original.replacingOccurrences(of: #""decision_threshold":0.4,"#, with: #""decision_threshold":0.4,"persistence":2,"#)
+        #expect(twoInARow != original)
+        let model = folder.file("two-in-a-row.json")
+        try twoInARow.write(toFile: model, atomically: true, encoding: .utf8)
+        let socket = "/tmp/fa-persist-\(getpid()).sock"
+        let predictor = try startPredictor(socket, model: model)
+        defer { end(predictor, signal: SIGKILL); unlink(socket) }
+        let router = SpikeRouter(deviceID: "d1", socketPath: socket, deadline: .seconds(2),
+                                 persistence: AlertsConfig().spikePersistence, logger: Logger(label: "test"))
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        var i = 0
+        func next(spike: Bool = false) -> [SpikeAlert] {
+            i += 1
+            return router.classify(sample(i, spike: spike), capturedAt: start.addingTimeInterval(Double(i * 2)),
+                                   route: .predictor, threshold: nil)
+        }
+        for _ in 0..<40 { _ = next() }
+        #expect(router.source == .predictor)
+        #expect(next(spike: true).isEmpty, "one spiking sample is not two")
+        let second = next(spike: true)
+        #expect(second.map(\.source) == ["predictor"], "the second spiking sample in a row alerts")
+        #expect(second.first?.persistence == Persistence(hits: 2, samples: 2))
     }
 }
