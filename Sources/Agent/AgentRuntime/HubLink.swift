@@ -177,7 +177,7 @@ final class HubLink: Feature {
         source.latencyObserver.withLock { $0 = { [weak self] latency in self?.publishLatency.withLock { $0 }?(latency) } }
         let stats = outbox.statistics
         if stats.depth > 0 {
-            logger.notice("outbox \(outbox.path): \(stats.depth) message(s) from before this start waiting for the hub; they drain at \(configuration.outbox.drainRate)/s once connected",
+            logger.notice("outbox \(outbox.path): \(stats.depth) message(s) from before this start waiting for the hub; they drain in batches at up to \(configuration.outbox.drainRate) hub messages/s once connected",
                           metadata: ["feature": "outbox"])
         }
         // What this run queues is stamped on this run's clock: a step moves those capture times

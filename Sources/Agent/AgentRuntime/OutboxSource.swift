@@ -7,12 +7,14 @@ import Synchronization
 import SystemCalls
 
 /// Feeds the hub link from the durable outbox (issue 6): what was queued while the link was
-/// down (the backlog) drains oldest-first at `drainRate`, while messages queued since the link
-/// came up (live) go at once. A message handed to the link stays in the outbox until its PUBACK;
-/// after a crash it is handed out again (at most the in-flight window is sent twice).
+/// down (the backlog) drains oldest-first at `drainRate` hub messages per second, packed into
+/// batches (``BacklogBatching``: many stored messages in one hub message), while messages queued
+/// since the link came up (live) go at once and alone. A message handed to the link stays in the
+/// outbox until the PUBACK of the hub message that carried it; after a crash it is handed out
+/// again (at most the unsettled hub messages, batches included, are sent twice).
 ///
 /// Acknowledged messages are deleted by a background thread, many per transaction: one SQLite
-/// transaction per PUBACK would cap the drain at a few hundred messages per second. Messages
+/// transaction per PUBACK would cap the drain at a few hundred messages per second. Hub messages
 /// taken and not yet deleted are bounded by `maximumUnsettled` (new messages wait while it is
 /// reached), which bounds what a crash can send twice.
 ///
@@ -21,9 +23,13 @@ import SystemCalls
 /// backlog makes it wait (``pacingDelay``).
 public final class OutboxSource: HubMessageSource {
     struct State {
-        /// Handed to the link and not acknowledged yet.
+        /// Stored messages handed to the link and not deleted yet.
         var taken: Set<UInt64> = []
-        /// When each message in flight was handed to the link (for the publish latency).
+        /// Hub messages handed to the link and not deleted yet (a batch counts once).
+        var unsettled = 0
+        /// The stored messages of each batch in flight, by its token (its first sequence number).
+        var batches: [UInt64: [UInt64]] = [:]
+        /// When each hub message in flight was handed to the link (for the publish latency).
         var handedAt: [UInt64: ContinuousClock.Instant] = [:]
         /// Messages up to this sequence number are backlog; above it, live.
         var boundary: UInt64 = 0
@@ -31,10 +37,12 @@ public final class OutboxSource: HubMessageSource {
         var backlogCursor: UInt64 = 0
         var pacer: DrainPacer<ContinuousClock.Instant>
         var drained = 0
+        var batchesSent = 0
         var live = 0
         var acknowledged = 0
-        /// PUBACKed, waiting for the deleter thread.
+        /// PUBACKed stored messages, waiting for the deleter thread, and how many hub messages carried them.
         var toDelete: [UInt64] = []
+        var toSettle = 0
         var closed = false
         var deleterFinished = false
         /// After the last take: how long until the paced backlog may hand out more.
@@ -44,6 +52,8 @@ public final class OutboxSource: HubMessageSource {
     public let outbox: Outbox
     public let deviceID: String
     public let maximumUnsettled: Int
+    /// How the backlog is packed (nil: one hub message per stored message).
+    public let batching: BacklogBatching?
     let state: Mutex<State>
     /// Wakes the deleter thread (work to do, or closing).
     let deleterWake = WakeUp()
@@ -54,13 +64,17 @@ public final class OutboxSource: HubMessageSource {
     public let latencyObserver = Mutex<(@Sendable (Duration) -> Void)?>(nil)
 
     /// - Parameters:
-    ///   - drainRate: backlog messages per second (live messages are not paced).
-    ///   - maximumUnsettled: messages taken and not yet deleted, at most (default: the link's
+    ///   - drainRate: backlog hub messages per second (live messages are not paced).
+    ///   - maximumUnsettled: hub messages taken and not yet deleted, at most (default: the link's
     ///     in-flight window and its queue, 2 × 20).
-    public init(outbox: Outbox, deviceID: String, drainRate: Double, maximumUnsettled: Int = 40) throws(OutboxError) {
+    ///   - batching: how the backlog is packed (default ``BacklogBatching/standard``; nil: one
+    ///     hub message per stored message).
+    public init(outbox: Outbox, deviceID: String, drainRate: Double, maximumUnsettled: Int = 40,
+                batching: BacklogBatching? = .standard) throws(OutboxError) {
         self.outbox = outbox
         self.deviceID = deviceID
         self.maximumUnsettled = max(1, maximumUnsettled)
+        self.batching = batching
         let pacer = try DrainPacer(rate: drainRate, burst: max(1, Int(drainRate.rounded(.up))), now: ContinuousClock.now)
         let newest = outbox.statistics.nextSequence &- 1
         state = Mutex(State(boundary: newest, liveCursor: newest, pacer: pacer))
@@ -83,13 +97,16 @@ public final class OutboxSource: HubMessageSource {
     func deleteLoop() {
         while true {
             while state.withLock({ $0.toDelete.isEmpty && !$0.closed }) { _ = deleterWake.wait(timeout: .seconds(86_400)) }
-            let (batch, closed) = state.withLock { s in
-                defer { s.toDelete.removeAll(keepingCapacity: true) }
-                return (s.toDelete, s.closed)
+            let (batch, settled, closed) = state.withLock { s in
+                defer {
+                    s.toDelete.removeAll(keepingCapacity: true)
+                    s.toSettle = 0
+                }
+                return (s.toDelete, s.toSettle, s.closed)
             }
             if !batch.isEmpty {
                 outbox.acknowledge(seqs: batch)
-                state.withLock { s in for seq in batch { s.taken.remove(seq) } }
+                settle(batch, messages: settled)
                 wakeLink()
             }
             if closed && batch.isEmpty {
@@ -97,6 +114,14 @@ public final class OutboxSource: HubMessageSource {
                 deleterDone.raise()
                 return
             }
+        }
+    }
+
+    /// The stored messages `seqs` (carried by `messages` hub messages) are deleted.
+    func settle(_ seqs: [UInt64], messages: Int) {
+        state.withLock { s in
+            for seq in seqs { s.taken.remove(seq) }
+            s.unsettled -= messages
         }
     }
 
@@ -139,56 +164,99 @@ public final class OutboxSource: HubMessageSource {
     /// Live messages first, then the backlog as far as the pacer allows.
     private func take(limit: Int, now: ContinuousClock.Instant, _ s: inout State) -> [HubOutgoing] {
         var out: [HubOutgoing] = []
-        let limit = min(limit, maximumUnsettled - s.taken.count)
+        let limit = min(limit, maximumUnsettled - s.unsettled)
         guard limit > 0 else { return out }
         // Live first: queued since the link came up.
         for entry in outbox.peek(limit: limit, after: max(s.liveCursor, s.boundary)) {
             s.liveCursor = entry.seq
-            guard s.taken.insert(entry.seq).inserted, let message = outgoing(entry) else { continue }
-            s.handedAt[entry.seq] = now
+            guard !s.taken.contains(entry.seq), let message = outgoing(entry) else { continue }
+            hand(message, carrying: [entry.seq], now: now, &s)
             out.append(message)
             s.live += 1
         }
-        // Then the backlog, oldest first, paced.
+        // Then the backlog, oldest first, in batches, paced (a batch is one hub message).
         let room = min(limit - out.count, s.pacer.available(at: now))
         guard room > 0, s.backlogCursor < s.boundary else { return out }
         var sent = 0
-        for entry in outbox.peek(limit: room + s.taken.count, after: s.backlogCursor) {
-            guard entry.seq <= s.boundary else {
+        var pending: [OutboxEntry] = []
+        var pendingBytes = 0
+        func flush(_ s: inout State) {
+            defer {
+                pending.removeAll()
+                pendingBytes = 0
+            }
+            guard let message = pending.count == 1 ? outgoing(pending[0]) : batch(pending) else { return }
+            hand(message, carrying: pending.map(\.seq), now: now, &s)
+            out.append(message)
+            sent += 1
+            s.drained += pending.count
+            if pending.count > 1 { s.batchesSent += 1 }
+        }
+        scan: while sent < room {
+            let chunk = outbox.peek(limit: batching == nil ? min(1024, room + s.taken.count) : 1024, after: s.backlogCursor)
+            guard !chunk.isEmpty else {
                 s.backlogCursor = s.boundary
                 break
             }
-            s.backlogCursor = entry.seq
-            guard !s.taken.contains(entry.seq) else { continue }
-            guard let message = outgoing(entry) else { continue }
-            s.taken.insert(entry.seq)
-            s.handedAt[entry.seq] = now
-            out.append(message)
-            sent += 1
-            if sent == room { break }
+            for entry in chunk {
+                guard entry.seq <= s.boundary else {
+                    s.backlogCursor = s.boundary
+                    break scan
+                }
+                guard !s.taken.contains(entry.seq) else {
+                    s.backlogCursor = entry.seq
+                    continue
+                }
+                if !pending.isEmpty && !fits(entry, after: pending, bytes: pendingBytes) {
+                    flush(&s)
+                    if sent == room { break scan }   // this entry goes next time
+                }
+                s.backlogCursor = entry.seq
+                pending.append(entry)
+                pendingBytes += entry.body.count
+                // Alerts go alone; so does everything when batching is off.
+                if entry.kind == .alert || batching == nil {
+                    flush(&s)
+                    if sent == room { break scan }
+                }
+            }
         }
-        if sent < room, s.backlogCursor < s.boundary, outbox.peek(limit: 1, after: s.backlogCursor).first.map({ $0.seq > s.boundary }) ?? true {
-            s.backlogCursor = s.boundary
-        }
+        if !pending.isEmpty { flush(&s) }
         s.pacer.consume(sent, at: now)
-        s.drained += sent
         return out
+    }
+
+    /// Whether `entry` may join the batch `pending` (of `bytes` body bytes).
+    private func fits(_ entry: OutboxEntry, after pending: [OutboxEntry], bytes: Int) -> Bool {
+        guard let batching, entry.kind != .alert, pending.last?.kind != .alert, pending.count < batching.maximumMessages else { return false }
+        return BacklogBatching.size(deviceID: deviceID, bodyBytes: bytes + entry.body.count, count: pending.count + 1) <= batching.maximumBodyBytes
+    }
+
+    /// Records `message` (carrying the stored messages `seqs`) as handed to the link.
+    private func hand(_ message: HubOutgoing, carrying seqs: [UInt64], now: ContinuousClock.Instant, _ s: inout State) {
+        for seq in seqs { s.taken.insert(seq) }
+        if seqs.count > 1 { s.batches[message.token] = seqs }
+        s.handedAt[message.token] = now
+        s.unsettled += 1
     }
 
     public func acknowledged(_ tokens: [UInt64]) {
         let now = ContinuousClock.now
         var latencies: [Duration] = []
+        var seqs: [UInt64] = []
         let inline = state.withLock { s in
-            s.acknowledged += tokens.count
             latencies = tokens.compactMap { s.handedAt.removeValue(forKey: $0).map { now - $0 } }
+            for token in tokens { seqs += s.batches.removeValue(forKey: token) ?? [token] }
+            s.acknowledged += seqs.count
             if s.deleterFinished { return true }
-            s.toDelete += tokens
+            s.toDelete += seqs
+            s.toSettle += tokens.count
             return false
         }
         if let observe = latencyObserver.withLock({ $0 }) { latencies.forEach(observe) }
         guard inline else { return deleterWake.raise() }
-        outbox.acknowledge(seqs: tokens)
-        state.withLock { s in for seq in tokens { s.taken.remove(seq) } }
+        outbox.acknowledge(seqs: seqs)
+        settle(seqs, messages: tokens.count)
         wakeLink()
     }
 
@@ -197,14 +265,17 @@ public final class OutboxSource: HubMessageSource {
     /// Everything not acknowledged yet, in flight or not.
     public var waiting: Int { outbox.depth }
 
-    /// Messages the hub acknowledged (and the outbox deleted) since start.
+    /// Stored messages the hub acknowledged (and the outbox deleted) since start.
     public var acknowledgedCount: Int { state.withLock { $0.acknowledged } }
 
-    /// Backlog messages handed to the link so far (paced), and live ones.
+    /// Stored backlog messages handed to the link so far (paced), and live ones.
     public var counts: (backlog: Int, live: Int) { state.withLock { ($0.drained, $0.live) } }
 
+    /// Batches (hub messages carrying more than one stored message) handed to the link so far.
+    public var batchesSent: Int { state.withLock { $0.batchesSent } }
+
     /// The topic for a stored message: its properties, plus `$.mid` = device id + sequence number
-    /// (so the hub can drop the duplicates a crash may cause) and `$.ctime` = its capture time (so
+    /// (IoT Hub delivers at least once: consumers drop the duplicates a crash may cause on it) and `$.ctime` = its capture time (so
     /// a backlog lands at the right place in time), both made from the stored row, not stored twice.
     func outgoing(_ entry: OutboxEntry) -> HubOutgoing? {
         var bag = IoTHubPropertyBag([IoTHubPropertyBag.Entry(name: IoTHubMessageProperties.SystemName.messageID, value: "\(deviceID)-\(entry.seq)")])
@@ -214,6 +285,24 @@ public final class OutboxSource: HubMessageSource {
             return nil
         }
         return HubOutgoing(topic: topic, payload: entry.body, token: entry.seq)
+    }
+
+    /// One hub message carrying `entries` (oldest first, two or more): the batch body, and the
+    /// properties `$.mid` = device id + first + last sequence number, `$.ctime` = the first
+    /// capture time, `messageType=batch`.
+    func batch(_ entries: [OutboxEntry]) -> HubOutgoing? {
+        guard let first = entries.first, let last = entries.last else { return nil }
+        let bag = IoTHubPropertyBag([
+            IoTHubPropertyBag.Entry(name: IoTHubMessageProperties.SystemName.messageID, value: "\(deviceID)-\(first.seq)-\(last.seq)"),
+            IoTHubPropertyBag.Entry(name: IoTHubMessageProperties.SystemName.contentType, value: "application/json"),
+            IoTHubPropertyBag.Entry(name: IoTHubMessageProperties.SystemName.contentEncoding, value: "utf-8"),
+            IoTHubPropertyBag.Entry(name: "messageType", value: BacklogBatching.messageType),
+            IoTHubPropertyBag.Entry(name: IoTHubMessageProperties.SystemName.creationTimeUTC, value: Self.iso8601(first.capturedAt)),
+        ])
+        guard let topic = try? IoTHubTopic.telemetry(deviceID: deviceID, properties: IoTHubMessageProperties(bag: bag)) else {
+            return nil
+        }
+        return HubOutgoing(topic: topic, payload: BacklogBatching.body(deviceID: deviceID, bodies: entries.map(\.body)), token: first.seq)
     }
 
     static func iso8601(_ date: Date) -> String {
