@@ -92,7 +92,9 @@ struct AgentHubTests {
         // Above what a debug build drains (so the test measures delivery, not the pacer, which the
         // next test pins down at a binding rate); a release build on this machine does reach it.
         let rate = 25_000.0
-        let source = try OutboxSource(outbox: outbox, deviceID: "press-7", drainRate: rate)
+        // One hub message per reading (batching off): this measures the per-message drain path;
+        // batches have their own tests (OutboxSourceTests, BacklogLocalHubTests).
+        let source = try OutboxSource(outbox: outbox, deviceID: "press-7", drainRate: rate, batching: nil)
         let client = HubClient(settings: hubSettings(broker, device: "press-7"), logger: Logger(label: "test"), source: source)
         let began = Date()
         client.start()
@@ -140,7 +142,7 @@ struct AgentHubTests {
             OutboxDraft(kind: .aggregate, capturedAt: Date().addingTimeInterval(Double(i - backlog))) { seq in Array("backlog-\(seq)".utf8) }
         })
         let rate = 100.0
-        let source = try OutboxSource(outbox: outbox, deviceID: "press-8", drainRate: rate)
+        let source = try OutboxSource(outbox: outbox, deviceID: "press-8", drainRate: rate, batching: nil)   // one message each
         let client = HubClient(settings: hubSettings(broker, device: "press-8"), logger: Logger(label: "test"), source: source)
         let began = Date()
         client.start()
