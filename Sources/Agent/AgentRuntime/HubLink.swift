@@ -91,7 +91,8 @@ extension SettingKind where Value == HubEndpoint {
 public struct OutboxConfig: SettingsSection {
     public var quotaBytes = OutboxConfiguration().quotaBytes
     public var maximumAge = OutboxConfiguration().maximumAge
-    /// Backlog messages per second after a reconnect (live messages are not paced).
+    /// Backlog hub messages per second at most: the ceiling of the adaptive drain rate (live
+    /// messages are not paced).
     public var drainRate = 50.0
 
     public init() {}
@@ -102,7 +103,7 @@ public struct OutboxConfig: SettingsSection {
         SettingKey("outbox.max_age", \.maximumAge, .duration(.seconds(60) ... .seconds(366 * 86400)), flag: "--outbox-max-age",
                    "Messages older than this are dropped (and counted)."),
         SettingKey("outbox.drain_rate", \.drainRate, .number(0.1...100_000), flag: "--drain-rate",
-                   "Backlog messages per second after a reconnect (live readings are not paced)."),
+                   "Backlog hub messages (batches) per second at most after a reconnect: the ceiling of a rate that halves on slow acknowledgements or a throttling disconnect and climbs back while acknowledgements are fast (live readings are not paced)."),
     ]
 
     public var outboxConfiguration: OutboxConfiguration {

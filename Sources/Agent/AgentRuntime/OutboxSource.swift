@@ -64,18 +64,22 @@ public final class OutboxSource: HubMessageSource {
     public let latencyObserver = Mutex<(@Sendable (Duration) -> Void)?>(nil)
 
     /// - Parameters:
-    ///   - drainRate: backlog hub messages per second (live messages are not paced).
+    ///   - drainRate: backlog hub messages per second at most: the ceiling of the adaptive rate
+    ///     (``DrainPacer``: it drops on slow acknowledgements and throttling disconnects and climbs
+    ///     back while acknowledgements are fast; live messages are not paced).
     ///   - maximumUnsettled: hub messages taken and not yet deleted, at most (default: the link's
     ///     in-flight window and its queue, 2 × 20).
     ///   - batching: how the backlog is packed (default ``BacklogBatching/standard``; nil: one
     ///     hub message per stored message).
+    ///   - adaptation: how the drain rate follows the hub.
     public init(outbox: Outbox, deviceID: String, drainRate: Double, maximumUnsettled: Int = 40,
-                batching: BacklogBatching? = .standard) throws(OutboxError) {
+                batching: BacklogBatching? = .standard, adaptation: DrainPacer<ContinuousClock.Instant>.Adaptation = .init()) throws(OutboxError) {
         self.outbox = outbox
         self.deviceID = deviceID
         self.maximumUnsettled = max(1, maximumUnsettled)
         self.batching = batching
-        let pacer = try DrainPacer(rate: drainRate, burst: max(1, Int(drainRate.rounded(.up))), now: ContinuousClock.now)
+        let pacer = try DrainPacer(rate: drainRate, burst: max(1, Int(drainRate.rounded(.up))), now: ContinuousClock.now,
+                                   adaptation: adaptation)
         let newest = outbox.statistics.nextSequence &- 1
         state = Mutex(State(boundary: newest, liveCursor: newest, pacer: pacer))
         outbox.observeEnqueue { [weak self] in self?.wakeLink() }
@@ -145,6 +149,19 @@ public final class OutboxSource: HubMessageSource {
             s.boundary = max(s.boundary, newest)
             s.liveCursor = max(s.liveCursor, newest)
             s.backlogCursor = 0
+            // What was in flight is sent again now: its latency counts from here, not from
+            // before the outage (which would read as a slow acknowledgement).
+            let now = ContinuousClock.now
+            for token in s.handedAt.keys { s.handedAt[token] = now }
+        }
+    }
+
+    /// The connection ended with messages in flight: taken as a throttling signal (IoT Hub
+    /// throttles over MQTT by closing the connection), so the drain slows down.
+    public func linkDown() {
+        state.withLock { s in
+            guard !s.handedAt.isEmpty else { return }
+            s.pacer.throttled(at: ContinuousClock.now)
         }
     }
 
@@ -246,6 +263,7 @@ public final class OutboxSource: HubMessageSource {
         var seqs: [UInt64] = []
         let inline = state.withLock { s in
             latencies = tokens.compactMap { s.handedAt.removeValue(forKey: $0).map { now - $0 } }
+            for latency in latencies { s.pacer.acknowledged(latency: latency, at: now) }
             for token in tokens { seqs += s.batches.removeValue(forKey: token) ?? [token] }
             s.acknowledged += seqs.count
             if s.deleterFinished { return true }
@@ -270,6 +288,9 @@ public final class OutboxSource: HubMessageSource {
 
     /// Stored backlog messages handed to the link so far (paced), and live ones.
     public var counts: (backlog: Int, live: Int) { state.withLock { ($0.drained, $0.live) } }
+
+    /// The backlog's drain rate now (hub messages per second) and its ceiling.
+    public var drainRate: (current: Double, ceiling: Double) { state.withLock { ($0.pacer.rate, $0.pacer.ceiling) } }
 
     /// Batches (hub messages carrying more than one stored message) handed to the link so far.
     public var batchesSent: Int { state.withLock { $0.batchesSent } }

@@ -127,4 +127,23 @@ import TestSupport
         #expect((decoded["messages"] as? [Any])?.count == elements.count)
         #expect(BacklogBatching.size(deviceID: "factory-line-01", bodyBytes: bodies.reduce(0) { $0 + $1.count }, count: bodies.count) == built.count)
     }
+
+    /// A connection that ends with messages in flight is IoT Hub's throttling signal over MQTT:
+    /// the drain rate halves; an idle link going down says nothing about the rate.
+    @Test func aDisconnectWithMessagesInFlightSlowsTheDrain() throws {
+        let folder = try TemporaryDirectory(prefix: "fieldagent-source")
+        let outbox = try outbox(folder)
+        try fill(outbox, count: 10)
+        let source = try OutboxSource(outbox: outbox, deviceID: device, drainRate: 80, batching: nil)
+        defer { source.close() }
+        source.linkDown()
+        #expect(source.drainRate.current == 80, "nothing was in flight")
+        let taken = source.take(limit: 40)
+        #expect(taken.count == 10)
+        source.linkDown()
+        #expect(source.drainRate == (current: 40, ceiling: 80))
+        source.linkUp()
+        source.acknowledged(taken.map(\.token))
+        #expect(source.drainRate.current == 40, "fast acknowledgements raise it again only after a second")
+    }
 }
