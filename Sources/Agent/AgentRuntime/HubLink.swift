@@ -94,6 +94,8 @@ public struct OutboxConfig: SettingsSection {
     /// Backlog hub messages per second at most: the ceiling of the adaptive drain rate (live
     /// messages are not paced).
     public var drainRate = 50.0
+    /// The first backlog drain after start waits a random delay up to this (live messages do not).
+    public var drainJitter: Duration = .seconds(30)
 
     public init() {}
 
@@ -104,6 +106,8 @@ public struct OutboxConfig: SettingsSection {
                    "Messages older than this are dropped (and counted)."),
         SettingKey("outbox.drain_rate", \.drainRate, .number(0.1...100_000), flag: "--drain-rate",
                    "Backlog hub messages (batches) per second at most after a reconnect: the ceiling of a rate that halves on slow acknowledgements or a throttling disconnect and climbs back while acknowledgements are fast (live readings are not paced)."),
+        SettingKey("outbox.drain_jitter", \.drainJitter, .duration(.zero ... .seconds(3600)), flag: "--drain-jitter",
+                   "A backlog from before a start waits a random delay up to this before it drains, so boards powered up together (a site-wide power restore) do not drain at once; live readings are not delayed."),
     ]
 
     public var outboxConfiguration: OutboxConfiguration {
@@ -173,12 +177,14 @@ final class HubLink: Feature {
         // Taken-but-not-deleted messages stay within the link's in-flight window and its queue
         // (2 × window), so the window stays full while PUBACKed rows wait for their batched
         // deletion, and a crash sends at most that many twice.
+        var random = SystemRandomNumberGenerator()
+        let hold = outbox.depth > 0 ? OutboxSource.startupDelay(maximum: configuration.outbox.drainJitter, using: &random) : .zero
         let source = try OutboxSource(outbox: outbox, deviceID: configuration.settings.deviceID, drainRate: configuration.outbox.drainRate,
-                                      maximumUnsettled: 2 * configuration.settings.inFlightWindow)
+                                      maximumUnsettled: 2 * configuration.settings.inFlightWindow, startupHold: hold)
         source.latencyObserver.withLock { $0 = { [weak self] latency in self?.publishLatency.withLock { $0 }?(latency) } }
         let stats = outbox.statistics
         if stats.depth > 0 {
-            logger.notice("outbox \(outbox.path): \(stats.depth) message(s) from before this start waiting for the hub; they drain in batches at up to \(configuration.outbox.drainRate) hub messages/s once connected",
+            logger.notice("outbox \(outbox.path): \(stats.depth) message(s) from before this start waiting for the hub; they drain in batches at up to \(configuration.outbox.drainRate) hub messages/s once connected, after a start-up jitter of \(hold)",
                           metadata: ["feature": "outbox"])
         }
         // What this run queues is stamped on this run's clock: a step moves those capture times

@@ -47,6 +47,8 @@ public final class OutboxSource: HubMessageSource {
         var deleterFinished = false
         /// After the last take: how long until the paced backlog may hand out more.
         var pacingDelay: Duration?
+        /// The start-up jitter: the backlog from before this start waits until then.
+        var holdUntil: ContinuousClock.Instant?
     }
 
     public let outbox: Outbox
@@ -54,6 +56,7 @@ public final class OutboxSource: HubMessageSource {
     public let maximumUnsettled: Int
     /// How the backlog is packed (nil: one hub message per stored message).
     public let batching: BacklogBatching?
+    let clock: @Sendable () -> ContinuousClock.Instant
     let state: Mutex<State>
     /// Wakes the deleter thread (work to do, or closing).
     let deleterWake = WakeUp()
@@ -72,16 +75,24 @@ public final class OutboxSource: HubMessageSource {
     ///   - batching: how the backlog is packed (default ``BacklogBatching/standard``; nil: one
     ///     hub message per stored message).
     ///   - adaptation: how the drain rate follows the hub.
+    ///   - startupHold: how long a backlog from before this start waits before it drains (the
+    ///     start-up jitter, ``startupDelay(maximum:using:)``), so boards powered up together do
+    ///     not drain at once; live messages do not wait.
+    ///   - clock: "now" for pacing, the hold and acknowledgement latencies.
     public init(outbox: Outbox, deviceID: String, drainRate: Double, maximumUnsettled: Int = 40,
-                batching: BacklogBatching? = .standard, adaptation: DrainPacer<ContinuousClock.Instant>.Adaptation = .init()) throws(OutboxError) {
+                batching: BacklogBatching? = .standard, adaptation: DrainPacer<ContinuousClock.Instant>.Adaptation = .init(),
+                startupHold: Duration = .zero,
+                clock: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) throws(OutboxError) {
         self.outbox = outbox
+        self.clock = clock
         self.deviceID = deviceID
         self.maximumUnsettled = max(1, maximumUnsettled)
         self.batching = batching
-        let pacer = try DrainPacer(rate: drainRate, burst: max(1, Int(drainRate.rounded(.up))), now: ContinuousClock.now,
+        let pacer = try DrainPacer(rate: drainRate, burst: max(1, Int(drainRate.rounded(.up))), now: clock(),
                                    adaptation: adaptation)
         let newest = outbox.statistics.nextSequence &- 1
-        state = Mutex(State(boundary: newest, liveCursor: newest, pacer: pacer))
+        let hold = startupHold > .zero && outbox.depth > 0 ? clock() + startupHold : nil
+        state = Mutex(State(boundary: newest, liveCursor: newest, pacer: pacer, holdUntil: hold))
         outbox.observeEnqueue { [weak self] in self?.wakeLink() }
         if POSIX.startThread({ [weak self] in self?.deleteLoop() }) != 0 {
             // Out of threads: delete each acknowledgement as it comes (slower, nothing lost).
@@ -151,7 +162,7 @@ public final class OutboxSource: HubMessageSource {
             s.backlogCursor = 0
             // What was in flight is sent again now: its latency counts from here, not from
             // before the outage (which would read as a slow acknowledgement).
-            let now = ContinuousClock.now
+            let now = clock()
             for token in s.handedAt.keys { s.handedAt[token] = now }
         }
     }
@@ -161,19 +172,24 @@ public final class OutboxSource: HubMessageSource {
     public func linkDown() {
         state.withLock { s in
             guard !s.handedAt.isEmpty else { return }
-            s.pacer.throttled(at: ContinuousClock.now)
+            s.pacer.throttled(at: clock())
         }
     }
 
     public func take(limit: Int) -> [HubOutgoing] {
         guard limit > 0 else { return [] }
         return state.withLock { s in
-            let now = ContinuousClock.now
+            let now = clock()
             let out = take(limit: limit, now: now, &s)
-            // A backlog held back by the pacer (not by the unsettled bound, whose deletions wake
-            // the link): when its next token is due.
-            let paced = s.backlogCursor < s.boundary && out.isEmpty && s.pacer.available(at: now) == 0
-            s.pacingDelay = paced ? s.pacer.delay(until: 1, at: now) : nil
+            // A backlog held back by the start-up jitter or the pacer (not by the unsettled
+            // bound, whose deletions wake the link): when it may go on.
+            let waiting = s.backlogCursor < s.boundary && out.isEmpty
+            if waiting, let until = s.holdUntil {
+                s.pacingDelay = now < until ? until - now : nil
+            } else {
+                let paced = waiting && s.pacer.available(at: now) == 0
+                s.pacingDelay = paced ? s.pacer.delay(until: 1, at: now) : nil
+            }
             return out
         }
     }
@@ -191,7 +207,13 @@ public final class OutboxSource: HubMessageSource {
             out.append(message)
             s.live += 1
         }
-        // Then the backlog, oldest first, in batches, paced (a batch is one hub message).
+        // Then the backlog, oldest first, in batches, paced (a batch is one hub message), once
+        // the start-up jitter is over.
+        if let until = s.holdUntil {
+            guard now >= until else { return out }
+            s.holdUntil = nil
+            s.pacer.restart(at: now)
+        }
         let room = min(limit - out.count, s.pacer.available(at: now))
         guard room > 0, s.backlogCursor < s.boundary else { return out }
         var sent = 0
@@ -258,7 +280,7 @@ public final class OutboxSource: HubMessageSource {
     }
 
     public func acknowledged(_ tokens: [UInt64]) {
-        let now = ContinuousClock.now
+        let now = clock()
         var latencies: [Duration] = []
         var seqs: [UInt64] = []
         let inline = state.withLock { s in
@@ -294,6 +316,15 @@ public final class OutboxSource: HubMessageSource {
 
     /// Batches (hub messages carrying more than one stored message) handed to the link so far.
     public var batchesSent: Int { state.withLock { $0.batchesSent } }
+
+    /// The start-up jitter: a uniformly random delay in 0 … `maximum` (millisecond steps).
+    public static func startupDelay(maximum: Duration, using random: inout some RandomNumberGenerator) -> Duration {
+        let milliseconds = max(0, Int64(DrainPacer<ContinuousClock.Instant>.seconds(maximum) * 1000))
+        return .milliseconds(Int64.random(in: 0...milliseconds, using: &random))
+    }
+
+    /// Whether the backlog is still held by the start-up jitter.
+    public var holdingBacklog: Bool { state.withLock { s in s.holdUntil.map { clock() < $0 } ?? false } }
 
     /// The topic for a stored message: its properties, plus `$.mid` = device id + sequence number
     /// (IoT Hub delivers at least once: consumers drop the duplicates a crash may cause on it) and `$.ctime` = its capture time (so

@@ -80,9 +80,17 @@ public struct DrainPacer<Instant: InstantProtocol>: Sendable where Instant.Durat
         updated = now
     }
 
-    static func seconds(_ duration: Duration) -> Double {
+    public static func seconds(_ duration: Duration) -> Double {
         let (seconds, attoseconds) = duration.components
         return Double(seconds) + Double(attoseconds) / 1e18
+    }
+
+    /// Starts over at `now` with a full bucket (the rate is kept): after a hold in which no
+    /// message went, so the time held does not count as tokens beyond the burst either way.
+    public mutating func restart(at now: Instant) {
+        tokens = Double(burst)
+        updated = now
+        lastIncrease = now
     }
 
     /// How many messages may be sent at `now` (whole tokens in the bucket).

@@ -128,6 +128,7 @@ import TestSupport
         let board = try Board.open(try BoardFile.load(path: "\(repositoryRoot)/boards/sim-factory-line.yaml"), timeScale: 1)
         var config = testConfig(sendFrequency: .seconds(5), stateDirectory: state)
         config.core.flushTimeout = .seconds(5)
+        config.outbox.drainJitter = .seconds(2)   // the backlog is from "before this start": it waits up to 2 s
         let agent = Agent(board: board, options: .init(agentVersion: "test", config: config), hub: settings, logger: Logger(label: "agent"))
         let began = Date()
         let runner = Thread { _ = try? agent.run() }

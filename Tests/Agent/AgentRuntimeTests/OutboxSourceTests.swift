@@ -3,6 +3,7 @@ import Foundation
 import HubClient
 import Logging
 import Outbox
+import Synchronization
 import Testing
 import TestSupport
 
@@ -145,5 +146,46 @@ import TestSupport
         source.linkUp()
         source.acknowledged(taken.map(\.token))
         #expect(source.drainRate.current == 40, "fast acknowledgements raise it again only after a second")
+    }
+
+    /// The start-up jitter: a backlog from before this start waits the drawn delay (seedable),
+    /// live messages do not; the link is told how long, so it need not poll.
+    @Test func aBacklogFromBeforeTheStartWaitsTheJitterAndLiveMessagesDoNot() throws {
+        var random = SeededGenerator(seed: 19)
+        let delays = (0..<200).map { _ in OutboxSource.startupDelay(maximum: .seconds(30), using: &random) }
+        #expect(delays.allSatisfy { $0 >= .zero && $0 <= .seconds(30) })
+        #expect(delays.contains { $0 < .seconds(5) } && delays.contains { $0 > .seconds(25) }, "spread over the range")
+        var again = SeededGenerator(seed: 19)
+        #expect(OutboxSource.startupDelay(maximum: .seconds(30), using: &again) == delays[0], "the same seed, the same delay")
+
+        let folder = try TemporaryDirectory(prefix: "fieldagent-source")
+        let outbox = try outbox(folder)
+        try fill(outbox, count: 500)
+        let start = ContinuousClock.now
+        let now = Mutex(start)
+        let source = try OutboxSource(outbox: outbox, deviceID: device, drainRate: 50, startupHold: .seconds(12),
+                                      clock: { now.withLock { $0 } })
+        defer { source.close() }
+        #expect(source.take(limit: 40).isEmpty, "the backlog waits")
+        #expect(source.pacingDelay == .seconds(12))
+        try outbox.enqueue(kind: .aggregate, capturedAt: Date()) { seq in Array(#"{"seq":\#(seq)}"#.utf8) }
+        now.withLock { $0 = start + .seconds(5) }
+        #expect(try source.take(limit: 40).map(sequences) == [[501]], "a live message goes at once")
+        #expect(source.take(limit: 40).isEmpty)
+        #expect(source.pacingDelay == .seconds(7))
+        #expect(source.holdingBacklog)
+        now.withLock { $0 = start + .seconds(12) }
+        #expect(try source.take(limit: 40).flatMap(sequences) == Array(1...500), "then the backlog, in one batch")
+        #expect(!source.holdingBacklog)
+    }
+
+    @Test func aBacklogOfThisRunOnlyIsNotHeld() throws {
+        let folder = try TemporaryDirectory(prefix: "fieldagent-source")
+        let outbox = try outbox(folder)
+        let source = try OutboxSource(outbox: outbox, deviceID: device, drainRate: 50, startupHold: .seconds(30))
+        defer { source.close() }
+        try fill(outbox, count: 10)   // queued before the link came up
+        source.linkUp()
+        #expect(try source.take(limit: 40).flatMap(sequences) == Array(1...10))
     }
 }

@@ -79,7 +79,9 @@ struct ChaosTests {
                              "--state-dir", state,
                              // Raw telemetry only: a 5-minute aggregate closes whenever a run crosses a
                              // wall-clock boundary, so counts would depend on the time of day.
-                             "--aggregate-window", "0s"] + (count.map { ["--count", "\($0)"] } ?? []) + extra
+                             "--aggregate-window", "0s",
+                             // No start-up jitter: each run drains what the killed one left at once.
+                             "--drain-jitter", "0s"] + (count.map { ["--count", "\($0)"] } ?? []) + extra
         let log = state + "-agent-\(UUID().uuidString.prefix(6)).log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.standardOutput = FileHandle.nullDevice
