@@ -21,6 +21,8 @@ public struct LinkConfig: SettingsSection {
     public var modelID = "dtmi:fieldagent:device:FieldAgent;1"
     public var expectedHostName: String?
     public var proxy: HTTPProxy?
+    /// This device's share of the hub's daily message quota, in 4 KB messages (status shows the fraction used).
+    public var dailyQuota: Int?
 
     public init() {}
 
@@ -41,6 +43,8 @@ public struct LinkConfig: SettingsSection {
                    "The name the hub's certificate must carry, when it differs from the host connected to."),
         SettingKey("hub.proxy", \.proxy, .proxy, flag: "--proxy", absent: "none: connect directly",
                    "An HTTP proxy to reach the hub through (CONNECT): http://[user:password@]host:port, basic authentication."),
+        SettingKey("hub.daily_quota", \.dailyQuota, .integer(1...Int(Int32.max)), absent: "none: status shows what was used, no fraction",
+                   "This device's share of the hub's daily message quota in 4 KB messages (an S1 unit: 400000 for the whole hub); status and the technician's page show the fraction used today (UTC)."),
     ]
 
     /// A hub needs the device's certificate and key and the trust anchors for the hub.
@@ -130,6 +134,8 @@ final class HubLink: Feature {
         var capture: CaptureClock
         /// How long to wait for a synchronised wall clock before the first connection (real boards).
         var syncWait: Duration
+        /// `hub.daily_quota`.
+        var dailyQuota: Int? = nil
     }
 
     let name = "link"
@@ -143,6 +149,8 @@ final class HubLink: Feature {
         /// Kept after stop, so its final state and statistics stay readable.
         var client: HubClient?
         var source: OutboxSource?
+        /// The source whose quota meter status reads (kept after stop).
+        var quotaSource: OutboxSource?
         var flushed = true
         var leftUnacknowledged = 0
         /// Whether the client was started (it is not while the clock wait lasts).
@@ -200,6 +208,7 @@ final class HubLink: Feature {
         state.withLock {
             $0.client = client
             $0.source = source
+            $0.quotaSource = source
             $0.clientStarted = false
             $0.stopping = false
         }
@@ -256,6 +265,11 @@ final class HubLink: Feature {
         }
         logger.notice("cloud-to-device message \(properties.messageID ?? "(no id)"): \(String(decoding: payload.prefix(200), as: UTF8.self)) (\(handled))",
                       metadata: ["feature": "c2d"])
+    }
+
+    /// The hub's daily quota used today; nil before the link started.
+    var quota: AgentStatus.Quota? {
+        state.withLock { $0.quotaSource }.map { AgentStatus.Quota($0.quotaToday, dailyQuota: configuration.dailyQuota) }
     }
 
     var client: HubClient? { state.withLock { $0.client } }

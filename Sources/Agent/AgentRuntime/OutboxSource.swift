@@ -49,6 +49,9 @@ public final class OutboxSource: HubMessageSource {
         var pacingDelay: Duration?
         /// The start-up jitter: the backlog from before this start waits until then.
         var holdUntil: ContinuousClock.Instant?
+        /// Metered bytes (body + properties) of each hub message in flight, by token.
+        var meteredBytes: [UInt64: Int] = [:]
+        var quota: HubQuotaMeter
     }
 
     public let outbox: Outbox
@@ -57,6 +60,7 @@ public final class OutboxSource: HubMessageSource {
     /// How the backlog is packed (nil: one hub message per stored message).
     public let batching: BacklogBatching?
     let clock: @Sendable () -> ContinuousClock.Instant
+    let wallClock: @Sendable () -> Date
     let state: Mutex<State>
     /// Wakes the deleter thread (work to do, or closing).
     let deleterWake = WakeUp()
@@ -79,12 +83,15 @@ public final class OutboxSource: HubMessageSource {
     ///     start-up jitter, ``startupDelay(maximum:using:)``), so boards powered up together do
     ///     not drain at once; live messages do not wait.
     ///   - clock: "now" for pacing, the hold and acknowledgement latencies.
+    ///   - wallClock: the time the daily quota's UTC day is taken from.
     public init(outbox: Outbox, deviceID: String, drainRate: Double, maximumUnsettled: Int = 40,
                 batching: BacklogBatching? = .standard, adaptation: DrainPacer<ContinuousClock.Instant>.Adaptation = .init(),
                 startupHold: Duration = .zero,
-                clock: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) throws(OutboxError) {
+                clock: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
+                wallClock: @escaping @Sendable () -> Date = { Date() }) throws(OutboxError) {
         self.outbox = outbox
         self.clock = clock
+        self.wallClock = wallClock
         self.deviceID = deviceID
         self.maximumUnsettled = max(1, maximumUnsettled)
         self.batching = batching
@@ -92,7 +99,7 @@ public final class OutboxSource: HubMessageSource {
                                    adaptation: adaptation)
         let newest = outbox.statistics.nextSequence &- 1
         let hold = startupHold > .zero && outbox.depth > 0 ? clock() + startupHold : nil
-        state = Mutex(State(boundary: newest, liveCursor: newest, pacer: pacer, holdUntil: hold))
+        state = Mutex(State(boundary: newest, liveCursor: newest, pacer: pacer, holdUntil: hold, quota: HubQuotaMeter(at: wallClock())))
         outbox.observeEnqueue { [weak self] in self?.wakeLink() }
         if POSIX.startThread({ [weak self] in self?.deleteLoop() }) != 0 {
             // Out of threads: delete each acknowledgement as it comes (slower, nothing lost).
@@ -276,6 +283,7 @@ public final class OutboxSource: HubMessageSource {
         for seq in seqs { s.taken.insert(seq) }
         if seqs.count > 1 { s.batches[message.token] = seqs }
         s.handedAt[message.token] = now
+        s.meteredBytes[message.token] = message.payload.count + Self.propertyBytes(message.topic)
         s.unsettled += 1
     }
 
@@ -286,6 +294,10 @@ public final class OutboxSource: HubMessageSource {
         let inline = state.withLock { s in
             latencies = tokens.compactMap { s.handedAt.removeValue(forKey: $0).map { now - $0 } }
             for latency in latencies { s.pacer.acknowledged(latency: latency, at: now) }
+            let today = wallClock()
+            for token in tokens {
+                if let bytes = s.meteredBytes.removeValue(forKey: token) { s.quota.record(bytes: bytes, at: today) }
+            }
             for token in tokens { seqs += s.batches.removeValue(forKey: token) ?? [token] }
             s.acknowledged += seqs.count
             if s.deleterFinished { return true }
@@ -316,6 +328,15 @@ public final class OutboxSource: HubMessageSource {
 
     /// Batches (hub messages carrying more than one stored message) handed to the link so far.
     public var batchesSent: Int { state.withLock { $0.batchesSent } }
+
+    /// Hub messages and 4 KB units acknowledged today (UTC day of the wall clock).
+    public var quotaToday: HubQuotaMeter { state.withLock { $0.quota }.reading(at: wallClock()) }
+
+    /// The bytes of a topic's property bag (what IoT Hub meters beside the body).
+    static func propertyBytes(_ topic: String) -> Int {
+        guard let range = topic.firstRange(of: "/messages/events/") else { return 0 }
+        return topic.utf8.count - topic[..<range.upperBound].utf8.count
+    }
 
     /// The start-up jitter: a uniformly random delay in 0 … `maximum` (millisecond steps).
     public static func startupDelay(maximum: Duration, using random: inout some RandomNumberGenerator) -> Duration {

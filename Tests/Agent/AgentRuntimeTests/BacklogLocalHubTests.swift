@@ -128,6 +128,7 @@ import TestSupport
         let board = try Board.open(try BoardFile.load(path: "\(repositoryRoot)/boards/sim-factory-line.yaml"), timeScale: 1)
         var config = testConfig(sendFrequency: .seconds(5), stateDirectory: state)
         config.core.flushTimeout = .seconds(5)
+        config.link.dailyQuota = 400_000
         config.outbox.drainJitter = .seconds(2)   // the backlog is from "before this start": it waits up to 2 s
         let agent = Agent(board: board, options: .init(agentVersion: "test", config: config), hub: settings, logger: Logger(label: "agent"))
         let began = Date()
@@ -139,6 +140,9 @@ import TestSupport
         let elapsed = Date().timeIntervalSince(began)
         let connects = agent.hubClient?.statistics.connects ?? 0
         agent.stop()
+        // What status shows of the quota: what the hub metered (it counted every message the
+        // agent got a PUBACK for, plus at most the ones in flight at stop).
+        let agentQuota = try #require(agent.status().quota)
 
         let seen = arrivals.state.withLock { $0 }
         #expect(drained, "every backlog reading at the hub within 180 s (\(seen.backlog) of \(readings))")
@@ -150,6 +154,9 @@ import TestSupport
         #expect(seen.largest <= 200 * 1024, "a batch of \(seen.largest) bytes")
         let quota = try #require(hub.quotaUsed)
         #expect(quota.used < readings / 3, "\(quota.used) metered 4 KB messages of the S1 day's \(quota.limit)")
+        #expect(agentQuota.dailyQuota == 400_000 && agentQuota.fractionUsed == Double(agentQuota.units) / 400_000)
+        #expect(agentQuota.units <= quota.used && agentQuota.units >= quota.used - 40, "agent \(agentQuota.units) units, hub \(quota.used)")
+        #expect(agentQuota.messages >= seen.batches)
         print("backlog: \(readings) readings in \(seen.messages) hub messages (\(seen.batches) batches) in \(Int(elapsed)) s; S1 quota used \(quota.used) of \(quota.limit)")
     }
 }

@@ -188,4 +188,47 @@ import TestSupport
         source.linkUp()
         #expect(try source.take(limit: 40).flatMap(sequences) == Array(1...10))
     }
+
+    /// The quota IoT Hub meters: acknowledged hub messages and their 4 KB units (body and
+    /// properties), per UTC day.
+    @Test func acknowledgedMessagesAreMeteredInFourKilobyteUnitsPerUTCDay() throws {
+        let folder = try TemporaryDirectory(prefix: "fieldagent-source")
+        let outbox = try outbox(folder)
+        try fill(outbox, count: 1_000)
+        let wall = Mutex(Date(timeIntervalSince1970: 1_796_256_000 + 86_399))   // 2026-12-03 23:59:59 UTC
+        let source = try OutboxSource(outbox: outbox, deviceID: device, drainRate: 1_000, wallClock: { wall.withLock { $0 } })
+        defer { source.close() }
+        let messages = source.take(limit: 40)
+        #expect(messages.count == 1, "1,000 readings of 200 bytes: one batch")
+        let batch = try #require(messages.first)
+        #expect(source.quotaToday.messages == 0, "nothing counts before its acknowledgement")
+        source.acknowledged([batch.token])
+        let today = source.quotaToday
+        #expect(today.dayText == "2026-12-03")
+        #expect(today.messages == 1)
+        // IoT Hub: one unit per started 4 KB of the message, properties included.
+        let bytes = batch.payload.count + OutboxSource.propertyBytes(batch.topic)
+        #expect(bytes > 200_000 && bytes < 204_800)
+        #expect(today.units == (bytes + 4095) / 4096)
+        #expect(today.units == 50 || today.units == 49)
+        wall.withLock { $0 += 1 }   // midnight UTC
+        #expect(source.quotaToday.messages == 0)
+        #expect(source.quotaToday.dayText == "2026-12-04")
+        let status = AgentStatus.Quota(today, dailyQuota: 400_000)
+        #expect(status.fractionUsed == Double(today.units) / 400_000)
+        #expect(status.text == "1 message(s), \(today.units) unit(s) of 4 KB (0.0 % of 400000) on 2026-12-03 (UTC)")
+    }
+
+    @Test func theMeterCountsAtLeastOneUnitAndRollsOverOnlyForward() {
+        #expect(HubQuotaMeter.units(0) == 1)
+        #expect(HubQuotaMeter.units(4096) == 1)
+        #expect(HubQuotaMeter.units(4097) == 2)
+        #expect(HubQuotaMeter.units(256 * 1024) == 64)
+        let day = Date(timeIntervalSince1970: 1_796_256_000)
+        var meter = HubQuotaMeter(at: day)
+        meter.record(bytes: 100, at: day)
+        meter.record(bytes: 9_000, at: day.addingTimeInterval(-10))   // a clock stepped back: same day
+        #expect(meter.messages == 2 && meter.units == 4)
+        #expect(meter.reading(at: day.addingTimeInterval(86_400)).units == 0)
+    }
 }
