@@ -135,8 +135,10 @@ import TestSupport
         let runner = Thread { _ = try? agent.run() }
         runner.start()
 
-        // Woken by the hub's telemetry subscription once every backlog reading has arrived.
-        let drained = await arrivals.waitForBacklog(timeout: .seconds(180))
+        // Woken by the hub's telemetry subscription once every backlog reading has arrived: about
+        // 20 s alone, 130 s beside the other heavy suites on 2 cores (slow acknowledgements there
+        // slow the adaptive drain down too).
+        let drained = await arrivals.waitForBacklog(timeout: .seconds(420))
         let elapsed = Date().timeIntervalSince(began)
         let connects = agent.hubClient?.statistics.connects ?? 0
         agent.stop()
@@ -145,7 +147,7 @@ import TestSupport
         let agentQuota = try #require(agent.status().quota)
 
         let seen = arrivals.state.withLock { $0 }
-        #expect(drained, "every backlog reading at the hub within 180 s (\(seen.backlog) of \(readings))")
+        #expect(drained, "every backlog reading at the hub within 420 s (\(seen.backlog) of \(readings))")
         #expect(connects == 1, "one connection: no throttling disconnect")
         #expect(hub.duplicateCount(device) == 0, "each reading once")
         #expect(seen.readings == seen.sequences.count, "no reading twice")
