@@ -244,6 +244,19 @@ for name, message, against in typed_cases:
     elif against is twin_schema and "reported" in message:
         dtdl_problems.extend(against_model(name, message["reported"], "Property"))
         model_checked += 1
+# Backlog batches (batch.v1): the envelope, and each element against the schema its messageType names.
+batch_schema = json.loads((interface / "batch.v1.schema.json").read_text())
+jsonschema.Draft202012Validator.check_schema(batch_schema)
+element_schemas = {None: schema, "aggregate": json.loads((interface / "aggregate.v1.schema.json").read_text()),
+                   "heartbeat": json.loads((interface / "heartbeat.v1.schema.json").read_text())}
+for example in sorted((interface / "examples").glob("batch*.json")):
+    body = json.loads(example.read_text())
+    typed_cases.append((f"example {example.name}", body, batch_schema))
+    dtdl_problems.extend(against_model(f"example {example.name}", body, "Telemetry"))
+    model_checked += 1
+    for element in body.get("messages", []):
+        typed_cases.append((f"example {example.name} seq {element.get('seq')}", element,
+                            element_schemas.get(element.get("messageType"), batch_schema)))
 for example in sorted((interface / "examples").glob("*.json")):
     if example.name.startswith(("aggregate", "heartbeat")):
         body = json.loads(example.read_text())

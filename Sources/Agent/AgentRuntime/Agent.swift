@@ -98,7 +98,8 @@ public final class Agent: Sendable {
                                    logger: logger)
         let link = hub.map { settings in
             HubLink(configuration: .init(settings: settings, outbox: config.outbox, stateDirectory: config.core.stateDirectory,
-                                         flushTimeout: config.core.flushTimeout, capture: capture, syncWait: config.clock.syncWait),
+                                         flushTimeout: config.core.flushTimeout, capture: capture, syncWait: config.clock.syncWait,
+                                         dailyQuota: config.link.dailyQuota),
                     logger: logger, onEvent: runner.deliver)
         }
         let wake = WakeUp()

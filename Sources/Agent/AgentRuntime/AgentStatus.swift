@@ -6,6 +6,7 @@ import Darwin
 #endif
 import JSON
 import Outbox
+import SensorCore
 import SystemCalls
 
 /// What `fieldagent status` shows: the running agent writes it to `status.json` in its runtime
@@ -41,6 +42,34 @@ public struct AgentStatus: Codable, Equatable, Sendable {
                       oldestAgeSeconds: stats.oldestAge.map { Double($0.components.seconds) },
                       droppedAggregates: stats.drops.aggregates, droppedAlerts: stats.drops.alerts,
                       droppedUnreadable: stats.drops.unreadable, nextSequence: stats.nextSequence)
+        }
+    }
+
+    /// This device's use of the hub's daily message quota today (UTC day).
+    public struct Quota: Codable, Equatable, Sendable {
+        /// The UTC day, `YYYY-MM-DD`.
+        public var day: String
+        /// Hub messages acknowledged today (a batch counts once).
+        public var messages: Int
+        /// The 4 KB units IoT Hub meters them in.
+        public var units: Int
+        /// `hub.daily_quota`, when configured.
+        public var dailyQuota: Int?
+        /// `units / dailyQuota`, when configured.
+        public var fractionUsed: Double?
+
+        public init(_ meter: HubQuotaMeter, dailyQuota: Int?) {
+            day = meter.dayText
+            messages = meter.messages
+            units = meter.units
+            self.dailyQuota = dailyQuota
+            fractionUsed = dailyQuota.map { Double(meter.units) / Double(max(1, $0)) }
+        }
+
+        /// `263 message(s), 9852 units of 4 KB (2.5 % of 400000)`.
+        public var text: String {
+            let fraction = fractionUsed.map { " (\(formatFixed($0 * 100, digits: 1)) % of \(dailyQuota ?? 0))" } ?? ""
+            return "\(messages) message(s), \(units) unit(s) of 4 KB\(fraction) on \(day) (UTC)"
         }
     }
 
@@ -93,15 +122,18 @@ public struct AgentStatus: Codable, Equatable, Sendable {
     public var clock: String?
     /// The board's sensors in board order (absent in files from older agents).
     public var sensors: [Sensor]?
+    /// The hub's daily quota used today (absent without a hub, and in files from older agents).
+    public var quota: Quota?
 
     public init(pid: Int32, deviceID: String, board: String, updated: Date, link: String, lastError: String? = nil, twin: String,
                 settings: [String: JSONValue], sent: Int, outbox: Outbox? = nil, route: String, detector: String? = nil,
-                clock: String? = nil, sensors: [Sensor]? = nil, detectorModel: String? = nil) {
+                clock: String? = nil, sensors: [Sensor]? = nil, detectorModel: String? = nil, quota: Quota? = nil) {
         (self.pid, self.deviceID, self.board, self.updated, self.link, self.lastError, self.twin) =
             (pid, deviceID, board, updated, link, lastError, twin)
         (self.settings, self.sent, self.outbox, self.route, self.detector, self.clock, self.sensors) =
             (settings, sent, outbox, route, detector, clock, sensors)
         self.detectorModel = detectorModel
+        self.quota = quota
     }
 
     public static func path(in directory: String) -> String { directory + "/status.json" }

@@ -21,6 +21,8 @@ public struct LinkConfig: SettingsSection {
     public var modelID = "dtmi:fieldagent:device:FieldAgent;1"
     public var expectedHostName: String?
     public var proxy: HTTPProxy?
+    /// This device's share of the hub's daily message quota, in 4 KB messages (status shows the fraction used).
+    public var dailyQuota: Int?
 
     public init() {}
 
@@ -41,6 +43,8 @@ public struct LinkConfig: SettingsSection {
                    "The name the hub's certificate must carry, when it differs from the host connected to."),
         SettingKey("hub.proxy", \.proxy, .proxy, flag: "--proxy", absent: "none: connect directly",
                    "An HTTP proxy to reach the hub through (CONNECT): http://[user:password@]host:port, basic authentication."),
+        SettingKey("hub.daily_quota", \.dailyQuota, .integer(1...Int(Int32.max)), absent: "none: status shows what was used, no fraction",
+                   "This device's share of the hub's daily message quota in 4 KB messages (an S1 unit: 400000 for the whole hub); status and the technician's page show the fraction used today (UTC)."),
     ]
 
     /// A hub needs the device's certificate and key and the trust anchors for the hub.
@@ -91,8 +95,11 @@ extension SettingKind where Value == HubEndpoint {
 public struct OutboxConfig: SettingsSection {
     public var quotaBytes = OutboxConfiguration().quotaBytes
     public var maximumAge = OutboxConfiguration().maximumAge
-    /// Backlog messages per second after a reconnect (live messages are not paced).
+    /// Backlog hub messages per second at most: the ceiling of the adaptive drain rate (live
+    /// messages are not paced).
     public var drainRate = 50.0
+    /// The first backlog drain after start waits a random delay up to this (live messages do not).
+    public var drainJitter: Duration = .seconds(30)
 
     public init() {}
 
@@ -102,7 +109,9 @@ public struct OutboxConfig: SettingsSection {
         SettingKey("outbox.max_age", \.maximumAge, .duration(.seconds(60) ... .seconds(366 * 86400)), flag: "--outbox-max-age",
                    "Messages older than this are dropped (and counted)."),
         SettingKey("outbox.drain_rate", \.drainRate, .number(0.1...100_000), flag: "--drain-rate",
-                   "Backlog messages per second after a reconnect (live readings are not paced)."),
+                   "Backlog hub messages (batches) per second at most after a reconnect: the ceiling of a rate that halves on slow acknowledgements or a throttling disconnect and climbs back while acknowledgements are fast (live readings are not paced)."),
+        SettingKey("outbox.drain_jitter", \.drainJitter, .duration(.zero ... .seconds(3600)), flag: "--drain-jitter",
+                   "A backlog from before a start waits a random delay up to this before it drains, so boards powered up together (a site-wide power restore) do not drain at once; live readings are not delayed."),
     ]
 
     public var outboxConfiguration: OutboxConfiguration {
@@ -125,6 +134,8 @@ final class HubLink: Feature {
         var capture: CaptureClock
         /// How long to wait for a synchronised wall clock before the first connection (real boards).
         var syncWait: Duration
+        /// `hub.daily_quota`.
+        var dailyQuota: Int? = nil
     }
 
     let name = "link"
@@ -138,6 +149,8 @@ final class HubLink: Feature {
         /// Kept after stop, so its final state and statistics stay readable.
         var client: HubClient?
         var source: OutboxSource?
+        /// The source whose quota meter status reads (kept after stop).
+        var quotaSource: OutboxSource?
         var flushed = true
         var leftUnacknowledged = 0
         /// Whether the client was started (it is not while the clock wait lasts).
@@ -172,12 +185,14 @@ final class HubLink: Feature {
         // Taken-but-not-deleted messages stay within the link's in-flight window and its queue
         // (2 × window), so the window stays full while PUBACKed rows wait for their batched
         // deletion, and a crash sends at most that many twice.
+        var random = SystemRandomNumberGenerator()
+        let hold = outbox.depth > 0 ? OutboxSource.startupDelay(maximum: configuration.outbox.drainJitter, using: &random) : .zero
         let source = try OutboxSource(outbox: outbox, deviceID: configuration.settings.deviceID, drainRate: configuration.outbox.drainRate,
-                                      maximumUnsettled: 2 * configuration.settings.inFlightWindow)
+                                      maximumUnsettled: 2 * configuration.settings.inFlightWindow, startupHold: hold)
         source.latencyObserver.withLock { $0 = { [weak self] latency in self?.publishLatency.withLock { $0 }?(latency) } }
         let stats = outbox.statistics
         if stats.depth > 0 {
-            logger.notice("outbox \(outbox.path): \(stats.depth) message(s) from before this start waiting for the hub; they drain at \(configuration.outbox.drainRate)/s once connected",
+            logger.notice("outbox \(outbox.path): \(stats.depth) message(s) from before this start waiting for the hub; they drain in batches at up to \(configuration.outbox.drainRate) hub messages/s once connected, after a start-up jitter of \(hold)",
                           metadata: ["feature": "outbox"])
         }
         // What this run queues is stamped on this run's clock: a step moves those capture times
@@ -193,6 +208,7 @@ final class HubLink: Feature {
         state.withLock {
             $0.client = client
             $0.source = source
+            $0.quotaSource = source
             $0.clientStarted = false
             $0.stopping = false
         }
@@ -253,6 +269,11 @@ final class HubLink: Feature {
         }
         logger.notice("cloud-to-device message \(properties.messageID ?? "(no id)"): \(String(decoding: payload.prefix(200), as: UTF8.self)) (\(handled))",
                       metadata: ["feature": "c2d"])
+    }
+
+    /// The hub's daily quota used today; nil before the link started.
+    var quota: AgentStatus.Quota? {
+        state.withLock { $0.quotaSource }.map { AgentStatus.Quota($0.quotaToday, dailyQuota: configuration.dailyQuota) }
     }
 
     var client: HubClient? { state.withLock { $0.client } }

@@ -271,6 +271,9 @@ final class ObserveFeature: Feature {
             state.append(("Backlog", "\(s.depth) message(s) waiting\(age); dropped \(s.drops.aggregates + s.drops.alerts)",
                           s.drops.aggregates + s.drops.alerts == 0))
         }
+        if let quota = parts.link?.quota {
+            state.append(("Hub quota today", quota.text, (quota.fractionUsed ?? 0) < 0.8))
+        }
         if let days = certificateValidity()?.daysLeft {
             state.append(("Certificate", "\(days) days left", days > 30))
         } else if parts.certificateFile != nil {

@@ -306,7 +306,7 @@ final class StatusFeature: Feature {
                            settings: Dictionary(uniqueKeysWithValues: WritableProperty.allCases.map { ($0.rawValue, settings.twinValue($0)) }),
                            sent: link?.acknowledged ?? 0, outbox: link?.outbox.map { AgentStatus.Outbox($0.statistics) },
                            route: settings.route.rawValue, detector: alerts.detector.rawValue, clock: capture.statusText,
-                           sensors: sensorsStatus(), detectorModel: alerts.detectorModel)
+                           sensors: sensorsStatus(), detectorModel: alerts.detectorModel, quota: link?.quota)
     }
 
     /// Every sensor of the board, in board order: its health in the last message and its

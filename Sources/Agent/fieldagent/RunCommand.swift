@@ -72,6 +72,9 @@ extension FieldAgent {
         @Option(help: settingHelp("outbox.drain_rate"))
         var drainRate: String?
 
+        @Option(help: settingHelp("outbox.drain_jitter"))
+        var drainJitter: String?
+
         @Option(help: settingHelp("outbox.quota"))
         var outboxQuota: String?
 

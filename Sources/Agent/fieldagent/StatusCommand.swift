@@ -67,6 +67,9 @@ extension FieldAgent {
                 lines.append("outbox    \(outbox.depth) waiting (\(outbox.bytes) bytes, \(oldest)), \(outbox.mode)")
                 lines.append("dropped   \(outbox.droppedAggregates) aggregate(s), \(outbox.droppedAlerts) alert(s), \(outbox.droppedUnreadable) unreadable")
             }
+            if let quota = status.quota {
+                lines.append("quota     \(quota.text)")
+            }
             lines.append("error     \(status.lastError ?? "none")")
             return lines.joined(separator: "\n")
         }

@@ -74,6 +74,7 @@ final class ConnectionLoop {
             }
             let outcome = pump()
             stream.close()
+            if connected { client.source?.linkDown() }
             _ = session?.handle(.connectionLost, at: now)
             operations.disconnected()
             if stopRequested { break }

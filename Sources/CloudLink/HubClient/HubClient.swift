@@ -320,6 +320,9 @@ public protocol HubMessageSource: AnyObject, Sendable {
     var waiting: Int { get }
     /// The link is (again) up: what was queued meanwhile is a backlog to drain.
     func linkUp()
+    /// An established connection ended (the hub closed it, a network error, a time-out); with
+    /// messages in flight this is how IoT Hub throttles over MQTT.
+    func linkDown()
     /// Called once by the link. Call `wakeUp` (from any thread, never with a lock held) when
     /// ``take(limit:)`` may have messages it did not have, or ``waiting`` changed other than
     /// through ``acknowledged(_:)``. A source whose messages are all there from the start needs
@@ -332,6 +335,7 @@ public protocol HubMessageSource: AnyObject, Sendable {
 
 extension HubMessageSource {
     public func linkUp() {}
+    public func linkDown() {}
     public func setWakeUp(_ wakeUp: @escaping @Sendable () -> Void) {}
     public var pacingDelay: Duration? { nil }
 }

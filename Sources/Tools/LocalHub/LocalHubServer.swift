@@ -298,8 +298,9 @@ public final class LocalHubServer: Sendable {
     /// Metered messages used today and the daily limit, when a tier is emulated.
     public var quotaUsed: (used: Int, limit: Int)? { core.quotaUsed }
 
-    /// Messages of `deviceID` since start that repeated a `$.mid` (IoT Hub is at-least-once: a
-    /// device resends what it got no PUBACK for; consumers dedupe on `$.mid`).
+    /// Messages of `deviceID` since start that repeated a `$.mid`, counting each reading of a
+    /// backlog batch by device id + its `seq` (IoT Hub is at-least-once: a device resends what it
+    /// got no PUBACK for; consumers dedupe on `$.mid`, inside batches on `seq`).
     public func duplicateCount(_ deviceID: String) -> Int { core.telemetry.duplicates(deviceID: deviceID) }
 
     /// Calls `handler` (on an event-loop thread) for each new record of `deviceID` (all when

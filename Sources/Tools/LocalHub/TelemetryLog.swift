@@ -69,7 +69,8 @@ public struct TelemetryRecord: Sendable, Hashable, Codable {
 /// one), so a device never holds more than twice the cap on disk; ``records(deviceID:)`` reads
 /// both, oldest first. Like IoT Hub, it keeps every message it is sent, duplicates included (a
 /// device resends what it got no PUBACK for); it counts, per device, the messages whose `$.mid`
-/// it saw among that device's last ``duplicateWindow`` messages.
+/// it saw among that device's last ``duplicateWindow`` messages (for a batch, per reading in it:
+/// ``readingIDs(_:)``).
 final class TelemetryLog: Sendable {
     struct Subscriber {
         var deviceID: String?
@@ -136,8 +137,7 @@ final class TelemetryLog: Sendable {
         let subscribers: [Subscriber] = state.withLock { state in
             state.total += 1
             state.counts[record.deviceId, default: 0] += 1
-            if case .string(let id)? = record.properties["$.mid"],
-               state.recentIDs[record.deviceId, default: RecentIDs()].record(id, window: Self.duplicateWindow) {
+            for id in Self.readingIDs(record) where state.recentIDs[record.deviceId, default: RecentIDs()].record(id, window: Self.duplicateWindow) {
                 state.duplicates[record.deviceId, default: 0] += 1
             }
             do {
@@ -164,6 +164,22 @@ final class TelemetryLog: Sendable {
             return state.subscribers.values.filter { $0.deviceID == nil || $0.deviceID == record.deviceId }
         }
         for subscriber in subscribers { subscriber.deliver(record) }
+    }
+
+    /// The ids duplicates are counted on: the message's `$.mid`, or for a batch (message property
+    /// `messageType=batch`) device id + `seq` of each message in it, which is the `$.mid` the
+    /// same reading carries when it is sent alone.
+    static func readingIDs(_ record: TelemetryRecord) -> [String] {
+        struct Batch: Decodable {
+            struct Element: Decodable { var seq: UInt64? }
+            var messages: [Element]
+        }
+        if case .string("batch")? = record.properties["messageType"], record.payloadEncoding == "utf8",
+           let batch = try? JSONDecoder().decode(Batch.self, from: Data(record.payload.utf8)) {
+            return batch.messages.compactMap { $0.seq.map { "\(record.deviceId)-\($0)" } }
+        }
+        if case .string(let id)? = record.properties["$.mid"] { return [id] }
+        return []
     }
 
     /// Every record kept for `deviceID` (this run and earlier ones, the rotated file first), oldest first.

@@ -50,13 +50,18 @@ struct AgentHubTests {
             let left = try Outbox.inspect(path: state + "/outbox.db").get()
             #expect(left.depth == 0, "acknowledged messages are deleted")
         }
-        let telemetry = subscriber.waitFor(count: 6).map(decode).filter { $0.topic.contains("/messages/events/") }
-        // Each message's $.mid carries the sequence number of its body.
-        let sequences = telemetry.map { message -> Int in
-            let seq = message.body.firstMatch(of: /"seq":(\d+),/).flatMap { Int($0.1) } ?? -1
-            #expect(message.topic.hasPrefix("devices/factory-line-01/messages/events/%24.mid=factory-line-01-\(seq)&%24.ct=application%2Fjson&%24.ce=utf-8&%24.ctime=20"),
+        // Readings queued before the link came up go as a backlog batch (messageType=batch).
+        func telemetry(_ lines: [String]) -> [(topic: String, body: String)] { lines.map(decode).filter { $0.topic.contains("/messages/events/") } }
+        func readings(_ lines: [String]) -> Int { telemetry(lines).reduce(0) { $0 + $1.body.matches(of: /"seq":(\d+)/).count } }
+        let telemetry = telemetry(subscriber.waitFor { _ in readings(subscriber.lines) >= 6 })
+        // Each message's $.mid carries the sequence number of its body (a batch's: its first and last).
+        let sequences = telemetry.flatMap { message -> [Int] in
+            let seqs = message.body.matches(of: /"seq":(\d+)/).compactMap { Int($0.1) }
+            let mid = seqs.count == 1 ? "\(seqs[0])" : "\(seqs.first ?? -1)-\(seqs.last ?? -1)"
+            #expect(message.topic.hasPrefix("devices/factory-line-01/messages/events/%24.mid=factory-line-01-\(mid)&%24.ct=application%2Fjson&%24.ce=utf-8&%24.ctime=20"),
                     "\(message.topic)")
-            return seq
+            #expect(seqs.count == 1 || message.topic.hasSuffix("&messageType=batch"), "\(message.topic)")
+            return seqs
         }
         // Every number once, and the second run continues where the first stopped. Within a run the
         // order may differ: a reading made while the link was still coming up waits as backlog,
@@ -92,7 +97,9 @@ struct AgentHubTests {
         // Above what a debug build drains (so the test measures delivery, not the pacer, which the
         // next test pins down at a binding rate); a release build on this machine does reach it.
         let rate = 25_000.0
-        let source = try OutboxSource(outbox: outbox, deviceID: "press-7", drainRate: rate)
+        // One hub message per reading (batching off): this measures the per-message drain path;
+        // batches have their own tests (OutboxSourceTests, BacklogLocalHubTests).
+        let source = try OutboxSource(outbox: outbox, deviceID: "press-7", drainRate: rate, batching: nil)
         let client = HubClient(settings: hubSettings(broker, device: "press-7"), logger: Logger(label: "test"), source: source)
         let began = Date()
         client.start()
@@ -140,7 +147,7 @@ struct AgentHubTests {
             OutboxDraft(kind: .aggregate, capturedAt: Date().addingTimeInterval(Double(i - backlog))) { seq in Array("backlog-\(seq)".utf8) }
         })
         let rate = 100.0
-        let source = try OutboxSource(outbox: outbox, deviceID: "press-8", drainRate: rate)
+        let source = try OutboxSource(outbox: outbox, deviceID: "press-8", drainRate: rate, batching: nil)   // one message each
         let client = HubClient(settings: hubSettings(broker, device: "press-8"), logger: Logger(label: "test"), source: source)
         let began = Date()
         client.start()

@@ -14,6 +14,9 @@ func testConfig(sendFrequency: Duration, stateDirectory: String? = nil) -> Agent
     var config = AgentConfig()
     config.telemetry.sendFrequency = sendFrequency
     config.telemetry.aggregateWindow = .zero
+    // No start-up jitter: a backlog from an earlier run in a test drains at once (BacklogLocalHubTests
+    // and OutboxSourceTests test the jitter).
+    config.outbox.drainJitter = .zero
     config.core.stateDirectory = stateDirectory
     return config
 }

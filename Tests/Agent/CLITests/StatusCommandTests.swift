@@ -16,6 +16,7 @@ import Testing
               "settings" : { "sendFrequency" : "PT10S" }, "twin" : "not fetched yet", "updated" : "\(stamp)",
               "outbox" : { "bytes" : 2048, "depth" : 3, "droppedAggregates" : 0, "droppedAlerts" : 0, "droppedUnreadable" : 0,
                            "mode" : "durable", "nextSequence" : 16, "oldestAgeSeconds" : 30 },
+              "quota" : { "day" : "2026-12-03", "messages" : 263, "units" : 9852, "dailyQuota" : 400000, "fractionUsed" : 0.02463 },
               "sensors" : [
                 { "name" : "env", "chip" : "BME280", "status" : "ok",
                   "readings" : { "temperature" : { "value" : 21.456, "unit" : "°C" }, "pressure" : { "value" : 101325.04, "unit" : "Pa" } } },
@@ -36,6 +37,7 @@ import Testing
         #expect(lines.contains("sensor    env (BME280) ok — pressure=101325.0 Pa, temperature=21.46 °C"))
         #expect(lines.contains("sensor    vib (ADXL345) failed: no ACK at 0x53"))
         #expect(lines.contains("outbox    3 waiting (2048 bytes, oldest 30 s), durable"))
+        #expect(lines.contains("quota     263 message(s), 9852 unit(s) of 4 KB (2.5 % of 400000) on 2026-12-03 (UTC)"))
         #expect(lines.last == "error     connect(127.0.0.1:8883) failed: Connection refused")
     }
 
@@ -51,6 +53,9 @@ import Testing
         #expect(sensors.map { $0["name"] as? String } == ["env", "vib"])
         #expect((sensors[0]["readings"] as? [String: Any])?.keys.sorted() == ["pressure", "temperature"])
         #expect(sensors[1]["error"] as? String == "no ACK at 0x53")
+        let quota = try #require(json["quota"] as? [String: Any])
+        #expect(quota["units"] as? Int == 9852)
+        #expect(quota["fractionUsed"] as? Double == 0.02463)
 
         let text = try fieldagent(["status", "--runtime-dir", folder.path])
         #expect(text.stdout.hasPrefix("agent     NOT running — last seen 3600 s ago"))

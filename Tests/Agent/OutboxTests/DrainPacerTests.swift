@@ -46,3 +46,57 @@ import Testing
         #expect(throws: OutboxError.self) { _ = try DrainPacer(rate: 5, burst: 0, now: start) }
     }
 }
+
+/// The adaptive rate (issue 19): additive increase on fast acknowledgements, multiplicative
+/// decrease on slow ones or a throttling signal, between the floor and the configured ceiling.
+@Suite struct AdaptiveDrainPacerTests {
+    let start = ContinuousClock.now
+
+    @Test func aThrottlingSignalHalvesTheRateAndFastAcknowledgementsClimbBackToTheCeiling() throws {
+        var pacer = try DrainPacer(rate: 50, burst: 50, now: start)
+        #expect(pacer.rate == 50, "it starts at the ceiling")
+        pacer.throttled(at: start + .seconds(1))
+        #expect(pacer.rate == 25)
+        #expect(pacer.burst == 25, "the bucket shrinks with the rate")
+        // Fast acknowledgements, one every 100 ms: +5 messages/s (a tenth of the ceiling) per second.
+        var now = start + .seconds(1)
+        var rates: [Double] = []
+        for _ in 0..<100 {
+            now += .milliseconds(100)
+            pacer.acknowledged(latency: .milliseconds(40), at: now)
+            rates.append(pacer.rate)
+        }
+        #expect(rates[9] == 30, "one second of fast acknowledgements: 25 + 5")
+        #expect(rates[19] == 35)
+        #expect(rates.last == 50, "never above the ceiling")
+        #expect(rates == rates.sorted(), "only up while acknowledgements are fast")
+    }
+
+    @Test func slowAcknowledgementsCutTheRateOncePerHoldDownToTheFloor() throws {
+        var pacer = try DrainPacer(rate: 40, burst: 40, now: start)
+        // A window of slow acknowledgements arriving together counts once.
+        for i in 0..<20 { pacer.acknowledged(latency: .seconds(3), at: start + .milliseconds(i)) }
+        #expect(pacer.rate == 20)
+        #expect(pacer.decreases == 1)
+        // Slow for a minute: halved every 2 s hold until the floor of 1 message/s.
+        var now = start
+        for _ in 0..<60 {
+            now += .seconds(1)
+            pacer.acknowledged(latency: .seconds(5), at: now)
+        }
+        #expect(pacer.rate == 1)
+        #expect(pacer.floor == 1)
+    }
+
+    @Test func theBucketFollowsTheCurrentRate() throws {
+        var pacer = try DrainPacer(rate: 100, burst: 100, now: start)
+        pacer.consume(100, at: start)
+        pacer.throttled(at: start)
+        pacer.throttled(at: start + .seconds(2))   // after the hold: 25/s
+        #expect(pacer.rate == 25)
+        let later = start + .seconds(2)
+        // 100 were taken at start and 2 s refilled at the old rates; from here on 25/s, bucket 25.
+        #expect(pacer.available(at: later + .seconds(10)) == 25)
+        #expect(pacer.delay(until: 1, at: later) <= .milliseconds(40))
+    }
+}

@@ -208,3 +208,26 @@ final class IdleConnection {
     #expect(log.duplicates(deviceID: "dev-b") == 0, "ids are per device; messages without one are never duplicates")
     #expect(try log.records(deviceID: "dev-a").count == 6, "every copy is kept, as IoT Hub does")
 }
+
+/// A backlog batch (messageType=batch) is counted per reading: device id + each element's `seq`,
+/// the `$.mid` the same reading carries when sent alone.
+@Test func duplicatesInsideBatchesAreCountedPerReading() throws {
+    let folder = try TemporaryDirectory(prefix: "localhub")
+    let log = try TelemetryLog(directory: folder.path)
+    func message(_ properties: [(String, String)], _ payload: String) -> TelemetryRecord {
+        var bag = IoTHubPropertyBag()
+        for (name, value) in properties { bag.append(name, value) }
+        return TelemetryRecord(HubSession.TelemetryMessage(deviceID: "dev-c", topic: "devices/dev-c/messages/events/",
+                                                           properties: bag, payload: Array(payload.utf8), qos: .atLeastOnce), arrivedAt: Date())
+    }
+    func batch(_ seqs: ClosedRange<Int>) -> TelemetryRecord {
+        let elements = seqs.map { #"{"deviceId":"dev-c","seq":\#($0)}"# }.joined(separator: ",")
+        return message([("$.mid", "dev-c-\(seqs.lowerBound)-\(seqs.upperBound)"), ("messageType", "batch")],
+                       #"{"deviceId":"dev-c","messageType":"batch","messages":[\#(elements)]}"#)
+    }
+    log.append(message([("$.mid", "dev-c-3")], #"{"seq":3}"#))
+    log.append(batch(1...5))      // 3 was sent alone before
+    log.append(batch(6...9))
+    log.append(batch(8...12))     // 8 and 9 again (a batch made differently after a restart)
+    #expect(log.duplicates(deviceID: "dev-c") == 3)
+}
