@@ -49,18 +49,20 @@ inroot() {
 
 # 2. The base: a minimal root (scripts/debian-root.sh) plus systemd as init, Debian's kernel and
 #    its initramfs (virtio and ext4 are modules), procps and a serial login-less console.
-if [ ! -f "$base/.vm-base-complete" ]; then
+#    Remade when this list changes (the marker holds it).
+base_packages="systemd systemd-sysv udev dbus procps curl linux-image-amd64 initramfs-tools zstd"
+if [ "$(cat "$base/.vm-base-complete" 2>/dev/null)" != "$base_packages" ]; then
     ./scripts/debian-root.sh "$suite" make >/dev/null
     rm -rf "$base"
     cp -a "$(./scripts/debian-root.sh "$suite" path)" "$base"
     rm -f "$base/.debian-root-complete"
     echo "systemd-vm-check: preparing $base (systemd, linux-image-amd64; once)"
     inroot "$base" apt-get update -qq
-    inroot "$base" apt-get install -y -qq --no-install-recommends systemd systemd-sysv udev dbus procps \
-        linux-image-amd64 initramfs-tools zstd >/dev/null
+    # shellcheck disable=SC2086
+    inroot "$base" apt-get install -y -qq --no-install-recommends $base_packages >/dev/null
     inroot "$base" apt-get clean
     echo vm >"$base/etc/hostname"
-    touch "$base/.vm-base-complete"
+    echo "$base_packages" >"$base/.vm-base-complete"
 fi
 kernel=$(ls "$base"/boot/vmlinuz-* | sort -V | tail -1)
 initrd=$(ls "$base"/boot/initrd.img-* | sort -V | tail -1)
@@ -75,7 +77,8 @@ mkdir -p "$root/root/debs"
 cp "dist/fieldagent_${version}_$arch.deb" "dist/spike-predictor_${version}_$arch.deb" "$root/root/debs/"
 inroot "$root" /bin/bash -c 'cd /root/debs && apt-get install -y -qq ./fieldagent_*.deb ./spike-predictor_*.deb >/dev/null'
 # The agent's configuration: the simulated factory line, telemetry to the journal (no hub in a
-# VM without a network), spike alerts through the co-located predictor; a short send period.
+# VM without a network), spike alerts through the co-located predictor; a short send period; the
+# technician's page on loopback with its token (its "logs" action is getLogs).
 install -m 0644 boards/sim-factory-line.yaml "$root/etc/fieldagent/board.yaml"
 cat >"$root/etc/fieldagent/agent.yaml" <<'YAML'
 board: /etc/fieldagent/board.yaml
@@ -83,7 +86,14 @@ send_frequency: 4s
 route: predictor
 predictor:
   socket: /run/fieldagent/predictor.sock
+  # qemu's TCG runs this guest many times slower than a board: the 50 ms default would be missed.
+  deadline: 1s
+page:
+  listen: 127.0.0.1:8080
+  token_file: /etc/fieldagent/page-token
 YAML
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$root/etc/fieldagent/page-token"
+inroot "$root" /bin/bash -c 'chown fieldagent:fieldagent /etc/fieldagent/page-token && chmod 0600 /etc/fieldagent/page-token'
 # A shorter watchdog than the shipped 2 min, so a frozen agent is caught in seconds; the rest of
 # the unit is the installed one.
 mkdir -p "$root/etc/systemd/system/fieldagent.service.d"

@@ -81,7 +81,8 @@ final class ObserveFeature: Feature {
     /// Page actions: `POST /api/<name>` and the direct method each runs (nil: run here; the
     /// doctor, so the page keeps its report, and calibrate, a form per channel rather than a button).
     static let actions: [(name: String, title: String, method: String?)] = [
-        ("doctor", "Run the doctor", nil), ("blink", "Blink the status LED", "blinkLed"), ("calibrate", "Calibrate", nil),
+        ("doctor", "Run the doctor", nil), ("blink", "Blink the status LED", "blinkLed"), ("logs", "Recent log lines", "getLogs"),
+        ("calibrate", "Calibrate", nil),
     ]
 
     init(configuration: ObserveConfig, parts: Parts, logger: Logger) {
