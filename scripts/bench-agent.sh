@@ -180,7 +180,7 @@ stop_broker
     --flush-timeout 1s "${LINK[@]}" --log-level error >/dev/null 2>"$WORK/queue.err" || true
 start_broker
 drain_run=$(timed agent-drain "$FIELDAGENT" run --board "$BOARD" --time-scale 0 --count 1 --route hub --state-dir "$WORK/state-drain" \
-    --drain-rate 100000 --flush-timeout 600s "${LINK[@]}")
+    --drain-rate 100000 --drain-jitter 0s --flush-timeout 600s "${LINK[@]}")
 
 # 4. Alert latency: a copy of the board sampling as fast as its chips allow (asked for every
 # 100 ms; the ADXL345's FIFO collection makes a sample take ~0.65 s) with a 2 s spike every 6 s
