@@ -180,12 +180,14 @@ public struct BaselineComparison: Sendable {
         return BaselineComparison(rows: rows, series: series.count)
     }
 
-    /// The score threshold whose alarm count (run onsets in the scored parts) is closest to `target`
-    /// (ties: the lowest such threshold).
+    /// The score threshold whose alarm count (run onsets in the scored parts) is closest to `target`,
+    /// lowering the threshold from the top until the count passes the target (ties: the higher).
     static func equalAlarmThreshold(_ traces: [DetectorTrace], starts: [Int], target: Int) -> Double {
-        // Sample k starts a run at threshold T exactly when previous < T <= score. The count is not
-        // monotonic in T (a higher threshold can split a run in two), so every candidate is
-        // counted: #{score >= T} - #{previous >= T} over the intervals that are not empty.
+        // Sample k starts a run at threshold T exactly when previous < T <= score, so the count is
+        // #{score >= T} - #{previous >= T} over the intervals that are not empty. It is not
+        // monotonic (a higher threshold can split a run in two; a very low one merges every run
+        // into a few), so the candidates are counted exactly from the top down, stopping where the
+        // count first passes the target: never the merged regime near the bottom.
         var candidates: [Double] = [], uppers: [Double] = [], lowers: [Double] = []
         for (t, start) in zip(traces, starts) {
             var previous = -Double.infinity
@@ -210,10 +212,12 @@ public struct BaselineComparison: Sendable {
             }
             return sorted.count - lo
         }
-        var best = candidates[0], bestGap = Int.max
-        for c in candidates {
-            let gap = abs(atLeast(uppers, c) - atLeast(lowers, c) - target)
-            if gap < bestGap { best = c; bestGap = gap }
+        var best = candidates[candidates.count - 1], bestGap = Int.max, last = Double.nan
+        for c in candidates.reversed() where c != last {
+            last = c
+            let count = atLeast(uppers, c) - atLeast(lowers, c)
+            if abs(count - target) < bestGap { best = c; bestGap = abs(count - target) }
+            if count > target { break }
         }
         return best
     }

@@ -63,7 +63,10 @@ struct EventScoreTests {
         // Thresholds 0 and 3: two runs (0…4 or 1…3, and 6); 4: three (1, 3, 6); 5: two (1, 3).
         // A NaN never flags. Bisecting as if the count fell with the threshold finds 2, not 3.
         #expect(BaselineComparison.equalAlarmThreshold([trace], starts: [0], target: 3) == 4)
-        #expect(BaselineComparison.equalAlarmThreshold([trace], starts: [0], target: 2) == 0, "ties: the lowest threshold")
+        #expect(BaselineComparison.equalAlarmThreshold([trace], starts: [0], target: 2) == 5, "ties: the higher threshold")
+        // Near the bottom every run merges into few: 0 flags all but the NaN, two runs. Counting
+        // down from the top stops at 4 (three alarms) and never takes 0 for a target of 1.
+        #expect(BaselineComparison.equalAlarmThreshold([trace], starts: [0], target: 1) == 5)
     }
 }
 
