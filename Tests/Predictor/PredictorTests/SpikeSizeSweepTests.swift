@@ -4,8 +4,8 @@ import Testing
 @testable import Predictor
 
 /// Spikes of every size on a clean stream (issue 16, "Large spikes"): the shipped model must flag
-/// large spikes. spike-gbt.v2, trained on 3–12 sigma spikes
-/// only, flagged none of 10 sigmas or more (the demo's +8 °C on 0.05 °C of noise is 160).
+/// large spikes. spike-gbt.v2, trained on 3–12 sigma spikes only, alerted on none of 12 sigmas
+/// or more here (the demo's +8 °C on 0.05 °C of noise is 160).
 struct SpikeSizeSweepTests {
     static let sizes: [Double] = [4, 5, 6, 7, 8, 10, 12, 15, 20, 30, 50, 100, 160, 300]
     static let seeds: [UInt64] = Array(1...20)
