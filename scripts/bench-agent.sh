@@ -227,7 +227,7 @@ echo "alert latency: $SPIKES spikes, fallback" >&2
 latency fallback hub >"$WORK/latency-fallback.txt"
 echo "alert latency: $SPIKES spikes, spike-predictor" >&2
 SOCKET=$WORK/predictor.sock
-"$PREDICTOR" serve --socket "$SOCKET" --model models/spike-forest.v1.json --log-level warning >/dev/null 2>"$WORK/spike-predictor.log" &
+"$PREDICTOR" serve --socket "$SOCKET" --model models/spike-gbt.v3.json --log-level warning >/dev/null 2>"$WORK/spike-predictor.log" &
 PIDS+=($!)
 for _ in $(seq 100); do [[ -S $SOCKET ]] && break; sleep 0.05; done
 latency predictor predictor --predictor-socket "$SOCKET" >"$WORK/latency-predictor.txt"

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 swift build -c release --product spike-predictor 2>&1 | grep -E "error|warning: |Compiling spike|Build" || true
 BIN=.build/release/spike-predictor
-MODEL=${MODEL:-models/spike-gbt.v2.json}
+MODEL=${MODEL:-models/spike-gbt.v3.json}
 DIR=$(mktemp -d)
 SOCK="$DIR/predictor.sock"
 "$BIN" serve --socket "$SOCK" --model "$MODEL" --log-level warning &

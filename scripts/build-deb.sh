@@ -124,6 +124,6 @@ install -m 755 "$bin/spike-predictor" "$root/usr/bin/spike-predictor"
 strip --strip-unneeded "$root/usr/bin/spike-predictor"
 install -m 644 deploy/spike-predictor.service "$root/lib/systemd/system/spike-predictor.service"
 install -d -m 755 "$root/usr/share/fieldagent"
-install -m 644 models/spike-gbt.v2.json "$root/usr/share/fieldagent/spike-gbt.v2.json"
+install -m 644 models/spike-gbt.v3.json "$root/usr/share/fieldagent/spike-gbt.v3.json"
 maintainer_scripts spike-predictor
 finish spike-predictor "edge spike predictor serving FieldAgent on a Unix socket" "fieldagent (= $version), init-system-helpers (>= 1.54~)"

@@ -102,6 +102,8 @@ jsonschema.Draft202012Validator.check_schema(predictor_schema)
 for example in sorted((interface / "examples").glob("predictor-*.json")):
     typed_cases.append((f"example {example.name}", json.loads(example.read_text()), predictor_schema))
 predictor = root / ".build" / "debug" / "spike-predictor"
+# spike-forest.v1: the sample stream's spike lasts 2 samples, and spike-gbt.v3 flags a sample only
+# after 3 consecutive ones above its threshold (its persistence).
 out = subprocess.run([str(predictor), "interface-samples", "--model", "models/spike-forest.v1.json"],
                      cwd=root, capture_output=True, text=True, check=True).stdout
 frames = [json.loads(line) for line in out.splitlines()]

@@ -55,8 +55,8 @@ for _ in $(seq 100); do [[ -S $demo/localhub/admin.sock ]] && break; sleep 0.1; 
 # Start from the board's own settings each time the demo runs.
 "$localhub" twin set "${hub[@]}" "$device" sendFrequency=null telemetryConfig=null route=null >/dev/null
 
-echo "== spike-predictor on $demo/predictor.sock (model models/spike-forest.v1.json)"
-"$build/spike-predictor" serve --socket "$demo/predictor.sock" --model models/spike-forest.v1.json >"$demo/predictor.log" 2>&1 &
+echo "== spike-predictor on $demo/predictor.sock (model models/spike-gbt.v3.json)"
+"$build/spike-predictor" serve --socket "$demo/predictor.sock" --model models/spike-gbt.v3.json >"$demo/predictor.log" 2>&1 &
 pids+=($!)
 
 echo "== localhub tail $device   (what arrives at the hub)"

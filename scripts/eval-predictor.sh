@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CONFIG=${CONFIG:-release}
-MODEL=${MODEL:-models/spike-gbt.v2.json}
+MODEL=${MODEL:-models/spike-gbt.v3.json}
 swift build -c "$CONFIG" --product spike-predictor 2>&1 | grep -E "error|warning: |Build" || true
 BIN=.build/$CONFIG
 DIR=$(mktemp -d)

@@ -14,10 +14,10 @@ too); without them the simulator's sets are exported. The held-out set is only u
 fixtures and the final report, never for a choice.
 
 Writes into --out (default models/):
-  spike-gbt.v2.json               the chosen model (firmware-interface/predictor-model.v1.md)
-  spike-gbt.v2.onnx               the same trees as ONNX-ML (onnxmltools / skl2onnx)
-  spike-sklearn-gbt.v2.json/.onnx scikit-learn's GradientBoostingClassifier, for agreement tests
-  spike-gbt.v2.expected.json      held-out rows with XGBoost's and scikit-learn's probabilities
+  spike-gbt.v3.json               the chosen model (firmware-interface/predictor-model.v1.md)
+  spike-gbt.v3.onnx               the same trees as ONNX-ML (onnxmltools / skl2onnx)
+  spike-sklearn-gbt.v3.json/.onnx scikit-learn's GradientBoostingClassifier, for agreement tests
+  spike-gbt.v3.expected.json      held-out rows with XGBoost's and scikit-learn's probabilities
   training-report.md              what was tried on validation and why the winner won
 
 Needs python3, numpy, scikit-learn, xgboost, onnx, skl2onnx, onnxmltools (only for re-training).
@@ -51,6 +51,8 @@ INTERVALS = "5,60,300"
 TRAIN = {"seeds": "1-9", "kinds": KINDS, "hours": "24", "interval": INTERVALS, "effects": EFFECTS}
 VALIDATION = {"seeds": "101-106", "kinds": KINDS, "hours": "24", "interval": INTERVALS, "effects": EFFECTS}
 HELD_OUT = {"seeds": "1001-1012", "kinds": KINDS, "hours": "24", "interval": INTERVALS, "effects": EFFECTS}
+MODEL = "spike-gbt.v3"               # the served model's name (files and id)
+SK_MODEL = "spike-sklearn-gbt.v3"       # the agreement twin's
 GRACE = 12          # samples; `spike-predictor evaluate --grace`
 FIT_FRACTION = 0.2  # the unscored head of each series (BaselineComparison.fitFraction)
 SHIFTS = 20
@@ -293,14 +295,14 @@ def main():
     booster = clf.get_booster()
     trees, base = xgb_trees(booster)
     digest = hashlib.sha256(json.dumps(trees, sort_keys=True).encode()).hexdigest()[:12]
-    model_id = f"spike-gbt.v2-{digest}"
+    model_id = f"{MODEL}-{digest}"
     provenance = {"script": "scripts/train-predictor.py", "xgboost": xgboost.__version__, "sklearn": sklearn.__version__,
                   "numpy": np.__version__, "train": TRAIN, "validation": VALIDATION, "held_out": HELD_OUT,
                   "params": {k: v for k, v in XGB.items() if k != "n_jobs"}}
     model = model_json(model_id, {"base_margin": base, "split": "<", "sum": "float32"}, features, threshold, persistence,
                        trees, provenance)
     sk_trees, sk_base = sk_gbt_trees(sk, x)
-    sk_id = f"spike-sklearn-gbt.v2-{hashlib.sha256(json.dumps(sk_trees, sort_keys=True).encode()).hexdigest()[:12]}"
+    sk_id = f"{SK_MODEL}-{hashlib.sha256(json.dumps(sk_trees, sort_keys=True).encode()).hexdigest()[:12]}"
     sk_model = model_json(sk_id, {"base_margin": sk_base, "split": "<=", "sum": "float64"}, features, threshold, persistence,
                           sk_trees, {**provenance, "params": SK_GBT})
 
@@ -330,25 +332,25 @@ def main():
             json.dump(obj, f, separators=(",", ":") if compact else None, indent=None if compact else 1)
             f.write("\n")
 
-    write_json("spike-gbt.v2.json", model)
-    write_json("spike-sklearn-gbt.v2.json", sk_model)
-    write_json("spike-gbt.v2.expected.json", expected, compact=False)
+    write_json(f"{MODEL}.json", model)
+    write_json(f"{SK_MODEL}.json", sk_model)
+    write_json(f"{MODEL}.expected.json", expected, compact=False)
 
     import onnxmltools
     from onnxmltools.convert.common.data_types import FloatTensorType
     from skl2onnx import to_onnx
     onnx_xgb = onnxmltools.convert_xgboost(booster, initial_types=[("input", FloatTensorType([None, len(features)]))],
                                            target_opset=15)
-    with open(os.path.join(args.out, "spike-gbt.v2.onnx"), "wb") as f:
+    with open(os.path.join(args.out, f"{MODEL}.onnx"), "wb") as f:
         f.write(with_metadata(onnx_xgb, model_id, features, threshold, persistence).SerializeToString())
     onnx_sk = to_onnx(sk, xe[:1].astype(np.float32), target_opset={"": 15, "ai.onnx.ml": 3})
-    with open(os.path.join(args.out, "spike-sklearn-gbt.v2.onnx"), "wb") as f:
+    with open(os.path.join(args.out, f"{SK_MODEL}.onnx"), "wb") as f:
         f.write(with_metadata(onnx_sk, sk_id, features, threshold, persistence).SerializeToString())
 
     # The report a reviewer reads before deploying: the held-out table from the Swift evaluator
     # (the same code as `spike-predictor evaluate`), model against the baselines at equal alarms.
     table = subprocess.run([args.spike_predictor, "evaluate", "--data", paths["heldout"],
-                            "--model", os.path.join(args.out, "spike-gbt.v2.json")],
+                            "--model", os.path.join(args.out, f"{MODEL}.json")],
                            check=True, capture_output=True, text=True).stdout
     report += ["", "Held out (never used for a choice), `spike-predictor evaluate`:", "", table]
     with open(os.path.join(args.out, "training-report.md"), "w") as f:

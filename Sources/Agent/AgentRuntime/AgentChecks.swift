@@ -205,7 +205,7 @@ public enum AgentChecks {
         } catch {
             return Check(id: "predictor", title: "spike predictor \(socket)", status: .warn,
                          detail: "\(error); the agent uses its fallback detector meanwhile",
-                         fix: "start it: spike-predictor serve --socket \(socket) --model models/spike-gbt.v2.json")
+                         fix: "start it: spike-predictor serve --socket \(socket) --model models/spike-gbt.v3.json")
         }
     }
 }

@@ -13,10 +13,10 @@ public struct AlertsConfig: SettingsSection {
     public var predictorSocket: String?
     public var predictorDeadline: Duration = .milliseconds(50)
     public var alarmHold: Duration = .seconds(30)
-    /// An alert needs this many spiking samples among a stream's last ones. The default, two
-    /// consecutive spiking samples, is the persistence the predictor's evaluation chose (the
-    /// training report's validation table; the shipped model's `persistence`).
-    public var spikePersistence = Persistence(hits: 2, samples: 2)
+    /// An alert needs this many spiking samples among a stream's last ones; the default is two
+    /// consecutive ones. It applies to the verdicts, and a model's verdict already needs the
+    /// model's own `persistence` (spike-gbt.v3: 3 consecutive samples above its threshold).
+    public var spikePersistence = Persistence(hits: 3, samples: 3)
     /// The alarm line also rises while a sensor has failed …
     public var alarmOnSensorFailure: Switch = .on
     /// … when the hub link has been down this long (zero: never) …
@@ -42,7 +42,7 @@ public struct AlertsConfig: SettingsSection {
         SettingKey("alarm_hold", \.alarmHold, .duration(.seconds(1) ... .seconds(86400)),
                    "How long the alarm line stays high after a spike alert (board time)."),
         SettingKey("spike_persistence", \.spikePersistence, .persistence, flag: "--spike-persistence",
-                   "K/N: a spike alert needs K spiking samples among the stream's last N (1/1: every spiking sample alerts at its onset). The default 2/2, two consecutive spiking samples, is the persistence the predictor's evaluation chose on validation (docs/predictor.md, models/training-report.md)."),
+                   "K/N: a spike alert needs K spiking samples among the stream's last N (1/1: every spiking sample alerts at its onset). A sample spikes when its probability reaches the twin's spikeThreshold, or else the detector's own decision threshold. The default 3/3, three consecutive spiking samples, is the rule the evaluation chose for the shipped model (spike-gbt.v3: threshold 0.35, persistence 3; docs/predictor.md); the model's own persistence is not applied on top."),
         SettingKey("alarm.sensor_failure", \.alarmOnSensorFailure, .choice,
                    "Whether the alarm line is high while a sensor has failed (every reading of a sample unavailable)."),
         SettingKey("alarm.link_down", \.alarmOnLinkDown, .duration(.zero ... .seconds(7 * 86400)),

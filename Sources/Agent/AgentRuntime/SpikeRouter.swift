@@ -96,7 +96,7 @@ public final class SpikeRouter: @unchecked Sendable {
     /// Who answers now (read by the status writer on another thread).
     public var source: Source { current.withLock { $0 } }
     let lastModel = Mutex<String?>(nil)
-    /// The model id on the last verdict used (`spike-gbt.v2-…` from the predictor, `robust-z.v1(…)`
+    /// The model id on the last verdict used (`spike-gbt.v3-…` from the predictor, `robust-z.v1(…)`
     /// from the fallback); nil before the first. Read by the status writer on another thread.
     public var modelID: String? { lastModel.withLock { $0 } }
     public private(set) var samplesByPredictor = 0

@@ -180,32 +180,45 @@ public struct BaselineComparison: Sendable {
         return BaselineComparison(rows: rows, series: series.count)
     }
 
-    /// The score threshold whose alarm count (run onsets in the scored parts) is closest to `target`.
+    /// The score threshold whose alarm count (run onsets in the scored parts) is closest to `target`,
+    /// lowering the threshold from the top until the count passes the target (ties: the higher).
     static func equalAlarmThreshold(_ traces: [DetectorTrace], starts: [Int], target: Int) -> Double {
-        var candidates: [Double] = []
-        for (t, start) in zip(traces, starts) { candidates += t.scores.dropFirst(start).filter(\.isFinite) }
-        candidates.sort()
-        guard !candidates.isEmpty else { return .infinity }
-        func alarms(_ threshold: Double) -> Int {
-            var count = 0
-            for (t, start) in zip(traces, starts) {
-                var previous = false
-                for (k, s) in t.scores.enumerated() {
-                    let flag = s >= threshold
-                    if flag && !previous && k >= start { count += 1 }
-                    previous = flag
+        // Sample k starts a run at threshold T exactly when previous < T <= score, so the count is
+        // #{score >= T} - #{previous >= T} over the intervals that are not empty. It is not
+        // monotonic (a higher threshold can split a run in two; a very low one merges every run
+        // into a few), so the candidates are counted exactly from the top down, stopping where the
+        // count first passes the target: never the merged regime near the bottom.
+        var candidates: [Double] = [], uppers: [Double] = [], lowers: [Double] = []
+        for (t, start) in zip(traces, starts) {
+            var previous = -Double.infinity
+            for (k, raw) in t.scores.enumerated() {
+                let score = raw.isNaN ? -.infinity : raw
+                if k >= start {
+                    if score.isFinite { candidates.append(score) }
+                    if previous < score { uppers.append(score); lowers.append(previous) }
                 }
+                previous = score
             }
-            return count
         }
-        // Alarms fall (roughly) as the threshold rises: bisect for the lowest threshold with at
-        // most `target` alarms, then take whichever neighbour is closer.
-        var lo = 0, hi = candidates.count - 1
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if alarms(candidates[mid]) <= target { hi = mid } else { lo = mid + 1 }
+        guard !candidates.isEmpty else { return .infinity }
+        candidates.sort()
+        uppers.sort()
+        lowers.sort()
+        func atLeast(_ sorted: [Double], _ value: Double) -> Int {
+            var lo = 0, hi = sorted.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if sorted[mid] < value { lo = mid + 1 } else { hi = mid }
+            }
+            return sorted.count - lo
         }
-        if lo > 0, abs(alarms(candidates[lo - 1]) - target) < abs(alarms(candidates[lo]) - target) { return candidates[lo - 1] }
-        return candidates[lo]
+        var best = candidates[candidates.count - 1], bestGap = Int.max, last = Double.nan
+        for c in candidates.reversed() where c != last {
+            last = c
+            let count = atLeast(uppers, c) - atLeast(lowers, c)
+            if abs(count - target) < bestGap { best = c; bestGap = abs(count - target) }
+            if count > target { break }
+        }
+        return best
     }
 }

@@ -76,8 +76,11 @@ public struct LabeledReading: Equatable, Sendable {
 ///   (SplitMix64 draws, scenario noise a pure function of (seed, channel, time)).
 /// - Events never overlap: each is followed by a quiet gap of 8–25 minutes, and the first comes
 ///   after 10–20 minutes, so the long window has filled.
-/// - Magnitudes are 3–12 times the channel's noise; spikes and dips last 15–90 s, noise bursts
-///   1–5 min at 2–5 times the noise, drifts 5–40 noise-sigmas per hour.
+/// - Spikes, dips and steps are 3–300 times the channel's noise, drawn log-uniformly (as many
+///   of 3–30 sigmas as of 30–300): real sensors jump by hundreds of sigmas (a +8 °C jump on
+///   0.05 °C of noise is 160), and since steps span the same sizes, only the shape tells a spike
+///   from a level shift, never its size. Spikes and dips last 15–90 s, noise bursts 1–5 min at
+///   2–5 times the noise, drifts 5–40 noise-sigmas per hour.
 public struct TrainingGenerator: Sendable {
     public var kinds: Set<TrainingKind>
     public var hours: Double
@@ -115,6 +118,9 @@ public struct TrainingGenerator: Sendable {
         (.pressure, 98_000...103_000, 2...15),
     ]
 
+    /// The sizes of spikes, dips and steps, in noise-sigmas (drawn log-uniformly).
+    static let eventSigmas: ClosedRange<Double> = 3...300
+
     struct Burst {
         var start: Double
         var end: Double
@@ -133,6 +139,7 @@ public struct TrainingGenerator: Sendable {
         let interval = interval(seed: seed)
         var rng = SplitMix64(seed: SplitMix64.hash(seed, UInt64(channelIndex), 0x7EA1_DA7A))
         func uniform(_ r: ClosedRange<Double>) -> Double { r.lowerBound + (r.upperBound - r.lowerBound) * rng.unit() }
+        func logUniform(_ r: ClosedRange<Double>) -> Double { exp(uniform(log(r.lowerBound)...log(r.upperBound))) }
 
         let baseline = uniform(baselineRange)
         let sigma = uniform(noiseRange)
@@ -154,12 +161,12 @@ public struct TrainingGenerator: Sendable {
             switch kind {
             case .spike, .dip:
                 length = max((uniform(15...90) / interval).rounded(), 1) * interval
-                let magnitude = sigma * uniform(3...12)
+                let magnitude = sigma * logUniform(Self.eventSigmas)
                 events.append(Signal.Event(kind == .spike ? .spike : .dip, at: .seconds(t), duration: .seconds(length),
                                            magnitude: magnitude))
             case .step:
                 length = 120
-                let magnitude = sigma * uniform(3...12) * (rng.unit() < 0.5 ? -1 : 1)
+                let magnitude = sigma * logUniform(Self.eventSigmas) * (rng.unit() < 0.5 ? -1 : 1)
                 events.append(Signal.Event(.step, at: .seconds(t), magnitude: magnitude))
             case .noiseBurst:
                 length = max((uniform(60...300) / interval).rounded(), 1) * interval

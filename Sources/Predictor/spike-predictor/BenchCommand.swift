@@ -19,7 +19,7 @@ struct Bench: AsyncParsableCommand {
             """)
 
     @Option(name: .long, help: "The model.")
-    var model: String = "models/spike-gbt.v2.json"
+    var model: String = "models/spike-gbt.v3.json"
 
     @Option(name: .long, help: "Samples for the inference timing.")
     var samples: Int = 200_000

@@ -18,7 +18,7 @@ struct Evaluate: AsyncParsableCommand {
     var data: String
 
     @Option(name: .long, help: "The model.")
-    var model: String = "models/spike-gbt.v2.json"
+    var model: String = "models/spike-gbt.v3.json"
 
     @Option(name: .long, help: "Samples after an event's end in which an alarm still counts as true.")
     var grace: Int = 12

@@ -16,7 +16,7 @@ struct InterfaceSamples: ParsableCommand {
         abstract: "Print predictor.v1 frames (for the firmware-interface golden check).",
         shouldDisplay: false)
 
-    @Option(name: .long, help: "The model (models/spike-gbt.v2.json, or any model file: our JSON or ONNX). Without it the fallback detector answers.")
+    @Option(name: .long, help: "The model (models/spike-gbt.v3.json, or any model file: our JSON or ONNX). Without it the fallback detector answers.")
     var model: String?
 
     func run() throws {

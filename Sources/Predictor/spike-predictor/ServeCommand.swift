@@ -16,7 +16,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "The socket path (e.g. /run/fieldagent/predictor.sock).")
     var socket: String
 
-    @Option(name: .long, help: "The model (models/spike-gbt.v2.json, or any model file: our JSON or ONNX). Without it the fallback robust z-score answers.")
+    @Option(name: .long, help: "The model (models/spike-gbt.v3.json, or any model file: our JSON or ONNX). Without it the fallback robust z-score answers.")
     var model: String?
 
     @Option(name: .long, help: "The socket file's mode, in octal.")

@@ -14,12 +14,10 @@ import TestSupport
 @Suite(.serialized) struct SpikeRoutingTests {
     static let binary = "\(repositoryRoot)/.build/debug/spike-predictor"
 
-    func startPredictor(_ socket: String, model: String = "\(repositoryRoot)/models/spike-forest.v1.json") throws -> Process {
+    func startPredictor(_ socket: String, model: String = "\(repositoryRoot)/models/spike-gbt.v3.json") throws -> Process {
         unlink(socket)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        // spike-forest.v1: spike-gbt.v2 does not flag this test's +8 °C spike on 0.05 °C of noise
-        // (docs/predictor.md, "Large spikes"), and routing needs the model to flag it.
         process.arguments = ["serve", "--socket", socket, "--model", model]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -49,15 +47,16 @@ import TestSupport
         func next(spike: Bool = false) -> [SpikeAlert] {
             i += 1
             return router.classify(sample(i, spike: spike), capturedAt: start.addingTimeInterval(Double(i * 2)),
-                                   route: .predictor, threshold: 0.5)
+                                   route: .predictor, threshold: 0.35)
         }
+        // 0.35: spike-gbt.v3's decision threshold, so the spike's first sample (0.38) alerts.
         for _ in 0..<40 { _ = next() }
         #expect(router.source == .predictor)
         #expect(router.samplesByPredictor == 40)
         // The model (not the fallback) raises the alert for a spike.
         let alerts = next(spike: true)
         #expect(alerts.map(\.source) == ["predictor"])
-        #expect(alerts.first?.modelId.hasPrefix("spike-forest.v1") == true)
+        #expect(alerts.first?.modelId.hasPrefix("spike-gbt.v3-") == true)
 
         end(predictor, signal: SIGKILL)
         let before = ContinuousClock.now
@@ -126,7 +125,7 @@ import TestSupport
     /// The default persistence rule is the one the predictor's evaluation chose and the shipped
     /// model carries: that many consecutive spiking samples.
     @Test func theDefaultPersistenceIsTheShippedModelsConsecutiveSamples() throws {
-        let model = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: repositoryPath("models/spike-gbt.v2.json"))))
+        let model = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: repositoryPath("models/spike-gbt.v3.json"))))
         let persistence = try #require((model as? [String: Any])?["persistence"] as? Int)
         #expect(AlertsConfig().spikePersistence == Persistence(hits: persistence, samples: persistence))
     }
@@ -151,7 +150,7 @@ import TestSupport
     }
 
     /// The model's persistence and the agent's are one rule, not two stacked: with a model that
-    /// asks for 2 consecutive samples and the agent's default of 2 of the last 2, a spike of two
+    /// asks for 2 consecutive samples and the agent's rule of 2 of the last 2, a spike of two
     /// samples alerts on its second (stacked, the model's second verdict would be the agent's
     /// first hit, and only a third spiking sample would alert).
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary), "build spike-predictor first (swift build)"))
@@ -166,7 +165,7 @@ import TestSupport
         let predictor = try startPredictor(socket, model: model)
         defer { end(predictor, signal: SIGKILL); unlink(socket) }
         let router = SpikeRouter(deviceID: "d1", socketPath: socket, deadline: .seconds(2),
-                                 persistence: AlertsConfig().spikePersistence, logger: Logger(label: "test"))
+                                 persistence: Persistence(hits: 2, samples: 2), logger: Logger(label: "test"))
         let start = Date(timeIntervalSince1970: 1_800_000_000)
         var i = 0
         func next(spike: Bool = false) -> [SpikeAlert] {

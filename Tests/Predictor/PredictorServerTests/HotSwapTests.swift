@@ -32,7 +32,7 @@ struct HotSwapTests {
 
     @Test func swapWithoutAGapAndRefusalsKeepThePreviousModel() async throws {
         let first = [UInt8](try Data(contentsOf: URL(fileURLWithPath: repositoryPath("models/spike-forest.v1.json"))))
-        let second = [UInt8](try Data(contentsOf: URL(fileURLWithPath: repositoryPath("models/spike-gbt.v2.json"))))
+        let second = [UInt8](try Data(contentsOf: URL(fileURLWithPath: repositoryPath("models/spike-gbt.v3.json"))))
         let firstModel = try SpikeForest(json: first), secondModel = try SpikeForest(json: second)
         #expect(firstModel.modelID != secondModel.modelID)
         #expect(firstModel.windows == secondModel.windows, "same windows: streams keep their history across the swap")
@@ -121,7 +121,7 @@ struct HotSwapTests {
     /// model in service, and the first sample after the answer comes from the new one.
     @Test func samplesAreAnsweredWhileAModelIsBeingLoaded() async throws {
         let first = try SpikeForest(json: [UInt8](try Data(contentsOf: URL(fileURLWithPath: repositoryPath("models/spike-forest.v1.json")))))
-        let secondBytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: repositoryPath("models/spike-gbt.v2.json"))))
+        let secondBytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: repositoryPath("models/spike-gbt.v3.json"))))
         let second = try SpikeForest(json: secondBytes)
         let reading = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
         let held = PredictorEngine.ModelSource(
@@ -136,7 +136,7 @@ struct HotSwapTests {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let engine = PredictorEngine(SpikePredictor(detector: .forest(first)), models: held)
         let server = try await PredictorServer.start(path: socket, engine: engine, group: group, logger: Self.logger)
-        let path = repositoryPath("models/spike-gbt.v2.json")
+        let path = repositoryPath("models/spike-gbt.v3.json")
 
         struct Seen: Sendable {
             var loadStarted = false
@@ -191,7 +191,7 @@ struct HotSwapTests {
     }
 
     @Test func shippedModelsPassTheSelfTest() throws {
-        for name in ["spike-forest.v1.json", "spike-gbt.v2.json"] {
+        for name in ["spike-forest.v1.json", "spike-gbt.v3.json"] {
             let model = try SpikeForest(json: [UInt8](try Data(contentsOf: URL(fileURLWithPath: repositoryPath("models/\(name)")))))
             #expect(ModelSelfTest.failure(of: model) == nil, "\(name)")
         }

@@ -6,7 +6,7 @@ import Testing
 import PredictorONNX
 
 /// Gradient-boosted trees (our JSON and ONNX-ML) against XGBoost's and scikit-learn's own
-/// predictions on held-out rows (models/spike-gbt.v2.expected.json, written by
+/// predictions on held-out rows (models/spike-gbt.v3.expected.json, written by
 /// scripts/train-predictor.py), and the rules checked by hand on a tiny model.
 struct BoostedTreesTests {
     static func load(_ name: String) throws -> [UInt8] {
@@ -51,14 +51,14 @@ struct BoostedTreesTests {
     }
 
     @Test func xgboostAndSklearnPredictionsWithin1e6() throws {
-        let expected = try JSONValue.parse(try Self.load("spike-gbt.v2.expected.json"), maxDepth: 8)
+        let expected = try JSONValue.parse(try Self.load("spike-gbt.v3.expected.json"), maxDepth: 8)
         guard case .array(let rows)? = expected["rows"] else { Issue.record("no rows"); return }
         #expect(rows.count == 300)
         let models: [(String, SpikeForest)] = [
-            ("xgboost", try SpikeForest(json: try Self.load("spike-gbt.v2.json"))),
-            ("sklearn", try SpikeForest(json: try Self.load("spike-sklearn-gbt.v2.json"))),
-            ("xgboost", try ONNXTreeEnsemble.load(try Self.load("spike-gbt.v2.onnx"))),
-            ("sklearn", try ONNXTreeEnsemble.load(try Self.load("spike-sklearn-gbt.v2.onnx"))),
+            ("xgboost", try SpikeForest(json: try Self.load("spike-gbt.v3.json"))),
+            ("sklearn", try SpikeForest(json: try Self.load("spike-sklearn-gbt.v3.json"))),
+            ("xgboost", try ONNXTreeEnsemble.load(try Self.load("spike-gbt.v3.onnx"))),
+            ("sklearn", try ONNXTreeEnsemble.load(try Self.load("spike-sklearn-gbt.v3.onnx"))),
         ]
         for (library, model) in models {
             #expect(expected["models"]?[library] == .string(model.modelID), "\(library): the fixture belongs to another model")
@@ -75,8 +75,8 @@ struct BoostedTreesTests {
     }
 
     @Test func onnxCarriesTheServingMetadata() throws {
-        let json = try SpikeForest(json: try Self.load("spike-gbt.v2.json"))
-        let onnx = try ONNXTreeEnsemble.load(try Self.load("spike-gbt.v2.onnx"))
+        let json = try SpikeForest(json: try Self.load("spike-gbt.v3.json"))
+        let onnx = try ONNXTreeEnsemble.load(try Self.load("spike-gbt.v3.onnx"))
         #expect(onnx.modelID == json.modelID)
         #expect(onnx.features == json.features)
         #expect(onnx.windows == json.windows)
@@ -85,7 +85,7 @@ struct BoostedTreesTests {
     }
 
     @Test func unknownOperatorsAreRefusedByName() throws {
-        var bytes = try Self.load("spike-gbt.v2.onnx")
+        var bytes = try Self.load("spike-gbt.v3.onnx")
         // Rename every "TreeEnsembleClassifier" (op_type, and node names) to an operator of the same length.
         let name = Array("TreeEnsembleClassifier".utf8), other = Array("TreeEnsembleRegressorX".utf8)
         var renamed = 0

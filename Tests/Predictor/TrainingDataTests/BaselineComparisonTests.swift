@@ -55,6 +55,19 @@ struct EventScoreTests {
             #expect(abs(onsets - target) <= 1, "target \(target): \(onsets) alarms at threshold \(t)")
         }
     }
+
+    /// A higher threshold can raise more alarms (it splits a run in two): the count is not
+    /// monotonic, and the closest count is still found.
+    @Test func equalAlarmThresholdWhenARunSplits() {
+        let trace = DetectorTrace(scores: [0, 5, 3, 5, 0, .nan, 4], flags: [])
+        // Thresholds 0 and 3: two runs (0…4 or 1…3, and 6); 4: three (1, 3, 6); 5: two (1, 3).
+        // A NaN never flags. Bisecting as if the count fell with the threshold finds 2, not 3.
+        #expect(BaselineComparison.equalAlarmThreshold([trace], starts: [0], target: 3) == 4)
+        #expect(BaselineComparison.equalAlarmThreshold([trace], starts: [0], target: 2) == 5, "ties: the higher threshold")
+        // Near the bottom every run merges into few: 0 flags all but the NaN, two runs. Counting
+        // down from the top stops at 4 (three alarms) and never takes 0 for a target of 1.
+        #expect(BaselineComparison.equalAlarmThreshold([trace], starts: [0], target: 1) == 5)
+    }
 }
 
 struct IsolationForestTests {
@@ -105,7 +118,11 @@ struct BaselineComparisonRunTests {
         let modelAlarms = comparison.rows[0].score.alarms
         #expect(modelAlarms > 10)
         for row in comparison.rows.dropFirst() where row.threshold != nil {
-            #expect(abs(row.score.alarms - modelAlarms) <= max(3, modelAlarms / 10), "\(row.name): \(row.score.alarms) vs \(modelAlarms)")
+            // The fallback's scores tie in blocks (a MAD of 0 on a stuck or quantised stretch gives
+            // many samples one score), so its count moves in steps of several alarms; the other
+            // baselines' scores are continuous.
+            let slack = row.name.hasPrefix("fallback") ? modelAlarms / 5 : modelAlarms / 10
+            #expect(abs(row.score.alarms - modelAlarms) <= max(3, slack), "\(row.name): \(row.score.alarms) vs \(modelAlarms)")
         }
         #expect(Set(comparison.rows.map(\.score.events)).count == 1, "every detector is scored on the same events")
         #expect(comparison.rows[0].score.lift > 1, "the model's alarms line up with spikes better than shifted copies")

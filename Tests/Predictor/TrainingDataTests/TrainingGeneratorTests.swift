@@ -38,7 +38,35 @@ struct TrainingGeneratorTests {
         let before = series[(start - 20)..<start].map(\.value)
         let mean = before.reduce(0, +) / Double(before.count)
         let sd = (before.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(before.count)).squareRoot()
-        #expect(abs(series[start].value - mean) > 2 * sd, "a spike of 3-12 sigma stands out")
+        #expect(abs(series[start].value - mean) > 2 * sd, "a spike of 3-300 sigma stands out")
+    }
+
+    /// Spikes and steps both come in every size, small and huge: a model can then tell them
+    /// apart only by their shape, and never learns that a huge jump is not a spike.
+    @Test func spikesAndStepsSpanThreeToThreeHundredSigmas() throws {
+        var sizes: [String: [Double]] = [:]
+        for seed in 1...12 {
+            let series = TrainingGenerator(kinds: [.spike, .step], hours: 24).series(seed: UInt64(seed))[0]
+            // The first event comes after 10 minutes: the first 100 samples are plain noise.
+            let quiet = series[0..<100].map(\.value)
+            let mean = quiet.reduce(0, +) / 100
+            let sigma = (quiet.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 100).squareRoot()
+            var i = 100
+            while i < series.count {
+                guard series[i].kind != series[i - 1].kind, series[i].kind == "spike" || series[i].kind == "step" else { i += 1; continue }
+                let before = series[(i - 12)..<i].map(\.value).reduce(0, +) / 12
+                let after = series[i..<min(i + 3, series.count)].map(\.value).reduce(0, +) / Double(min(3, series.count - i))
+                sizes[series[i].kind, default: []].append(abs(after - before) / sigma)
+                i += 1
+            }
+        }
+        for kind in ["spike", "step"] {
+            let s = try #require(sizes[kind]).sorted()
+            #expect(s.count >= 40, "\(kind): \(s.count) events")
+            #expect(s.filter { $0 < 12 }.count >= s.count / 8, "\(kind): small ones too: \(s)")
+            #expect(s.filter { $0 > 100 }.count >= s.count / 8, "\(kind): huge ones: \(s)")
+            #expect(s.allSatisfy { $0 < 330 }, "\(kind): at most 300 sigmas plus noise: \(s.last ?? 0)")
+        }
     }
 
     @Test func csvCarriesTheSwiftFeaturesAndReadsBack() throws {
