@@ -23,7 +23,7 @@ test_packages=("${swift_packages[@]}" "${build_packages[@]}" openssl mosquitto m
 # The Debian 13 leg (scripts/debian13-check.sh): the build, libi2c-dev as a board would have it,
 # openssl for the unit tests that check thumbprints and certificates against its command line, and
 # python3 with jsonschema for the contract-drift tests, which run scripts/check-firmware-interface.py.
-debian13_packages=("${swift_packages[@]}" "${build_packages[@]}" libi2c-dev openssl python3 python3-jsonschema)
+debian13_packages=("${swift_packages[@]}" "${build_packages[@]}" libi2c-dev openssl python3 python3-jsonschema systemd systemd-journal-remote)
 
 # Metrics and the technician's page (issue 18; Tests/Agent/AgentRuntimeTests/ObserveTests.swift):
 # promtool and a real Prometheus for /metrics, headless Chromium for the page at a phone viewport.
