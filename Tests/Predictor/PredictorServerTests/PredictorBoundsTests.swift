@@ -66,8 +66,11 @@ struct PredictorBoundsTests {
             }
             #expect(heldBack, "the server read all \(sent) requests of a client that never reads")
             #expect(sent < 100_000)
+            // What shows the bound is above: the server stopped taking requests. The resident set
+            // is the whole test process's, and other suites run beside this one (32 MB of growth
+            // seen on the Debian 13 leg), so it only catches a gross leak (73 MB before the fix).
             let growth = Self.residentBytes() - before
-            #expect(growth < 16 << 20, "resident memory grew \(growth) bytes")
+            #expect(growth < 64 << 20, "resident memory grew \(growth) bytes")
         }
     }
 
