@@ -59,7 +59,7 @@ func microseconds(_ date: Date) -> String { String(Int64(date.timeIntervalSince1
         let file = try makeJournal([
             stderrLine("notice", "previous run started", at: start),
             stderrLine("error", "lost the hub: connection reset", at: start.addingTimeInterval(60)),
-            ["__REALTIME_TIMESTAMP": microseconds(start.addingTimeInterval(61)), "_PID": "1", "UNIT": "fieldagent.service", "PRIORITY": "4",
+            ["__REALTIME_TIMESTAMP": microseconds(start.addingTimeInterval(61)), "_PID": "1", "_UID": "0", "_COMM": "systemd", "UNIT": "fieldagent.service", "PRIORITY": "4",
              "MESSAGE": "fieldagent.service: Watchdog timeout (limit 30s)!"],
             ["__REALTIME_TIMESTAMP": microseconds(start.addingTimeInterval(62)), "_SYSTEMD_UNIT": "other.service", "PRIORITY": "3",
              "MESSAGE": "another unit's line"],
