@@ -72,28 +72,33 @@ func microseconds(_ date: Date) -> String { String(Int64(date.timeIntervalSince1
         ring.append(date: ringStart, level: .notice, label: "agent", message: "this run started", metadata: [:])
         ring.append(date: ringStart.addingTimeInterval(5), level: .warning, label: "agent", message: "sensor ambient failed", metadata: [:])
         let source = JournalSource(executable: journalctl, selection: ["--file=\(file)", "--unit=fieldagent.service"])
+        // Whether this journalctl counts systemd's own line about the unit as the unit's (systemd
+        // 252 does; 257, on Debian 13, did not for this file): getLogs answers what journalctl selects.
+        let oracle = try runProgram(journalctl, ["--file=\(file)", "--unit=fieldagent.service", "-o", "cat"])
+        let pid1 = oracle.output.contains("Watchdog timeout")
+        let fromJournal = pid1 ? 3 : 2
         let agent = try agent(ring: ring, journal: source)
 
         let all = try getLogs(agent, #"{"level":"info"}"#)
         #expect(all.status == 200)
         let answered = lines(all.body)
-        #expect(answered.count == 5, "\(answered)")
-        #expect(all.body["journalLines"] == .integer(3))
+        #expect(answered.count == fromJournal + 2, "\(answered)")
+        #expect(all.body["journalLines"] == .integer(Int64(fromJournal)))
         #expect(all.body["journal"] == .string("read"))
         #expect(answered[0] == "2026-11-30T00:53:20.000Z notice agent: feature=link [AgentRuntime] previous run started")
         #expect(answered[1].hasSuffix("error agent: feature=link [AgentRuntime] lost the hub: connection reset"))
-        #expect(answered[2] == "2026-11-30T00:54:21.000Z warning fieldagent.service: Watchdog timeout (limit 30s)!")
+        if pid1 { #expect(answered[2] == "2026-11-30T00:54:21.000Z warning fieldagent.service: Watchdog timeout (limit 30s)!") }
         #expect(!answered.contains { $0.contains("a debug line") })
-        #expect(answered[3].hasSuffix("notice this run started") && answered[4].hasSuffix("warning sensor ambient failed"))
+        #expect(answered[fromJournal].hasSuffix("notice this run started") && answered[fromJournal + 1].hasSuffix("warning sensor ambient failed"))
         #expect(!answered.contains { $0.contains("another unit") })
         #expect(answered.filter { $0.contains("this run started") }.count == 1, "no line twice")
 
         // The level applies to both sources; `since` too.
         let warnings = lines(try getLogs(agent, #"{"level":"warning"}"#).body)
-        #expect(warnings.count == 3 && warnings[0].contains("lost the hub") && warnings[1].contains("Watchdog"), "\(warnings)")
+        #expect(warnings.count == fromJournal && warnings[0].contains("lost the hub") && (!pid1 || warnings[1].contains("Watchdog")), "\(warnings)")
         let recent = try getLogs(agent, #"{"since":"2026-11-30T00:53:50Z"}"#)
         #expect(lines(recent.body).first?.contains("lost the hub") == true, "\(lines(recent.body))")
-        #expect(recent.body["journalLines"] == .integer(3))
+        #expect(recent.body["journalLines"] == .integer(Int64(fromJournal)))
         // A `since` the ring covers needs no journal.
         let ringOnly = try getLogs(agent, #"{"since":"2026-11-30T01:53:21Z"}"#)
         #expect(lines(ringOnly.body).count == 1 && ringOnly.body["journalLines"] == .integer(0))
