@@ -109,7 +109,7 @@ public struct OutboxConfig: SettingsSection {
         SettingKey("outbox.max_age", \.maximumAge, .duration(.seconds(60) ... .seconds(366 * 86400)), flag: "--outbox-max-age",
                    "Messages older than this are dropped (and counted)."),
         SettingKey("outbox.drain_rate", \.drainRate, .number(0.1...100_000), flag: "--drain-rate",
-                   "Backlog hub messages (batches) per second at most after a reconnect: the ceiling of a rate that halves on slow acknowledgements or a throttling disconnect and climbs back while acknowledgements are fast (live readings are not paced)."),
+                   "Backlog hub messages (batches) per second at most after a reconnect: the ceiling of a rate that halves on slow acknowledgements or a throttling disconnect and climbs back while acknowledgements are fast, staying under the rate the hub last throttled (live readings are not paced)."),
         SettingKey("outbox.drain_jitter", \.drainJitter, .duration(.zero ... .seconds(3600)), flag: "--drain-jitter",
                    "A backlog from before a start waits a random delay up to this before it drains, so boards powered up together (a site-wide power restore) do not drain at once; live readings are not delayed."),
     ]

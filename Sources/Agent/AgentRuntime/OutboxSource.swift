@@ -171,6 +171,7 @@ public final class OutboxSource: HubMessageSource {
             // before the outage (which would read as a slow acknowledgement).
             let now = clock()
             for token in s.handedAt.keys { s.handedAt[token] = now }
+            s.pacer.sentAgain(s.handedAt.count, at: now)
         }
     }
 

@@ -3,7 +3,8 @@
 /// climbs by ``Adaptation/increasePerSecond`` for each second in which acknowledgements come back
 /// fast, is cut by ``Adaptation/decreaseFactor`` when one comes back slower than
 /// ``Adaptation/slowAcknowledgement`` or the hub throttles (a throttling disconnect), and stays
-/// between ``floor`` and ``ceiling`` (the configured `outbox.drain_rate`). It starts at the
+/// between ``floor`` and ``ceiling`` (the configured `outbox.drain_rate`). After a throttle it
+/// climbs back only to just under the rate the hub throttled (for a minute, then slowly on). It starts at the
 /// ceiling. Pure: it never reads a clock or sleeps; the caller passes the current instant (any
 /// `InstantProtocol` with `Duration` steps, e.g. `ContinuousClock.Instant`).
 ///
@@ -28,6 +29,11 @@ public struct DrainPacer<Instant: InstantProtocol>: Sendable where Instant.Durat
         /// After a decrease, further slow signals are ignored this long: the messages already in
         /// flight were sent at the old rate and say nothing about the new one.
         public var holdAfterDecrease: Duration = .seconds(2)
+        /// After the hub throttled at a rate, the climb stops at this fraction of that rate ...
+        public var settleBelowThrottle = 0.9
+        /// ... for this long; then it probes upward again at a tenth of the usual step, so the
+        /// drain settles just under the hub's limit instead of being throttled every few seconds.
+        public var probeAfterThrottle: Duration = .seconds(60)
 
         public init() {}
     }
@@ -44,6 +50,8 @@ public struct DrainPacer<Instant: InstantProtocol>: Sendable where Instant.Durat
     private var updated: Instant
     private var lastIncrease: Instant
     private var lastDecrease: Instant?
+    /// The rate the hub last throttled at, and when.
+    private var lastThrottle: (rate: Double, at: Instant)?
     /// Decreases so far (slow acknowledgements and throttling signals that counted).
     public private(set) var decreases = 0
 
@@ -132,14 +140,41 @@ public struct DrainPacer<Instant: InstantProtocol>: Sendable where Instant.Durat
         let elapsed = lastIncrease.duration(to: now)
         guard elapsed >= .seconds(1) else { return }
         refill(at: now)
-        let step = adaptation.increasePerSecond ?? ceiling / 10
-        rate = min(ceiling, rate + step * min(Self.seconds(elapsed), 10))
+        var step = adaptation.increasePerSecond ?? ceiling / 10
+        var limit = ceiling
+        if let throttle = lastThrottle {
+            if throttle.at.duration(to: now) < adaptation.probeAfterThrottle {
+                limit = min(ceiling, max(floor, throttle.rate * adaptation.settleBelowThrottle))
+            } else {
+                step /= 10
+            }
+        }
+        rate = max(rate, min(limit, rate + step * min(Self.seconds(elapsed), 10)))
         lastIncrease = now
     }
 
-    /// The hub throttled the device (a throttling disconnect, a 429): cut the rate.
+    /// The hub throttled the device (a throttling disconnect, a 429): cut the rate, and empty
+    /// the bucket, because the hub's is empty too: after a reconnect the drain starts at the new
+    /// rate instead of with a burst that the hub throttles again at once.
+    ///
+    /// Each throttling signal counts (there is no hold as for slow acknowledgements: each is a
+    /// separate connection the hub closed, and what it resent is paced at the new rate), and the
+    /// climb afterwards stays under the rate it came at (``Adaptation/settleBelowThrottle``).
     public mutating func throttled(at now: Instant) {
-        decrease(at: now)
+        refill(at: now)
+        lastThrottle = (rate, now)
+        rate = max(floor, rate * adaptation.decreaseFactor)
+        tokens = min(tokens, 0)
+        lastDecrease = now
+        lastIncrease = now
+        decreases += 1
+    }
+
+    /// Messages that went without asking the pacer (those in flight, sent again after a
+    /// reconnect) still count against the rate: they are taken from the bucket, as a debt if
+    /// it is empty.
+    public mutating func sentAgain(_ count: Int, at now: Instant) {
+        consume(count, at: now)
     }
 
     private mutating func decrease(at now: Instant) {

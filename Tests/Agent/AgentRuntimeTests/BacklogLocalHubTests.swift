@@ -161,4 +161,62 @@ import TestSupport
         #expect(agentQuota.messages >= seen.batches)
         print("backlog: \(readings) readings in \(seen.messages) hub messages (\(seen.batches) batches) in \(Int(elapsed)) s; S1 quota used \(quota.used) of \(quota.limit)")
     }
+
+    /// The drain rate follows the hub's throttle live: one message per reading (no batching) with
+    /// a ceiling of 400/s against LocalHub's S1 throttle of 100 sends/s. The hub throttles (it
+    /// closes the connection, as IoT Hub does over MQTT); the link comes back, the drain slows down
+    /// and settles under the hub's limit, and the backlog arrives whole.
+    @Test func theDrainRateFallsToTheHubsThrottleAndTheBacklogStillArrivesWhole() async throws {
+        let folder = try TemporaryDirectory(prefix: "fieldagent-throttle")
+        let pki = try DevPKI.generate(outputDirectory: folder.file("pki"), devices: [device], now: Date())
+        var configuration = LocalHubServer.Configuration(stateDirectory: folder.file("hub"), port: 0, logger: Logger(label: "localhub"))
+        configuration.serverCertificateFile = pki.files.serverCertificate
+        configuration.serverKeyFile = pki.files.serverKey
+        configuration.adminSocket = false
+        configuration.tier = .s1
+        let hub = try LocalHubServer(configuration)
+        let port = try await hub.start()
+        _ = try hub.registerCertificateAuthority(pem: Array(try Data(contentsOf: URL(fileURLWithPath: pki.files.rootCertificate))))
+        try hub.registerDevice(device, authentication: .certificateAuthority)
+
+        let readings = 3_000
+        let outbox = try Outbox(directory: try StateDirectory(folder.file("agent")), logger: Logger(label: "test"))
+        let start = Date().addingTimeInterval(-Double(readings))
+        _ = try outbox.enqueue(batch: (0..<readings).map { i in
+            OutboxDraft(kind: .aggregate, capturedAt: start.addingTimeInterval(Double(i)), properties: ["$.ct": "application/json"]) { seq in
+                Array(#"{"deviceId":"factory-line-01","temperature":22.51,"seq":\#(seq)}"#.utf8)
+            }
+        })
+        let arrivals = Arrivals(target: readings)
+        let subscription = hub.subscribeTelemetry(deviceID: device) { arrivals.record($0) }
+        defer { hub.cancelTelemetrySubscription(subscription) }
+
+        let source = try OutboxSource(outbox: outbox, deviceID: device, drainRate: 400, batching: nil)
+        let files = pki.files.devices[device]!
+        var settings = HubClient.Settings(host: "127.0.0.1", port: port, deviceID: device, certificateFile: files.certificate,
+                                          keyFile: files.key, trustAnchors: pki.files.caChain, modelID: LinkConfig().modelID)
+        settings.expectedHostName = "localhost"
+        let client = HubClient(settings: settings, logger: Logger(label: "link"), source: source)
+        let began = Date()
+        client.start()
+        let drained = await arrivals.waitForBacklog(timeout: .seconds(300))
+        let elapsed = Date().timeIntervalSince(began)
+        let connects = client.statistics.connects
+        let rate = source.drainRate
+        client.stop()
+        source.close()
+        outbox.close()
+        await hub.stop()
+
+        let seen = arrivals.state.withLock { $0 }
+        #expect(drained, "every reading at the hub within 300 s (\(seen.backlog) of \(readings))")
+        #expect(seen.sequences.count == readings)
+        #expect(connects >= 2, "the hub throttled the 400/s drain at least once (\(connects) connections)")
+        // 400 → 200 → 100 → 50/s takes three or four throttles; then the climb stays under the
+        // last rate throttled. (Before each throttle emptied the pacer's bucket, counted what was
+        // resent after a reconnect and held the climb, this was 105 connections in 29 s.)
+        #expect(connects <= 8, "the drain slowed down instead of being throttled again and again (\(connects) connections)")
+        #expect(rate.current <= 200, "the drain rate fell from its ceiling \(rate.ceiling)/s to \(rate.current)/s")
+        print("throttled drain: \(readings) readings in \(Int(elapsed)) s, \(connects) connections, rate \(rate.current) of \(rate.ceiling)/s, \(hub.duplicateCount(device)) duplicates")
+    }
 }

@@ -52,24 +52,52 @@ import Testing
 @Suite struct AdaptiveDrainPacerTests {
     let start = ContinuousClock.now
 
-    @Test func aThrottlingSignalHalvesTheRateAndFastAcknowledgementsClimbBackToTheCeiling() throws {
+    @Test func aThrottlingSignalHalvesTheRateAndTheClimbSettlesJustUnderTheRateThrottled() throws {
         var pacer = try DrainPacer(rate: 50, burst: 50, now: start)
         #expect(pacer.rate == 50, "it starts at the ceiling")
         pacer.throttled(at: start + .seconds(1))
         #expect(pacer.rate == 25)
         #expect(pacer.burst == 25, "the bucket shrinks with the rate")
+        #expect(pacer.available(at: start + .seconds(1)) == 0, "the hub's bucket is empty: so is ours")
         // Fast acknowledgements, one every 100 ms: +5 messages/s (a tenth of the ceiling) per second.
         var now = start + .seconds(1)
         var rates: [Double] = []
-        for _ in 0..<100 {
+        for _ in 0..<1_000 {
             now += .milliseconds(100)
             pacer.acknowledged(latency: .milliseconds(40), at: now)
             rates.append(pacer.rate)
         }
         #expect(rates[9] == 30, "one second of fast acknowledgements: 25 + 5")
         #expect(rates[19] == 35)
+        // Throttled at 50/s: the climb stops at 45/s (0.9 × 50) for a minute ...
+        #expect(rates[99] == 45)
+        #expect(rates[589] == 45, "59 s after the throttle")
+        // ... then probes on at a tenth of the step (0.5/s per second) and reaches the ceiling.
+        #expect(rates[619] > 45 && rates[619] < 47)
         #expect(rates.last == 50, "never above the ceiling")
         #expect(rates == rates.sorted(), "only up while acknowledgements are fast")
+    }
+
+    @Test func everyThrottlingDisconnectCountsAndTheClimbStaysUnderTheLastOne() throws {
+        // A ceiling of 400/s against a hub that throttles above 100/s: each connection the hub
+        // closes halves the rate (no hold), until it is under the hub's limit; the climb then stops
+        // at 0.9 × the last rate throttled.
+        var pacer = try DrainPacer(rate: 400, burst: 400, now: start)
+        pacer.throttled(at: start)
+        pacer.throttled(at: start + .milliseconds(300))
+        pacer.throttled(at: start + .milliseconds(600))
+        #expect(pacer.rate == 50)
+        #expect(pacer.decreases == 3)
+        var now = start + .milliseconds(600)
+        for _ in 0..<300 {
+            now += .milliseconds(100)
+            pacer.acknowledged(latency: .milliseconds(20), at: now)
+        }
+        #expect(pacer.rate == 90, "30 s later: settled at 0.9 × 100")
+        // Resending what was in flight after a reconnect takes tokens like any send.
+        let available = pacer.available(at: now)
+        pacer.sentAgain(20, at: now)
+        #expect(pacer.available(at: now) == max(0, available - 20))
     }
 
     @Test func slowAcknowledgementsCutTheRateOncePerHoldDownToTheFloor() throws {
