@@ -109,7 +109,7 @@ public enum AgentChecks {
                                                 configuration: .client(trustAnchors: trust, identity: identity),
                                                 expectedHostName: settings.expectedHostName, proxy: settings.proxy)
             defer { tls.close() }
-            let connection = IoTHubDeviceConnection(hostName: settings.expectedHostName ?? settings.host, deviceID: settings.deviceID,
+            let connection = IoTHubDeviceConnection(hostName: settings.userNameHost, deviceID: settings.deviceID,
                                                     modelID: settings.modelID, keepAliveSeconds: 60)
             var connect = try connection.connectPacket()
             connect.cleanSession = true  // a probe: leave the agent's session alone

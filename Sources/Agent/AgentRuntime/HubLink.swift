@@ -21,6 +21,8 @@ public struct LinkConfig: SettingsSection {
     public var modelID = "dtmi:fieldagent:device:FieldAgent;1"
     public var expectedHostName: String?
     public var proxy: HTTPProxy?
+    /// An IoT Edge gateway to connect through; `host` stays the IoT hub's name (the user name carries it).
+    public var gateway: HubEndpoint?
     /// This device's share of the hub's daily message quota, in 4 KB messages (status shows the fraction used).
     public var dailyQuota: Int?
 
@@ -43,6 +45,8 @@ public struct LinkConfig: SettingsSection {
                    "The name the hub's certificate must carry, when it differs from the host connected to."),
         SettingKey("hub.proxy", \.proxy, .proxy, flag: "--proxy", absent: "none: connect directly",
                    "An HTTP proxy to reach the hub through (CONNECT): http://[user:password@]host:port, basic authentication."),
+        SettingKey("hub.gateway", \.gateway, .endpoint, flag: "--gateway", absent: "none: connect to hub.host",
+                   "An IoT Edge gateway to connect through (HOST[:PORT]; Azure's GatewayHostName): TCP and the certificate check go to it (trust its edge CA with hub.ca), the MQTT user name keeps hub.host, the IoT hub's name."),
         SettingKey("hub.daily_quota", \.dailyQuota, .integer(1...Int(Int32.max)), absent: "none: status shows what was used, no fraction",
                    "This device's share of the hub's daily message quota in 4 KB messages (an S1 unit: 400000 for the whole hub); status and the technician's page show the fraction used today (UTC)."),
     ]
@@ -56,8 +60,10 @@ public struct LinkConfig: SettingsSection {
     /// How to reach the hub (nil: no hub configured).
     public func clientSettings(defaultDeviceID: String) -> HubClient.Settings? {
         guard let host, let cert, let key, let ca else { return nil }
-        var settings = HubClient.Settings(host: host.host, port: host.port ?? UInt16(port), deviceID: deviceID ?? defaultDeviceID,
+        let target = gateway ?? host
+        var settings = HubClient.Settings(host: target.host, port: target.port ?? UInt16(port), deviceID: deviceID ?? defaultDeviceID,
                                           certificateFile: cert, keyFile: key, trustAnchors: ca, modelID: modelID)
+        if gateway != nil { settings.hubName = host.host }
         settings.expectedHostName = expectedHostName
         settings.proxy = proxy
         return settings

@@ -190,4 +190,7 @@ struct HubOptions: ParsableArguments {
 
     @Option(help: "An HTTP proxy to reach the hub through: http://[user:password@]host:port.\(environmentNote("hub.proxy"))")
     var proxy: String?
+
+    @Option(help: "An IoT Edge gateway to connect through: HOST[:PORT]; --hub stays the IoT hub's name.\(environmentNote("hub.gateway"))")
+    var gateway: String?
 }

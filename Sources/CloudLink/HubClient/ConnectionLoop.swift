@@ -54,7 +54,7 @@ final class ConnectionLoop {
     var stopRequested: Bool { client.shared.withLock { $0.stopRequested } }
 
     func run() {
-        let connection = IoTHubDeviceConnection(hostName: settings.expectedHostName ?? settings.host,
+        let connection = IoTHubDeviceConnection(hostName: settings.userNameHost,
                                                 deviceID: settings.deviceID, modelID: settings.modelID,
                                                 keepAliveSeconds: settings.keepAliveSeconds)
         do {

@@ -31,6 +31,10 @@ public final class HubClient: Sendable {
         public var port: UInt16
         /// The name the server certificate must carry (default: `host`).
         public var expectedHostName: String?
+        /// The IoT hub's host name, when the link goes to another host: an IoT Edge gateway
+        /// (Azure's `GatewayHostName`). The MQTT user name carries it; TCP and the certificate
+        /// check go to `host`. Default: `expectedHostName ?? host`.
+        public var hubName: String?
         public var deviceID: String
         public var modelID: String?
         public var certificateFile: String
@@ -56,6 +60,9 @@ public final class HubClient: Sendable {
             self.trustAnchors = trustAnchors
             self.modelID = modelID
         }
+
+        /// The host name the MQTT user name carries: the hub's, even through a gateway.
+        public var userNameHost: String { hubName ?? expectedHostName ?? host }
     }
 
     /// What the link is doing, for status and tests.

@@ -60,6 +60,9 @@ public struct RegisteredCA: Sendable, Hashable {
 struct DeviceAuthenticator {
     var devices: [String: DeviceAuthentication]
     var caBundle: String?
+    /// The hub name a user name must carry (nil: any). A device behind an IoT Edge gateway still
+    /// names its IoT hub, not the gateway.
+    var hubName: String? = nil
 
     func decide(clientID: String, username: String?, chain: [X509Certificate], now: Date)
         -> HubSession.AuthenticationDecision {
@@ -70,6 +73,11 @@ struct DeviceAuthenticator {
             guard let parsed = IoTHubTopic.parseUsername(username) else {
                 return .refused(.badUsernameOrPassword, reason: "user name '\(username)' is not "
                     + "'{hub}/{deviceId}/?api-version=…' (IoT Hub's MQTT support: CONNECT)")
+            }
+            if let hubName, parsed.hostName.lowercased() != hubName.lowercased() {
+                return .refused(.badUsernameOrPassword, reason: "user name '\(username)' names hub '\(parsed.hostName)' "
+                    + "but this is '\(hubName)'; behind an IoT Edge gateway the user name keeps the IoT hub's name "
+                    + "(fieldagent: --hub \(hubName) --gateway GATEWAY)")
             }
             if parsed.deviceID != clientID || parsed.moduleID != nil {
                 return .refused(.badUsernameOrPassword, reason: "user name '\(username)' names device "

@@ -78,6 +78,8 @@ final class HubCore: Sendable {
     let caBundlePath: String
     let sessionConfiguration: HubSession.Configuration
     let limits: ConnectionLimits
+    /// The hub name device user names must carry (nil: any).
+    let hubName: String?
     let cloudToDeviceLimits: CloudToDeviceLimits
     let state = Mutex(State())
     /// Open device connections, and those not yet authenticated.
@@ -92,13 +94,14 @@ final class HubCore: Sendable {
     init(stateDirectory: String, logger: Logger, now: @escaping @Sendable () -> Date,
          sessionConfiguration: HubSession.Configuration, limits: ConnectionLimits = ConnectionLimits(),
          twinReadsPerSecond: Double = Double(IoTHubLimits.twinReadsPerSecond), telemetryFileMaximumBytes: Int = 64 << 20, quota: HubQuota? = nil,
-         cloudToDeviceLimits: CloudToDeviceLimits = CloudToDeviceLimits(),
+         cloudToDeviceLimits: CloudToDeviceLimits = CloudToDeviceLimits(), hubName: String? = nil,
          uptime: @escaping @Sendable () -> Duration = { .nanoseconds(Int64(clamping: NIODeadline.now().uptimeNanoseconds)) })
         throws(HubError) {
         twinReads = Mutex(TokenBucket(rate: twinReadsPerSecond))
         self.quota = Mutex(quota)
         self.limits = limits
         self.cloudToDeviceLimits = cloudToDeviceLimits
+        self.hubName = hubName
         self.uptime = uptime
         store = try HubStore(path: stateDirectory + "/hub.sqlite")
         telemetry = try TelemetryLog(directory: stateDirectory + "/telemetry", maximumFileBytes: telemetryFileMaximumBytes)
@@ -228,7 +231,7 @@ final class HubCore: Sendable {
     func authenticate(clientID: String, username: String?, chain: [X509Certificate]) -> HubSession.AuthenticationDecision {
         let devices = state.withLock { $0.devices }
         let bundle = POSIX.exists(caBundlePath) ? caBundlePath : nil
-        let decision = DeviceAuthenticator(devices: devices, caBundle: bundle)
+        let decision = DeviceAuthenticator(devices: devices, caBundle: bundle, hubName: hubName)
             .decide(clientID: clientID, username: username, chain: chain, now: now())
         if case .accepted(let deviceID) = decision {
             let model = Self.modelID(inUsername: username)

@@ -63,6 +63,9 @@ public final class LocalHubServer: Sendable {
         /// IoT Hub's device-to-cloud throttle and daily quota to emulate (nil: none), for `units` units.
         public var tier: IoTHubTier?
         public var units = 1
+        /// The IoT hub name device user names must carry (`{hub}/{device}/?api-version=…`), for
+        /// LocalHub standing in for an IoT Edge gateway in front of that hub; nil accepts any.
+        public var hubName: String?
         public var logger: Logger
         /// The time certificates are checked against and telemetry is stamped with.
         public var now: @Sendable () -> Date = { Date() }
@@ -106,7 +109,7 @@ public final class LocalHubServer: Sendable {
                            twinReadsPerSecond: configuration.twinReadsPerSecond,
                            telemetryFileMaximumBytes: configuration.telemetryFileMaximumBytes,
                            quota: configuration.tier.map { HubQuota(tier: $0, units: configuration.units) },
-                           cloudToDeviceLimits: configuration.cloudToDevice)
+                           cloudToDeviceLimits: configuration.cloudToDevice, hubName: configuration.hubName)
         let identity = try Self.serverIdentity(configuration)
         do {
             tls = try TLSMemoryContext.server(.server(identity: identity, clientTrustAnchors: nil),

@@ -56,6 +56,9 @@ struct LocalHubCommand: AsyncParsableCommand {
         @Option(help: "Units of --tier (the throttle and the quota scale with them).")
         var units = 1
 
+        @Option(help: "The IoT hub name device user names must carry ({hub}/{device}/?api-version=…), e.g. standing in for an IoT Edge gateway in front of that hub (default: any).")
+        var hubName: String?
+
         static let tiers: [String: IoTHubTier] = ["S1": .s1, "S2": .s2, "S3": .s3]
 
         func validate() throws {
@@ -73,6 +76,7 @@ struct LocalHubCommand: AsyncParsableCommand {
             configuration.certificateAuthorityFiles = ca
             configuration.tier = tier.flatMap { Self.tiers[$0.uppercased()] }
             configuration.units = units
+            configuration.hubName = hubName
             let server: LocalHubServer
             let bound: UInt16
             do {
