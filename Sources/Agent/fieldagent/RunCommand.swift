@@ -167,7 +167,7 @@ extension FieldAgent {
 /// Where the hub is and who this device is (issue 3): flags of run and doctor, read into the
 /// same keys as agent.yaml's `hub:` section.
 struct HubOptions: ParsableArguments {
-    @Option(help: "The hub: HOST or HOST:PORT (IoT Hub, an IoT Edge gateway, LocalHub or an MQTT broker; port 8883 by default).\(environmentNote("hub.host"))")
+    @Option(help: "The hub: HOST or HOST:PORT (IoT Hub, an IoT Edge gateway, LocalHub or an MQTT broker; port 8883 by default), or wss://HOST[:PORT] for MQTT over WebSockets (port 443 by default).\(environmentNote("hub.host"))")
     var hub: String?
 
     @Option(help: "Device id (default: the board file's device_id); must equal the certificate's CN.\(environmentNote("device_id"))")
