@@ -150,6 +150,13 @@ final class WebSocketMQTTBridge: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, data: unwrapOutboundIn(data))), promise: promise)
     }
 
+    /// The hub closes (an MQTT DISCONNECT, a refusal): nothing more is written, not even the
+    /// echo of a close frame that arrives behind the DISCONNECT (TLS is already shut down).
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        closing = true
+        context.close(mode: mode, promise: promise)
+    }
+
     private func close(_ context: ChannelHandlerContext, code: WebSocketErrorCode) {
         closing = true
         var data = context.channel.allocator.buffer(capacity: 2)

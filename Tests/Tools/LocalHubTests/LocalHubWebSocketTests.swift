@@ -50,6 +50,10 @@ struct LocalHubWebSocketTests {
         #expect(records.first?.properties["$.mid"] == .string("dev-1-1"))
         #expect(waitUntil { client.twin == .available }, "the twin GET is answered over the WebSocket too")
         #expect(fixture.server.isConnected("dev-1"))
+        // A clean stop (DISCONNECT, close frame, close_notify) leaves no warning at the hub.
+        client.stop()
+        #expect(waitUntil { !fixture.server.isConnected("dev-1") && fixture.server.core.openConnections.total == 0 })
+        usleep(200_000)
         #expect(fixture.warnings.isEmpty, "\(fixture.warnings)")
     }
 
