@@ -147,7 +147,7 @@ extension FieldAgent {
                 if printing, let data = try? encoder.encode(alert) { writeLine(String(decoding: data, as: UTF8.self)) }
             })
             if stopping.withLock({ $0.agent = agent; return $0.asked }) { agent.stop() }
-            logger.notice("sampling \(board.file.name) every \(DurationText.format(min(board.file.sampling.interval, agent.settings.sendFrequency))), sending every \(DurationText.format(agent.settings.sendFrequency))\(hub.map { " to \($0.host):\($0.port)" } ?? "")")
+            logger.notice("sampling \(board.file.name) every \(DurationText.format(min(board.file.sampling.interval, agent.settings.sendFrequency))), sending every \(DurationText.format(agent.settings.sendFrequency))\(hub.map { " to \($0.webSocketPath == nil ? "" : "wss://")\($0.host):\($0.port)\($0.webSocketPath ?? "")" } ?? "")")
             let flushed: Bool
             do {
                 flushed = try agent.run()
