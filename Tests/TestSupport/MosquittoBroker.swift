@@ -9,6 +9,8 @@ public final class MosquittoBroker: @unchecked Sendable {
     public var directory: String { folder.path }
     public let pki: DevPKI.Bundle
     public let port: UInt16
+    /// A second listener speaking MQTT over WebSockets, with the same mutual TLS (nil: none).
+    public let webSocketPort: UInt16?
     private var process: Process?
     public let log: String
     public var tlsVersion = "tlsv1.2"
@@ -18,11 +20,17 @@ public final class MosquittoBroker: @unchecked Sendable {
     /// `log_type all` logs every PUBLISH (what the refusal tests read); off for bulk tests.
     public var logEverything = true
 
-    public init(devices: [String] = ["dev-1", "dev-2"], tlsVersion: String = "tlsv1.2", logEverything: Bool = true) throws {
+    /// - Parameter webSockets: also listen for MQTT over WebSockets on TLS (``webSocketPort``;
+    ///   Mosquitto 2.0.11 refuses a websockets-only configuration, so the plain listener stays).
+    public init(devices: [String] = ["dev-1", "dev-2"], tlsVersion: String = "tlsv1.2", logEverything: Bool = true,
+                webSockets: Bool = false) throws {
         self.logEverything = logEverything
         folder = try TemporaryDirectory(prefix: "fieldagent-mqtt")
         pki = try DevPKI.generate(outputDirectory: folder.path, devices: devices + ["reader"], now: Date())
         port = try Self.freePort()
+        var second: UInt16?
+        while webSockets, second == nil || second == port { second = try Self.freePort() }
+        webSocketPort = second
         log = folder.path + "/mosquitto.log"
         self.tlsVersion = tlsVersion
         try """
@@ -36,13 +44,7 @@ public final class MosquittoBroker: @unchecked Sendable {
 
     public func start() throws {
         let f = pki.files
-        try """
-        per_listener_settings true
-        persistence false
-        user root
-        log_dest file \(log)
-        log_type \(logEverything ? "all" : "error")
-        listener \(port) 127.0.0.1
+        let listenerSettings = """
         cafile \(f.caChain)
         certfile \(f.serverCertificate)
         keyfile \(f.serverKey)
@@ -51,6 +53,16 @@ public final class MosquittoBroker: @unchecked Sendable {
         use_identity_as_username true
         allow_anonymous false
         acl_file \(directory)/acl
+        """
+        try """
+        per_listener_settings true
+        persistence false
+        user root
+        log_dest file \(log)
+        log_type \(logEverything ? "all" : "error")
+        listener \(port) 127.0.0.1
+        \(listenerSettings)
+        \(webSocketPort.map { "listener \($0) 127.0.0.1\nprotocol websockets\n\(listenerSettings)" } ?? "")
 
         """.write(toFile: directory + "/mosquitto.conf", atomically: true, encoding: .utf8)
         let p = Process()
@@ -81,6 +93,11 @@ public final class MosquittoBroker: @unchecked Sendable {
     public func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
     private func waitForPort() throws {
+        try waitForPort(port)
+        if let webSocketPort { try waitForPort(webSocketPort) }
+    }
+
+    private func waitForPort(_ port: UInt16) throws {
         for _ in 0..<200 {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = sockaddr_in()

@@ -109,23 +109,43 @@ public enum AgentChecks {
                                                 configuration: .client(trustAnchors: trust, identity: identity),
                                                 expectedHostName: settings.expectedHostName, proxy: settings.proxy)
             defer { tls.close() }
+            // A wss:// hub: MQTT inside a WebSocket on the TLS connection.
+            var webSocket: WebSocketClient?
+            var early: [UInt8] = []
+            if let path = settings.webSocketPath {
+                (webSocket, early) = try WebSocketClient.open(over: tls, host: settings.expectedHostName ?? settings.host,
+                                                              port: settings.port, path: path, timeout: timeout)
+            }
+            func send(_ bytes: [UInt8], timeout: Duration) throws { try tls.write(webSocket?.frame(bytes) ?? bytes, timeout: timeout) }
             let connection = IoTHubDeviceConnection(hostName: settings.userNameHost, deviceID: settings.deviceID,
                                                     modelID: settings.modelID, keepAliveSeconds: 60)
             var connect = try connection.connectPacket()
             connect.cleanSession = true  // a probe: leave the agent's session alone
             connect.clientID = settings.deviceID
-            try tls.write(try MQTTEncoder.encode(.connect(connect)), timeout: timeout)
+            try send(try MQTTEncoder.encode(.connect(connect)), timeout: timeout)
             var decoder = MQTTDecoder()
             let end = ContinuousClock.now + timeout
             while ContinuousClock.now < end {
-                let bytes = try tls.read(max: 4096, timeout: end - ContinuousClock.now)
-                if bytes.isEmpty { break }
+                var bytes = early
+                early = []
+                if bytes.isEmpty {
+                    bytes = try tls.read(max: 4096, timeout: end - ContinuousClock.now)
+                    if bytes.isEmpty { break }
+                    if var client = webSocket {
+                        let output = try client.feed(bytes)
+                        webSocket = client
+                        if !output.reply.isEmpty { try tls.write(output.reply, timeout: timeout) }
+                        if output.closed { break }
+                        bytes = output.data
+                    }
+                }
                 for packet in try decoder.feed(bytes) {
                     guard case .connAck(let ack) = packet else { continue }
-                    try? tls.write(try MQTTEncoder.encode(.disconnect), timeout: .seconds(1))
+                    try? send(try MQTTEncoder.encode(.disconnect), timeout: .seconds(1))
                     if ack.returnCode == .accepted {
+                        let over = settings.webSocketPath.map { ", WebSocket \($0)" } ?? ""
                         return Check(id: id, title: title, status: .ok,
-                                     detail: "TLS \(tls.protocolVersion), MQTT CONNECT accepted as \(settings.deviceID)")
+                                     detail: "TLS \(tls.protocolVersion)\(over), MQTT CONNECT accepted as \(settings.deviceID)")
                     }
                     return Check(id: id, title: title, status: .fail, detail: "the hub refused the connection: CONNACK \(ack.returnCode)",
                                  fix: "register the device (its thumbprint or its CA) at the hub under the id \(settings.deviceID)")

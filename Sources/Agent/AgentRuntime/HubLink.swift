@@ -32,7 +32,7 @@ public struct LinkConfig: SettingsSection {
         SettingKey("device_id", \.deviceID, .deviceID, flag: "--device-id", absent: "the board file's device_id",
                    "The device id at the hub; must equal the certificate's CN."),
         SettingKey("hub.host", \.host, .endpoint, flag: "--hub", absent: "none: no hub, telemetry goes to stdout",
-                   "The hub: IoT Hub, an IoT Edge gateway, LocalHub or an MQTT broker with mutual TLS. A port given here wins over hub.port."),
+                   "The hub: IoT Hub, an IoT Edge gateway, LocalHub or an MQTT broker with mutual TLS, as HOST[:PORT] (MQTT over TLS) or wss://HOST[:PORT][/PATH] (MQTT over WebSockets on TLS: port 443, path /$iothub/websocket unless given). A port given here wins over hub.port."),
         SettingKey("hub.port", \.port, .integer(1...65535), "The hub's MQTT over TLS port."),
         SettingKey("hub.cert", \.cert, .path, flag: "--cert", absent: "none (a hub needs one)", "The device certificate chain (PEM, leaf first)."),
         SettingKey("hub.key", \.key, .keyLocation, flag: "--key", absent: "none (a hub needs one)",
@@ -60,27 +60,51 @@ public struct LinkConfig: SettingsSection {
     /// How to reach the hub (nil: no hub configured).
     public func clientSettings(defaultDeviceID: String) -> HubClient.Settings? {
         guard let host, let cert, let key, let ca else { return nil }
+        // Through a gateway: TCP, TLS and the transport (wss:// or not) are the gateway's.
         let target = gateway ?? host
-        var settings = HubClient.Settings(host: target.host, port: target.port ?? UInt16(port), deviceID: deviceID ?? defaultDeviceID,
+        let defaultPort = target.webSocketPath == nil ? UInt16(port) : 443
+        var settings = HubClient.Settings(host: target.host, port: target.port ?? defaultPort, deviceID: deviceID ?? defaultDeviceID,
                                           certificateFile: cert, keyFile: key, trustAnchors: ca, modelID: modelID)
         if gateway != nil { settings.hubName = host.host }
         settings.expectedHostName = expectedHostName
+        settings.webSocketPath = target.webSocketPath
         settings.proxy = proxy
         return settings
     }
 }
 
-/// `HOST` or `HOST:PORT` (an IPv6 literal in brackets keeps its colons).
+/// `HOST` or `HOST:PORT` (an IPv6 literal in brackets keeps its colons): MQTT over TLS; or
+/// `wss://HOST[:PORT][/PATH]`: MQTT over WebSockets on TLS (port 443 and path
+/// `/$iothub/websocket` unless given), for networks that let only HTTPS out.
 public struct HubEndpoint: Sendable, Equatable {
     public var host: String
     public var port: UInt16?
+    /// The WebSocket path for a `wss://` address; nil for MQTT directly over TLS.
+    public var webSocketPath: String?
 
-    public init(host: String, port: UInt16? = nil) {
+    /// IoT Hub's (and DPS's) WebSocket path.
+    public static let iotHubWebSocketPath = "/$iothub/websocket"
+
+    public init(host: String, port: UInt16? = nil, webSocketPath: String? = nil) {
         self.host = host
         self.port = port
+        self.webSocketPath = webSocketPath
     }
 
     public static func parse(_ text: String) -> Result<HubEndpoint, SettingProblem> {
+        if text.hasPrefix("wss://") {
+            var rest = Substring(text.dropFirst(6))
+            var path = iotHubWebSocketPath
+            if let slash = rest.firstIndex(of: "/") {
+                if rest[slash...] != "/" { path = String(rest[slash...]) }
+                rest = rest[..<slash]
+            }
+            guard !rest.isEmpty else { return .failure(SettingProblem("expected wss://HOST[:PORT][/PATH]")) }
+            return parse(String(rest)).map { HubEndpoint(host: $0.host, port: $0.port, webSocketPath: path) }
+        }
+        guard !text.contains("://") else {
+            return .failure(SettingProblem("'\(text.prefix(64))': expected HOST[:PORT] (MQTT over TLS) or wss://HOST[:PORT] (MQTT over WebSockets)"))
+        }
         guard !text.isEmpty else { return .failure(SettingProblem("expected HOST or HOST:PORT")) }
         guard let colon = text.lastIndex(of: ":"), !text.hasSuffix("]") else { return .success(HubEndpoint(host: text)) }
         guard let port = UInt16(text[text.index(after: colon)...]), port > 0, colon > text.startIndex else {
@@ -92,8 +116,12 @@ public struct HubEndpoint: Sendable, Equatable {
 
 extension SettingKind where Value == HubEndpoint {
     static var endpoint: Self {
-        Self(type: "HOST[:PORT]", parse: { text, _ in HubEndpoint.parse(text) },
-             format: { endpoint in endpoint.port.map { "\(endpoint.host):\($0)" } ?? endpoint.host })
+        Self(type: "HOST[:PORT] or wss://HOST[:PORT]", parse: { text, _ in HubEndpoint.parse(text) },
+             format: { endpoint in
+                 let address = endpoint.port.map { "\(endpoint.host):\($0)" } ?? endpoint.host
+                 guard let path = endpoint.webSocketPath else { return address }
+                 return "wss://\(address)\(path == HubEndpoint.iotHubWebSocketPath ? "" : path)"
+             })
     }
 }
 

@@ -147,7 +147,7 @@ extension FieldAgent {
                 if printing, let data = try? encoder.encode(alert) { writeLine(String(decoding: data, as: UTF8.self)) }
             })
             if stopping.withLock({ $0.agent = agent; return $0.asked }) { agent.stop() }
-            logger.notice("sampling \(board.file.name) every \(DurationText.format(min(board.file.sampling.interval, agent.settings.sendFrequency))), sending every \(DurationText.format(agent.settings.sendFrequency))\(hub.map { " to \($0.host):\($0.port)" } ?? "")")
+            logger.notice("sampling \(board.file.name) every \(DurationText.format(min(board.file.sampling.interval, agent.settings.sendFrequency))), sending every \(DurationText.format(agent.settings.sendFrequency))\(hub.map { " to \($0.webSocketPath == nil ? "" : "wss://")\($0.host):\($0.port)\($0.webSocketPath ?? "")" } ?? "")")
             let flushed: Bool
             do {
                 flushed = try agent.run()
@@ -167,7 +167,7 @@ extension FieldAgent {
 /// Where the hub is and who this device is (issue 3): flags of run and doctor, read into the
 /// same keys as agent.yaml's `hub:` section.
 struct HubOptions: ParsableArguments {
-    @Option(help: "The hub: HOST or HOST:PORT (IoT Hub, an IoT Edge gateway, LocalHub or an MQTT broker; port 8883 by default).\(environmentNote("hub.host"))")
+    @Option(help: "The hub: HOST or HOST:PORT (IoT Hub, an IoT Edge gateway, LocalHub or an MQTT broker; port 8883 by default), or wss://HOST[:PORT] for MQTT over WebSockets (port 443 by default).\(environmentNote("hub.host"))")
     var hub: String?
 
     @Option(help: "Device id (default: the board file's device_id); must equal the certificate's CN.\(environmentNote("device_id"))")

@@ -43,6 +43,9 @@ public final class HubClient: Sendable {
         public var trustAnchors: String
         /// An HTTP proxy to reach the hub through (`CONNECT`); nil connects directly.
         public var proxy: HTTPProxy?
+        /// MQTT over WebSockets on this path (`/$iothub/websocket` for IoT Hub and DPS) inside the
+        /// TLS connection; nil speaks MQTT directly over TLS.
+        public var webSocketPath: String?
         public var keepAliveSeconds: UInt16 = 60
         public var inFlightWindow: Int = 20
         public var backoffBase: Duration = .milliseconds(500)

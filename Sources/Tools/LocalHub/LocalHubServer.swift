@@ -42,6 +42,9 @@ public final class LocalHubServer: Sendable {
     public struct Configuration: Sendable {
         /// 8883 as IoT Hub; 0 picks a free port.
         public var port: Int = IoTHubLimits.mqttPort
+        /// MQTT over WebSockets on TLS (`/$iothub/websocket`, subprotocol `mqtt`) on this port
+        /// too (443 as IoT Hub; 0 picks a free one, see ``webSocketPort``); nil: none.
+        public var webSocketPort: Int?
         public var stateDirectory: String
         /// Server certificate (PEM, leaf first, then intermediates) and key. Both `nil`: a dev
         /// PKI generated once under `stateDirectory/pki` (devices trust `pki/root.pem`).
@@ -82,8 +85,10 @@ public final class LocalHubServer: Sendable {
 
     struct Running {
         var device: (any Channel)?
+        var webSocket: (any Channel)?
         var admin: (any Channel)?
         var port: UInt16?
+        var webSocketPort: UInt16?
         var started = false
         var stopped = false
     }
@@ -168,29 +173,7 @@ public final class LocalHubServer: Sendable {
         }
         let device: any Channel
         do {
-            device = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 1024)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .childChannelOption(.maxMessagesPerRead, value: 1)
-                .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 16 * 1024))
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let peer = channel.remoteAddress.map { "\($0)" } ?? "client"
-                        // Over a cap the connection is refused at once (the bootstrap closes it).
-                        try core.admitConnection(peer: peer)
-                        let handler = HubConnectionHandler(core: core)
-                        do {
-                            let session = try tls.makeSession(peer: peer)
-                            try channel.pipeline.syncOperations.addHandler(NIOTLSMemoryHandler(session: session))
-                            try channel.pipeline.syncOperations.addHandler(MQTTFrameHandler())
-                            try channel.pipeline.syncOperations.addHandler(handler)
-                        } catch {
-                            handler.releaseConnection()
-                            throw error
-                        }
-                    }
-                }
+            device = try await bootstrap(core: core, tls: tls, webSocket: false)
                 .bind(host: "127.0.0.1", port: configuration.port).get()
         } catch {
             throw .listen(what: "127.0.0.1:\(configuration.port)", reason: "\(error); another hub or broker may "
@@ -200,6 +183,20 @@ public final class LocalHubServer: Sendable {
         running.withLock {
             $0.device = device
             $0.port = port
+        }
+        if let webSocketPort = configuration.webSocketPort {
+            let channel: any Channel
+            do {
+                channel = try await bootstrap(core: core, tls: tls, webSocket: true)
+                    .bind(host: "127.0.0.1", port: webSocketPort).get()
+            } catch {
+                throw .listen(what: "127.0.0.1:\(webSocketPort) (WebSockets)", reason: "\(error); another server may "
+                    + "hold the port: pass --ws-port 0 for a free one")
+            }
+            running.withLock {
+                $0.webSocket = channel
+                $0.webSocketPort = UInt16(channel.localAddress?.port ?? 0)
+            }
         }
         if configuration.adminSocket {
             let admin = try await AdminServer.start(group: adminGroup, path: configuration.adminSocketPath, core: core)
@@ -211,15 +208,57 @@ public final class LocalHubServer: Sendable {
         return port
     }
 
+    /// The device listener's bootstrap: every connection admitted against the caps, TLS, then
+    /// MQTT (or, on the WebSocket port, the HTTP upgrade first).
+    func bootstrap(core: HubCore, tls: TLSMemoryContext, webSocket: Bool) -> ServerBootstrap {
+        ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 1)
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 16 * 1024))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let peer = channel.remoteAddress.map { "\($0)" } ?? "client"
+                    // Over a cap the connection is refused at once (the bootstrap closes it).
+                    try core.admitConnection(peer: peer)
+                    if webSocket {
+                        do {
+                            let session = try tls.makeSession(peer: peer)
+                            try channel.pipeline.syncOperations.addHandler(NIOTLSMemoryHandler(session: session))
+                            try WebSocketListener.configure(channel, core: core)  // its guard counts the connection
+                        } catch {
+                            core.connectionClosed(authenticated: false)
+                            throw error
+                        }
+                        return
+                    }
+                    let handler = HubConnectionHandler(core: core)
+                    do {
+                        let session = try tls.makeSession(peer: peer)
+                        try channel.pipeline.syncOperations.addHandler(NIOTLSMemoryHandler(session: session))
+                        try channel.pipeline.syncOperations.addHandler(MQTTFrameHandler())
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    } catch {
+                        handler.releaseConnection()
+                        throw error
+                    }
+                }
+            }
+    }
+
     /// The device port, once started.
     public var port: UInt16? { running.withLock { $0.port } }
+
+    /// The WebSocket port, once started with ``Configuration/webSocketPort``.
+    public var webSocketPort: UInt16? { running.withLock { $0.webSocketPort } }
 
     /// Closes the listeners and every connection and stops the event loops. Idempotent.
     public func stop() async {
         let channels: [any Channel]? = running.withLock { state in
             if state.stopped { return nil }
             state.stopped = true
-            return [state.device, state.admin].compactMap { $0 }
+            return [state.device, state.webSocket, state.admin].compactMap { $0 }
         }
         guard let channels else { return }
         for channel in channels { try? await channel.close() }

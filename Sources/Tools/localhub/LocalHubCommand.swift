@@ -38,6 +38,9 @@ struct LocalHubCommand: AsyncParsableCommand {
         @Option(help: "Device port on 127.0.0.1 (8883 as IoT Hub; 0 = any free port).")
         var port = 8883
 
+        @Option(name: .customLong("ws-port"), help: "Also serve MQTT over WebSockets on TLS on this port of 127.0.0.1 (path /$iothub/websocket, subprotocol mqtt; 443 as IoT Hub; 0 = any free port). Default: none.")
+        var webSocketPort: Int?
+
         @Option(help: "Server certificate (PEM, leaf then intermediates). Default: a dev PKI in STATE-DIR/pki.")
         var cert: String?
 
@@ -63,6 +66,9 @@ struct LocalHubCommand: AsyncParsableCommand {
 
         func validate() throws {
             guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0…65535, got \(port)") }
+            if let webSocketPort, !(0...65_535).contains(webSocketPort) {
+                throw ValidationError("--ws-port must be 0…65535, got \(webSocketPort)")
+            }
             if let tier, Self.tiers[tier.uppercased()] == nil { throw ValidationError("--tier must be S1, S2 or S3, got \(tier)") }
             guard (1...200).contains(units) else { throw ValidationError("--units must be 1…200, got \(units)") }
             if (cert == nil) != (key == nil) { throw ValidationError("give both --cert and --key, or neither") }
@@ -71,6 +77,7 @@ struct LocalHubCommand: AsyncParsableCommand {
         func run() async throws {
             let logger = bootstrapLogging(logLevel, label: "localhub")
             var configuration = LocalHubServer.Configuration(stateDirectory: state.stateDirectory, port: port, logger: logger)
+            configuration.webSocketPort = webSocketPort
             configuration.serverCertificateFile = cert
             configuration.serverKeyFile = key
             configuration.certificateAuthorityFiles = ca
@@ -86,6 +93,7 @@ struct LocalHubCommand: AsyncParsableCommand {
                 printError("localhub serve: \(error)")
                 throw Exit.failed
             }
+            if let ws = server.webSocketPort { writeLine("LocalHub serving MQTT over WebSockets on wss://127.0.0.1:\(ws)/$iothub/websocket") }
             writeLine("LocalHub listening on 127.0.0.1:\(bound); admin socket \(configuration.adminSocketPath); Ctrl-C stops it")
             await waitForTermination()
             await server.stop()

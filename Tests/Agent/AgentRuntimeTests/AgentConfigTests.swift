@@ -4,6 +4,7 @@ import Boards
 import Configuration
 import DeviceID
 import Foundation
+import HubClient
 import IoTHub
 import Testing
 
@@ -149,6 +150,35 @@ func parse(_ text: String, path: String) throws(ConfigIssues) -> AgentConfig {
         #expect(DeviceIDRule.problem("a+b")?.contains("MQTT wildcards") == true)
         #expect(DeviceIDRule.problem(String(repeating: "a", count: 129)) == "129 characters, at most 128")
     }
+}
+
+/// `hub.host` as `wss://HOST[:PORT][/PATH]`: MQTT over WebSockets (issue 17 item 5).
+@Suite struct WebSocketHubAddressTests {
+    func settings(_ host: String, port: String? = nil) throws -> (HubEndpoint?, HubClientSettingsView?) {
+        let text = "hub: { host: \"\(host)\", \(port.map { "port: \($0), " } ?? "")cert: /c.pem, key: /k.key, ca: /ca.pem }\ndevice_id: d1\n"
+        let config = try parse(text, path: "/etc/agent.yaml")
+        return (config.link.host, config.link.clientSettings(defaultDeviceID: "d1").map {
+            HubClientSettingsView(host: $0.host, port: $0.port, path: $0.webSocketPath)
+        })
+    }
+
+    @Test("wss:// selects WebSockets on 443 and /$iothub/websocket unless a port or path is given; hub.port is for MQTT over TLS")
+    func addresses() throws {
+        #expect(try settings("wss://myhub.azure-devices.net").1 == .init(host: "myhub.azure-devices.net", port: 443, path: "/$iothub/websocket"))
+        #expect(try settings("wss://myhub.azure-devices.net", port: "8883").1?.port == 443)
+        #expect(try settings("wss://127.0.0.1:8443/").1 == .init(host: "127.0.0.1", port: 8443, path: "/$iothub/websocket"))
+        #expect(try settings("wss://broker.local:9001/mqtt").1 == .init(host: "broker.local", port: 9001, path: "/mqtt"))
+        #expect(try settings("myhub.azure-devices.net").1 == .init(host: "myhub.azure-devices.net", port: 8883, path: nil))
+        for bad in ["wss://", "https://myhub", "mqtts://myhub:8883", "wss://host:0"] {
+            #expect(throws: ConfigIssues.self, "\(bad)") { try settings(bad) }
+        }
+    }
+}
+
+struct HubClientSettingsView: Equatable {
+    var host: String
+    var port: UInt16
+    var path: String?
 }
 
 @Suite struct ShippedConfigTests {

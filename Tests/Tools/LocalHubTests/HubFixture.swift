@@ -23,7 +23,8 @@ struct HubFixture: Sendable {
     /// A hub in a new folder, or, `reusing` a stopped one, a hub restarted on its folder and PKI.
     static func make(devices: [String] = ["dev-1", "dev-2"], reusing previous: HubFixture? = nil,
                      now: @escaping @Sendable () -> Date = { Date() },
-                     cloudToDevice: CloudToDeviceLimits = CloudToDeviceLimits()) async throws -> HubFixture {
+                     cloudToDevice: CloudToDeviceLimits = CloudToDeviceLimits(),
+                     webSockets: Bool = false) async throws -> HubFixture {
         let folder = try previous?.folder ?? TemporaryDirectory(prefix: "localhub")
         let directory = folder.path
         let pki = try previous?.pki ?? DevPKI.generate(outputDirectory: directory + "/pki", devices: devices, now: Date())
@@ -34,6 +35,7 @@ struct HubFixture: Sendable {
                                                          logger: Logger(label: "localhub-test") { _ in handler })
         configuration.now = now
         configuration.cloudToDevice = cloudToDevice
+        configuration.webSocketPort = webSockets ? 0 : nil
         configuration.serverCertificateFile = pki.files.serverCertificate
         configuration.serverKeyFile = pki.files.serverKey
         let server = try LocalHubServer(configuration)

@@ -23,17 +23,20 @@ struct LocalHubThirdPartyTests {
         return probe.terminationStatus == 0
     }()
 
-    @Test(.enabled(if: sdkAvailable, "needs python3 with the Azure IoT device SDK: pip install azure-iot-device"))
-    func theAzurePythonDeviceSDKConnectsSendsUsesTheTwinAndAnswersAMethod() async throws {
-        let fixture = try await HubFixture.make(devices: ["py-dev"])
+    /// Over MQTT on TLS, and over WebSockets (the SDK's `websockets=True`) on LocalHub's `--ws-port`.
+    @Test(.enabled(if: sdkAvailable, "needs python3 with the Azure IoT device SDK: pip install azure-iot-device"),
+          arguments: [false, true])
+    func theAzurePythonDeviceSDKConnectsSendsUsesTheTwinAndAnswersAMethod(webSockets: Bool) async throws {
+        let fixture = try await HubFixture.make(devices: ["py-dev"], webSockets: webSockets)
         defer { Task { await fixture.cleanUp() } }
         try fixture.registerAllByCA()
         let files = try #require(fixture.pki.files.devices["py-dev"])
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.script, "\(fixture.port)", "py-dev", files.certificate, files.key,
-                             fixture.pki.files.rootCertificate]
+        let port = webSockets ? try #require(fixture.server.webSocketPort) : fixture.port
+        process.arguments = ["python3", Self.script, "\(port)", "py-dev", files.certificate, files.key,
+                             fixture.pki.files.rootCertificate] + (webSockets ? ["websockets"] : [])
         let output = Pipe()
         let input = Pipe()
         let errors = Pipe()

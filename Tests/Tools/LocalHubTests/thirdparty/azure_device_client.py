@@ -2,7 +2,7 @@
 """A third-party IoT Hub device client against LocalHub: Microsoft's Azure IoT Python device SDK
 (pip package azure-iot-device, 2.x) with X.509, exactly as it would talk to Azure IoT Hub.
 
-Usage: azure_device_client.py PORT DEVICE_ID CERT KEY ROOT_CA
+Usage: azure_device_client.py PORT DEVICE_ID CERT KEY ROOT_CA [websockets]
 
 Connects, sends telemetry, gets the twin, patches reported properties, waits for a desired
 patch and answers a direct method. It prints one line per step ("STEP name detail") so the
@@ -11,8 +11,10 @@ property once it sees "STEP ready-for-desired" and invokes a method after
 "STEP ready-for-method". Exit 0 when every step passed.
 
 The SDK always connects to port 8883 (hard-coded in its MQTT transport); LocalHub tests run on
-a free port, so paho's connect() is wrapped to put the test's port in place of 8883. Nothing
-else of the SDK is touched.
+a free port, so paho's connect() is wrapped to put the test's port in place of 8883. With
+"websockets" the SDK runs MQTT over WebSockets (websockets=True: port 443, /$iothub/websocket,
+hard-coded too), and the same wrapper puts the test's port in place of 443. Nothing else of the
+SDK is touched.
 """
 import sys
 import threading
@@ -23,11 +25,12 @@ from azure.iot.device import IoTHubDeviceClient, Message, MethodResponse, X509
 
 def main():
     port, device_id, cert, key, root = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+    websockets = len(sys.argv) > 6 and sys.argv[6] == "websockets"
 
     original_connect = paho.Client.connect
 
     def connect(self, *args, **kwargs):
-        if kwargs.get("port") == 8883:
+        if kwargs.get("port") in (8883, 443):
             kwargs["port"] = port
         return original_connect(self, *args, **kwargs)
 
@@ -37,7 +40,7 @@ def main():
         root_pem = handle.read()
     client = IoTHubDeviceClient.create_from_x509_certificate(
         hostname="localhost", device_id=device_id, x509=X509(cert_file=cert, key_file=key),
-        server_verification_cert=root_pem, connection_retry=False)
+        server_verification_cert=root_pem, connection_retry=False, websockets=websockets)
 
     desired = threading.Event()
     desired_patch = {}
