@@ -85,7 +85,7 @@ initramfs_add_modules() {
     add_module() {  # depth first: dependencies before the module
         local want line path dep seen
         want=$(printf '%s' "$1" | sed 's/[-_]/[-_]/g')  # file names mix - and _ (i2c-dev, virtio_blk)
-        line=$(grep -E "(^|/)${want}\.ko(\.[a-z]+)?:" "$MODULES/modules.dep" | head -1)
+        line=$(grep -E "(^|/)${want}\.ko(\.[a-z]+)?:" "$MODULES/modules.dep" | head -1 || true)
         if [ -z "$line" ]; then
             grep -qE "(^|/)${want}\.ko$" "$MODULES/modules.builtin" && return 0
             die "no module $want in $MODULES (modules.dep, modules.builtin)"
