@@ -38,7 +38,7 @@ SEED=${POWER_CUT_SEED:-$(( $(date +%s) % 100000 ))}
 MAX_GROWTH=${POWER_CUT_MAX_GROWTH:-300}
 STARTUP_EVERY=${POWER_CUT_STARTUP_EVERY:-4}
 DEVICE=chaos-01
-BOOT_TIMEOUT=180   # seconds from power-on to the hub's first new message (or to the end, last boot)
+BOOT_TIMEOUT=180   # seconds from power-on to the cut (a hung guest), or to the end of the last boot
 START=$(date +%s)
 RANDOM=$SEED
 
