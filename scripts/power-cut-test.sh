@@ -153,8 +153,9 @@ cleanup() {
 }
 trap cleanup EXIT
 PORT=
-for _ in $(seq 100); do
-    PORT=$(sed -n 's/^LocalHub listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$RUN/localhub.log")
+for _ in $(seq 300); do  # up to 30 s: a debug localhub on a loaded machine
+    # (the background shell may not have created the log yet)
+    PORT=$(sed -n 's/^LocalHub listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$RUN/localhub.log" 2>/dev/null || true)
     [ -n "$PORT" ] && break
     kill -0 "$HUBPID" 2>/dev/null || break
     sleep 0.1
