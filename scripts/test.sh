@@ -43,7 +43,7 @@ python3 scripts/check-firmware-interface.py
 # Power cuts, not only kills: the device binary (check-device-binary.sh built it above) in the same
 # Debian kernel with its outbox on a real ext4 virtio disk, qemu SIGKILLed ten times mid-stream and
 # booted again; no gap at LocalHub, duplicates identical, fsck and integrity_check clean after every
-# cut (docs/outbox.md, "Power cuts, tested"). Measured 100-106 s on the loaded 2-core machine.
+# cut (docs/outbox.md, "Power cuts, tested"). Measured 91-106 s (10 runs) on the loaded 2-core machine.
 ./scripts/power-cut-test.sh
 # arm64, CI-sized: the C shims cross-compiled for aarch64 and the layout facts run under qemu-user,
 # against the Swift probe's from the last full scripts/arm64-check.sh run (docs/arm64.md).
