@@ -48,50 +48,14 @@ if [ -n "$missing" ]; then
 fi
 
 # --- 2. Debian kernel packages (downloaded, never installed) -----------------------------------
-abi() { apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: linux-image-\(.*\)-amd64$/\1/p' | head -1; }
-ABI=$(abi)
-if [ -z "$ABI" ]; then as_root apt-get update -qq; ABI=$(abi); fi
-[ -n "$ABI" ] || die "apt-cache knows no linux-image-amd64; is this Debian with main in sources.list?"
-IMAGE=linux-image-$ABI-amd64
-KVERSION=$(apt-cache show "$IMAGE" | sed -n 's/^Version: //p' | head -1)
-KBUILD=$(apt-cache depends "linux-headers-$ABI-amd64" | sed -n 's/.*Depends: \(linux-kbuild-.*\)$/\1/p' | head -1)
-SERIES=${KBUILD#linux-kbuild-}  # 6.1
-KDIR=$WORK/kernel-$ABI
-DEBS=$WORK/debs
-mkdir -p "$DEBS" "$KDIR"
+# Kernel download, extraction, vmlinux and initramfs helpers are shared with power-cut-test.sh.
+# shellcheck source=lib/kernel-vm.sh
+source "$ROOT/scripts/lib/kernel-vm.sh"
+kernel_select "$WORK"
 say "kernel $ABI ($KVERSION)"
-
-fetch() {  # fetch PACKAGE[=VERSION]: download once into $DEBS
-    local name=${1%%=*}
-    ls "$DEBS/${name}_"*.deb >/dev/null 2>&1 && return 0
-    # Output only on failure (as root, apt warns that user _apt cannot write here; harmless).
-    local log
-    log=$(cd "$DEBS" && apt-get download -q "$1" 2>&1) || { printf '%s\n' "$log" >&2; die "apt-get download $1"; }
-}
-for p in "$IMAGE" "linux-headers-$ABI-amd64" "linux-headers-$ABI-common" "$KBUILD" busybox-static i2c-tools libi2c0; do
-    fetch "$p"
-done
-
-TREE=$KDIR/tree
-if [ ! -e "$TREE/.done" ]; then
-    rm -rf "$TREE"; mkdir -p "$TREE"
-    for p in "$IMAGE" "linux-headers-$ABI-amd64" "linux-headers-$ABI-common" "$KBUILD" busybox-static i2c-tools libi2c0; do
-        dpkg-deb -x "$DEBS/${p}_"*.deb "$TREE"
-    done
-    touch "$TREE/.done"
-fi
-MODULES=$TREE/lib/modules/$ABI-amd64
-
-# The uncompressed kernel boots through PVH in ~1/3 of the time bzImage needs under TCG.
-VMLINUX=$KDIR/vmlinux
-if [ ! -s "$VMLINUX" ]; then
-    VMLINUZ=$TREE/boot/vmlinuz-$ABI-amd64
-    off=$(LC_ALL=C grep -abo $'\xfd7zXZ\x00' "$VMLINUZ" | head -1 | cut -d: -f1)
-    [ -n "$off" ] || die "no xz payload in $VMLINUZ"
-    tail -c +$((off + 1)) "$VMLINUZ" | xz -dc > "$VMLINUX.tmp" 2>/dev/null || true  # trailing data after the stream
-    [ -s "$VMLINUX.tmp" ] || die "could not extract vmlinux"
-    mv "$VMLINUX.tmp" "$VMLINUX"
-fi
+fetch() { kernel_fetch "$@"; }
+kernel_extract "$IMAGE" "linux-headers-$ABI-amd64" "linux-headers-$ABI-common" "$KBUILD" busybox-static i2c-tools libi2c0
+kernel_vmlinux
 
 # --- 3. Modules built here: gpio-sim, and our plain-I2C test adapter -----------------------------
 HEADERS=$TREE/usr/src/linux-headers-$ABI-amd64
@@ -191,9 +155,7 @@ needs "$HIL2" libgpiod.so.3
 
 # --- 6. Initramfs ---------------------------------------------------------------------------------
 RAMFS=$KDIR/initramfs
-rm -rf "$RAMFS"; mkdir -p "$RAMFS"/{bin,sbin,proc,sys,dev,tmp,modules,usr/bin,usr/sbin}
-cp "$TREE/bin/busybox" "$RAMFS/bin/busybox"
-ln -s busybox "$RAMFS/bin/sh"
+initramfs_start "$RAMFS"
 cp "$TREE/usr/sbin/i2cset" "$TREE/usr/sbin/i2cget" "$RAMFS/usr/sbin/"
 strip -o "$RAMFS/bin/fieldagent-hil" "$HIL"
 strip -o "$RAMFS/bin/fieldagent-hil-libgpiod2" "$HIL2"
@@ -203,18 +165,7 @@ cp "$GPIO_SIM" "$RAMFS/modules/gpio-sim.ko"
 cp "$ADAPTER_SRC/i2c-hil-adapter.ko" "$RAMFS/modules/"
 # Shared libraries at the paths ldd reports (libgpiod, libstdc++, libc, ld-linux; libi2c from the
 # deb); libgpiod.so.3 goes next to the host's libgpiod.so.2 (different sonames, no clash).
-for binary in "$HIL" "$HIL2" "$TREE/usr/sbin/i2cset"; do
-    LD_LIBRARY_PATH=$TREE/usr/lib/x86_64-linux-gnu:$GPIOD2/lib ldd "$binary" | awk '/=>/ {print $3} /^\t\/lib/ {print $1}'
-done | sort -u | while read -r lib; do
-    [ -n "$lib" ] || continue
-    case $lib in
-        "$TREE"/*) dest=${lib#"$TREE"} ;;
-        "$GPIOD2"/*) dest=/usr/lib/x86_64-linux-gnu/${lib##*/} ;;
-        *) dest=$lib ;;
-    esac
-    mkdir -p "$RAMFS$(dirname "$dest")"
-    cp -L "$lib" "$RAMFS$dest"
-done
+LD_LIBRARY_PATH=$TREE/usr/lib/x86_64-linux-gnu:$GPIOD2/lib initramfs_add_libraries "$RAMFS" "$HIL" "$HIL2" "$TREE/usr/sbin/i2cset"
 
 cat > "$RAMFS/init" <<INIT
 #!/bin/sh
@@ -277,7 +228,7 @@ finish fail
 INIT
 chmod +x "$RAMFS/init"
 INITRD=$KDIR/initrd.cpio.gz
-(cd "$RAMFS" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) > "$INITRD"
+initramfs_pack "$RAMFS" "$INITRD"
 say "initramfs $(du -h "$INITRD" | cut -f1); booting $ABI under qemu (TCG)"
 
 # --- 7. Boot ---------------------------------------------------------------------------------------

@@ -68,3 +68,8 @@ deb_packages=(dpkg-dev binutils lintian debootstrap)
 # The services under a real systemd (scripts/systemd-vm-check.sh): the packages above, qemu to boot
 # the Debian root with its own kernel, mkfs.ext4 -d (e2fsprogs) to make its disk from a folder.
 systemd_vm_packages=("${deb_packages[@]}" qemu-system-x86 e2fsprogs util-linux)
+
+# The power-cut test (scripts/power-cut-test.sh): qemu and cpio for the guest, xz and kmod
+# (depmod) for the kernel's modules, mkfs.ext4/e2fsck/debugfs (e2fsprogs) for the state disk,
+# sqlite3 for integrity_check on the outbox taken from it, python3 to judge the hub's log.
+power_cut_packages=(qemu-system-x86 cpio xz-utils kmod binutils e2fsprogs sqlite3 python3)
