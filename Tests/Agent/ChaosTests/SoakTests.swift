@@ -10,7 +10,8 @@ let soakBoard = "\(repositoryRoot)/Tests/Agent/ChaosTests/Fixtures/sim-soak.yaml
 /// stopped once for six simulated hours. The hub's telemetry log is the ground truth; the agent's
 /// RSS, descriptors and threads are sampled from /proc all along.
 ///
-/// CI form (`SOAK_DAYS` unset): one simulated day at 480x (3 min). Full form: `SOAK_DAYS=7`
+/// CI form (`SOAK_DAYS` unset): one simulated day at 480x (3 min at full pace, 7-8 min on a
+/// loaded machine; the plan follows the agent's board time). Full form: `SOAK_DAYS=7`
 /// (168x by default: one hour). `SOAK_SCALE` overrides the time scale. docs/soak.md.
 @Suite(.serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: agentBinary), "build fieldagent first (swift build)"))
 struct SoakTests {
@@ -30,6 +31,8 @@ struct SoakTests {
         var rssKB: Int
         var descriptors: Int
         var threads: Int
+        /// The outbox's depth then (status.json), nil when unread.
+        var backlog: Int? = nil
     }
 
     static func sample(_ pid: Int32, at hours: Double) -> Sample? {
@@ -100,11 +103,13 @@ struct SoakTests {
         // (124 per board hour: 120 readings and 4 heartbeats). Wall time times the scale would
         // run ahead of an agent that cannot keep the pace on a loaded machine.
         var boardHours = 0.0
+        var backlog: Int?
         func simulatedHours() -> Double {
             if let data = try? Data(contentsOf: URL(fileURLWithPath: state + "/status.json")),
                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-               let next = (object["outbox"] as? [String: Any])?["nextSequence"] as? Int {
+               let outbox = object["outbox"] as? [String: Any], let next = outbox["nextSequence"] as? Int {
                 boardHours = max(boardHours, Double(next - 1) / Self.sequencePerHour)
+                backlog = outbox["depth"] as? Int
             }
             return boardHours
         }
@@ -127,7 +132,10 @@ struct SoakTests {
         while process.isRunning {
             let elapsed = Date().timeIntervalSince(started)
             if elapsed >= nextSample {
-                if let sample = Self.sample(pid, at: simulatedHours()) { samples.append(sample) }
+                if var sample = Self.sample(pid, at: simulatedHours()) {
+                    sample.backlog = backlog
+                    samples.append(sample)
+                }
                 nextSample += sampleEvery
             }
             if let back = hubBackAt, simulatedHours() >= back {
@@ -198,10 +206,12 @@ struct SoakTests {
         }
 
         // Resources after warm-up: RSS grows at most 1 MB, descriptors and threads do not grow.
-        // Warm-up ends an hour after the 6-hour outage (board hour 15): by then the agent has
-        // held and drained its largest backlog (SQLite's page cache and the allocator's arenas
-        // at their working size), so what grows after it is a leak.
-        let warmUp = 15.0
+        // Warm-up ends a board hour after the 6-hour outage's backlog has drained (the outbox
+        // empty again after board hour 14): by then the agent has held and sent its largest
+        // backlog (SQLite's page cache and the allocator's arenas at their working size).
+        let drained = samples.first { $0.simulatedHours >= 14 && $0.backlog == 0 }?.simulatedHours
+        #expect(drained != nil, "the outage's backlog drained")
+        let warmUp = (drained ?? 15) + 1
         let steady = samples.filter { $0.simulatedHours >= warmUp }
         #expect(steady.count >= 10, "\(steady.count) samples after warm-up")
         let first = try #require(steady.first), last = try #require(steady.last)
@@ -213,9 +223,10 @@ struct SoakTests {
         let tail = steady.suffix(5).map(\.rssKB).sorted()
         let rssEnd = tail[tail.count / 2]
         #expect(rssEnd - rssMin <= 1024, "RSS grew \(rssEnd - rssMin) KB after warm-up (lowest \(rssMin) KB → \(rssEnd) KB)")
-        // The trend after warm-up (least squares, KB per board hour): printed, so a creep too
+        // The trend over the second half after warm-up (least squares, KB per board hour): printed, so a creep too
         // slow to fail a one-day run shows before the week-long form fails on it.
-        let xs = steady.map(\.simulatedHours), ys = steady.map { Double($0.rssKB) }
+        let trend = steady.suffix(steady.count / 2)
+        let xs = trend.map(\.simulatedHours), ys = trend.map { Double($0.rssKB) }
         let mx = xs.reduce(0, +) / Double(xs.count), my = ys.reduce(0, +) / Double(ys.count)
         let sxx = zip(xs, xs).map { ($0 - mx) * ($1 - mx) }.reduce(0, +)
         let slope = sxx > 0 ? zip(xs, ys).map { ($0 - mx) * ($1 - my) }.reduce(0, +) / sxx : 0
@@ -234,7 +245,7 @@ struct SoakTests {
             | hub messages | \(messages) (\(duplicates) readings sent twice, \(lateArrivals) arrived after a later one: backlog behind live) |
             | readings | \(bySeq.count) of \(total), \(missing.count) lost, \(disordered.count) out of order, \(stepsSeen) clock steps seen |
             | hub restarts | \(restarts) (one a 6 h outage) |
-            | RSS after warm-up (board hour 15 on) | start \(first.rssKB) KB, end \(rssEnd) KB, min \(rssMin) KB, max \(rssMax) KB (growth \(rssEnd - rssMin) KB, trend \(Int(slope.rounded())) KB per board hour) |
+            | RSS after warm-up (board hour \(String(format: "%.1f", warmUp)) on) | start \(first.rssKB) KB, end \(rssEnd) KB, min \(rssMin) KB, max \(rssMax) KB (growth \(rssEnd - rssMin) KB, trend \(Int(slope.rounded())) KB per board hour over the second half) |
             | descriptors | \(first.descriptors) → \(last.descriptors) (max \(steady.map(\.descriptors).max() ?? 0)) |
             | threads | \(first.threads) → \(last.threads) (max \(steady.map(\.threads).max() ?? 0)) |
             | samples | \(samples.count), every \(String(format: "%.2f", sampleEvery)) s wall-clock |
