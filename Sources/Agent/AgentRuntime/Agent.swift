@@ -94,7 +94,7 @@ public final class Agent: Sendable {
         self.options = options
         let config = options.config
         let runner = FeatureRunner()
-        let capture = CaptureClock(monotonic: board.clock, wall: options.wallClock ?? (board.file.backend == .linux ? SystemWallClock() : nil),
+        let capture = CaptureClock(monotonic: board.clock, wall: options.wallClock ?? board.wallClock ?? (board.file.backend == .linux ? SystemWallClock() : nil),
                                    logger: logger)
         let link = hub.map { settings in
             HubLink(configuration: .init(settings: settings, outbox: config.outbox, stateDirectory: config.core.stateDirectory,

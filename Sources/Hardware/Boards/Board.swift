@@ -40,6 +40,9 @@ public final class Board: Sendable {
     public let sensors: [Sensor]
     public let lines: Lines
     public let simulation: Simulation?
+    /// The wall clock a simulated board with planted clock steps stamps with (nil otherwise: a
+    /// real board's is the system's, a simulated one's without steps is its virtual time).
+    public let wallClock: (any WallClock)?
     /// Buses that could not be opened, with why and the fix (`/dev/i2c-1` missing: enable I2C).
     public let busFailures: [String: String]
 
@@ -48,8 +51,9 @@ public final class Board: Sendable {
     }
 
     init(file: BoardFile, clock: any HALClock, buses: [(name: String, bus: any I2CBus)], sensors: [Sensor],
-         lines: Lines, simulation: Simulation?, busFailures: [String: String] = [:]) {
+         lines: Lines, simulation: Simulation?, busFailures: [String: String] = [:], wallClock: (any WallClock)? = nil) {
         self.file = file
+        self.wallClock = wallClock
         self.clock = clock
         self.buses = buses
         self.sensors = sensors
@@ -169,7 +173,9 @@ public final class Board: Sendable {
             gpioChip = chip
         }
         return Board(file: file, clock: clock, buses: buses, sensors: sensors, lines: lines,
-                     simulation: Simulation(clock: clock, buses: simBuses, faultLayers: layers, models: models, gpioChip: gpioChip))
+                     simulation: Simulation(clock: clock, buses: simBuses, faultLayers: layers, models: models, gpioChip: gpioChip),
+                     wallClock: sim.clockSteps.isEmpty ? nil
+                        : SimulatedWallClock(following: clock, start: SystemWallClock().sinceEpoch - clock.now, steps: sim.clockSteps))
     }
 
     static func requestLines(_ gpio: BoardFile.GPIO, _ request: (BoardFile.LineRole, GPIOLineConfig) throws(GPIOError) -> Any) -> Lines {

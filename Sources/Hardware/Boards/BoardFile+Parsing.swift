@@ -160,7 +160,7 @@ extension BoardFile {
 
     private static func parseSimulation(_ node: YAMLNode?, _ r: NodeReader, buses: [Bus], gpio: GPIO?) -> Simulation {
         var simulation = Simulation(scenario: Scenario(seed: 1), faults: [], timeScale: 1)
-        guard let node, let map = r.mapping(node, "simulation", keys: ["seed", "time_scale", "signals", "vibration", "faults"]) else { return simulation }
+        guard let node, let map = r.mapping(node, "simulation", keys: ["seed", "time_scale", "signals", "vibration", "faults", "clock_steps"]) else { return simulation }
         if let seed = r.int(map["seed"], "simulation.seed", range: 0...Int.max) { simulation.scenario.seed = UInt64(seed) }
         if let scale = r.double(map["time_scale"], "simulation.time_scale", range: 0...1_000_000) { simulation.timeScale = scale }
         if let signals = map["signals"].flatMap({ r.mapping($0, "simulation.signals", keys: Self.signalChannels.map(\.rawValue)) }) {
@@ -192,7 +192,26 @@ extension BoardFile {
                 simulation.faults.append(fault)
             }
         }
+        for (i, item) in (map["clock_steps"].flatMap { r.sequence($0, "simulation.clock_steps") } ?? []).enumerated() {
+            let field = "simulation.clock_steps[\(i)]"
+            guard let step = r.mapping(item, field, keys: ["at", "by"]) else { continue }
+            let at = r.duration(step["at"], "\(field).at", required: true, range: .zero ... .seconds(86400 * 365))
+            let by = parseSignedDuration(step["by"], r, "\(field).by")
+            if let at, let by { simulation.clockSteps.append(SimulatedWallClock.Step(at: at, by: by)) }
+        }
         return simulation
+    }
+
+    /// A clock step's size: a duration, `-` in front for a step back (`-90s`, `2h`), not zero.
+    private static func parseSignedDuration(_ node: YAMLNode?, _ r: NodeReader, _ field: String) -> Duration? {
+        guard let text = r.string(node, field, required: true) else { return nil }
+        let back = text.hasPrefix("-")
+        let magnitude = back ? String(text.dropFirst()) : text
+        guard let value = try? DurationText.parse(magnitude), value > .zero, value <= .seconds(86400 * 365) else {
+            r.issue(node, field, "'\(text)' is not a clock step; write a duration, with '-' for a step back: 90s, -2h (not zero, at most a year)")
+            return nil
+        }
+        return back ? .zero - value : value
     }
 
     private static func parseSignal(_ node: YAMLNode, _ r: NodeReader, _ field: String) -> Signal? {

@@ -68,6 +68,9 @@ public struct BoardFile: Sendable {
         public var faults: [PlantedFault]
         /// How fast simulated time runs against wall time in `run` and `read` (0 = as fast as possible).
         public var timeScale: Double
+        /// Planted sets of the board's wall clock (`clock_steps`): at board time `at` the clock
+        /// the agent stamps with moves by `by`. Empty: stamps are virtual time, as before.
+        public var clockSteps: [SimulatedWallClock.Step] = []
     }
 
     /// Where the file was read from (for messages and relative paths).

@@ -3,6 +3,7 @@ import Boards
 import Configuration
 import Foundation
 import HAL
+import HALSimulation
 import Testing
 
 /// The repository root, for the shipped board files.
@@ -128,5 +129,61 @@ import Testing
         // The missing BME280 is planted as a fault over its model, not by leaving the model out.
         #expect(try board.buses[0].bus.probe(I2CAddress(0x76)) == false)
         #expect(try board.buses[0].bus.probe(I2CAddress(0x44)))
+    }
+    /// The soak board (Tests/Agent/ChaosTests/Fixtures/sim-soak.yaml): the same chip unplugged in
+    /// many windows, and planted clock steps that the board's wall clock carries out.
+    @Test func soakBoardPlantsRepeatedUnplugsAndClockSteps() throws {
+        let file = try BoardFile.load(path: "\(repositoryRoot)/Tests/Agent/ChaosTests/Fixtures/sim-soak.yaml")
+        let sim = try #require(file.simulation)
+        let motorWindows = sim.faults.compactMap { fault -> Duration? in
+            guard case .bus("motor", .unplug, let from, _) = fault else { return nil }
+            return from
+        }
+        #expect(motorWindows.count == 14)
+        #expect(sim.clockSteps.first == SimulatedWallClock.Step(at: .seconds(5 * 3600), by: .seconds(-120)))
+        #expect(sim.clockSteps.count == 14)
+
+        let board = try Board.open(file, timeScale: 0)
+        let wall = try #require(board.wallClock)
+        let clock = try #require(board.simulation?.clock)
+        let start = wall.sinceEpoch
+        clock.advance(to: .seconds(5 * 3600 - 1))
+        #expect(wall.sinceEpoch - start == .seconds(5 * 3600 - 1))
+        clock.advance(to: .seconds(5 * 3600))
+        #expect(wall.sinceEpoch - start == .seconds(5 * 3600 - 120), "set back 2 min at 5 h")
+        clock.advance(to: .seconds(15 * 3600))
+        #expect(wall.sinceEpoch - start == .seconds(16 * 3600 - 120), "set forward 1 h at 15 h")
+        #expect(wall.synchronisation.synchronised)
+        // A board without planted steps keeps stamping virtual time.
+        #expect(try Board.open(try BoardFile.load(path: "\(repositoryRoot)/boards/sim-faulty.yaml"), timeScale: 0).wallClock == nil)
+    }
+
+    @Test func aClockStepMustBeANonZeroSignedDuration() throws {
+        let text = """
+            board: bad-steps
+            device_id: bad-steps
+            backend: simulated
+            i2c:
+              - bus: /dev/i2c-1
+                chips:
+                  - { name: duct, chip: SHT31, address: 0x44 }
+            simulation:
+              clock_steps:
+                - { at: 1h, by: -0s }
+                - { at: 2h, by: backwards }
+                - { by: 5m }
+                - { at: 3h, by: -90s }
+            """
+        do {
+            _ = try BoardFile.parse(text, path: "bad-steps.yaml")
+            Issue.record("bad clock steps were accepted")
+        } catch {
+            let fields = error.issues.map(\.field)
+            #expect(fields.contains("simulation.clock_steps[0].by"))
+            #expect(fields.contains("simulation.clock_steps[1].by"))
+            #expect(fields.contains("simulation.clock_steps[2].at"))
+            #expect(!fields.contains { $0.hasPrefix("simulation.clock_steps[3]") })
+            #expect(error.description.contains("with '-' for a step back"))
+        }
     }
 }

@@ -253,6 +253,34 @@ func i2cFailure<R>(_ body: () throws -> R) -> I2CError? {
         #expect(rig.chip.resets == 1)
     }
 
+    /// The soak board unplugs the same chip again and again: each window is its own fault, and
+    /// each replug brings the chip back in its power-on state.
+    @Test func theSameChipUnpluggedInSeveralWindowsComesBackAfterEach() throws {
+        let rig = FaultRig([Fault(.unplug, at: FaultRig.target, from: .seconds(5), until: .seconds(10)),
+                            Fault(.unplug, at: FaultRig.target, from: .seconds(20), until: .seconds(30))])
+        try rig.writeConfig(0x07)
+        rig.clock.advance(to: .seconds(6))
+        #expect(i2cFailure { try rig.readConfig() }?.kind == .noAcknowledge(.address))
+        rig.clock.advance(to: .seconds(12))
+        #expect(try rig.readConfig() == 0x42)
+        try rig.writeConfig(0x07)
+        rig.clock.advance(to: .seconds(21))
+        #expect(i2cFailure { try rig.readConfig() }?.kind == .noAcknowledge(.address))
+        rig.clock.advance(to: .seconds(30))
+        #expect(try rig.readConfig() == 0x42)
+        #expect(rig.chip.resets == 2)
+        // Nobody watched the second window: the chip was still out, and still comes back reset.
+        let unwatched = FaultRig([Fault(.unplug, at: FaultRig.target, from: .seconds(5), until: .seconds(10)),
+                                  Fault(.unplug, at: FaultRig.target, from: .seconds(20), until: .seconds(30))])
+        unwatched.clock.advance(to: .seconds(6))
+        #expect(i2cFailure { try unwatched.readConfig() }?.kind == .noAcknowledge(.address))
+        unwatched.clock.advance(to: .seconds(25))
+        #expect(i2cFailure { try unwatched.readConfig() }?.kind == .noAcknowledge(.address))
+        unwatched.clock.advance(to: .seconds(31))
+        #expect(try unwatched.readConfig() == 0x42)
+        #expect(unwatched.base.device(at: FaultRig.target) === unwatched.chip)
+    }
+
     @Test func unplugWithoutUntilNeverComesBack() throws {
         let rig = FaultRig([Fault(.unplug, at: FaultRig.target, from: .seconds(1))])
         #expect(try rig.readConfig() == 0x42)
