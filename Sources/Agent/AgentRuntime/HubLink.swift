@@ -177,7 +177,7 @@ final class HubLink: Feature {
     let logger: Logger
     let onEvent: @Sendable (IoTHubDeviceEvent) -> Void
     /// Told each message's publish latency (handed to the link → PUBACK).
-    let publishLatency = Mutex<(@Sendable (Duration) -> Void)?>(nil)
+    let publishLatency = CallbackSlot<Duration>()
 
     struct State {
         /// Kept after stop, so its final state and statistics stay readable.
@@ -223,7 +223,7 @@ final class HubLink: Feature {
         let hold = outbox.depth > 0 ? OutboxSource.startupDelay(maximum: configuration.outbox.drainJitter, using: &random) : .zero
         let source = try OutboxSource(outbox: outbox, deviceID: configuration.settings.deviceID, drainRate: configuration.outbox.drainRate,
                                       maximumUnsettled: 2 * configuration.settings.inFlightWindow, startupHold: hold)
-        source.latencyObserver.withLock { $0 = { [weak self] latency in self?.publishLatency.withLock { $0 }?(latency) } }
+        source.latencyObserver.set { [weak self] latency in self?.publishLatency(latency) }
         let stats = outbox.statistics
         if stats.depth > 0 {
             logger.notice("outbox \(outbox.path): \(stats.depth) message(s) from before this start waiting for the hub; they drain in batches at up to \(configuration.outbox.drainRate) hub messages/s once connected, after a start-up jitter of \(hold)",

@@ -90,7 +90,7 @@ final class ObserveFeature: Feature {
         self.parts = parts
         self.logger = logger
         if configuration.metricsListen != nil {
-            parts.link?.publishLatency.withLock { $0 = { [metrics] latency in metrics.recordPublishLatency(latency) } }
+            parts.link?.publishLatency.set { [metrics] latency in metrics.recordPublishLatency(latency) }
         }
     }
 

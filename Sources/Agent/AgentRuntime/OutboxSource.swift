@@ -66,9 +66,9 @@ public final class OutboxSource: HubMessageSource {
     let deleterWake = WakeUp()
     /// Wakes ``close()`` when the deleter is done.
     let deleterDone = WakeUp()
-    let linkWakeUp = Mutex<(@Sendable () -> Void)?>(nil)
+    let linkWakeUp = CallbackSlot<Void>()
     /// Told each PUBACK's latency: from handing the message to the link to its acknowledgement.
-    public let latencyObserver = Mutex<(@Sendable (Duration) -> Void)?>(nil)
+    public let latencyObserver = CallbackSlot<Duration>()
 
     /// - Parameters:
     ///   - drainRate: backlog hub messages per second at most: the ceiling of the adaptive rate
@@ -108,11 +108,11 @@ public final class OutboxSource: HubMessageSource {
     }
 
     public func setWakeUp(_ wakeUp: @escaping @Sendable () -> Void) {
-        linkWakeUp.withLock { $0 = wakeUp }
+        linkWakeUp.set { _ in wakeUp() }
     }
 
     func wakeLink() {
-        linkWakeUp.withLock { $0 }?()
+        linkWakeUp()
     }
 
     /// Deletes acknowledged messages in batches until ``close()``.
@@ -306,7 +306,7 @@ public final class OutboxSource: HubMessageSource {
             s.toSettle += tokens.count
             return false
         }
-        if let observe = latencyObserver.withLock({ $0 }) { latencies.forEach(observe) }
+        if latencyObserver.isSet { latencies.forEach { latencyObserver($0) } }
         guard inline else { return deleterWake.raise() }
         outbox.acknowledge(seqs: seqs)
         settle(seqs, messages: tokens.count)

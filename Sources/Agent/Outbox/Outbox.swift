@@ -40,7 +40,7 @@ public final class Outbox: Sendable {
     private let clock: @Sendable () -> Date
     private let logger: Logger
     private let state: Mutex<State>
-    private let enqueueObserver = Mutex<(@Sendable () -> Void)?>(nil)
+    private let enqueueObserver = CallbackSlot<Void>()
     private let commits = CommitQueue()
 
     deinit {
@@ -114,7 +114,7 @@ public final class Outbox: Sendable {
     /// so a reader such as the hub link can sleep until there is something new instead of
     /// polling. One observer; a later call replaces it, nil removes it.
     public func observeEnqueue(_ observer: (@Sendable () -> Void)?) {
-        enqueueObserver.withLock { $0 = observer }
+        if let observer { enqueueObserver.set { _ in observer() } } else { enqueueObserver.set(nil) }
     }
 
     /// Queues one message durably and returns it with its sequence number.
@@ -217,7 +217,7 @@ public final class Outbox: Sendable {
             commitGroupLocked()
         }
         commits.unlock()
-        enqueueObserver.withLock { $0 }?()
+        enqueueObserver()
         return request.result ?? .failure(OutboxError(.invalidConfiguration, "no commit result"))
     }
 
@@ -230,7 +230,7 @@ public final class Outbox: Sendable {
         commits.unlock()
         let results = state.withLock { state in commitLocked(&state, group) }
         for (request, result) in zip(group, results) { request.accepted?(result) }
-        if group.contains(where: { $0.accepted != nil }) { enqueueObserver.withLock { $0 }?() }
+        if group.contains(where: { $0.accepted != nil }) { enqueueObserver() }
         commits.lock()
         for (request, result) in zip(group, results) { request.result = result }
         commits.committing = false

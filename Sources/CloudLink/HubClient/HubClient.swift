@@ -125,7 +125,7 @@ public final class HubClient: Sendable {
     let startFailure: String?
     /// Told of every change ``flush(timeout:)`` and ``stop()`` wait for.
     let changed = ChangeSignal()
-    let changeObserver = Mutex<(@Sendable () -> Void)?>(nil)
+    let changeObserver = CallbackSlot<Void>()
 
     /// A link over TCP + TLS to `settings.host` on the system clock.
     ///
@@ -185,14 +185,14 @@ public final class HubClient: Sendable {
     /// Wakes the waiters and the change observer.
     func notifyChanged() {
         changed.notify()
-        changeObserver.withLock { $0 }?()
+        changeObserver()
     }
 
     /// Calls `observer` after the link's state, last error, twin availability or statistics
     /// change (on the link's thread: keep it quick), so a status view can refresh on change
     /// instead of on a timer. One observer; a later call replaces it, nil removes it.
     public func observeChanges(_ observer: (@Sendable () -> Void)?) {
-        changeObserver.withLock { $0 = observer }
+        if let observer { changeObserver.set { _ in observer() } } else { changeObserver.set(nil) }
     }
 
     /// Queues a reported-properties patch (JSON merge patch); sent with a `$rid` when connected,
