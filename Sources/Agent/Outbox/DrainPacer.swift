@@ -161,13 +161,9 @@ public struct DrainPacer<Instant: InstantProtocol>: Sendable where Instant.Durat
     /// separate connection the hub closed, and what it resent is paced at the new rate), and the
     /// climb afterwards stays under the rate it came at (``Adaptation/settleBelowThrottle``).
     public mutating func throttled(at now: Instant) {
-        refill(at: now)
         lastThrottle = (rate, now)
-        rate = max(floor, rate * adaptation.decreaseFactor)
+        decrease(at: now, hold: false)
         tokens = min(tokens, 0)
-        lastDecrease = now
-        lastIncrease = now
-        decreases += 1
     }
 
     /// Messages that went without asking the pacer (those in flight, sent again after a
@@ -177,8 +173,8 @@ public struct DrainPacer<Instant: InstantProtocol>: Sendable where Instant.Durat
         consume(count, at: now)
     }
 
-    private mutating func decrease(at now: Instant) {
-        if let last = lastDecrease, last.duration(to: now) < adaptation.holdAfterDecrease { return }
+    private mutating func decrease(at now: Instant, hold: Bool = true) {
+        if hold, let last = lastDecrease, last.duration(to: now) < adaptation.holdAfterDecrease { return }
         refill(at: now)
         rate = max(floor, rate * adaptation.decreaseFactor)
         tokens = min(tokens, Double(burst))

@@ -81,19 +81,31 @@ import TestSupport
         }
     }
 
-    @Test func aThreeDayBacklogDrainsUnderTheS1ThrottleInBatchesWithoutADisconnect() async throws {
-        let folder = try TemporaryDirectory(prefix: "fieldagent-backlog")
+    /// LocalHub emulating one S1 unit (100 sends/s hub-wide: beyond it, a throttling disconnect)
+    /// with the device registered through the dev PKI's root, and the device's link settings.
+    func startS1Hub(in folder: TemporaryDirectory, configure: (inout LocalHubServer.Configuration) -> Void = { _ in })
+        async throws -> (LocalHubServer, HubClient.Settings) {
         let pki = try DevPKI.generate(outputDirectory: folder.file("pki"), devices: [device], now: Date())
         var configuration = LocalHubServer.Configuration(stateDirectory: folder.file("hub"), port: 0, logger: Logger(label: "localhub"))
         configuration.serverCertificateFile = pki.files.serverCertificate
         configuration.serverKeyFile = pki.files.serverKey
         configuration.adminSocket = false
-        configuration.tier = .s1   // 100 sends/s hub-wide: beyond it, a throttling disconnect
-        configuration.telemetryFileMaximumBytes = 1 << 30
+        configuration.tier = .s1
+        configure(&configuration)
         let hub = try LocalHubServer(configuration)
         let port = try await hub.start()
         _ = try hub.registerCertificateAuthority(pem: Array(try Data(contentsOf: URL(fileURLWithPath: pki.files.rootCertificate))))
         try hub.registerDevice(device, authentication: .certificateAuthority)
+        let files = pki.files.devices[device]!
+        var settings = HubClient.Settings(host: "127.0.0.1", port: port, deviceID: device, certificateFile: files.certificate,
+                                          keyFile: files.key, trustAnchors: pki.files.caChain, modelID: LinkConfig().modelID)
+        settings.expectedHostName = "localhost"
+        return (hub, settings)
+    }
+
+    @Test func aThreeDayBacklogDrainsUnderTheS1ThrottleInBatchesWithoutADisconnect() async throws {
+        let folder = try TemporaryDirectory(prefix: "fieldagent-backlog")
+        let (hub, settings) = try await startS1Hub(in: folder) { $0.telemetryFileMaximumBytes = 1 << 30 }
 
         // Three days at 1 Hz while the hub was unreachable: 259,200 readings in the outbox.
         let readings = 3 * 24 * 3600
@@ -121,10 +133,6 @@ import TestSupport
         let subscription = hub.subscribeTelemetry(deviceID: device) { arrivals.record($0) }
         defer { hub.cancelTelemetrySubscription(subscription) }
 
-        let files = pki.files.devices[device]!
-        var settings = HubClient.Settings(host: "127.0.0.1", port: port, deviceID: device, certificateFile: files.certificate,
-                                          keyFile: files.key, trustAnchors: pki.files.caChain, modelID: LinkConfig().modelID)
-        settings.expectedHostName = "localhost"
         let board = try Board.open(try BoardFile.load(path: "\(repositoryRoot)/boards/sim-factory-line.yaml"), timeScale: 1)
         var config = testConfig(sendFrequency: .seconds(5), stateDirectory: state)
         config.core.flushTimeout = .seconds(5)
@@ -168,16 +176,7 @@ import TestSupport
     /// and settles under the hub's limit, and the backlog arrives whole.
     @Test func theDrainRateFallsToTheHubsThrottleAndTheBacklogStillArrivesWhole() async throws {
         let folder = try TemporaryDirectory(prefix: "fieldagent-throttle")
-        let pki = try DevPKI.generate(outputDirectory: folder.file("pki"), devices: [device], now: Date())
-        var configuration = LocalHubServer.Configuration(stateDirectory: folder.file("hub"), port: 0, logger: Logger(label: "localhub"))
-        configuration.serverCertificateFile = pki.files.serverCertificate
-        configuration.serverKeyFile = pki.files.serverKey
-        configuration.adminSocket = false
-        configuration.tier = .s1
-        let hub = try LocalHubServer(configuration)
-        let port = try await hub.start()
-        _ = try hub.registerCertificateAuthority(pem: Array(try Data(contentsOf: URL(fileURLWithPath: pki.files.rootCertificate))))
-        try hub.registerDevice(device, authentication: .certificateAuthority)
+        let (hub, settings) = try await startS1Hub(in: folder)
 
         let readings = 3_000
         let outbox = try Outbox(directory: try StateDirectory(folder.file("agent")), logger: Logger(label: "test"))
@@ -192,10 +191,6 @@ import TestSupport
         defer { hub.cancelTelemetrySubscription(subscription) }
 
         let source = try OutboxSource(outbox: outbox, deviceID: device, drainRate: 400, batching: nil)
-        let files = pki.files.devices[device]!
-        var settings = HubClient.Settings(host: "127.0.0.1", port: port, deviceID: device, certificateFile: files.certificate,
-                                          keyFile: files.key, trustAnchors: pki.files.caChain, modelID: LinkConfig().modelID)
-        settings.expectedHostName = "localhost"
         let client = HubClient(settings: settings, logger: Logger(label: "link"), source: source)
         let began = Date()
         client.start()
