@@ -77,5 +77,15 @@ heavy="$heavy|SoakTests"
 # .build-asan and run 2 minutes against LocalHub, stopped with SIGTERM; any leak fails. Measured:
 # build 3.5 min + run 2.1 min. Full form: LEAK_MINUTES=60 scripts/leak-check.sh.
 ./scripts/leak-check.sh
-swift test --skip "$heavy"
-swift test --filter "$heavy"
+# Each swift test run is kept in a log; on a failure its failing tests and recorded issues are
+# printed again last, so they are in the part of the output CI shows (the tail).
+swift_test() {
+  local log
+  log=$(mktemp /tmp/fieldagent-swift-test.XXXXXX)
+  if swift test "$@" 2>&1 | tee "$log"; then rm -f "$log"; return 0; fi
+  echo "== swift test $* failed; the failures again (full log: $log) =="
+  grep -E '✘|recorded an issue|Expectation failed|error:' "$log" | head -60
+  return 1
+}
+swift_test --skip "$heavy"
+swift_test --filter "$heavy"
