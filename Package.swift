@@ -10,7 +10,8 @@ import PackageDescription
 let layers: [String: [String]] = [
     "Hardware": ["HAL", "SensorCore", "HALSimulation", "HALTesting", "HALLinux", "CLinuxI2C", "CGPIOD", "ChipCatalog", "Boards",
                  "Conformance"],
-    "CloudLink": ["MQTT", "IoTHub", "COpenSSL", "COpenSSLShims", "Identity", "Transport", "HubClient"],
+    "CloudLink": ["MQTT", "IoTHub", "COpenSSL", "COpenSSLShims", "Identity", "Transport", "HubClient",
+                  "Provisioning"],
     "Agent": ["Configuration", "Outbox", "Diagnostics", "AgentRuntime", "fieldagent",
               "CLI", "Chaos",
               "HTTPServer", "AgentMetrics", "TechnicianPage"],
@@ -95,11 +96,11 @@ let package = Package(
         .target(name: "Boards",
                 dependencies: ["HAL", "HALLinux", "HALSimulation", "SensorCore", "ChipCatalog", "Configuration", "YAML"]),
         .target(name: "Diagnostics", dependencies: ["Boards", "ChipCatalog", "HAL", "SensorCore", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "HALLinux", "JSON", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "SystemCalls", "Transport", .product(name: "Logging", package: "swift-log"),
+        .target(name: "AgentRuntime", dependencies: ["Boards", "Configuration", "Diagnostics", "HAL", "HALLinux", "JSON", "SensorCore", "HubClient", "IoTHub", "Identity", "MQTT", "Outbox", "Predictor", "PredictorLink", "Provisioning", "SystemCalls", "Transport", .product(name: "Logging", package: "swift-log"),
                                                     "ServiceNotify", "HALSimulation"]),
         // The device binary: no LocalHub, SwiftNIO or TrainingData (scripts/check-device-binary.sh).
         .executableTarget(name: "fieldagent", dependencies: [
-            "AgentRuntime", "Boards", "CLISupport", "Configuration", "DeviceID", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON", "SystemCalls",
+            "AgentRuntime", "Boards", "CLISupport", "Configuration", "DeviceID", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON", "Provisioning", "SystemCalls",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -138,8 +139,13 @@ let package = Package(
         .target(name: "IoTHub", dependencies: ["MQTT", "DeviceID"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"]),
         .testTarget(name: "IoTHubTests", dependencies: ["IoTHub", "MQTT"]),
+        // Azure DPS over MQTT (X.509, optional certificate issuance): topics, bodies and the
+        // register/poll state machine (pure: events in, actions out).
+        .target(name: "Provisioning", dependencies: ["IoTHub", "JSON"]),
+        .testTarget(name: "ProvisioningTests", dependencies: ["Provisioning", "JSON", "HubClient", "Identity", "MQTT", "Transport"]),
         // The device side of the hub link: performs the MQTT session's actions over TLS.
         .target(name: "HubClient", dependencies: ["MQTT", "IoTHub", "Transport", "Identity", "SystemCalls",
+                                                  "Provisioning", "JSON",
                                                   .product(name: "Logging", package: "swift-log")]),
         // Real servers for tests (Mosquitto with mutual TLS, mosquitto_sub); not shipped in a product.
         .target(name: "TestSupport", dependencies: ["Identity"], path: "Tests/TestSupport"),
