@@ -18,7 +18,8 @@ public struct CertificateAuthority: Sendable {
 public enum KeySpec: Sendable, Equatable {
     /// EC P-256 (the default for devices and CAs).
     case ecP256
-    /// EC on another named curve (`P-384`): refused by the agent, for tests of that refusal.
+    /// EC on another named curve: `P-384` (DPS certificate issuance), `P-521` (refused by the agent,
+    /// for tests of that refusal).
     case ec(curve: String)
     /// RSA with `bits` bits (1024 for tests of the "too weak" refusal).
     case rsa(bits: Int)

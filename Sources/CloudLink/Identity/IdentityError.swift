@@ -52,6 +52,9 @@ public enum IdentityError: Error, Sendable, Equatable, CustomStringConvertible {
     case keyURI(uri: String, problem: String, errors: [OpenSSLError])
     /// Any other OpenSSL call that failed (`operation`: the function or step).
     case openSSL(operation: String, errors: [OpenSSLError])
+    /// A certificate chain DPS issued cannot be used (`problem`: not base64 or DER, no certificate
+    /// for the requested key).
+    case issuedCertificate(problem: String, errors: [OpenSSLError])
 
     public var description: String {
         switch self {
@@ -86,7 +89,7 @@ public enum IdentityError: Error, Sendable, Equatable, CustomStringConvertible {
                 + "agent refuses a key another user could change: run `chown \(user) \(path)`"
         case let .unsupportedKey(path, key, reason):
             let location = path.map { " in \($0)" } ?? ""
-            return "unsupported key \(key)\(location): \(reason); use an EC P-256 key or RSA with at least "
+            return "unsupported key \(key)\(location): \(reason); use an EC P-256 or P-384 key or RSA with at least "
                 + "2048 bits"
         case let .keyMismatch(certificatePath, keyPath, certificateKey, key, errors):
             return "private key \(keyPath) (\(key)) does not belong to certificate \(certificatePath) "
@@ -117,6 +120,9 @@ public enum IdentityError: Error, Sendable, Equatable, CustomStringConvertible {
                 + "/dev/tpmrm0) and that tpm2-openssl is installed\(errors.summary)"
         case let .openSSL(operation, errors):
             return "\(operation) failed\(errors.summary)"
+        case let .issuedCertificate(problem, errors):
+            return "the certificate chain DPS issued cannot be used: \(problem); the agent keeps the onboarding "
+                + "certificate and provisions again (check the issuing CA configured in DPS)\(errors.summary)"
         }
     }
 

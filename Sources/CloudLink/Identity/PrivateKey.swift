@@ -23,12 +23,14 @@ public enum KeyType: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Why the agent refuses this key, or nil when it accepts it: EC P-256, or RSA with at least
-    /// 2048 bits (the key types IoT Hub's samples use, IoT Hub's device-certificate profile).
+    /// Why the agent refuses this key, or nil when it accepts it: EC P-256, EC P-384 (the key
+    /// DPS certificate issuance requires), or RSA with at least 2048 bits (the key types IoT Hub's
+    /// samples use, IoT Hub's device-certificate profile).
     public var refusal: String? {
         switch self {
         case let .ec(curve):
-            Self.isP256(curve) ? nil : "curve \(curve) is not supported; the agent accepts EC keys on P-256 only"
+            Self.isP256(curve) || Self.isP384(curve) ? nil
+                : "curve \(curve) is not supported; the agent accepts EC keys on P-256 and P-384 only"
         case let .rsa(bits):
             bits >= 2048 ? nil : "an RSA key of \(bits) bits is too weak (minimum 2048)"
         case let .other(name):
@@ -38,6 +40,10 @@ public enum KeyType: Sendable, Equatable, CustomStringConvertible {
 
     static func isP256(_ curve: String) -> Bool {
         ["prime256v1", "P-256", "secp256r1"].contains(curve)
+    }
+
+    static func isP384(_ curve: String) -> Bool {
+        ["secp384r1", "P-384"].contains(curve)
     }
 
     /// Reads the type of an `EVP_PKEY *`.

@@ -171,7 +171,7 @@ struct X509IdentityTests {
         #expect(error?.description.contains("append the intermediate to the certificate file") == true)
     }
 
-    @Test("RSA 1024 and P-384 keys are refused with a reason; RSA 2048 is accepted")
+    @Test("RSA 1024 and P-521 keys are refused with a reason; RSA 2048 and P-384 (DPS issuance) are accepted")
     func keyPolicy() throws {
         let rsa1024 = try DevPKI.issueDevice(id: "weak", keySpec: .rsa(bits: 1024), issuer: bundle.intermediate,
                                              notBefore: testNow - day, notAfter: testNow + 100 * day,
@@ -179,14 +179,20 @@ struct X509IdentityTests {
         let weak = identityError { try X509Identity.load(certificateFile: rsa1024.certificate, keyFile: rsa1024.key) }
         #expect(weak == .unsupportedKey(path: rsa1024.key, key: "RSA 1024", reason: "an RSA key of 1024 bits is too weak (minimum 2048)"))
         #expect(weak?.description == "unsupported key RSA 1024 in \(rsa1024.key): an RSA key of 1024 bits is too weak "
-            + "(minimum 2048); use an EC P-256 key or RSA with at least 2048 bits")
+            + "(minimum 2048); use an EC P-256 or P-384 key or RSA with at least 2048 bits")
+
+        let p521 = try DevPKI.issueDevice(id: "p521", keySpec: .ec(curve: "P-521"), issuer: bundle.intermediate,
+                                          notBefore: testNow - day, notAfter: testNow + 100 * day,
+                                          outputDirectory: directory.path)
+        let curve = identityError { try X509Identity.load(certificateFile: p521.certificate, keyFile: p521.key) }
+        #expect(curve == .unsupportedKey(path: p521.key, key: "EC secp521r1",
+                                         reason: "curve secp521r1 is not supported; the agent accepts EC keys on P-256 and P-384 only"))
 
         let p384 = try DevPKI.issueDevice(id: "p384", keySpec: .ec(curve: "P-384"), issuer: bundle.intermediate,
                                           notBefore: testNow - day, notAfter: testNow + 100 * day,
                                           outputDirectory: directory.path)
-        let curve = identityError { try X509Identity.load(certificateFile: p384.certificate, keyFile: p384.key) }
-        #expect(curve == .unsupportedKey(path: p384.key, key: "EC secp384r1",
-                                         reason: "curve secp384r1 is not supported; the agent accepts EC keys on P-256 only"))
+        #expect(try X509Identity.load(certificateFile: p384.certificate, keyFile: p384.key).leaf.keyType
+            == .ec(curve: "secp384r1"))
 
         let rsa2048 = try DevPKI.issueDevice(id: "rsa", keySpec: .rsa(bits: 2048), issuer: bundle.intermediate,
                                              notBefore: testNow - day, notAfter: testNow + 100 * day,
