@@ -109,7 +109,8 @@ let package = Package(
         .testTarget(name: "BoardsTests", dependencies: ["Boards"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ConformanceTests", dependencies: ["ChipCatalog", "Boards", "HALSimulation", "SensorCore"]),
         .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "Boards", "Configuration", "DeviceID", "HAL", "HALLinux", "HALSimulation", "HALTesting", "SensorCore",
-                                                           "HubClient", "IoTHub", "Identity", "JSON", "LocalHub", "Outbox", "TestSupport"]),
+                                                           "HubClient", "IoTHub", "Identity", "JSON", "LocalHub", "Outbox", "TestSupport",
+                                                           "Provisioning"]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Boards", "HALSimulation"]),
         // Snapshots are read through #filePath so UPDATE_SNAPSHOTS=1 can rewrite them in place.
         .testTarget(name: "CLITests", dependencies: ["fieldagent"], exclude: ["Snapshots"]),

@@ -15,6 +15,7 @@ import Outbox
 /// send_frequency: 30s
 /// route: hub                               # or predictor
 /// hub: { host: localhost, port: 8883, cert: device.pem, key: device.key, ca: ca.pem }
+/// provisioning: { endpoint: global.azure-devices-provisioning.net, id_scope: 0ne00ABC123 }  # DPS instead of hub.host
 /// predictor: { socket: /run/fieldagent/predictor.sock, deadline: 50ms }
 /// outbox: { quota: 64MB, max_age: 7d, drain_rate: 50 }
 /// clock: { sync_wait: 2m }
@@ -24,6 +25,7 @@ public struct AgentConfig: Sendable, Equatable {
     public var telemetry = TelemetryConfig()
     public var alerts = AlertsConfig()
     public var link = LinkConfig()
+    public var provisioning = ProvisioningConfig()
     public var outbox = OutboxConfig()
     public var clock = ClockConfig()
     public var observe = ObserveConfig()
@@ -32,13 +34,13 @@ public struct AgentConfig: Sendable, Equatable {
 
     /// Every key of every section, in the order docs/configuration.md lists them.
     public static let keys: [SettingDescription] = CoreConfig.descriptions + TelemetryConfig.descriptions
-        + AlertsConfig.descriptions + LinkConfig.descriptions + OutboxConfig.descriptions + ClockConfig.descriptions
+        + AlertsConfig.descriptions + LinkConfig.descriptions + ProvisioningConfig.descriptions + OutboxConfig.descriptions + ClockConfig.descriptions
         + ObserveConfig.descriptions
 
     /// Every key with the value in force, for a support bundle: a key whose name says it holds a
     /// secret (``isSecret(_:)``) shows `(redacted)`; paths are shown, never the files' contents.
     public var redactedValues: [(path: String, text: String?)] {
-        (core.values + telemetry.values + alerts.values + link.values + outbox.values + clock.values).map { path, text in
+        (core.values + telemetry.values + alerts.values + link.values + provisioning.values + outbox.values + clock.values).map { path, text in
             (path, text.map { Self.isSecret(path) ? "(redacted)" : $0 })
         }
     }
@@ -58,7 +60,8 @@ public struct AgentConfig: Sendable, Equatable {
     public static func resolve(_ layers: [SettingLayer], required: [Requirement] = []) throws(ConfigIssues) -> AgentConfig {
         let layers = SettingLayers(layers)
         let requirements = required + CoreConfig.requirements(layers) + TelemetryConfig.requirements(layers)
-            + AlertsConfig.requirements(layers) + LinkConfig.requirements(layers) + OutboxConfig.requirements(layers)
+            + AlertsConfig.requirements(layers) + LinkConfig.requirements(layers) + ProvisioningConfig.requirements(layers)
+            + OutboxConfig.requirements(layers)
             + ClockConfig.requirements(layers)
         let issues = layers.issues(keys: keys, required: requirements)
         guard issues.isEmpty else { throw ConfigIssues(issues) }
@@ -67,6 +70,7 @@ public struct AgentConfig: Sendable, Equatable {
         config.telemetry = TelemetryConfig(layers)
         config.alerts = AlertsConfig(layers)
         config.link = LinkConfig(layers)
+        config.provisioning = ProvisioningConfig(layers)
         config.outbox = OutboxConfig(layers)
         config.clock = ClockConfig(layers)
         config.observe = ObserveConfig(layers)

@@ -9,7 +9,9 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import HubClient
 import Logging
+import Provisioning
 import Synchronization
 import SystemCalls
 
@@ -115,7 +117,10 @@ extension FieldAgent {
             // SIGINT/SIGTERM ask the agent to stop after the current sample (then it flushes and
             // exits). Set first, so every thread the agent starts inherits the blocked signals.
             let stopping = Mutex<(agent: Agent?, asked: Bool)>((nil, false))
+            // Ends a wait between DPS attempts at once.
+            let stopWake = WakeUp()
             guard POSIX.onTerminationSignals({ _ in
+                stopWake.raise()
                 stopping.withLock { $0.asked = true; return $0.agent }?.stop()
             }) == 0 else {
                 printError("fieldagent: could not start the signal thread")
@@ -129,7 +134,12 @@ extension FieldAgent {
             let level = config.core.logLevel
             let logger = bootstrapLogging(level, label: "fieldagent") { label in RingLogHandler(label: label, ring: ring, level: level) }
             let board = try openBoard(path: config.core.board ?? "", timeScale: config.core.timeScale)
-            let hub = sink == .stdout ? nil : config.link.clientSettings(defaultDeviceID: board.file.deviceID)
+            var hub = sink == .stdout ? nil : config.link.clientSettings(defaultDeviceID: board.file.deviceID)
+            // DPS: the hub address and device id come from the assignment (cached in state_dir).
+            if sink != .stdout, config.provisioning.endpoint != nil {
+                guard let provisioned = try provisionedHub(config: config, logger: logger, stopWake: stopWake) else { return }
+                hub = provisioned
+            }
             // A link setting that cannot work is an exit now, never a link that stops (or fails
             // every attempt) while the process looks healthy.
             if let problems = hub?.problems(), !problems.isEmpty {
@@ -159,6 +169,25 @@ extension FieldAgent {
                 let client = agent.hubClient
                 printError("fieldagent: \(agent.leftUnacknowledged) message(s) not acknowledged by the hub yet (kept in the outbox for the next start): \(client?.lastError ?? "no answer")")
                 throw Exit.failed
+            }
+        }
+
+        /// The hub settings DPS gives (or the cached assignment); retriable failures are retried
+        /// with a doubling wait (2 s … 5 min) until a stop signal (nil: stopped). A refusal exits.
+        func provisionedHub(config: AgentConfig, logger: Logger, stopWake: WakeUp) throws -> HubClient.Settings? {
+            let provisioning = AgentProvisioning(config: config)
+            var delay = Duration.seconds(2)
+            while true {
+                do throws(ProvisioningError) {
+                    return try provisioning.hubSettings(logger: logger).0
+                } catch where error.isRetriable {
+                    logger.warning("\(error); asking DPS again in \(DurationText.format(delay))", metadata: ["feature": "provisioning"])
+                    if stopWake.wait(timeout: delay) { return nil }
+                    delay = min(delay * 2, .seconds(300))
+                } catch {
+                    printError("fieldagent: \(error)")
+                    throw Exit.failed
+                }
             }
         }
     }
@@ -193,4 +222,13 @@ struct HubOptions: ParsableArguments {
 
     @Option(help: "An IoT Edge gateway to connect through: HOST[:PORT]; --hub stays the IoT hub's name.\(environmentNote("hub.gateway"))")
     var gateway: String?
+
+    @Option(help: settingHelp("provisioning.endpoint"))
+    var dps: String?
+
+    @Option(help: settingHelp("provisioning.id_scope"))
+    var idScope: String?
+
+    @Option(help: settingHelp("provisioning.issue_certificate"))
+    var issueCertificate: String?
 }

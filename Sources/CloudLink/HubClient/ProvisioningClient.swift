@@ -79,6 +79,14 @@ public enum DeviceProvisioning {
         public var issuedNotAfter: Date?
         /// The issued leaf's SHA-256 thumbprint.
         public var issuedThumbprint: String?
+
+        public init(assignment: ProvisioningAssignment, issued: Issuance? = nil, issuedNotAfter: Date? = nil,
+                    issuedThumbprint: String? = nil) {
+            self.assignment = assignment
+            self.issued = issued
+            self.issuedNotAfter = issuedNotAfter
+            self.issuedThumbprint = issuedThumbprint
+        }
     }
 
     /// Registers over TCP + TLS on the system clock.

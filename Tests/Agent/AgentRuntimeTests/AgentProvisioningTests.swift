@@ -1,0 +1,122 @@
+import AgentRuntime
+import Configuration
+import Foundation
+import HubClient
+import Identity
+import Logging
+import Provisioning
+import Synchronization
+import Testing
+import TestSupport
+
+/// The provisioning settings and the agent's use of DPS: validated at start, the assignment
+/// kept in state_dir/provisioning.json and used again while it matches.
+@Suite struct AgentProvisioningTests {
+    @Test func anEndpointWithoutIDScopeOrIdentityIsRefusedNamingEachKey() {
+        do {
+            _ = try parse("provisioning: { endpoint: global.azure-devices-provisioning.net }\n", path: "agent.yaml")
+            Issue.record("expected problems")
+        } catch {
+            #expect(error.issues.map(\.field) == ["provisioning.id_scope", "hub.cert", "hub.key", "hub.ca"], "\(error)")
+            #expect(error.issues[0].message.contains("ID scope") && error.issues[0].message.contains("--id-scope"), "\(error)")
+        }
+    }
+
+    @Test func badIDScopeRegistrationIDAndBooleanAreRefusedWithTheRule() {
+        let text = """
+            provisioning: { endpoint: dps.example, id_scope: "0ne 00", registration_id: "dev/1", issue_certificate: yes }
+            hub: { cert: c.pem, key: k.pem, ca: ca.pem }
+            """
+        do {
+            _ = try parse(text, path: "agent.yaml")
+            Issue.record("expected problems")
+        } catch {
+            #expect(error.issues.map(\.field) == ["provisioning.id_scope", "provisioning.registration_id", "provisioning.issue_certificate"],
+                    "\(error)")
+            #expect(error.issues[0].message.contains("ID Scope"))
+            #expect(error.issues[1].message.contains("letters, digits and - . _ :"))
+        }
+    }
+
+    @Test func issuanceNeedsAStateDirectory() throws {
+        let text = """
+            provisioning: { endpoint: dps.example, id_scope: 0ne00ABC, issue_certificate: true }
+            hub: { cert: c.pem, key: k.pem, ca: ca.pem }
+            """
+        #expect(throws: ConfigIssues.self) { try parse(text, path: "agent.yaml") }
+        let withState = try parse(text + "\nstate_dir: /var/lib/fa\n", path: "/etc/agent.yaml")
+        #expect(withState.provisioning.issueCertificate)
+    }
+
+    @Test func valuesAndDefaults() throws {
+        let config = try AgentConfig.load(file: nil, environment: ["FIELDAGENT_PROVISIONING_HUB_PORT": "18883"], flags: [
+            ("--dps", "wss://dps.example"), ("--id-scope", "0ne00LOCAL1"), ("--cert", "/c.pem"), ("--key", "/k.pem"), ("--ca", "/ca.pem"),
+        ])
+        #expect(config.provisioning.endpoint == HubEndpoint(host: "dps.example", webSocketPath: "/$iothub/websocket"))
+        #expect(config.provisioning.idScope == "0ne00LOCAL1")
+        #expect(config.provisioning.hubPort == 18883)
+        #expect(config.provisioning.registrationID == nil)
+        #expect(config.provisioning.issueCertificate == false)
+    }
+
+    /// A scripted DPS: counts registrations and assigns `hub` as `device`.
+    final class FakeDPS: Sendable {
+        let calls = Mutex<[DeviceProvisioning.Settings]>([])
+        let hub: String
+        init(hub: String = "hub-1.example") { self.hub = hub }
+        var count: Int { calls.withLock { $0.count } }
+        func register(_ settings: DeviceProvisioning.Settings, _: Logger) throws(ProvisioningError) -> DeviceProvisioning.Outcome {
+            calls.withLock { $0.append(settings) }
+            return DeviceProvisioning.Outcome(assignment: ProvisioningAssignment(
+                registrationID: settings.registrationID, assignedHub: hub, deviceID: "assigned-" + settings.registrationID))
+        }
+    }
+
+    @Test func theAssignmentIsKeptAndUsedAgainWhileItMatches() throws {
+        let folder = try TemporaryDirectory(prefix: "fieldagent-dps-agent")
+        let pki = try DevPKI.generate(outputDirectory: folder.file("pki"), devices: ["dev-1"], now: Date())
+        let device = try #require(pki.files.devices["dev-1"])
+        func config(idScope: String = "0ne00LOCAL1") throws -> AgentConfig {
+            try AgentConfig.load(file: nil, environment: [:], flags: [
+                ("--dps", "127.0.0.1:4443"), ("--id-scope", idScope), ("--cert", device.certificate), ("--key", device.key),
+                ("--ca", pki.files.caChain), ("--state-dir", folder.file("state")),
+            ])
+        }
+        try FileManager.default.createDirectory(atPath: folder.file("state"), withIntermediateDirectories: true)
+        let dps = FakeDPS()
+        let logger = Logger(label: "test")
+        let first = AgentProvisioning(config: try config(), register: dps.register)
+        let (settings, record) = try first.hubSettings(logger: logger)
+        #expect(dps.count == 1)
+        let asked = try #require(dps.calls.withLock { $0.first })
+        #expect(asked.registrationID == "dev-1", "the default registration id is the certificate's CN")
+        #expect(asked.host == "127.0.0.1" && asked.port == 4443 && asked.idScope == "0ne00LOCAL1")
+        #expect(asked.certificateFile == device.certificate && asked.issuance == nil)
+        #expect(settings.host == "hub-1.example" && settings.port == 8883 && settings.deviceID == "assigned-dev-1")
+        #expect(settings.certificateFile == device.certificate && settings.keyFile == device.key)
+
+        let saved = try #require(ProvisioningRecord.load(stateDirectory: folder.file("state")))
+        #expect(saved == record)
+        #expect(saved.assignedHub == "hub-1.example" && saved.deviceID == "assigned-dev-1" && saved.endpoint == "127.0.0.1:4443")
+
+        // A restart: the cached assignment, DPS not asked.
+        let (again, _) = try AgentProvisioning(config: try config(), register: dps.register).hubSettings(logger: logger)
+        #expect(dps.count == 1)
+        #expect(again.host == "hub-1.example" && again.deviceID == "assigned-dev-1")
+        // Another ID scope: provisioned again.
+        _ = try AgentProvisioning(config: try config(idScope: "0ne00OTHER"), register: dps.register).hubSettings(logger: logger)
+        #expect(dps.count == 2)
+        // Asked to (reprovision): DPS again even though the record matches.
+        _ = try AgentProvisioning(config: try config(idScope: "0ne00OTHER"), register: dps.register).hubSettings(fresh: true, logger: logger)
+        #expect(dps.count == 3)
+    }
+
+    @Test func recordsReadBackAndDamagedOnesAreIgnored() {
+        let record = ProvisioningRecord(endpoint: "dps:8883", idScope: "s", registrationID: "r", assignedHub: "h", deviceID: "d",
+                                        certificateFile: "/i.pem", keyFile: "/i.key", issuedNotAfter: "2027-01-01 00:00:00 UTC",
+                                        issuedThumbprint: "AB", at: "2026-12-05 07:00:00 UTC")
+        #expect(ProvisioningRecord(json: record.json) == record)
+        #expect(ProvisioningRecord(json: Array("{\"endpoint\":1}".utf8)) == nil)
+        #expect(ProvisioningRecord(json: Array("not json".utf8)) == nil)
+    }
+}
