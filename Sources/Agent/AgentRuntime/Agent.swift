@@ -55,6 +55,8 @@ public final class Agent: Sendable {
         /// Where `getLogs` finds lines older than the ring's (nil: the service's journal when
         /// running under systemd, ``JournalSource/detect(environment:cgroup:journaldSocket:)``).
         public var journal: JournalSource?
+        /// DPS: how to provision again and the assignment the hub settings came from (nil: no DPS).
+        public var provisioned: ProvisionedHub?
 
         public init(agentVersion: String, config: AgentConfig = AgentConfig(), count: Int? = nil, wallClock: (any WallClock)? = nil,
                     environment: [String: String] = ProcessInfo.processInfo.environment, logRing: LogRing? = nil, journal: JournalSource? = nil) {
@@ -80,6 +82,9 @@ public final class Agent: Sendable {
     let service: ServiceFeature?
     let observe: ObserveFeature
     let stopRequested = Mutex(false)
+    /// A new DPS assignment that ended the run (the caller starts an agent on it).
+    let reassignment: Later<ProvisioningRecord>
+    let provisioning: ProvisioningFeature?
     /// Ends the sampler's wait at once: raised by ``stop()`` and by a changed setting.
     let wake: WakeUp
 
@@ -103,6 +108,14 @@ public final class Agent: Sendable {
                     logger: logger, onEvent: runner.deliver)
         }
         let wake = WakeUp()
+        let reassignment = Later<ProvisioningRecord>()
+        let provisioning = options.provisioned.map { provisioned in
+            ProvisioningFeature(configuration: .init(provisioning: provisioned.provisioning, record: provisioned.record), link: link,
+                                logger: logger, onReassigned: { record in
+                                    reassignment.set(record)
+                                    wake.raise()
+                                })
+        }
         let sensors = Dictionary(board.sensors.map { ($0.chip.name, $0.chip.kind.descriptor.channels) }) { first, _ in first }
         let twin = TwinFeature(configuration: .init(initial: config.initialSettings(board: board), stateDirectory: config.core.stateDirectory,
                                                     sensors: sensors),
@@ -128,7 +141,8 @@ public final class Agent: Sendable {
         if let notifier { announce = { line in notifier.send(.status(line)) } }
         let status = StatusFeature(configuration: .init(agentVersion: options.agentVersion, directory: statusDirectory,
                                                         certificateFile: hub?.certificateFile,
-                                                        heartbeatInterval: config.telemetry.heartbeatInterval),
+                                                        heartbeatInterval: config.telemetry.heartbeatInterval,
+                                                        provisioning: provisioning.map { $0.statusLine }),
                                    board: board, twin: twin, alerts: alerts, link: link, capture: capture, logger: logger,
                                    announce: announce)
         var settings: [String: String] = [:]
@@ -141,7 +155,8 @@ public final class Agent: Sendable {
         let telemetry = TelemetryFeature(configuration: .init(count: options.count, heartbeatInterval: config.telemetry.heartbeatInterval), board: board, twin: twin, alerts: alerts,
                                          status: status, link: link, logger: logger, output: { recorder.value?.record($0); output($0) }, wake: wake,
                                          capture: capture, samplingSide: samplingSide)
-        let methods = MethodsFeature(features: [diagnostics, status, support, telemetry], link: link, logger: logger)
+        let methods = MethodsFeature(features: [diagnostics, status, support, telemetry] + (provisioning.map { [$0] } ?? []),
+                                     link: link, logger: logger)
         let observeFeature = ObserveFeature(configuration: config.observe, parts: .init(
             agentVersion: options.agentVersion, board: board, link: link, alerts: alerts, capture: capture, certificateFile: hub?.certificateFile,
             doctor: diagnostics.configuration, samplingSide: samplingSide, invoke: methods.invoke, methodNames: { methods.names },
@@ -154,12 +169,16 @@ public final class Agent: Sendable {
         var features: [any Feature] = [twin, alerts, diagnostics, status, support, methods, observeFeature]
         if let service { features.append(service) }
         if let link { features.append(link) }
+        // After the link: it watches the link's client for refused connects.
+        if let provisioning { features.append(provisioning) }
         features.append(telemetry)
         runner.register(features)
         (self.runner, self.link, self.twin, self.alerts, self.statusFeature, self.methods, self.telemetry, self.wake) =
             (runner, link, twin, alerts, status, methods, telemetry, wake)
         self.service = service
         self.observe = observeFeature
+        self.reassignment = reassignment
+        self.provisioning = provisioning
     }
 
     /// The settings in force now.
@@ -183,9 +202,13 @@ public final class Agent: Sendable {
     @discardableResult
     public func run() throws -> Bool {
         defer { service?.finish() }
-        try runner.run(telemetry, shouldStop: { stopRequested.withLock { $0 } })
+        try runner.run(telemetry, shouldStop: { stopRequested.withLock { $0 } || reassignment.value != nil })
         return link?.flushed ?? true
     }
+
+    /// The new DPS assignment that ended ``run()`` (nil: it ended for another reason); start an
+    /// agent with ``AgentProvisioning/settings(for:)`` of it.
+    public var reassigned: ProvisioningRecord? { reassignment.value }
 
     /// Messages the hub had not acknowledged when ``run()`` returned (kept in the outbox).
     public var leftUnacknowledged: Int { link?.leftUnacknowledged ?? 0 }

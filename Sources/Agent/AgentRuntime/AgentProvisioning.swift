@@ -272,3 +272,14 @@ public struct AgentProvisioning: Sendable {
         return settings
     }
 }
+
+/// The hub settings' origin when DPS is on: what ``Agent`` needs to provision again.
+public struct ProvisionedHub: Sendable {
+    public var provisioning: AgentProvisioning
+    public var record: ProvisioningRecord
+
+    public init(provisioning: AgentProvisioning, record: ProvisioningRecord) {
+        self.provisioning = provisioning
+        self.record = record
+    }
+}

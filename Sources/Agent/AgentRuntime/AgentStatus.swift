@@ -124,6 +124,9 @@ public struct AgentStatus: Codable, Equatable, Sendable {
     public var sensors: [Sensor]?
     /// The hub's daily quota used today (absent without a hub, and in files from older agents).
     public var quota: Quota?
+    /// DPS: the assigned hub, when, the issued certificate's expiry, a failure with its fix
+    /// (absent without provisioning, and in files from older agents).
+    public var provisioning: String?
 
     public init(pid: Int32, deviceID: String, board: String, updated: Date, link: String, lastError: String? = nil, twin: String,
                 settings: [String: JSONValue], sent: Int, outbox: Outbox? = nil, route: String, detector: String? = nil,
@@ -134,6 +137,16 @@ public struct AgentStatus: Codable, Equatable, Sendable {
             (settings, sent, outbox, route, detector, clock, sensors)
         self.detectorModel = detectorModel
         self.quota = quota
+    }
+
+    /// ``provisioning``'s line: `hub.example as dev-1 (assigned 2026-12-05 07:00:00 UTC; issued certificate expires …)`.
+    public static func provisioningText(record: ProvisioningRecord, running: Bool, lastError: String?) -> String {
+        var text = "\(record.assignedHub) as \(record.deviceID) (assigned \(record.at)"
+        if let notAfter = record.issuedNotAfter { text += "; issued certificate expires \(notAfter)" }
+        text += ")"
+        if running { text += "; asking DPS again" }
+        if let lastError { text += "; provisioning again failed: \(lastError)" }
+        return text
     }
 
     public static func path(in directory: String) -> String { directory + "/status.json" }

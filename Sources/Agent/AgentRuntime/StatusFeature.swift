@@ -27,6 +27,8 @@ final class StatusFeature: Feature {
         var certificateFile: String?
         /// Reported, so a hub's liveness check knows how often an alerts-only device speaks.
         var heartbeatInterval: Duration = TelemetryConfig().heartbeatInterval
+        /// The provisioning line (nil: no DPS).
+        var provisioning: (@Sendable () -> String?)? = nil
     }
 
     let name = "status"
@@ -307,6 +309,7 @@ final class StatusFeature: Feature {
                            sent: link?.acknowledged ?? 0, outbox: link?.outbox.map { AgentStatus.Outbox($0.statistics) },
                            route: settings.route.rawValue, detector: alerts.detector.rawValue, clock: capture.statusText,
                            sensors: sensorsStatus(), detectorModel: alerts.detectorModel, quota: link?.quota)
+            .with(provisioning: configuration.provisioning?())
     }
 
     /// Every sensor of the board, in board order: its health in the last message and its
@@ -444,5 +447,13 @@ final class Blinker: Sendable {
         guard wasRunning else { return }
         state.withLock { _ in try? line.set(false) }
         wake.raise()
+    }
+}
+
+extension AgentStatus {
+    func with(provisioning: String?) -> AgentStatus {
+        var status = self
+        status.provisioning = provisioning
+        return status
     }
 }

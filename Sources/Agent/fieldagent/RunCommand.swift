@@ -136,10 +136,25 @@ extension FieldAgent {
             let board = try openBoard(path: config.core.board ?? "", timeScale: config.core.timeScale)
             var hub = sink == .stdout ? nil : config.link.clientSettings(defaultDeviceID: board.file.deviceID)
             // DPS: the hub address and device id come from the assignment (cached in state_dir).
+            var provisioned: ProvisionedHub?
             if sink != .stdout, config.provisioning.endpoint != nil {
-                guard let provisioned = try provisionedHub(config: config, logger: logger, stopWake: stopWake) else { return }
-                hub = provisioned
+                guard let found = try provisionedHub(config: config, logger: logger, stopWake: stopWake) else { return }
+                (hub, provisioned) = (found.settings, found.provisioned)
             }
+            // A new assignment while running (the hub refused the device, reprovision) ends the
+            // agent's run; an agent on the new hub takes over in this process.
+            while true {
+                let next = try runAgent(config: config, board: board, hub: hub, provisioned: provisioned, ring: ring, logger: logger,
+                                        stopping: stopping)
+                guard let record = next, let current = provisioned else { return }
+                hub = try current.provisioning.settings(for: record)
+                provisioned = ProvisionedHub(provisioning: current.provisioning, record: record)
+            }
+        }
+
+        /// Runs one agent until it ends; returns the new DPS assignment that ended it, if one did.
+        func runAgent(config: AgentConfig, board: Board, hub: HubClient.Settings?, provisioned: ProvisionedHub?, ring: LogRing,
+                      logger: Logger, stopping: borrowing Mutex<(agent: Agent?, asked: Bool)>) throws -> ProvisioningRecord? {
             // A link setting that cannot work is an exit now, never a link that stops (or fails
             // every attempt) while the process looks healthy.
             if let problems = hub?.problems(), !problems.isEmpty {
@@ -149,8 +164,9 @@ extension FieldAgent {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             let printing = hub == nil
-            let agent = Agent(board: board, options: .init(agentVersion: FieldAgent.configuration.version, config: config, count: count,
-                                                           logRing: ring),
+            var options = Agent.Options(agentVersion: FieldAgent.configuration.version, config: config, count: count, logRing: ring)
+            options.provisioned = provisioned
+            let agent = Agent(board: board, options: options,
                               hub: hub, logger: logger, output: { message in
                 if printing, let data = try? encoder.encode(message) { writeLine(String(decoding: data, as: UTF8.self)) }
             }, alertOutput: { alert in
@@ -165,21 +181,25 @@ extension FieldAgent {
                 printError("fieldagent: \(error)")
                 throw Exit.usage
             }
+            if let record = agent.reassigned, !stopping.withLock({ $0.asked }) { return record }
             if !flushed {
                 let client = agent.hubClient
                 printError("fieldagent: \(agent.leftUnacknowledged) message(s) not acknowledged by the hub yet (kept in the outbox for the next start): \(client?.lastError ?? "no answer")")
                 throw Exit.failed
             }
+            return nil
         }
 
         /// The hub settings DPS gives (or the cached assignment); retriable failures are retried
         /// with a doubling wait (2 s … 5 min) until a stop signal (nil: stopped). A refusal exits.
-        func provisionedHub(config: AgentConfig, logger: Logger, stopWake: WakeUp) throws -> HubClient.Settings? {
+        func provisionedHub(config: AgentConfig, logger: Logger, stopWake: WakeUp) throws
+            -> (settings: HubClient.Settings, provisioned: ProvisionedHub)? {
             let provisioning = AgentProvisioning(config: config)
             var delay = Duration.seconds(2)
             while true {
                 do throws(ProvisioningError) {
-                    return try provisioning.hubSettings(logger: logger).0
+                    let (settings, record) = try provisioning.hubSettings(logger: logger)
+                    return (settings, ProvisionedHub(provisioning: provisioning, record: record))
                 } catch where error.isRetriable {
                     logger.warning("\(error); asking DPS again in \(DurationText.format(delay))", metadata: ["feature": "provisioning"])
                     if stopWake.wait(timeout: delay) { return nil }

@@ -70,6 +70,9 @@ extension FieldAgent {
             if let quota = status.quota {
                 lines.append("quota     \(quota.text)")
             }
+            if let provisioning = status.provisioning {
+                lines.append("dps       \(provisioning)")
+            }
             lines.append("error     \(status.lastError ?? "none")")
             return lines.joined(separator: "\n")
         }

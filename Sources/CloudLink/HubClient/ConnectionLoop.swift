@@ -30,6 +30,10 @@ final class ConnectionLoop {
     /// link, its pacing delay ends (`sourceRetryAt`) or a new connection starts.
     var sourceMayHaveMore = true
     var sourceRetryAt: Duration?
+    /// Connection attempts that failed in a row (reset by an accepted CONNACK), and the CONNACK
+    /// refusal of the last one, for ``HubClient/observeConnectFailures(_:)``.
+    var consecutiveFailures = 0
+    var lastRefusal: MQTTPacket.ConnAck.ReturnCode?
 
     // Per connection.
     var session: MQTTClientSession?
@@ -67,6 +71,7 @@ final class ConnectionLoop {
             client.update { $0.state = .connecting }
             promise(.zero)
             do {
+                connected = false
                 protocolVersion = try stream.connect()
             } catch {
                 stream.close()
@@ -101,6 +106,11 @@ final class ConnectionLoop {
     /// Logs the failure once per distinct reason, then waits a full-jitter backoff (woken early
     /// only to stop). False when stopping.
     func waitBeforeRetry(reason: String) -> Bool {
+        if !connected {
+            consecutiveFailures += 1
+            client.failureObserver(HubConnectFailure(reason: reason, consecutive: consecutiveFailures, refusal: lastRefusal))
+        }
+        lastRefusal = nil
         let delay = backoff.nextDelay(using: &rng)
         client.update {
             $0.state = .waiting(reason: reason)
@@ -170,6 +180,7 @@ final class ConnectionLoop {
                 return "the session refused a publish: \(refusal)"
             case .connectionEstablished(let sessionPresent):
                 connected = true
+                consecutiveFailures = 0
                 backoff.reset()
                 lastLoggedFailure = nil
                 let resent = (session?.inFlightPacketIDs.count ?? 0)
@@ -196,6 +207,7 @@ final class ConnectionLoop {
             case .deliver(let message):
                 queue += publishActions(operations.received(topic: message.topic, payload: message.payload, now: now))
             case .connectionFailed(let code):
+                lastRefusal = code
                 return "the hub refused the connection: CONNACK \(code)"
             case .closeConnection(let reason):
                 return "\(reason)"

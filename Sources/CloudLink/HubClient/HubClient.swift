@@ -126,6 +126,7 @@ public final class HubClient: Sendable {
     /// Told of every change ``flush(timeout:)`` and ``stop()`` wait for.
     let changed = ChangeSignal()
     let changeObserver = CallbackSlot<Void>()
+    let failureObserver = CallbackSlot<HubConnectFailure>()
 
     /// A link over TCP + TLS to `settings.host` on the system clock.
     ///
@@ -193,6 +194,13 @@ public final class HubClient: Sendable {
     /// instead of on a timer. One observer; a later call replaces it, nil removes it.
     public func observeChanges(_ observer: (@Sendable () -> Void)?) {
         if let observer { changeObserver.set { _ in observer() } } else { changeObserver.set(nil) }
+    }
+
+    /// Calls `observer` after each failed connection attempt (not after a connection that was
+    /// up and ended), on the link's thread: keep it quick. One observer; nil removes it. What the
+    /// agent re-provisions on (a hub that refuses the device, or many failures in a row).
+    public func observeConnectFailures(_ observer: (@Sendable (HubConnectFailure) -> Void)?) {
+        failureObserver.set(observer)
     }
 
     /// Queues a reported-properties patch (JSON merge patch); sent with a `$rid` when connected,
@@ -298,6 +306,24 @@ private final class UnusableStream: HubByteStream {
     func wakeUp() {}
 }
 
+
+/// A failed connection attempt, as the link saw it.
+public struct HubConnectFailure: Sendable, Equatable {
+    public var reason: String
+    /// Failed attempts in a row, this one included (an accepted CONNACK starts again at 0).
+    public var consecutive: Int
+    /// The hub's CONNACK refusal, when it refused the device (not authorized, bad user name).
+    public var refusal: MQTTPacket.ConnAck.ReturnCode?
+
+    public init(reason: String, consecutive: Int, refusal: MQTTPacket.ConnAck.ReturnCode? = nil) {
+        self.reason = reason
+        self.consecutive = consecutive
+        self.refusal = refusal
+    }
+
+    /// The hub does not know this device (any more): provisioning again may move it.
+    public var refusesDevice: Bool { refusal == .notAuthorized || refusal == .badUsernameOrPassword }
+}
 
 /// One telemetry message from a ``HubMessageSource``; `token` comes back in
 /// ``HubMessageSource/acknowledged(_:)`` once the hub has sent its PUBACK.

@@ -1,4 +1,4 @@
-import AgentRuntime
+@testable import AgentRuntime
 import Configuration
 import Foundation
 import HubClient
@@ -118,5 +118,54 @@ import TestSupport
         #expect(ProvisioningRecord(json: record.json) == record)
         #expect(ProvisioningRecord(json: Array("{\"endpoint\":1}".utf8)) == nil)
         #expect(ProvisioningRecord(json: Array("not json".utf8)) == nil)
+    }
+}
+
+/// The re-provisioning feature: the `reprovision` method and a new assignment handed on.
+@Suite struct ProvisioningFeatureTests {
+    /// A DPS that answers only when the test opens the gate.
+    final class GatedDPS: Sendable {
+        let gate = DispatchSemaphore(value: 0)
+        func register(_ settings: DeviceProvisioning.Settings, _: Logger) throws(ProvisioningError) -> DeviceProvisioning.Outcome {
+            guard gate.wait(timeout: .now() + 10) == .success else { throw .connection("the test never opened the gate") }
+            return DeviceProvisioning.Outcome(assignment: ProvisioningAssignment(
+                registrationID: settings.registrationID, assignedHub: "hub-2.example", deviceID: settings.registrationID))
+        }
+    }
+
+    @Test func reprovisionAnswers202Then409WhileRunningAndHandsOnTheNewAssignment() throws {
+        let folder = try TemporaryDirectory(prefix: "fieldagent-reprovision")
+        let pki = try DevPKI.generate(outputDirectory: folder.file("pki"), devices: ["dev-1"], now: Date())
+        let device = try #require(pki.files.devices["dev-1"])
+        try FileManager.default.createDirectory(atPath: folder.file("state"), withIntermediateDirectories: true)
+        let config = try AgentConfig.load(file: nil, environment: [:], flags: [
+            ("--dps", "127.0.0.1:4443"), ("--id-scope", "0ne00LOCAL1"), ("--cert", device.certificate), ("--key", device.key),
+            ("--ca", pki.files.caChain), ("--state-dir", folder.file("state")),
+        ])
+        let dps = GatedDPS()
+        let old = ProvisioningRecord(endpoint: "127.0.0.1:4443", idScope: "0ne00LOCAL1", registrationID: "dev-1",
+                                     assignedHub: "hub-1.example", deviceID: "dev-1", at: "2026-12-01 00:00:00 UTC")
+        let handed = Mutex<ProvisioningRecord?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let feature = ProvisioningFeature(configuration: .init(provisioning: AgentProvisioning(config: config, register: dps.register),
+                                                               record: old),
+                                          link: nil, logger: Logger(label: "test"), onReassigned: { record in
+                                              handed.withLock { $0 = record }
+                                              done.signal()
+                                          })
+        let method = try #require(feature.methods.first { $0.name == "reprovision" })
+        #expect(method.handle([]).status == 202)
+        let busy = method.handle([])
+        #expect(busy.status == 409)
+        #expect(String(decoding: busy.body, as: UTF8.self).contains("already running"))
+        #expect(feature.statusLine()?.hasSuffix("; asking DPS again") == true)
+        dps.gate.signal()
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        let record = try #require(handed.withLock { $0 })
+        #expect(record.assignedHub == "hub-2.example" && record.deviceID == "dev-1")
+        #expect(ProvisioningRecord.load(stateDirectory: folder.file("state")) == record)
+        #expect(feature.statusLine() == "hub-2.example as dev-1 (assigned \(record.at))")
+        // A new assignment waits for the restart: no second run meanwhile.
+        #expect(method.handle([]).status == 409)
     }
 }

@@ -184,6 +184,37 @@ struct HubClientLinkTests {
         #expect(client.statistics.connects == 1)
     }
 
+    @Test("failed connects are counted in a row for the observer, a CONNACK refusal is named, a connection that was up is not a failure")
+    func connectFailuresAreObserved() throws {
+        let (client, hub) = link(settings(base: .seconds(1), cap: .seconds(1)))
+        defer { client.stop() }
+        let seen = Mutex<[HubConnectFailure]>([])
+        client.observeConnectFailures { failure in seen.withLock { $0.append(failure) } }
+        hub.refuseConnects(2)
+        client.start()
+        try hub.settle()
+        try hub.advance(by: .seconds(1))
+        try hub.advance(by: .seconds(1))
+        try hub.feed(.connAck(.init(sessionPresent: false, returnCode: .notAuthorized)))
+        try hub.settle()
+        var failures = seen.withLock { $0 }
+        #expect(failures.map(\.consecutive) == [1, 2, 3])
+        #expect(failures.map(\.refusesDevice) == [false, false, true])
+        #expect(failures.last?.refusal == .notAuthorized)
+        #expect(failures.last?.reason == "the hub refused the connection: CONNACK \(MQTTPacket.ConnAck.ReturnCode.notAuthorized)")
+        // Accepted, then dropped: not a failed connect; the count starts again after it.
+        try hub.advance(by: .seconds(1))
+        try hub.feed(Self.connAck)
+        try hub.settle()
+        hub.dropConnection()
+        try hub.settle()
+        #expect(seen.withLock { $0.count } == 3)
+        hub.refuseConnects(1)
+        try hub.advance(by: .seconds(1))
+        failures = seen.withLock { $0 }
+        #expect(failures.count == 4 && failures.last?.consecutive == 1 && failures.last?.refusal == nil)
+    }
+
     @Test("stop during a backoff returns at once, without the clock moving")
     func stopDuringBackoff() throws {
         let (client, hub) = link(settings(base: .seconds(30), cap: .seconds(60)), seed: 3)

@@ -1,0 +1,131 @@
+import HubClient
+import JSON
+import Logging
+import Provisioning
+import Synchronization
+import SystemCalls
+
+/// Provisioning again while the agent runs: on the direct method `reprovision` (202, or 409 while
+/// one runs), when the hub refuses the device (CONNACK not authorized or bad user name), or after
+/// ``Configuration/failureLimit`` failed connects in a row. DPS is asked on a thread of its own;
+/// a new assignment is kept in state_dir/provisioning.json and handed to `onReassigned` (the run
+/// command restarts the agent on it), the same assignment only logged.
+final class ProvisioningFeature: Feature {
+    struct Configuration: Sendable {
+        var provisioning: AgentProvisioning
+        /// The assignment the hub link uses now.
+        var record: ProvisioningRecord
+        /// Failed hub connects in a row that make the agent ask DPS again.
+        var failureLimit = 10
+    }
+
+    /// What status shows.
+    struct State: Sendable, Equatable {
+        var record: ProvisioningRecord
+        var running = false
+        /// Why the last re-provisioning failed (with its fix), nil after a success.
+        var lastError: String?
+        /// A new assignment is waiting for the restart.
+        var reassigned = false
+    }
+
+    let name = "provisioning"
+    let configuration: Configuration
+    let link: HubLink?
+    let logger: Logger
+    let onReassigned: @Sendable (ProvisioningRecord) -> Void
+    let state: Mutex<State>
+
+    init(configuration: Configuration, link: HubLink?, logger: Logger,
+         onReassigned: @escaping @Sendable (ProvisioningRecord) -> Void) {
+        self.configuration = configuration
+        self.link = link
+        self.logger = logger
+        self.onReassigned = onReassigned
+        state = Mutex(State(record: configuration.record))
+    }
+
+    var current: State { state.withLock { $0 } }
+
+    /// What status.json shows for DPS.
+    var statusLine: @Sendable () -> String? {
+        { [weak self] in
+            guard let state = self?.current else { return nil }
+            return AgentStatus.provisioningText(record: state.record, running: state.running, lastError: state.lastError)
+        }
+    }
+
+    func start() throws {
+        let limit = configuration.failureLimit
+        link?.client?.observeConnectFailures { [weak self] failure in
+            if failure.refusesDevice {
+                self?.reprovision(reason: "the hub refused the device (\(failure.reason))")
+            } else if failure.consecutive == limit {
+                self?.reprovision(reason: "\(limit) hub connects failed in a row (last: \(failure.reason))")
+            }
+        }
+    }
+
+    func stop() {
+        link?.client?.observeConnectFailures(nil)
+    }
+
+    var methods: [DirectMethod] {
+        [DirectMethod(name: "reprovision") { [self] _ in
+            if reprovision(reason: "the reprovision method was called") {
+                return MethodResult(status: 202, body: JSONValue.object(["status": .string("provisioning")]).encoded())
+            }
+            return .error(409, "provisioning is already running (or its new assignment is being applied); call reprovision again after it ends")
+        }]
+    }
+
+    /// Starts asking DPS again unless that already runs (or a new assignment waits); false then.
+    @discardableResult
+    func reprovision(reason: String) -> Bool {
+        let begun = state.withLock { s -> Bool in
+            guard !s.running, !s.reassigned else { return false }
+            s.running = true
+            return true
+        }
+        guard begun else { return false }
+        logger.notice("provisioning again: \(reason)", metadata: ["feature": "provisioning"])
+        let started = POSIX.startThread { [self] in
+            let outcome = Result { () throws(ProvisioningError) -> ProvisioningRecord in
+                try configuration.provisioning.provision(logger: logger)
+            }
+            finish(outcome)
+        }
+        if started != 0 {
+            finish(.failure(.connection("cannot start the provisioning thread (\(POSIX.describe(errno: started)))")))
+        }
+        return true
+    }
+
+    private func finish(_ outcome: Result<ProvisioningRecord, ProvisioningError>) {
+        switch outcome {
+        case .success(let record):
+            let moved = state.withLock { s -> Bool in
+                var old = s.record
+                old.at = record.at
+                s.running = false
+                s.lastError = nil
+                s.reassigned = old != record
+                s.record = record
+                return s.reassigned
+            }
+            if moved {
+                logger.notice("DPS assigned \(record.assignedHub) as \(record.deviceID); reconnecting there",
+                              metadata: ["feature": "provisioning"])
+                onReassigned(record)
+            } else {
+                logger.notice("DPS kept the assignment (\(record.assignedHub) as \(record.deviceID))", metadata: ["feature": "provisioning"])
+            }
+        case .failure(let error):
+            state.withLock {
+                $0.running = false
+                $0.lastError = "\(error)"
+            }
+            logger.error("provisioning again failed: \(error)", metadata: ["feature": "provisioning"])
+        }
+    }
+}
