@@ -1,4 +1,5 @@
 import Configuration
+import Diagnostics
 import FoundationEssentials
 import HubClient
 import Identity
@@ -175,7 +176,7 @@ public struct AgentProvisioning: Sendable {
     public var isEnabled: Bool { config.provisioning.endpoint != nil }
 
     /// The endpoint as configured (the record's key).
-    var endpointText: String {
+    public var endpointText: String {
         guard let endpoint = config.provisioning.endpoint else { return "" }
         return SettingKind<HubEndpoint>.endpoint.format(endpoint)
     }
@@ -281,5 +282,46 @@ public struct ProvisionedHub: Sendable {
     public init(provisioning: AgentProvisioning, record: ProvisioningRecord) {
         self.provisioning = provisioning
         self.record = record
+    }
+}
+
+extension AgentChecks {
+    /// DPS (with `provisioning.endpoint`): the assignment the agent would use, when, the issued
+    /// certificate's expiry; a running agent's failure to provision again with its fix.
+    public static func provisioning(_ config: AgentConfig, now: Date = Date()) -> Check? {
+        guard let endpoint = config.provisioning.endpoint else { return nil }
+        let provisioning = AgentProvisioning(config: config)
+        let id = "provisioning"
+        let title = "DPS \(provisioning.endpointText) (id scope \(config.provisioning.idScope ?? "none"))"
+        guard let stateDirectory = config.core.stateDirectory else {
+            return Check(id: id, title: title, status: .warn, detail: "no state_dir: the assignment is not kept, the agent asks DPS at every start",
+                         fix: "set state_dir so the agent keeps its DPS assignment (state_dir/provisioning.json)")
+        }
+        guard let record = provisioning.cachedRecord() else {
+            let other = ProvisioningRecord.load(stateDirectory: stateDirectory)
+            let detail = other.map { "the kept assignment (\($0.assignedHub) as \($0.deviceID)) is for \($0.endpoint), id scope \($0.idScope), registration \($0.registrationID); the agent asks DPS again at start" }
+                ?? "not provisioned yet: the agent asks DPS \(endpoint.host) at start"
+            return Check(id: id, title: title, status: .warn, detail: detail,
+                         fix: "start the agent with DPS reachable; if DPS refuses, add an enrollment for the CA that issued hub.cert and check provisioning.id_scope")
+        }
+        var detail = AgentStatus.provisioningText(record: record, running: false, lastError: nil)
+        if let status = AgentStatus.find(runtime: config.core.runtimeDirectory, state: stateDirectory,
+                                         environment: ProcessInfo.processInfo.environment).status,
+           status.processAlive, let line = status.provisioning, line.contains("failed") {
+            return Check(id: id, title: title, status: .warn, detail: "the running agent: \(line)",
+                         fix: "see the reason above; the agent keeps the current assignment and retries when the hub refuses it")
+        }
+        if let file = record.certificateFile, let leaf = try? X509Certificate.load(chainFile: file).first {
+            if leaf.notAfter < now {
+                return Check(id: id, title: title, status: .fail, detail: detail + "; the issued certificate has expired",
+                             fix: "call the reprovision method, or delete \(stateDirectory)/provisioning.json and restart the agent, to have DPS issue a new one")
+            }
+            if leaf.notAfter.timeIntervalSince(now) < 7 * 86_400 {
+                detail += "; under 7 days left"
+                return Check(id: id, title: title, status: .warn, detail: detail,
+                             fix: "call the reprovision method to have DPS issue a new certificate before it expires")
+            }
+        }
+        return Check(id: id, title: title, status: .ok, detail: detail)
     }
 }

@@ -43,11 +43,18 @@ public struct DoctorPlan: Sendable {
         if let stateDirectory = config.core.stateDirectory {
             report.checks.append(AgentChecks.outbox(stateDirectory: stateDirectory))
         }
+        let provisioning = AgentProvisioning(config: config)
         if let cert = config.link.cert, let key = config.link.key {
+            // With DPS the certificate's CN is the registration id.
+            let expected = provisioning.isEnabled ? (try? provisioning.registrationID()) : nil
             report.checks += AgentChecks.certificate(certificateFile: cert, keyFile: key, trustAnchors: nil,
-                                                     deviceID: config.link.deviceID ?? board.file.deviceID)
+                                                     deviceID: expected ?? config.link.deviceID ?? board.file.deviceID)
         }
-        if let settings = config.link.clientSettings(defaultDeviceID: board.file.deviceID) {
+        if let check = AgentChecks.provisioning(config) { report.checks.append(check) }
+        // With DPS the hub is the kept assignment's (none yet: no hub to check).
+        let hub = provisioning.isEnabled ? provisioning.cachedRecord().flatMap { try? provisioning.settings(for: $0) }
+            : config.link.clientSettings(defaultDeviceID: board.file.deviceID)
+        if let settings = hub {
             switch link {
             case .probe: report.checks.append(AgentChecks.link(settings))
             case .live(let client): report.checks.append(AgentChecks.liveLink(client(), settings: settings))

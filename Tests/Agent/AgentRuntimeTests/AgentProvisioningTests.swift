@@ -1,5 +1,6 @@
 @testable import AgentRuntime
 import Configuration
+import Diagnostics
 import Foundation
 import HubClient
 import Identity
@@ -109,6 +110,25 @@ import TestSupport
         // Asked to (reprovision): DPS again even though the record matches.
         _ = try AgentProvisioning(config: try config(idScope: "0ne00OTHER"), register: dps.register).hubSettings(fresh: true, logger: logger)
         #expect(dps.count == 3)
+    }
+
+    @Test func theDoctorShowsTheAssignmentOrWhatToDo() throws {
+        let folder = try TemporaryDirectory(prefix: "fieldagent-dps-doctor")
+        let pki = try DevPKI.generate(outputDirectory: folder.file("pki"), devices: ["dev-1"], now: Date())
+        let device = try #require(pki.files.devices["dev-1"])
+        try FileManager.default.createDirectory(atPath: folder.file("state"), withIntermediateDirectories: true)
+        let config = try AgentConfig.load(file: nil, environment: [:], flags: [
+            ("--dps", "127.0.0.1:4443"), ("--id-scope", "0ne00LOCAL1"), ("--cert", device.certificate), ("--key", device.key),
+            ("--ca", pki.files.caChain), ("--state-dir", folder.file("state")),
+        ])
+        #expect(AgentChecks.provisioning(AgentConfig()) == nil, "no DPS, no row")
+        let before = try #require(AgentChecks.provisioning(config))
+        #expect(before.status == .warn && before.detail.contains("not provisioned yet"))
+        #expect(before.fix?.contains("add an enrollment for the CA that issued hub.cert") == true)
+        _ = try AgentProvisioning(config: config, register: FakeDPS().register).hubSettings(logger: Logger(label: "test"))
+        let after = try #require(AgentChecks.provisioning(config))
+        #expect(after.status == .ok, "\(after)")
+        #expect(after.detail.hasPrefix("hub-1.example as assigned-dev-1 (assigned "))
     }
 
     @Test func recordsReadBackAndDamagedOnesAreIgnored() {
