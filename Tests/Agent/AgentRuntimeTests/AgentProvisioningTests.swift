@@ -74,16 +74,9 @@ import TestSupport
     }
 
     @Test func theAssignmentIsKeptAndUsedAgainWhileItMatches() throws {
-        let folder = try TemporaryDirectory(prefix: "fieldagent-dps-agent")
-        let pki = try DevPKI.generate(outputDirectory: folder.file("pki"), devices: ["dev-1"], now: Date())
-        let device = try #require(pki.files.devices["dev-1"])
-        func config(idScope: String = "0ne00LOCAL1") throws -> AgentConfig {
-            try AgentConfig.load(file: nil, environment: [:], flags: [
-                ("--dps", "127.0.0.1:4443"), ("--id-scope", idScope), ("--cert", device.certificate), ("--key", device.key),
-                ("--ca", pki.files.caChain), ("--state-dir", folder.file("state")),
-            ])
-        }
-        try FileManager.default.createDirectory(atPath: folder.file("state"), withIntermediateDirectories: true)
+        let device = try DPSDevice()
+        let folder = device.folder
+        func config(idScope: String = "0ne00LOCAL1") throws -> AgentConfig { try device.config(idScope: idScope) }
         let dps = FakeDPS()
         let logger = Logger(label: "test")
         let first = AgentProvisioning(config: try config(), register: dps.register)
@@ -92,9 +85,9 @@ import TestSupport
         let asked = try #require(dps.calls.withLock { $0.first })
         #expect(asked.registrationID == "dev-1", "the default registration id is the certificate's CN")
         #expect(asked.host == "127.0.0.1" && asked.port == 4443 && asked.idScope == "0ne00LOCAL1")
-        #expect(asked.certificateFile == device.certificate && asked.issuance == nil)
+        #expect(asked.certificateFile == device.files.certificate && asked.issuance == nil)
         #expect(settings.host == "hub-1.example" && settings.port == 8883 && settings.deviceID == "assigned-dev-1")
-        #expect(settings.certificateFile == device.certificate && settings.keyFile == device.key)
+        #expect(settings.certificateFile == device.files.certificate && settings.keyFile == device.files.key)
 
         let saved = try #require(ProvisioningRecord.load(stateDirectory: folder.file("state")))
         #expect(saved == record)
@@ -113,14 +106,8 @@ import TestSupport
     }
 
     @Test func theDoctorShowsTheAssignmentOrWhatToDo() throws {
-        let folder = try TemporaryDirectory(prefix: "fieldagent-dps-doctor")
-        let pki = try DevPKI.generate(outputDirectory: folder.file("pki"), devices: ["dev-1"], now: Date())
-        let device = try #require(pki.files.devices["dev-1"])
-        try FileManager.default.createDirectory(atPath: folder.file("state"), withIntermediateDirectories: true)
-        let config = try AgentConfig.load(file: nil, environment: [:], flags: [
-            ("--dps", "127.0.0.1:4443"), ("--id-scope", "0ne00LOCAL1"), ("--cert", device.certificate), ("--key", device.key),
-            ("--ca", pki.files.caChain), ("--state-dir", folder.file("state")),
-        ])
+        let device = try DPSDevice()
+        let config = try device.config()
         #expect(AgentChecks.provisioning(AgentConfig()) == nil, "no DPS, no row")
         let before = try #require(AgentChecks.provisioning(config))
         #expect(before.status == .warn && before.detail.contains("not provisioned yet"))
@@ -154,14 +141,9 @@ import TestSupport
     }
 
     @Test func reprovisionAnswers202Then409WhileRunningAndHandsOnTheNewAssignment() throws {
-        let folder = try TemporaryDirectory(prefix: "fieldagent-reprovision")
-        let pki = try DevPKI.generate(outputDirectory: folder.file("pki"), devices: ["dev-1"], now: Date())
-        let device = try #require(pki.files.devices["dev-1"])
-        try FileManager.default.createDirectory(atPath: folder.file("state"), withIntermediateDirectories: true)
-        let config = try AgentConfig.load(file: nil, environment: [:], flags: [
-            ("--dps", "127.0.0.1:4443"), ("--id-scope", "0ne00LOCAL1"), ("--cert", device.certificate), ("--key", device.key),
-            ("--ca", pki.files.caChain), ("--state-dir", folder.file("state")),
-        ])
+        let device = try DPSDevice()
+        let folder = device.folder
+        let config = try device.config()
         let dps = GatedDPS()
         let old = ProvisioningRecord(endpoint: "127.0.0.1:4443", idScope: "0ne00LOCAL1", registrationID: "dev-1",
                                      assignedHub: "hub-1.example", deviceID: "dev-1", at: "2026-12-01 00:00:00 UTC")
@@ -187,5 +169,26 @@ import TestSupport
         #expect(feature.statusLine() == "hub-2.example as dev-1 (assigned \(record.at))")
         // A new assignment waits for the restart: no second run meanwhile.
         #expect(method.handle([]).status == 409)
+    }
+}
+
+/// A dev PKI device `dev-1` with a state folder, and the agent settings for DPS at 127.0.0.1:4443.
+struct DPSDevice {
+    let folder: TemporaryDirectory
+    let pki: DevPKI.Bundle
+    let files: DevPKIFiles.DeviceFiles
+
+    init() throws {
+        folder = try TemporaryDirectory(prefix: "fieldagent-dps-agent")
+        pki = try DevPKI.generate(outputDirectory: folder.file("pki"), devices: ["dev-1"], now: Date())
+        files = try #require(pki.files.devices["dev-1"])
+        try FileManager.default.createDirectory(atPath: folder.file("state"), withIntermediateDirectories: true)
+    }
+
+    func config(idScope: String = "0ne00LOCAL1") throws -> AgentConfig {
+        try AgentConfig.load(file: nil, environment: [:], flags: [
+            ("--dps", "127.0.0.1:4443"), ("--id-scope", idScope), ("--cert", files.certificate), ("--key", files.key),
+            ("--ca", pki.files.caChain), ("--state-dir", folder.file("state")),
+        ])
     }
 }

@@ -45,25 +45,6 @@ func httpRequest(port: UInt16, method: String = "GET", path: String, headers: [S
     return (status, String(text[split.upperBound...]))
 }
 
-/// Runs a program to its end: exit status and what it printed (stdout and stderr together).
-func runProgram(_ path: String, _ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    let stdin = Pipe()
-    if input != nil { process.standardInput = stdin }
-    try process.run()
-    if let input {
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-    }
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
-}
 
 /// A Debian program the test needs (scripts/lib/packages.sh installs it).
 func program(_ name: String) throws -> String {

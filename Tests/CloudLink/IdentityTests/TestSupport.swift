@@ -1,6 +1,7 @@
 import Foundation
 import Identity
 import Testing
+import TestSupport
 
 /// 2027-01-15 08:00:00 UTC: the injected "now" of these tests.
 let testNow = Date(timeIntervalSince1970: 1_800_000_000)
@@ -8,21 +9,12 @@ let day: TimeInterval = 86_400
 
 /// The `openssl` command, an independent oracle for what Identity computes with the C API.
 enum OpenSSLCLI {
-    static let path = "/usr/bin/openssl"
+    static let path = OpenSSLCommand.path
     static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: path) }
 
     /// Runs `openssl ARGUMENTS`; returns the exit status and stdout + stderr.
     static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try OpenSSLCommand.run(arguments)
     }
 
     /// `openssl x509 -noout -fingerprint -sha1|-sha256` as IoT Hub shows it: upper case, no colons.

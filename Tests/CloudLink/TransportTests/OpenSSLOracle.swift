@@ -39,16 +39,8 @@ struct OpenSSLCertificates {
 
     @discardableResult
     static func openssl(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TestFailure("openssl \(arguments.joined(separator: " ")): \(output)") }
+        let (status, output) = try OpenSSLCommand.run(arguments)
+        guard status == 0 else { throw TestFailure("openssl \(arguments.joined(separator: " ")): \(output)") }
         return output
     }
 }
