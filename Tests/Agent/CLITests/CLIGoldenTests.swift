@@ -167,6 +167,15 @@ func expectSnapshot(_ text: String, _ name: String, sourceLocation: SourceLocati
         #expect(model.stderr.lowercased().contains("model"), "\(model.stderr)")
     }
 
+    /// DPS settings are checked at start: an endpoint without an ID scope is exit 64 naming the key.
+    @Test func dpsWithoutIDScopeIsAUsageError() throws {
+        let result = try fieldagent(["run", "--board", "boards/sim-factory-line.yaml", "--dps", "127.0.0.1:1", "--count", "1",
+                                     "--cert", "/nonexistent/device.pem", "--key", "/nonexistent/device.key", "--ca", "/nonexistent/ca.pem"])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("provisioning.id_scope"), "\(result.stderr)")
+        #expect(result.stderr.contains("--id-scope"), "\(result.stderr)")
+    }
+
     /// Every flag docs/configuration.md lists is a `run` flag and reaches its key: an empty value
     /// is refused, naming the flag and the key.
     @Test func everyFlagOfTheConfigurationDocumentReachesItsKey() throws {
