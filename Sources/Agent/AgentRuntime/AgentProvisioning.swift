@@ -240,10 +240,19 @@ public struct AgentProvisioning: Sendable {
             let folder = stateDirectory + "/identity"
             do { try POSIX.makeDirectories(folder, mode: 0o700) } catch { throw .certificate("\(error)") }
             // A name per issuance: the cached record keeps naming the old pair until the new one is complete.
-            let stem = "\(folder)/issued-\(Int(at.timeIntervalSince1970))"
+            let stem = "\(folder)/issued-\(Int(at.timeIntervalSince1970))-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
             settings.issuance = DeviceProvisioning.Issuance(keyFile: stem + ".key", certificateFile: stem + ".pem")
         }
-        let outcome = try register(settings, logger)
+        let outcome: DeviceProvisioning.Outcome
+        do { outcome = try register(settings, logger) } catch {
+            // A failed issuance leaves no key behind (retries would pile them up).
+            if let issuance = settings.issuance {
+                try? POSIX.unlink(issuance.keyFile, missingIsFine: true)
+                try? POSIX.unlink(issuance.certificateFile, missingIsFine: true)
+            }
+            throw error
+        }
+        let previous = config.core.stateDirectory.flatMap(ProvisioningRecord.load(stateDirectory:))
         let record = ProvisioningRecord(
             endpoint: endpointText, idScope: idScope, registrationID: registrationID,
             assignedHub: outcome.assignment.assignedHub, deviceID: outcome.assignment.deviceID,
@@ -255,8 +264,19 @@ public struct AgentProvisioning: Sendable {
                 logger.warning("cannot keep the DPS assignment in \(path): \(error); the next start asks DPS again",
                                metadata: ["feature": "provisioning"])
             }
+            Self.removeIssuedFiles(in: stateDirectory + "/identity", keeping: [record, previous].compactMap { $0 })
         }
         return record
+    }
+
+    /// Issued keys and chains other than those of `records` (the new one, and the one a running
+    /// link may still use until it restarts): at most two generations stay.
+    static func removeIssuedFiles(in folder: String, keeping records: [ProvisioningRecord]) {
+        let kept = Set(records.flatMap { [$0.certificateFile, $0.keyFile].compactMap { $0 } })
+        guard let names = try? POSIX.listDirectory(folder) else { return }
+        for name in names where name.hasPrefix("issued-") && !kept.contains(folder + "/" + name) {
+            try? POSIX.unlink(folder + "/" + name, missingIsFine: true)
+        }
     }
 
     /// The hub link to the assigned hub, as the assigned device, with the issued identity if any.

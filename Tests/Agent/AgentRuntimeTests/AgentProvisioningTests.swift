@@ -7,6 +7,7 @@ import Identity
 import Logging
 import Provisioning
 import Synchronization
+import SystemCalls
 import Testing
 import TestSupport
 
@@ -103,6 +104,31 @@ import TestSupport
         // Asked to (reprovision): DPS again even though the record matches.
         _ = try AgentProvisioning(config: try config(idScope: "0ne00OTHER"), register: dps.register).hubSettings(fresh: true, logger: logger)
         #expect(dps.count == 3)
+    }
+
+    @Test func issuedFilesAreKeptForTwoGenerationsAndRemovedWhenIssuanceFails() throws {
+        let device = try DPSDevice()
+        var config = try device.config()
+        config.provisioning.issueCertificate = true
+        let identity = device.folder.file("state/identity")
+        let failing = Mutex(false)
+        let provisioning = AgentProvisioning(config: config, register: { settings, _ throws(ProvisioningError) in
+            guard let issuance = settings.issuance else { throw .certificate("the test expected issuance to be asked for") }
+            try? POSIX.writeFileDurably(issuance.keyFile, Array("key".utf8), mode: 0o600)
+            if failing.withLock({ $0 }) { throw .refused(registrationID: "dev-1", httpStatus: 400, errorCode: 400004, message: "bad CSR") }
+            try? POSIX.writeFileDurably(issuance.certificateFile, Array("chain".utf8), mode: 0o644)
+            return DeviceProvisioning.Outcome(assignment: ProvisioningAssignment(registrationID: "dev-1", assignedHub: "h", deviceID: "dev-1"),
+                                              issued: issuance)
+        })
+        let logger = Logger(label: "test")
+        var records: [ProvisioningRecord] = []
+        for _ in 0..<3 { records.append(try provisioning.provision(logger: logger)) }
+        let kept = Set(records.suffix(2).flatMap { [$0.certificateFile!, $0.keyFile!] })
+        #expect(Set(try POSIX.listDirectory(identity).map { identity + "/" + $0 }) == kept)
+        #expect(provisioning.cachedRecord() == records.last)
+        failing.withLock { $0 = true }
+        #expect(throws: ProvisioningError.self) { try provisioning.provision(logger: logger) }
+        #expect(Set(try POSIX.listDirectory(identity).map { identity + "/" + $0 }) == kept, "the failed issuance's key is gone")
     }
 
     @Test func theDoctorShowsTheAssignmentOrWhatToDo() throws {
