@@ -219,19 +219,35 @@ public struct AgentProvisioning: Sendable {
         return (try settings(for: record), record)
     }
 
-    /// Registers with DPS now and keeps the record.
-    public func provision(logger: Logger) throws(ProvisioningError) -> ProvisioningRecord {
+    /// What DPS is asked with (nil: DPS is off or a required key is missing, which the
+    /// configuration's checks report).
+    public func registrationSettings() throws(ProvisioningError) -> DeviceProvisioning.Settings? {
         guard let endpoint = config.provisioning.endpoint, let idScope = config.provisioning.idScope,
-              let cert = config.link.cert, let key = config.link.key, let ca = config.link.ca else {
-            throw .connection("provisioning.endpoint needs provisioning.id_scope, hub.cert, hub.key and hub.ca")
-        }
-        let registrationID = try registrationID()
+              let cert = config.link.cert, let key = config.link.key, let ca = config.link.ca else { return nil }
         let defaultPort: UInt16 = endpoint.webSocketPath == nil ? 8883 : 443
         var settings = DeviceProvisioning.Settings(host: endpoint.host, port: endpoint.port ?? defaultPort, idScope: idScope,
-                                                   registrationID: registrationID, certificateFile: cert, keyFile: key,
+                                                   registrationID: try registrationID(), certificateFile: cert, keyFile: key,
                                                    trustAnchors: ca)
         settings.webSocketPath = endpoint.webSocketPath
         settings.proxy = config.link.proxy
+        return settings
+    }
+
+    /// What would make every registration fail (checked at start, exit 64); empty: usable.
+    public func problems() -> [String] {
+        do throws(ProvisioningError) {
+            return try registrationSettings()?.problems() ?? ["provisioning.endpoint needs provisioning.id_scope, hub.cert, hub.key and hub.ca"]
+        } catch {
+            return ["\(error)"]
+        }
+    }
+
+    /// Registers with DPS now and keeps the record.
+    public func provision(logger: Logger) throws(ProvisioningError) -> ProvisioningRecord {
+        guard var settings = try registrationSettings(), let idScope = config.provisioning.idScope else {
+            throw .connection("provisioning.endpoint needs provisioning.id_scope, hub.cert, hub.key and hub.ca")
+        }
+        let registrationID = settings.registrationID
         let at = now()
         if config.provisioning.issueCertificate {
             guard let stateDirectory = config.core.stateDirectory else {

@@ -195,6 +195,12 @@ extension FieldAgent {
         func provisionedHub(config: AgentConfig, logger: Logger, stopWake: WakeUp) throws
             -> (settings: HubClient.Settings, provisioned: ProvisionedHub)? {
             let provisioning = AgentProvisioning(config: config)
+            // Settings that cannot work are an exit now, not a retry loop.
+            let problems = provisioning.problems()
+            if !problems.isEmpty {
+                printError("fieldagent: DPS cannot work with these settings:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
+                throw Exit.usage
+            }
             var delay = Duration.seconds(2)
             while true {
                 do throws(ProvisioningError) {

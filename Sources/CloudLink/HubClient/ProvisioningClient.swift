@@ -48,6 +48,18 @@ public enum DeviceProvisioning {
             self.trustAnchors = trustAnchors
         }
 
+        /// What would make every registration fail, found before the first one (exit 64 at start):
+        /// the host, the registration id, the onboarding certificate and key, the trust anchors.
+        public func problems() -> [String] {
+            var problems = streamSettings.problems().map { $0.replacing("the hub's trust anchors", with: "the trust anchors for DPS") }
+            do throws(ProvisioningError) {
+                try DPSRegistration(idScope: idScope, registrationID: registrationID).validate()
+            } catch {
+                problems.append("\(error)")
+            }
+            return problems
+        }
+
         /// The stream settings: the hub link's, pointed at DPS as the registration id.
         var streamSettings: HubClient.Settings {
             var settings = HubClient.Settings(host: host, port: port, deviceID: registrationID, certificateFile: certificateFile,

@@ -19,7 +19,8 @@ public enum ProvisioningError: Error, Sendable, Hashable, CustomStringConvertibl
     case incompleteAssignment(String)
     /// The connection to DPS failed or ended (TLS, CONNACK, the peer closing); the client's words.
     case connection(String)
-    /// Certificate issuance: the key, the CSR or the issued chain (the identity layer's words).
+    /// The onboarding certificate, or issuance: the new key, the CSR, the issued chain (the
+    /// identity layer's words, which name the file and the fix).
     case certificate(String)
 
     /// Worth trying again later (with backoff): the service was busy or unreachable.
@@ -52,7 +53,7 @@ public enum ProvisioningError: Error, Sendable, Hashable, CustomStringConvertibl
         case .incompleteAssignment(let detail):
             "DPS reported 'assigned' without \(detail); check the enrollment's linked IoT hubs"
         case .connection(let reason): "cannot talk to DPS: \(reason)"
-        case .certificate(let reason): "certificate issuance failed: \(reason)"
+        case .certificate(let reason): "DPS device certificate: \(reason)"
         }
     }
 

@@ -174,6 +174,13 @@ func expectSnapshot(_ text: String, _ name: String, sourceLocation: SourceLocati
         #expect(result.status == 64)
         #expect(result.stderr.contains("provisioning.id_scope"), "\(result.stderr)")
         #expect(result.stderr.contains("--id-scope"), "\(result.stderr)")
+        // With the ID scope, an onboarding certificate that cannot be read is exit 64 too, before any DPS attempt.
+        let missing = try fieldagent(["run", "--board", "boards/sim-factory-line.yaml", "--dps", "127.0.0.1:1", "--id-scope", "0ne00LOCAL1",
+                                      "--count", "1", "--cert", "/nonexistent/device.pem", "--key", "/nonexistent/device.key",
+                                      "--ca", "/nonexistent/ca.pem"])
+        #expect(missing.status == 64)
+        #expect(missing.stderr.contains("DPS cannot work with these settings"), "\(missing.stderr)")
+        #expect(missing.stderr.contains("/nonexistent/device.pem"), "\(missing.stderr)")
     }
 
     /// Every flag docs/configuration.md lists is a `run` flag and reaches its key: an empty value
