@@ -7,7 +7,7 @@ import SystemCalls
 
 /// Provisioning again while the agent runs: on the direct method `reprovision` (202, or 409 while
 /// one runs), when the hub refuses the device (CONNACK not authorized or bad user name), or after
-/// ``Configuration/failureLimit`` failed connects in a row. DPS is asked on a thread of its own;
+/// ``Configuration/failureLimit`` failed connects in a row (``trigger(_:)``). DPS is asked on a thread of its own;
 /// a new assignment is kept in state_dir/provisioning.json and handed to `onReassigned` (the run
 /// command restarts the agent on it), the same assignment only logged.
 final class ProvisioningFeature: Feature {
@@ -27,6 +27,8 @@ final class ProvisioningFeature: Feature {
         var lastError: String?
         /// A new assignment is waiting for the restart.
         var reassigned = false
+        /// The failed-connect count at which DPS was last asked in this run of failures.
+        var askedAtFailure: Int?
     }
 
     let name = "provisioning"
@@ -56,13 +58,31 @@ final class ProvisioningFeature: Feature {
     }
 
     func start() throws {
-        let limit = configuration.failureLimit
         link?.client?.observeConnectFailures { [weak self] failure in
-            if failure.refusesDevice {
-                self?.reprovision(reason: "the hub refused the device (\(failure.reason))")
-            } else if failure.consecutive == limit {
-                self?.reprovision(reason: "\(limit) hub connects failed in a row (last: \(failure.reason))")
+            guard let self, let reason = trigger(failure) else { return }
+            reprovision(reason: reason)
+        }
+    }
+
+    /// Why a failed connect makes the agent ask DPS again, or nil. Within one run of failures DPS
+    /// is asked at the first refusal, then again only every ``Configuration/failureLimit``
+    /// failures: a hub that keeps refusing an assignment DPS keeps giving does not turn every
+    /// reconnect into a registration.
+    func trigger(_ failure: HubConnectFailure) -> String? {
+        let limit = configuration.failureLimit
+        return state.withLock { s -> String? in
+            if failure.consecutive == 1 { s.askedAtFailure = nil }
+            let since = failure.consecutive - (s.askedAtFailure ?? 0)
+            let reason: String
+            if failure.refusesDevice && s.askedAtFailure == nil {
+                reason = "the hub refused the device (\(failure.reason))"
+            } else if since >= limit {
+                reason = "\(since) hub connects failed in a row (last: \(failure.reason))"
+            } else {
+                return nil
             }
+            s.askedAtFailure = failure.consecutive
+            return reason
         }
     }
 

@@ -198,6 +198,28 @@ import TestSupport
         // A new assignment waits for the restart: no second run meanwhile.
         #expect(method.handle([]).status == 409)
     }
+
+    @Test func dpsIsAskedAtTheFirstRefusalThenEveryTenthFailure() throws {
+        let device = try DPSDevice()
+        let old = ProvisioningRecord(endpoint: "127.0.0.1:4443", idScope: "0ne00LOCAL1", registrationID: "dev-1",
+                                     assignedHub: "hub-1.example", deviceID: "dev-1", at: "2026-12-01 00:00:00 UTC")
+        let feature = ProvisioningFeature(configuration: .init(provisioning: AgentProvisioning(config: try device.config()), record: old),
+                                          link: nil, logger: Logger(label: "test"), onReassigned: { _ in })
+        func fail(_ n: Int, refused: Bool = false) -> String? {
+            feature.trigger(HubConnectFailure(reason: "r\(n)", consecutive: n, refusal: refused ? .notAuthorized : nil))
+        }
+        #expect(fail(1) == nil)
+        #expect(fail(2, refused: true) == "the hub refused the device (r2)")
+        #expect((3...11).map { fail($0, refused: true) }.allSatisfy { $0 == nil }, "not again at every refusal")
+        #expect(fail(12, refused: true) == "10 hub connects failed in a row (last: r12)")
+        // A new run of failures (after a connection): the first refusal asks again.
+        #expect(fail(1, refused: true) == "the hub refused the device (r1)")
+        // Without refusals: every tenth failure.
+        let plain = ProvisioningFeature(configuration: .init(provisioning: AgentProvisioning(config: try device.config()), record: old),
+                                        link: nil, logger: Logger(label: "test"), onReassigned: { _ in })
+        let asked = (1...20).compactMap { plain.trigger(HubConnectFailure(reason: "down", consecutive: $0)) }
+        #expect(asked == ["10 hub connects failed in a row (last: down)", "10 hub connects failed in a row (last: down)"])
+    }
 }
 
 /// A dev PKI device `dev-1` with a state folder, and the agent settings for DPS at 127.0.0.1:4443.
