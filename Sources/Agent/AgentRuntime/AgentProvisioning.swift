@@ -202,9 +202,7 @@ public struct AgentProvisioning: Sendable {
         guard record.endpoint == endpointText, record.idScope == idScope,
               record.registrationID.lowercased() == registrationID.lowercased() else { return nil }
         if config.provisioning.issueCertificate != (record.certificateFile != nil) { return nil }
-        for file in [record.certificateFile, record.keyFile].compactMap({ $0 }) where (try? POSIX.readFile(file)) == nil {
-            return nil
-        }
+        for file in [record.certificateFile, record.keyFile].compactMap({ $0 }) where !POSIX.exists(file) { return nil }
         return record
     }
 
