@@ -184,6 +184,7 @@ final class AdminConnectionHandler: ChannelInboundHandler {
         let record = core.devices().first { $0.deviceID == deviceID }
         var fields: [String: JSONValue] = ["deviceId": .string(deviceID), "connected": .bool(core.isConnected(deviceID))]
         if let model = core.modelID(deviceID) { fields["modelId"] = .string(model) }
+        if let thumbprint = core.certificateThumbprint(deviceID) { fields["connectedThumbprint"] = .string(thumbprint) }
         switch record?.authentication {
         case let .thumbprint(primary, secondary)?:
             fields["authentication"] = .string("selfSigned")

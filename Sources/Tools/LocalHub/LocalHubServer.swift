@@ -294,6 +294,8 @@ public final class LocalHubServer: Sendable {
     public func isConnected(_ deviceID: String) -> Bool { core.isConnected(deviceID) }
     /// The IoT Plug and Play model id the device announced at its last connect (nil: none).
     public func modelID(_ deviceID: String) -> String? { core.modelID(deviceID) }
+    /// The SHA-256 thumbprint of the certificate the device last connected with (nil: not this run).
+    public func certificateThumbprint(_ deviceID: String) -> String? { core.certificateThumbprint(deviceID) }
 
     // MARK: Twin, methods, C2D, telemetry
 

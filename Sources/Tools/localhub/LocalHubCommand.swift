@@ -153,7 +153,9 @@ struct LocalHubCommand: AsyncParsableCommand {
             func run() async throws {
                 let result = try admin(state.client, AdminRequest(op: "device.list"))
                 guard case .array(let devices) = result else { return }
-                writeLine("DEVICE                AUTHENTICATION        CONNECTED  THUMBPRINT")
+                // THUMBPRINT is the registered one (self-signed devices); LAST CERTIFICATE the SHA-256
+                // thumbprint the device last connected with (this run), which changes when it rotates.
+                writeLine("DEVICE                AUTHENTICATION        CONNECTED  THUMBPRINT  LAST CERTIFICATE")
                 for device in devices {
                     let id = device.field("deviceId") ?? "?"
                     let auth = device.field("authentication") ?? "?"
@@ -161,7 +163,8 @@ struct LocalHubCommand: AsyncParsableCommand {
                     let print = device.field("primaryThumbprint") ?? "-"
                     writeLine(id.padding(toLength: 22, withPad: " ", startingAt: 0)
                         + auth.padding(toLength: 22, withPad: " ", startingAt: 0)
-                        + connected.padding(toLength: 11, withPad: " ", startingAt: 0) + print)
+                        + connected.padding(toLength: 11, withPad: " ", startingAt: 0) + print
+                        + "  " + (device.field("connectedThumbprint") ?? "-"))
                 }
             }
         }

@@ -49,7 +49,7 @@ struct LocalHubCLITests {
 
         let list = try localhub(["device", "list", "--state-dir", state])
         let row = list.stdout.split(separator: "\n").first { $0.hasPrefix("dev-1 ") }.map { $0.split(separator: " ") }
-        #expect(row == ["dev-1", "selfSigned", "no", Substring(thumbprint.uppercased())])
+        #expect(row == ["dev-1", "selfSigned", "no", Substring(thumbprint.uppercased()), "-"], "never connected: no last certificate")
 
         let set = try localhub(["twin", "set", "dev-1", "sendFrequency=5s", "--state-dir", state])
         #expect(set.stdout == "desired properties of dev-1 now at $version 2\n")
