@@ -85,11 +85,16 @@ final class TestDevice: @unchecked Sendable {
     var decoder = MQTTDecoder()
     var nextPacketID: UInt16 = 0
 
-    init(port: UInt16, fixture: HubFixture, certificateOf device: String) throws {
+    convenience init(port: UInt16, fixture: HubFixture, certificateOf device: String) throws {
         let files = fixture.pki.files.devices[device]
-        let identity = try X509Identity.load(certificateFile: files?.certificate ?? "", keyFile: files?.key ?? "")
+        try self.init(port: port, certificateFile: files?.certificate ?? "", keyFile: files?.key ?? "", trust: fixture.pki.files.caChain)
+    }
+
+    /// A device with these files, trusting the server through `trust` (a CA PEM file).
+    init(port: UInt16, certificateFile: String, keyFile: String, trust: String) throws {
+        let identity = try X509Identity.load(certificateFile: certificateFile, keyFile: keyFile)
         tls = try TLSConnection.connect(host: "127.0.0.1", port: port,
-                                        configuration: .client(trustAnchors: .file(fixture.pki.files.caChain), identity: identity))
+                                        configuration: .client(trustAnchors: .file(trust), identity: identity))
     }
 
     deinit { tls.close() }
