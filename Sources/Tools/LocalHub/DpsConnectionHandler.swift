@@ -11,7 +11,7 @@ import NIOCore
 /// Drives one ``DpsSession`` on its channel's event loop: decoded packets and timer ticks in,
 /// the session's actions performed (packets written, registrations through ``DpsService``,
 /// closes). The TLS-handshake deadline and the hub's connection count apply as on the hub port.
-final class DpsConnectionHandler: ChannelInboundHandler {
+final class DpsConnectionHandler: ChannelInboundHandler, CountedConnection {
     typealias InboundIn = MQTTPacket
     typealias OutboundOut = MQTTPacket
 
@@ -25,6 +25,9 @@ final class DpsConnectionHandler: ChannelInboundHandler {
     let origin = NIODeadline.now()
     var closing = false
     var counted = true
+    /// DPS connections never count as authenticated at the hub (they are short and do not attach a device).
+    let authenticated = false
+    var handshakeCompleted: Bool { session != nil }
 
     init(service: DpsService) {
         self.service = service
@@ -32,34 +35,12 @@ final class DpsConnectionHandler: ChannelInboundHandler {
 
     var core: HubCore { service.core }
     var logger: Logger { core.logger }
-    var now: Duration { .nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds - origin.uptimeNanoseconds)) }
+    func handlerAdded(context: ChannelHandlerContext) { added(context: context, service: "LocalHub DPS") }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-        peer = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let timeout = core.limits.tlsHandshakeTimeout
-        handshakeDeadline = context.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
-            let handler = bound.value
-            guard handler.session == nil, !handler.closing, let context = handler.context else { return }
-            handler.closing = true
-            handler.logger.info("LocalHub DPS closed the connection from \(handler.peer): no TLS handshake within \(timeout)")
-            context.close(promise: nil)
-        }
-    }
+    func handlerRemoved(context: ChannelHandlerContext) { removed() }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
-        handshakeDeadline?.cancel()
-        releaseConnection()
-        self.context = nil
-    }
+    func tick() { handle(.tick) }
 
-    func releaseConnection() {
-        guard counted else { return }
-        counted = false
-        core.connectionClosed(authenticated: false)
-    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard let handshake = event as? TLSHandshakeCompleted else {
@@ -118,9 +99,7 @@ final class DpsConnectionHandler: ChannelInboundHandler {
             case .note(let text):
                 logger.notice("\(text)", metadata: ["peer": "\(peer)"])
             case .scheduleTick(let at):
-                timer?.cancel()
-                let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-                timer = context.eventLoop.scheduleTask(deadline: origin + .nanoseconds(at.nanoseconds)) { bound.value.handle(.tick) }
+                schedule(at: at, context: context)
             case .close(let reason):
                 closing = true
                 logger.info("LocalHub DPS closed the connection from \(peer): \(reason)", metadata: ["peer": "\(peer)"])

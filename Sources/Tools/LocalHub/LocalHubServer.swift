@@ -189,42 +189,24 @@ public final class LocalHubServer: Sendable {
         if let descriptors = POSIX.raiseDescriptorLimit(), descriptors < UInt64(configuration.limits.maximumConnections) + 64 {
             configuration.logger.warning("LocalHub may open \(descriptors) descriptors, fewer than its \(configuration.limits.maximumConnections) connections; raise the hard limit (ulimit -Hn) or lower the cap")
         }
-        let device: any Channel
-        do {
-            device = try await bootstrap(core: core, tls: tls, webSocket: false)
-                .bind(host: "127.0.0.1", port: configuration.port).get()
-        } catch {
-            throw .listen(what: "127.0.0.1:\(configuration.port)", reason: "\(error); another hub or broker may "
-                + "hold the port: pass --port 0 for a free one")
-        }
+        let device = try await listen(bootstrap(core: core, tls: tls, webSocket: false), port: configuration.port, what: "",
+                                      hint: "another hub or broker may hold the port: pass --port 0 for a free one")
         let port = UInt16(device.localAddress?.port ?? 0)
         running.withLock {
             $0.device = device
             $0.port = port
         }
         if let webSocketPort = configuration.webSocketPort {
-            let channel: any Channel
-            do {
-                channel = try await bootstrap(core: core, tls: tls, webSocket: true)
-                    .bind(host: "127.0.0.1", port: webSocketPort).get()
-            } catch {
-                throw .listen(what: "127.0.0.1:\(webSocketPort) (WebSockets)", reason: "\(error); another server may "
-                    + "hold the port: pass --ws-port 0 for a free one")
-            }
+            let channel = try await listen(bootstrap(core: core, tls: tls, webSocket: true), port: webSocketPort,
+                                           what: " (WebSockets)", hint: "another server may hold the port: pass --ws-port 0 for a free one")
             running.withLock {
                 $0.webSocket = channel
                 $0.webSocketPort = UInt16(channel.localAddress?.port ?? 0)
             }
         }
         if let dps, let settings = configuration.dps {
-            let channel: any Channel
-            do {
-                channel = try await bootstrap(core: core, tls: tls, webSocket: false, dps: dps)
-                    .bind(host: "127.0.0.1", port: settings.port).get()
-            } catch {
-                throw .listen(what: "127.0.0.1:\(settings.port) (DPS)", reason: "\(error); another server may "
-                    + "hold the port: pass --dps-port 0 for a free one")
-            }
+            let channel = try await listen(bootstrap(core: core, tls: tls, webSocket: false, dps: dps), port: settings.port,
+                                           what: " (DPS)", hint: "another server may hold the port: pass --dps-port 0 for a free one")
             let bound = UInt16(channel.localAddress?.port ?? 0)
             running.withLock {
                 $0.dps = channel
@@ -240,6 +222,13 @@ public final class LocalHubServer: Sendable {
             + "\(core.devices().count) device(s) registered)"
         configuration.logger.notice("\(text)")
         return port
+    }
+
+    /// Binds `bootstrap` on 127.0.0.1:`port`; a failure names the listener (`what`) and `hint`.
+    func listen(_ bootstrap: ServerBootstrap, port: Int, what: String, hint: String) async throws(HubError) -> any Channel {
+        do { return try await bootstrap.bind(host: "127.0.0.1", port: port).get() } catch {
+            throw .listen(what: "127.0.0.1:\(port)\(what)", reason: "\(error); \(hint)")
+        }
     }
 
     /// The device listener's bootstrap: every connection admitted against the caps, TLS, then
@@ -267,20 +256,10 @@ public final class LocalHubServer: Sendable {
                         }
                         return
                     }
-                    if let dps {
-                        let handler = DpsConnectionHandler(service: dps)
-                        do {
-                            let session = try tls.makeSession(peer: peer)
-                            try channel.pipeline.syncOperations.addHandler(NIOTLSMemoryHandler(session: session))
-                            try channel.pipeline.syncOperations.addHandler(MQTTFrameHandler())
-                            try channel.pipeline.syncOperations.addHandler(handler)
-                        } catch {
-                            handler.releaseConnection()
-                            throw error
-                        }
-                        return
+                    // The DPS port runs the same TLS and MQTT framing under its own session.
+                    let handler: any CountedConnection & ChannelHandler = if let dps { DpsConnectionHandler(service: dps) } else {
+                        HubConnectionHandler(core: core)
                     }
-                    let handler = HubConnectionHandler(core: core)
                     do {
                         let session = try tls.makeSession(peer: peer)
                         try channel.pipeline.syncOperations.addHandler(NIOTLSMemoryHandler(session: session))

@@ -216,15 +216,8 @@ struct OpenSSLCSR {
     }
 }
 
+/// `openssl ARGUMENTS`: the exit status and stdout + stderr.
 func runOpenSSL(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["openssl"] + arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    let outcome = try run("/usr/bin/openssl", arguments)
+    return (outcome.status, outcome.stdout + outcome.stderr)
 }

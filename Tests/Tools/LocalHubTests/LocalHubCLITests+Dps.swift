@@ -6,33 +6,15 @@ import Testing
 
 /// `localhub serve --dps-port` and `localhub dps …` as an engineer uses them: the startup line,
 /// enrollments through the admin socket, a device provisioning over TLS, its registration listed.
-@Suite(.serialized)
-struct DpsCLITests {
-    func localhub(_ arguments: [String]) throws -> Outcome {
-        try run(builtExecutable("localhub"), arguments)
-    }
-
+extension LocalHubCLITests {
     @Test func serveWithDpsThenEnrollListProvisionAndShowTheRegistration() throws {
         let folder = try TemporaryDirectory(prefix: "localhub-dps-cli")
         let state = folder.file("state")
         let pki = try DevPKI.generate(outputDirectory: folder.file("pki"), devices: ["dev-1", "dev-2"], now: Date())
-        let serve = Process()
-        serve.executableURL = URL(fileURLWithPath: try builtExecutable("localhub"))
-        serve.arguments = ["serve", "--state-dir", state, "--port", "0", "--dps-port", "0", "--id-scope", "0ne00CLI",
-                           "--cert", pki.files.serverCertificate, "--key", pki.files.serverKey, "--log-level", "warning"]
-        let out = Pipe()
-        serve.standardOutput = out
-        serve.standardError = FileHandle.nullDevice
-        try serve.run()
+        let (serve, lines) = try self.serve(["--state-dir", state, "--port", "0", "--dps-port", "0", "--id-scope", "0ne00CLI",
+                                             "--cert", pki.files.serverCertificate, "--key", pki.files.serverKey,
+                                             "--log-level", "warning"])
         defer { if serve.isRunning { serve.terminate() } }
-
-        var banner = Data()
-        while !String(decoding: banner, as: UTF8.self).contains("LocalHub listening") {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            banner += chunk
-        }
-        let lines = String(decoding: banner, as: UTF8.self).split(separator: "\n").map(String.init)
         let dpsLine = try #require(lines.first { $0.hasPrefix("LocalHub DPS listening on 127.0.0.1:") }, "serve said: \(lines)")
         #expect(dpsLine.hasSuffix(" (id scope 0ne00CLI, assigns to localhost)"))
         let port = try #require(UInt16(dpsLine.dropFirst("LocalHub DPS listening on 127.0.0.1:".count).prefix { $0.isNumber }))
