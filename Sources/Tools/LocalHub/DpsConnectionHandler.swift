@@ -102,7 +102,12 @@ final class DpsConnectionHandler: ChannelInboundHandler, CountedConnection {
                 schedule(at: at, context: context)
             case .close(let reason):
                 closing = true
-                logger.info("LocalHub DPS closed the connection from \(peer): \(reason)", metadata: ["peer": "\(peer)"])
+                switch reason {
+                case .deviceDisconnected:
+                    logger.info("\(session?.registrationID ?? peer) disconnected from DPS (\(peer))")
+                case .refused(let text):
+                    logger.warning("LocalHub DPS closed the connection from \(peer): \(text)", metadata: ["peer": "\(peer)"])
+                }
                 if wrote { context.flush() }
                 wrote = false
                 context.close(promise: nil)

@@ -59,7 +59,8 @@ public struct DpsSession: Sendable {
         /// Something worth a log line (a refusal, an answer).
         case note(String)
         case scheduleTick(at: Duration)
-        case close(String)
+        /// Close the connection: the device disconnected, or a refusal with its reason (as the hub's).
+        case close(HubSession.CloseReason)
     }
 
     enum State: Sendable {
@@ -160,7 +161,7 @@ public struct DpsSession: Sendable {
                 return []
             case .disconnect:
                 state = .closed
-                return [.close("\(username.registrationID) disconnected")]
+                return [.close(.deviceDisconnected)]
             case .connect:
                 return close("\(username.registrationID) sent a second CONNECT on one connection (MQTT 3.1.1 §3.1.0-2)")
             case .pubRec, .pubRel, .pubComp, .connAck, .subAck, .unsubAck, .pingResp:
@@ -173,7 +174,7 @@ public struct DpsSession: Sendable {
         func refuse(_ reason: String) -> [Action] {
             state = .closed
             return [.send(.connAck(.init(sessionPresent: false, returnCode: .badUsernameOrPassword))),
-                    .close("CONNECT from '\(connect.clientID)' refused with CONNACK 0x04: \(reason)")]
+                    .close(.refused("CONNECT from '\(connect.clientID)' refused with CONNACK 0x04: \(reason)"))]
         }
         guard let text = connect.username else {
             return refuse("no user name; DPS expects '\(configuration.idScope)/registrations/\(connect.clientID)/"
@@ -294,6 +295,6 @@ public struct DpsSession: Sendable {
 
     mutating func close(_ reason: String) -> [Action] {
         state = .closed
-        return [.close(reason)]
+        return [.close(.refused(reason))]
     }
 }

@@ -130,4 +130,29 @@ struct DpsSessionTests {
         for _ in 0..<20 { topics += Self.published(session.handle(.packet(poll), now: .seconds(1), date: Self.date)).map(\.topic) }
         #expect(topics.last == "$dps/registrations/res/429/?$rid=5&retry-after=3")
     }
+
+    @Test func aForeignTopicQoS2NoConnectAndSilenceCloseTheConnection() {
+        var foreign = connected()
+        let topic = foreign.handle(.packet(.publish(.init(topic: "devices/dev-1/messages/events/", payload: [], qos: .atMostOnce))),
+                                   now: .seconds(1), date: Self.date)
+        guard case .close(.refused(let reason))? = topic.last else { Issue.record("\(topic)"); return }
+        #expect(reason.contains("not a DPS request topic"))
+        var qos2 = connected()
+        let two = qos2.handle(.packet(.publish(.init(topic: "$dps/registrations/PUT/iotdps-register/?$rid=1", payload: [],
+                                                     qos: .exactlyOnce, packetID: 1))), now: .seconds(1), date: Self.date)
+        #expect(two.count == 1 && qos2.isClosed)
+
+        var silent = DpsSession(configuration: .init(idScope: Self.scope, retryAfterSeconds: 1), leafCommonName: "dev-1", now: .zero)
+        #expect(silent.start() == [.scheduleTick(at: .seconds(10))])
+        guard case .close(.refused(let why))? = silent.handle(.tick, now: .seconds(10), date: Self.date).first else {
+            Issue.record("no close"); return
+        }
+        #expect(why.contains("no CONNECT within"))
+
+        var idle = connected()  // keep-alive 60 s: closed after 90 s without a packet
+        #expect(idle.handle(.tick, now: .seconds(89), date: Self.date) == [.scheduleTick(at: .seconds(90))])
+        #expect(idle.handle(.tick, now: .seconds(90), date: Self.date).count == 1 && idle.isClosed)
+        var polite = connected()
+        #expect(polite.handle(.packet(.disconnect), now: .seconds(1), date: Self.date) == [.close(.deviceDisconnected)])
+    }
 }
