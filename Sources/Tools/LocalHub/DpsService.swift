@@ -158,7 +158,11 @@ final class DpsService: Sendable {
                 issuedChain = [Data(certificate.derBytes).base64EncodedString(), Data(authority.derBytes).base64EncodedString()]
             }
             issuedThumbprint = issued.sha256Thumbprint
-            authentication = .thumbprint(primary: issued.sha256Thumbprint, secondary: nil)
+            // IoT Hub trusts every certificate the issuing CA signed until it expires, so a renewal
+            // (a second registration with a new CSR) leaves the previous one working: it stays
+            // as the secondary thumbprint until the next renewal replaces it.
+            let previous = registrations().first { $0.registrationId.lowercased() == registrationID.lowercased() }?.issuedThumbprint
+            authentication = .thumbprint(primary: issued.sha256Thumbprint, secondary: previous)
         } else {
             switch match {
             case .individual:

@@ -142,6 +142,23 @@ struct DpsServiceTests {
         #expect(fixture.server.dpsRegistrations().first?.issuedThumbprint == issued[0].sha256Thumbprint)
     }
 
+    @Test("a renewal (a second registration with a new CSR) leaves the previous issued certificate working, not the one before")
+    func renewalKeepsThePreviousIssuedCertificateUntilTheNext() async throws {
+        let issuer = try Self.issuingCA()
+        let fixture = try await HubFixture.make(devices: ["dev-1"], dps: Self.dps(issuing: (issuer.certificate, issuer.key)))
+        defer { Task { await fixture.cleanUp() } }
+        try fixture.server.dpsAddGroup(name: "fleet", caPEM: try pem(fixture.pki.files.rootCertificate))
+        func issue() throws -> [X509Certificate] {
+            let csr = try OpenSSLCSR(commonName: "dev-1", curve: "secp384r1", folder: issuer.folder)
+            return try #require(try register(fixture, "dev-1", csr: csr.der).get().issuedCertificateChain).map { text in
+                try OpenSSLCSR.certificate(der: Array(try #require(Data(base64Encoded: text))), folder: issuer.folder)
+            }
+        }
+        let first = try issue(), second = try issue(), third = try issue()
+        #expect(hubAccepts(fixture, "dev-1", chain: second) && hubAccepts(fixture, "dev-1", chain: third))
+        #expect(!hubAccepts(fixture, "dev-1", chain: first), "two renewals later, the first certificate is gone")
+    }
+
     @Test func badCSRsAre400WithTheReason() async throws {
         let issuer = try Self.issuingCA()
         let fixture = try await HubFixture.make(devices: ["dev-1"], dps: Self.dps(issuing: (issuer.certificate, issuer.key)))
