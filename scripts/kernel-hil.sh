@@ -167,19 +167,7 @@ cp "$ADAPTER_SRC/i2c-hil-adapter.ko" "$RAMFS/modules/"
 # deb); libgpiod.so.3 goes next to the host's libgpiod.so.2 (different sonames, no clash).
 LD_LIBRARY_PATH=$TREE/usr/lib/x86_64-linux-gnu:$GPIOD2/lib initramfs_add_libraries "$RAMFS" "$HIL" "$HIL2" "$TREE/usr/sbin/i2cset"
 
-cat > "$RAMFS/init" <<INIT
-#!/bin/sh
-/bin/busybox --install -s /bin
-export PATH=/bin:/usr/sbin
-mount -t proc none /proc
-mount -t sysfs none /sys
-mount -t devtmpfs none /dev
-exec >/dev/console 2>&1 </dev/console
-finish() {  # isa-debug-exit: qemu exits with (value << 1) | 1: 16 -> 33 pass, 17 -> 35 fail
-    echo "HIL-RESULT \$1"
-    if [ "\$1" = pass ]; then printf '\\020'; else printf '\\021'; fi | dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null
-    poweroff -f
-}
+{ initramfs_init_preamble HIL; cat <<INIT
 step() { "\$@" || { echo "FAIL setup: \$*"; finish fail; }; }
 step insmod /modules/configfs.ko
 step mount -t configfs none /sys/kernel/config
@@ -226,6 +214,7 @@ for pull in \$HIL_GPIO_SIM/sim_gpio*/pull; do echo pull-down > \$pull; done
 [ \$rc = 0 ] && finish pass
 finish fail
 INIT
+} > "$RAMFS/init"
 chmod +x "$RAMFS/init"
 INITRD=$KDIR/initrd.cpio.gz
 initramfs_pack "$RAMFS" "$INITRD"

@@ -91,19 +91,7 @@ cp "$ROOT/Tests/Agent/ChaosTests/Fixtures/sim-chaos.yaml" "$RAMFS/etc/fieldagent
 cp "$RUN/pki/$DEVICE.pem" "$RAMFS/etc/fieldagent/device.pem"
 install -m 0600 "$RUN/pki/$DEVICE.key" "$RAMFS/etc/fieldagent/device.key"
 cp "$RUN/pki/ca-chain.pem" "$RAMFS/etc/fieldagent/ca.pem"
-cat > "$RAMFS/init" <<'INIT'
-#!/bin/sh
-/bin/busybox --install -s /bin
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin
-mount -t proc none /proc
-mount -t sysfs none /sys
-mount -t devtmpfs none /dev
-exec >/dev/console 2>&1 </dev/console
-finish() {  # isa-debug-exit: qemu exits with (value << 1) | 1: 16 -> 33 pass, 17 -> 35 fail
-    echo "POWERCUT-RESULT $1"
-    if [ "$1" = pass ]; then printf '\020'; else printf '\021'; fi | dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null
-    poweroff -f
-}
+{ initramfs_init_preamble POWERCUT; cat <<'INIT'
 for m in $(cat /modules/order); do insmod "/modules/$m" || { echo "FAIL setup: insmod $m"; finish fail; }; done
 arg() { sed -n "s/.*powercut\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 mkdir -p /state
@@ -129,6 +117,7 @@ if [ "$(arg final)" = 1 ]; then
 fi
 exec /bin/fieldagent "$@"
 INIT
+} > "$RAMFS/init"
 chmod +x "$RAMFS/init"
 INITRD=$RUN/initrd.cpio.gz
 initramfs_pack "$RAMFS" "$INITRD"

@@ -155,8 +155,12 @@ public final class Subscriber: @unchecked Sendable {
         usleep(300_000)  // subscribed before the test publishes
     }
 
+    /// Complete lines only: mosquitto_sub writes a long line (a 70 KB body is 140,000 hex digits)
+    /// in several writes, and a line still being written must not count as received.
     public var lines: [String] {
-        ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        let data = (try? Data(contentsOf: URL(fileURLWithPath: output))) ?? Data()
+        guard let end = data.lastIndex(of: UInt8(ascii: "\n")) else { return [] }
+        return String(decoding: data[..<end], as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
     /// Every line so far, once one satisfies `done` (or after `timeout` seconds).
@@ -166,9 +170,30 @@ public final class Subscriber: @unchecked Sendable {
         return lines
     }
 
+    /// Every line so far, once there are `count` (or after `timeout` seconds). Counts newlines in
+    /// the bytes appended since the last look, so waiting for 259,200 lines does not re-read and
+    /// re-split the whole file fifty times a second while mosquitto_sub is still writing it.
     public func waitFor(count: Int, timeout: Double = 10) -> [String] {
         let end = Date().addingTimeInterval(timeout)
-        while Date() < end, lines.count < count { usleep(20_000) }
+        var complete = 0
+        guard let file = FileHandle(forReadingAtPath: output) else { return lines }
+        defer { try? file.close() }
+        while complete < count {
+            while let chunk = try? file.read(upToCount: 1 << 20), !chunk.isEmpty {
+                complete += chunk.withUnsafeBytes { raw in
+                    guard var next = raw.baseAddress else { return 0 }
+                    let end = next + raw.count
+                    var n = 0
+                    while next < end, let newline = memchr(next, 0x0A, end - next) {
+                        n += 1
+                        next = UnsafeRawPointer(newline) + 1
+                    }
+                    return n
+                }
+            }
+            if complete >= count || Date() >= end { break }
+            usleep(20_000)
+        }
         return lines
     }
 

@@ -210,6 +210,16 @@ public enum DevPKI {
     public static func issue(commonName: String, profile: CertificateProfile, key: PrivateKey,
                              issuer: CertificateAuthority?, notBefore: Date,
                              notAfter: Date) throws(IdentityError) -> X509Certificate {
+        try issue(commonName: commonName, organization: "FieldAgent Dev", profile: profile, publicKey: key.pointer,
+                  signer: issuer?.key ?? key, issuer: issuer, notBefore: notBefore, notAfter: notAfter)
+    }
+
+    /// ``issue(commonName:profile:key:issuer:notBefore:notAfter:)`` for any public key (an
+    /// `EVP_PKEY *` that may hold no private half, as a signing request's), signed by `signer`;
+    /// the subject gets `O=organization` when it is given.
+    static func issue(commonName: String, organization: String?, profile: CertificateProfile, publicKey: OpaquePointer,
+                      signer: PrivateKey, issuer: CertificateAuthority?, notBefore: Date,
+                      notAfter: Date) throws(IdentityError) -> X509Certificate {
         OpenSSLError.clear()
         guard let raw = X509_new() else { throw .openSSL(operation: "X509_new", errors: OpenSSLError.drain()) }
         let certificate = X509Certificate(taking: raw)
@@ -220,7 +230,7 @@ public enum DevPKI {
         try step("serial number", setRandomSerial(raw))
         let name = X509_NAME_new()
         defer { X509_NAME_free(name) }
-        for (field, value) in [("CN", commonName), ("O", "FieldAgent Dev")] {
+        for (field, value) in [("CN", commonName)] + (organization.map { [("O", $0)] } ?? []) {
             let bytes = Array(value.utf8)
             try step("X509_NAME_add_entry_by_txt(\(field))",
                      X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8, bytes, Int32(bytes.count), -1, 0) == 1)
@@ -230,14 +240,13 @@ public enum DevPKI {
         try step("X509_set_issuer_name", X509_set_issuer_name(raw, issuerName) == 1)
         try step("notBefore", ASN1_TIME_set(X509_getm_notBefore(raw), time_t(notBefore.timeIntervalSince1970)) != nil)
         try step("notAfter", ASN1_TIME_set(X509_getm_notAfter(raw), time_t(notAfter.timeIntervalSince1970)) != nil)
-        try step("X509_set_pubkey", X509_set_pubkey(raw, key.pointer) == 1)
+        try step("X509_set_pubkey", X509_set_pubkey(raw, publicKey) == 1)
         let issuerCertificate = issuer?.certificate.pointer ?? raw
         for (nid, value) in profile.extensions {
             let sn = OBJ_nid2sn(nid).map { String(cString: $0) } ?? "\(nid)"
             let added = COpenSSLShims_X509_add_extension(raw, issuerCertificate, nid, value) == 1
             try step("extension \(sn)=\(value)", added)
         }
-        let signer = issuer?.key ?? key
         try step("X509_sign", X509_sign(raw, signer.pointer, EVP_sha256()) > 0)
         return certificate
     }

@@ -96,9 +96,32 @@ public enum ChainVerifier {
     public static func verify(chain: [X509Certificate], trust: TrustAnchors,
                               purpose: CertificatePurpose = .clientAuthentication,
                               now: Date) throws(IdentityError) -> [String] {
-        guard let leaf = chain.first else { throw .noCertificate(path: "(empty chain)", errors: []) }
+        guard !chain.isEmpty else { throw .noCertificate(path: "(empty chain)", errors: []) }
         let store = try trust.makeStore()
         defer { X509_STORE_free(store) }
+        return try verify(chain: chain, store: store, partialChain: false, purpose: purpose, now: now)
+    }
+
+    /// Verifies `chain` against `anchors` held in memory (a DPS enrollment group's CA, say). With
+    /// `partialChain` an anchor need not be self-signed: an intermediate ends the path
+    /// (`X509_V_FLAG_PARTIAL_CHAIN`), as DPS accepts an intermediate CA for an enrollment group.
+    @discardableResult
+    public static func verify(chain: [X509Certificate], anchors: [X509Certificate], partialChain: Bool,
+                              purpose: CertificatePurpose = .clientAuthentication,
+                              now: Date) throws(IdentityError) -> [String] {
+        guard !chain.isEmpty else { throw .noCertificate(path: "(empty chain)", errors: []) }
+        OpenSSLError.clear()
+        guard let store = X509_STORE_new() else { throw .openSSL(operation: "X509_STORE_new", errors: OpenSSLError.drain()) }
+        defer { X509_STORE_free(store) }
+        for anchor in anchors where X509_STORE_add_cert(store, anchor.pointer) != 1 {
+            throw .openSSL(operation: "X509_STORE_add_cert \(anchor.subject)", errors: OpenSSLError.drain())
+        }
+        return try verify(chain: chain, store: store, partialChain: partialChain, purpose: purpose, now: now)
+    }
+
+    static func verify(chain: [X509Certificate], store: OpaquePointer, partialChain: Bool,
+                       purpose: CertificatePurpose, now: Date) throws(IdentityError) -> [String] {
+        let leaf = chain[0]
         OpenSSLError.clear()
         guard let context = X509_STORE_CTX_new() else {
             throw .openSSL(operation: "X509_STORE_CTX_new", errors: OpenSSLError.drain())
@@ -116,6 +139,7 @@ public enum ChainVerifier {
             throw .openSSL(operation: "X509_STORE_CTX_init", errors: OpenSSLError.drain())
         }
         X509_STORE_CTX_set_time(context, 0, time_t(now.timeIntervalSince1970.rounded(.down)))
+        if partialChain { X509_STORE_CTX_set_flags(context, UInt(X509_V_FLAG_PARTIAL_CHAIN)) }
         guard X509_STORE_CTX_set_purpose(context, purpose.openSSLPurpose) == 1 else {
             throw .openSSL(operation: "X509_STORE_CTX_set_purpose", errors: OpenSSLError.drain())
         }

@@ -26,6 +26,11 @@ import JSON
 /// | `liveness` | | `[{"deviceId","connected","silentMilliseconds","periodMilliseconds"}]` (null: not connected / not reported) |
 /// | `stats` | | `{"telemetry":n,"connected":n,"devices":n,"c2d":{counts as in c2d}}` (since start) |
 /// | `tail` | `deviceId` (optional) | streamed records |
+/// | `dps.add-group` | `name`, `caPEM`, `enabled` (default true) | the enrollment |
+/// | `dps.add-device` | `name` (registration id), `certificatePEM`, `deviceId` (optional), `enabled` | the enrollment |
+/// | `dps.list` | | `[{"kind","name","subject","deviceId","enabled"}]` |
+/// | `dps.remove`, `dps.enable`, `dps.disable` | `name` | the enrollment (remove: `null`) |
+/// | `dps.registrations` | | `[{"registrationId","deviceId","assignedHub","issuedThumbprint","at"}]` |
 public struct AdminRequest: Sendable, Codable, Hashable {
     public var op: String
     public var deviceId: String?
@@ -37,6 +42,10 @@ public struct AdminRequest: Sendable, Codable, Hashable {
     public var payload: JSONValue?
     public var timeoutSeconds: Double?
     public var properties: [String: String]?
+    /// DPS: an enrollment's name (a group's name or a registration id).
+    public var name: String?
+    public var certificatePEM: String?
+    public var enabled: Bool?
 
     public init(op: String, deviceId: String? = nil) {
         self.op = op

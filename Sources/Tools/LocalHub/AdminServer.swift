@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Identity
 import IoTHub
 import JSON
 import NIOCore
@@ -12,7 +13,7 @@ import SystemCalls
 /// The admin side of LocalHub: a Unix socket in the state folder (mode 0600, so only the
 /// hub's user can drive it), speaking ``AdminRequest`` lines. Never on the device port.
 enum AdminServer {
-    static func start(group: any EventLoopGroup, path: String, core: HubCore) async throws(HubError) -> any Channel {
+    static func start(group: any EventLoopGroup, path: String, core: HubCore, dps: DpsService? = nil) async throws(HubError) -> any Channel {
         // A socket file that answers belongs to a running hub: refuse rather than steal it.
         if POSIX.exists(path) {
             if let probe = try? POSIX.connectUnix(path) {
@@ -26,7 +27,7 @@ enum AdminServer {
             channel = try await ServerBootstrap(group: group)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(AdminConnectionHandler(core: core))
+                        try channel.pipeline.syncOperations.addHandler(AdminConnectionHandler(core: core, dps: dps))
                     }
                 }
                 .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
@@ -44,11 +45,13 @@ final class AdminConnectionHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     let core: HubCore
+    let dps: DpsService?
     var pending: [UInt8] = []
     var tailSubscription: UInt64?
 
-    init(core: HubCore) {
+    init(core: HubCore, dps: DpsService? = nil) {
         self.core = core
+        self.dps = dps
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -154,13 +157,63 @@ final class AdminConnectionHandler: ChannelInboundHandler {
                 tailSubscription = core.telemetry.subscribe(deviceID: request.deviceId) { record in
                     Self.send(AdminResponse(telemetry: record), on: channel)
                 }
+            case let op where op.hasPrefix("dps."):
+                guard let dps else {
+                    throw HubError.state("this LocalHub has no DPS endpoint; start it with: localhub serve --dps-port 0")
+                }
+                Self.send(.success(try Self.answerDps(request, dps: dps, required: required)), on: channel)
             default:
                 throw HubError.invalidArgument("unknown op '\(request.op)'; expected device.add, device.list, twin.show, "
-                    + "twin.set, method, c2d, c2d.status, liveness, stats or tail")
+                    + "twin.set, method, c2d, c2d.status, liveness, stats, tail or dps.*")
             }
         } catch {
             Self.send(.failure("\(error)"), on: channel)
         }
+    }
+
+    static func answerDps(_ request: AdminRequest, dps: DpsService,
+                          required: (String?, String) throws(HubError) -> String) throws(HubError) -> JSONValue {
+        switch request.op {
+        case "dps.add-group":
+            let enrollment = DpsEnrollment(kind: .group, name: try required(request.name, "name"),
+                                           certificatePEM: try required(request.caPEM, "caPEM"), enabled: request.enabled ?? true)
+            try dps.add(enrollment)
+            return describe(enrollment)
+        case "dps.add-device":
+            let enrollment = DpsEnrollment(kind: .individual, name: try required(request.name, "name"),
+                                           certificatePEM: try required(request.certificatePEM, "certificatePEM"),
+                                           deviceID: request.deviceId, enabled: request.enabled ?? true)
+            try dps.add(enrollment)
+            return describe(enrollment)
+        case "dps.list":
+            return .array(dps.enrollments().map(describe))
+        case "dps.remove":
+            try dps.remove(try required(request.name, "name"))
+            return .null
+        case "dps.enable", "dps.disable":
+            let name = try required(request.name, "name")
+            try dps.setEnabled(name, request.op == "dps.enable")
+            return dps.enrollments().first { $0.name.lowercased() == name.lowercased() }.map(describe) ?? .null
+        case "dps.registrations":
+            let format = Date.ISO8601FormatStyle(includingFractionalSeconds: false)
+            return .array(dps.registrations().map { registration in
+                .object(["registrationId": .string(registration.registrationId), "deviceId": .string(registration.deviceId),
+                         "assignedHub": .string(registration.assignedHub),
+                         "issuedThumbprint": registration.issuedThumbprint.map(JSONValue.string) ?? .null,
+                         "at": .string(registration.at.formatted(format))])
+            })
+        default:
+            throw .invalidArgument("unknown op '\(request.op)'; expected dps.add-group, dps.add-device, dps.list, dps.remove, "
+                + "dps.enable, dps.disable or dps.registrations")
+        }
+    }
+
+    static func describe(_ enrollment: DpsEnrollment) -> JSONValue {
+        let certificate = try? X509Certificate.parseChain(pem: Array(enrollment.certificatePEM.utf8), source: enrollment.name).first
+        return .object(["kind": .string(enrollment.kind.rawValue), "name": .string(enrollment.name),
+                        "subject": .string(certificate?.subject ?? "?"),
+                        "sha256Thumbprint": .string(certificate?.sha256Thumbprint ?? "?"),
+                        "deviceId": enrollment.deviceID.map(JSONValue.string) ?? .null, "enabled": .bool(enrollment.enabled)])
     }
 
     /// Calls the method without blocking the event loop; answers when the device (or the time-out) does.
@@ -184,6 +237,7 @@ final class AdminConnectionHandler: ChannelInboundHandler {
         let record = core.devices().first { $0.deviceID == deviceID }
         var fields: [String: JSONValue] = ["deviceId": .string(deviceID), "connected": .bool(core.isConnected(deviceID))]
         if let model = core.modelID(deviceID) { fields["modelId"] = .string(model) }
+        if let thumbprint = core.certificateThumbprint(deviceID) { fields["connectedThumbprint"] = .string(thumbprint) }
         switch record?.authentication {
         case let .thumbprint(primary, secondary)?:
             fields["authentication"] = .string("selfSigned")

@@ -13,7 +13,7 @@ import NIOCore
 /// telemetry, answer twin requests from ``HubCore``, complete method calls, close). Enforces
 /// the connection's ``ConnectionLimits``: the TLS-handshake deadline, reads suspended while
 /// the channel is not writable, the cap on unsent output; and keeps the hub's connection count.
-final class HubConnectionHandler: ChannelInboundHandler {
+final class HubConnectionHandler: ChannelInboundHandler, CountedConnection {
     typealias InboundIn = MQTTPacket
     typealias OutboundOut = MQTTPacket
 
@@ -39,37 +39,15 @@ final class HubConnectionHandler: ChannelInboundHandler {
         id = core.nextID()
     }
 
-    var now: Duration { .nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds - origin.uptimeNanoseconds)) }
     var logger: Logger { core.logger }
+    var handshakeCompleted: Bool { session != nil }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-        peer = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let timeout = core.limits.tlsHandshakeTimeout
-        handshakeDeadline = context.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
-            let handler = bound.value
-            guard handler.session == nil, !handler.closing, let context = handler.context else { return }
-            handler.closing = true
-            handler.logger.info("LocalHub closed the connection from \(handler.peer): no TLS handshake within \(timeout)",
-                                metadata: ["peer": "\(handler.peer)"])
-            context.close(promise: nil)
-        }
-    }
+    func handlerAdded(context: ChannelHandlerContext) { added(context: context, service: "LocalHub") }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
-        handshakeDeadline?.cancel()
-        releaseConnection()
-        self.context = nil
-    }
+    func handlerRemoved(context: ChannelHandlerContext) { removed() }
 
-    /// Takes this connection out of the hub's count (once).
-    func releaseConnection() {
-        guard counted else { return }
-        counted = false
-        core.connectionClosed(authenticated: authenticated)
-    }
+    func tick() { handle(.tick) }
+
 
     /// A device that does not read: stop reading its requests until its output drains.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -200,13 +178,6 @@ final class HubConnectionHandler: ChannelInboundHandler {
         closeFromHub("\(pending) bytes are waiting to be sent (cap \(core.limits.maximumPendingOutputBytes)): the device does not read")
     }
 
-    func schedule(at: Duration, context: ChannelHandlerContext) {
-        timer?.cancel()
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let deadline = origin + .nanoseconds(at.nanoseconds)
-        timer = context.eventLoop.scheduleTask(deadline: deadline) { bound.value.handle(.tick) }
-    }
-
     func reference(deviceID: String, context: ChannelHandlerContext) -> ConnectionRef {
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
@@ -222,5 +193,65 @@ final class HubConnectionHandler: ChannelInboundHandler {
         closing = true
         logger.warning("LocalHub closed the connection of \(deviceID ?? peer): \(reason)")
         context.close(promise: nil)
+    }
+}
+
+/// What the hub's and DPS's connection handlers share: the hub's connection count, released
+/// once, and the TLS-handshake deadline (``ConnectionLimits/tlsHandshakeTimeout``).
+protocol CountedConnection: AnyObject {
+    var core: HubCore { get }
+    var context: ChannelHandlerContext? { get set }
+    var peer: String { get set }
+    var origin: NIODeadline { get }
+    var closing: Bool { get set }
+    var counted: Bool { get set }
+    var authenticated: Bool { get }
+    var handshakeCompleted: Bool { get }
+    var handshakeDeadline: Scheduled<Void>? { get set }
+    var timer: Scheduled<Void>? { get set }
+    /// The session's timer fired.
+    func tick()
+}
+
+extension CountedConnection {
+    /// Time since the connection was made, on the event loop's monotonic clock.
+    var now: Duration { .nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds - origin.uptimeNanoseconds)) }
+
+    /// Notes the context and peer and closes the connection if TLS is not done within the deadline.
+    func added(context: ChannelHandlerContext, service: String) {
+        self.context = context
+        peer = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let timeout = core.limits.tlsHandshakeTimeout
+        handshakeDeadline = context.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
+            let handler = bound.value
+            guard !handler.handshakeCompleted, !handler.closing, let context = handler.context else { return }
+            handler.closing = true
+            handler.core.logger.info("\(service) closed the connection from \(handler.peer): no TLS handshake within \(timeout)",
+                                     metadata: ["peer": "\(handler.peer)"])
+            context.close(promise: nil)
+        }
+    }
+
+    /// Replaces the session's timer: ``tick()`` at `at` (time since the connection was made).
+    func schedule(at: Duration, context: ChannelHandlerContext) {
+        timer?.cancel()
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: origin + .nanoseconds(at.nanoseconds)) { bound.value.tick() }
+    }
+
+    /// The handler leaves the pipeline: timers cancelled, the connection no longer counted.
+    func removed() {
+        timer?.cancel()
+        handshakeDeadline?.cancel()
+        releaseConnection()
+        context = nil
+    }
+
+    /// Takes this connection out of the hub's count (once).
+    func releaseConnection() {
+        guard counted else { return }
+        counted = false
+        core.connectionClosed(authenticated: authenticated)
     }
 }

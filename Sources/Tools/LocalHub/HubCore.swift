@@ -61,6 +61,9 @@ final class HubCore: Sendable {
         /// The IoT Plug and Play model id each device announced at its last connect (`model-id=`
         /// in the CONNECT user name), as IoT Hub shows it on the twin's `modelId`.
         var modelIDs: [String: String] = [:]
+        /// The SHA-256 thumbprint of the leaf certificate each device last connected with (this run):
+        /// what shows that a device rotated its certificate.
+        var thumbprints: [String: String] = [:]
         /// Each device's cloud-to-device messages, queued and locked.
         var cloudToDevice: [String: CloudToDeviceQueue] = [:]
         /// The connection (id) of each device that subscribed to its C2D topic.
@@ -235,7 +238,11 @@ final class HubCore: Sendable {
             .decide(clientID: clientID, username: username, chain: chain, now: now())
         if case .accepted(let deviceID) = decision {
             let model = Self.modelID(inUsername: username)
-            state.withLock { $0.modelIDs[deviceID] = model }
+            let thumbprint = chain.first?.sha256Thumbprint
+            state.withLock {
+                $0.modelIDs[deviceID] = model
+                $0.thumbprints[deviceID] = thumbprint
+            }
         }
         return decision
     }
@@ -252,6 +259,9 @@ final class HubCore: Sendable {
 
     /// The model id the device announced at its last connect.
     func modelID(_ deviceID: String) -> String? { state.withLock { $0.modelIDs[deviceID] } }
+
+    /// The SHA-256 thumbprint of the certificate the device last connected with (this run).
+    func certificateThumbprint(_ deviceID: String) -> String? { state.withLock { $0.thumbprints[deviceID] } }
 
     /// Records `connection` as the device's live one; an older connection of the same device is
     /// closed, as IoT Hub does (A.6, 400027).

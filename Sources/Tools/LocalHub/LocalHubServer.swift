@@ -37,7 +37,10 @@ import Transport
 /// - C2D as IoT Hub keeps it for MQTT devices: queued (also for an offline device), locked
 ///   on delivery until the PUBACK, delivered again after the lock timeout or a dropped
 ///   connection, dead-lettered after the maximum delivery count, expired after its time to live.
-/// - Not a production hub: no SAS, no DPS, no routing.
+/// - With ``Configuration/dps``, a Device Provisioning Service endpoint on its own TLS port
+///   (``dpsPort``): X.509 enrollments (groups by CA, individual by certificate), assignment to
+///   this hub (the device is registered here), certificate issuance from a CSR (docs/localhub.md).
+/// - Not a production hub: no SAS, no routing.
 public final class LocalHubServer: Sendable {
     public struct Configuration: Sendable {
         /// 8883 as IoT Hub; 0 picks a free port.
@@ -69,6 +72,8 @@ public final class LocalHubServer: Sendable {
         /// The IoT hub name device user names must carry (`{hub}/{device}/?api-version=…`), for
         /// LocalHub standing in for an IoT Edge gateway in front of that hub; nil accepts any.
         public var hubName: String?
+        /// A DPS endpoint that assigns devices to this hub (nil: none).
+        public var dps: DpsConfiguration?
         public var logger: Logger
         /// The time certificates are checked against and telemetry is stamped with.
         public var now: @Sendable () -> Date = { Date() }
@@ -86,6 +91,8 @@ public final class LocalHubServer: Sendable {
     struct Running {
         var device: (any Channel)?
         var webSocket: (any Channel)?
+        var dps: (any Channel)?
+        var dpsPort: UInt16?
         var admin: (any Channel)?
         var port: UInt16?
         var webSocketPort: UInt16?
@@ -94,7 +101,11 @@ public final class LocalHubServer: Sendable {
     }
 
     public let configuration: Configuration
+    /// The host name DPS answers as `assignedHub` (``Configuration/hubName``, else "localhost").
+    public let assignedHubName: String
     let core: HubCore
+    /// The DPS endpoint's state, with ``Configuration/dps``.
+    let dps: DpsService?
     let tls: TLSMemoryContext
     let group: MultiThreadedEventLoopGroup
     /// One thread for the admin socket. On the device loops, a flood of telemetry made an admin
@@ -115,6 +126,13 @@ public final class LocalHubServer: Sendable {
                            telemetryFileMaximumBytes: configuration.telemetryFileMaximumBytes,
                            quota: configuration.tier.map { HubQuota(tier: $0, units: configuration.units) },
                            cloudToDeviceLimits: configuration.cloudToDevice, hubName: configuration.hubName)
+        assignedHubName = configuration.hubName ?? "localhost"
+        if let settings = configuration.dps {
+            dps = try DpsService(configuration: settings, core: core, stateDirectory: directory,
+                                 assignedHubName: assignedHubName)
+        } else {
+            dps = nil
+        }
         let identity = try Self.serverIdentity(configuration)
         do {
             tls = try TLSMemoryContext.server(.server(identity: identity, clientTrustAnchors: nil),
@@ -171,35 +189,33 @@ public final class LocalHubServer: Sendable {
         if let descriptors = POSIX.raiseDescriptorLimit(), descriptors < UInt64(configuration.limits.maximumConnections) + 64 {
             configuration.logger.warning("LocalHub may open \(descriptors) descriptors, fewer than its \(configuration.limits.maximumConnections) connections; raise the hard limit (ulimit -Hn) or lower the cap")
         }
-        let device: any Channel
-        do {
-            device = try await bootstrap(core: core, tls: tls, webSocket: false)
-                .bind(host: "127.0.0.1", port: configuration.port).get()
-        } catch {
-            throw .listen(what: "127.0.0.1:\(configuration.port)", reason: "\(error); another hub or broker may "
-                + "hold the port: pass --port 0 for a free one")
-        }
+        let device = try await listen(bootstrap(core: core, tls: tls, webSocket: false), port: configuration.port, what: "",
+                                      hint: "another hub or broker may hold the port: pass --port 0 for a free one")
         let port = UInt16(device.localAddress?.port ?? 0)
         running.withLock {
             $0.device = device
             $0.port = port
         }
         if let webSocketPort = configuration.webSocketPort {
-            let channel: any Channel
-            do {
-                channel = try await bootstrap(core: core, tls: tls, webSocket: true)
-                    .bind(host: "127.0.0.1", port: webSocketPort).get()
-            } catch {
-                throw .listen(what: "127.0.0.1:\(webSocketPort) (WebSockets)", reason: "\(error); another server may "
-                    + "hold the port: pass --ws-port 0 for a free one")
-            }
+            let channel = try await listen(bootstrap(core: core, tls: tls, webSocket: true), port: webSocketPort,
+                                           what: " (WebSockets)", hint: "another server may hold the port: pass --ws-port 0 for a free one")
             running.withLock {
                 $0.webSocket = channel
                 $0.webSocketPort = UInt16(channel.localAddress?.port ?? 0)
             }
         }
+        if let dps, let settings = configuration.dps {
+            let channel = try await listen(bootstrap(core: core, tls: tls, webSocket: false, dps: dps), port: settings.port,
+                                           what: " (DPS)", hint: "another server may hold the port: pass --dps-port 0 for a free one")
+            let bound = UInt16(channel.localAddress?.port ?? 0)
+            running.withLock {
+                $0.dps = channel
+                $0.dpsPort = bound
+            }
+            configuration.logger.notice("\(Self.dpsStartupLine(port: bound, idScope: settings.idScope, hub: assignedHubName))")
+        }
         if configuration.adminSocket {
-            let admin = try await AdminServer.start(group: adminGroup, path: configuration.adminSocketPath, core: core)
+            let admin = try await AdminServer.start(group: adminGroup, path: configuration.adminSocketPath, core: core, dps: dps)
             running.withLock { $0.admin = admin }
         }
         let text = "LocalHub listening on 127.0.0.1:\(port) (state \(configuration.stateDirectory), "
@@ -208,9 +224,16 @@ public final class LocalHubServer: Sendable {
         return port
     }
 
+    /// Binds `bootstrap` on 127.0.0.1:`port`; a failure names the listener (`what`) and `hint`.
+    func listen(_ bootstrap: ServerBootstrap, port: Int, what: String, hint: String) async throws(HubError) -> any Channel {
+        do { return try await bootstrap.bind(host: "127.0.0.1", port: port).get() } catch {
+            throw .listen(what: "127.0.0.1:\(port)\(what)", reason: "\(error); \(hint)")
+        }
+    }
+
     /// The device listener's bootstrap: every connection admitted against the caps, TLS, then
     /// MQTT (or, on the WebSocket port, the HTTP upgrade first).
-    func bootstrap(core: HubCore, tls: TLSMemoryContext, webSocket: Bool) -> ServerBootstrap {
+    func bootstrap(core: HubCore, tls: TLSMemoryContext, webSocket: Bool, dps: DpsService? = nil) -> ServerBootstrap {
         ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -233,7 +256,10 @@ public final class LocalHubServer: Sendable {
                         }
                         return
                     }
-                    let handler = HubConnectionHandler(core: core)
+                    // The DPS port runs the same TLS and MQTT framing under its own session.
+                    let handler: any CountedConnection & ChannelHandler = if let dps { DpsConnectionHandler(service: dps) } else {
+                        HubConnectionHandler(core: core)
+                    }
                     do {
                         let session = try tls.makeSession(peer: peer)
                         try channel.pipeline.syncOperations.addHandler(NIOTLSMemoryHandler(session: session))
@@ -253,12 +279,20 @@ public final class LocalHubServer: Sendable {
     /// The WebSocket port, once started with ``Configuration/webSocketPort``.
     public var webSocketPort: UInt16? { running.withLock { $0.webSocketPort } }
 
+    /// The DPS port, once started with ``Configuration/dps``.
+    public var dpsPort: UInt16? { running.withLock { $0.dpsPort } }
+
+    /// `LocalHub DPS listening on 127.0.0.1:PORT (id scope S, assigns to HUB)`: logged at start and printed by `localhub serve`.
+    public static func dpsStartupLine(port: UInt16, idScope: String, hub: String) -> String {
+        "LocalHub DPS listening on 127.0.0.1:\(port) (id scope \(idScope), assigns to \(hub))"
+    }
+
     /// Closes the listeners and every connection and stops the event loops. Idempotent.
     public func stop() async {
         let channels: [any Channel]? = running.withLock { state in
             if state.stopped { return nil }
             state.stopped = true
-            return [state.device, state.webSocket, state.admin].compactMap { $0 }
+            return [state.device, state.webSocket, state.dps, state.admin].compactMap { $0 }
         }
         guard let channels else { return }
         for channel in channels { try? await channel.close() }
@@ -294,6 +328,40 @@ public final class LocalHubServer: Sendable {
     public func isConnected(_ deviceID: String) -> Bool { core.isConnected(deviceID) }
     /// The IoT Plug and Play model id the device announced at its last connect (nil: none).
     public func modelID(_ deviceID: String) -> String? { core.modelID(deviceID) }
+    /// The SHA-256 thumbprint of the certificate the device last connected with (nil: not this run).
+    public func certificateThumbprint(_ deviceID: String) -> String? { core.certificateThumbprint(deviceID) }
+
+    // MARK: DPS
+
+    func requireDps() throws(HubError) -> DpsService {
+        guard let dps else { throw .state("no DPS endpoint: start LocalHub with a DPS configuration (localhub serve --dps-port N)") }
+        return dps
+    }
+
+    /// Enrolls a group: devices whose chain verifies up to `caPEM` (a root or an intermediate CA).
+    public func dpsAddGroup(name: String, caPEM: [UInt8], enabled: Bool = true) throws(HubError) {
+        try requireDps().add(DpsEnrollment(kind: .group, name: name, certificatePEM: String(decoding: caPEM, as: UTF8.self),
+                                           enabled: enabled))
+    }
+
+    /// Enrolls one device by its leaf certificate (matched by SHA-256 thumbprint); `deviceID` is
+    /// its id at the hub (nil: the registration id).
+    public func dpsAddDevice(registrationID: String, certificatePEM: [UInt8], deviceID: String? = nil,
+                             enabled: Bool = true) throws(HubError) {
+        try requireDps().add(DpsEnrollment(kind: .individual, name: registrationID,
+                                           certificatePEM: String(decoding: certificatePEM, as: UTF8.self),
+                                           deviceID: deviceID, enabled: enabled))
+    }
+
+    /// Enables or disables the enrollment named `name` (a group name or a registration id).
+    public func dpsSetEnabled(_ name: String, _ enabled: Bool) throws(HubError) { try requireDps().setEnabled(name, enabled) }
+
+    public func dpsRemove(_ name: String) throws(HubError) { try requireDps().remove(name) }
+
+    public func dpsEnrollments() -> [DpsEnrollment] { dps?.enrollments() ?? [] }
+
+    /// Every device DPS assigned (the latest assignment per registration id).
+    public func dpsRegistrations() -> [DpsRegistration] { dps?.registrations() ?? [] }
 
     // MARK: Twin, methods, C2D, telemetry
 

@@ -19,7 +19,7 @@ struct LocalHubCommand: AsyncParsableCommand {
             Exit codes: 0 success, 1 a method answered a non-2xx status, 2 the command failed, 64 usage error.
             """,
         version: "0.1.0",
-        subcommands: [Serve.self, Device.self, Twin.self, Method.self, CloudToDevice.self, Tail.self, Watch.self])
+        subcommands: [Serve.self, Device.self, Twin.self, Method.self, CloudToDevice.self, Tail.self, Watch.self, Dps.self])
 
     /// The state folder every hub command shares.
     struct StateOptions: ParsableArguments {
@@ -62,7 +62,28 @@ struct LocalHubCommand: AsyncParsableCommand {
         @Option(help: "The IoT hub name device user names must carry ({hub}/{device}/?api-version=…), e.g. standing in for an IoT Edge gateway in front of that hub (default: any).")
         var hubName: String?
 
+        @Option(name: .customLong("dps-port"), help: "Also serve a Device Provisioning Service endpoint (MQTT over TLS, X.509) on this port of 127.0.0.1 (0 = any free port). Default: none.")
+        var dpsPort: Int?
+
+        @Option(name: .customLong("id-scope"), help: "The DPS id scope devices must name.")
+        var idScope = DpsConfiguration().idScope
+
+        @Option(name: .customLong("dps-issuing-ca"), help: "CA certificate (PEM) that signs devices' CSRs (certificate issuance); with --dps-issuing-key.")
+        var dpsIssuingCA: String?
+
+        @Option(name: .customLong("dps-issuing-key"), help: "The issuing CA's private key (PEM, mode 0600).")
+        var dpsIssuingKey: String?
+
+        @Option(name: .customLong("dps-certificate-validity"), help: "How long issued certificates are valid, e.g. 30d.")
+        var dpsCertificateValidity = "30d"
+
         static let tiers: [String: IoTHubTier] = ["S1": .s1, "S2": .s2, "S3": .s3]
+
+        func parsedValidity() throws -> Duration {
+            do { return try DurationText.parse(dpsCertificateValidity) } catch {
+                throw ValidationError("--dps-certificate-validity: \(error)")
+            }
+        }
 
         func validate() throws {
             guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0…65535, got \(port)") }
@@ -72,6 +93,15 @@ struct LocalHubCommand: AsyncParsableCommand {
             if let tier, Self.tiers[tier.uppercased()] == nil { throw ValidationError("--tier must be S1, S2 or S3, got \(tier)") }
             guard (1...200).contains(units) else { throw ValidationError("--units must be 1…200, got \(units)") }
             if (cert == nil) != (key == nil) { throw ValidationError("give both --cert and --key, or neither") }
+            if let dpsPort, !(0...65_535).contains(dpsPort) { throw ValidationError("--dps-port must be 0…65535, got \(dpsPort)") }
+            if (dpsIssuingCA == nil) != (dpsIssuingKey == nil) {
+                throw ValidationError("give both --dps-issuing-ca and --dps-issuing-key, or neither")
+            }
+            if dpsPort == nil, dpsIssuingCA != nil { throw ValidationError("--dps-issuing-ca goes with --dps-port") }
+            let validity = try parsedValidity()
+            guard validity >= .seconds(60), validity <= .seconds(3650 * 86_400) else {
+                throw ValidationError("--dps-certificate-validity must be 1m…3650d, got \(dpsCertificateValidity)")
+            }
         }
 
         func run() async throws {
@@ -84,6 +114,15 @@ struct LocalHubCommand: AsyncParsableCommand {
             configuration.tier = tier.flatMap { Self.tiers[$0.uppercased()] }
             configuration.units = units
             configuration.hubName = hubName
+            if let dpsPort {
+                var dps = DpsConfiguration()
+                dps.port = dpsPort
+                dps.idScope = idScope
+                dps.issuingCertificateFile = dpsIssuingCA
+                dps.issuingKeyFile = dpsIssuingKey
+                dps.certificateValidity = try parsedValidity()
+                configuration.dps = dps
+            }
             let server: LocalHubServer
             let bound: UInt16
             do {
@@ -92,6 +131,9 @@ struct LocalHubCommand: AsyncParsableCommand {
             } catch {
                 printError("localhub serve: \(error)")
                 throw Exit.failed
+            }
+            if let dps = server.dpsPort {
+                writeLine(LocalHubServer.dpsStartupLine(port: dps, idScope: idScope, hub: server.assignedHubName))
             }
             if let ws = server.webSocketPort { writeLine("LocalHub serving MQTT over WebSockets on wss://127.0.0.1:\(ws)/$iothub/websocket") }
             writeLine("LocalHub listening on 127.0.0.1:\(bound); admin socket \(configuration.adminSocketPath); Ctrl-C stops it")
@@ -153,7 +195,9 @@ struct LocalHubCommand: AsyncParsableCommand {
             func run() async throws {
                 let result = try admin(state.client, AdminRequest(op: "device.list"))
                 guard case .array(let devices) = result else { return }
-                writeLine("DEVICE                AUTHENTICATION        CONNECTED  THUMBPRINT")
+                // THUMBPRINT is the registered one (self-signed devices); LAST CERTIFICATE the SHA-256
+                // thumbprint the device last connected with (this run), which changes when it rotates.
+                writeLine("DEVICE                AUTHENTICATION        CONNECTED  THUMBPRINT  LAST CERTIFICATE")
                 for device in devices {
                     let id = device.field("deviceId") ?? "?"
                     let auth = device.field("authentication") ?? "?"
@@ -161,7 +205,8 @@ struct LocalHubCommand: AsyncParsableCommand {
                     let print = device.field("primaryThumbprint") ?? "-"
                     writeLine(id.padding(toLength: 22, withPad: " ", startingAt: 0)
                         + auth.padding(toLength: 22, withPad: " ", startingAt: 0)
-                        + connected.padding(toLength: 11, withPad: " ", startingAt: 0) + print)
+                        + connected.padding(toLength: 11, withPad: " ", startingAt: 0) + print
+                        + "  " + (device.field("connectedThumbprint") ?? "-"))
                 }
             }
         }
@@ -339,6 +384,125 @@ struct LocalHubCommand: AsyncParsableCommand {
             } catch {
                 printError("localhub tail: \(error)")
                 throw Exit.failed
+            }
+        }
+    }
+}
+
+/// `localhub dps …`: the DPS endpoint's enrollments and registrations, through the admin socket.
+struct Dps: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the DPS endpoint's enrollments (serve --dps-port) and list its registrations.",
+        discussion: "Enrollments are kept in STATE-DIR/dps.json. An individual enrollment (add-device) beats a group (add-group); a disabled one is refused (403).",
+        subcommands: [AddGroup.self, AddDevice.self, List.self, Remove.self, Disable.self, Enable.self, Registrations.self])
+
+    static func read(_ path: String, what: String) throws -> String {
+        guard let bytes = FileManager.default.contents(atPath: path) else {
+            printError("localhub dps: cannot read the \(what) \(path)")
+            throw Exit.failed
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func line(_ enrollment: JSONValue) -> String {
+        let state = enrollment["enabled"] == .bool(false) ? "disabled" : "enabled"
+        let device = if case .string(let id)? = enrollment["deviceId"] { " → device \(id)" } else { "" }
+        return "\(enrollment.field("kind") ?? "?") \(enrollment.field("name") ?? "?") (\(enrollment.field("subject") ?? "?"), "
+            + "\(state))\(device)"
+    }
+
+    struct AddGroup: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "add-group",
+            abstract: "Enroll a group: devices whose certificate chain verifies up to this CA (root or intermediate).")
+        @OptionGroup var state: LocalHubCommand.StateOptions
+        @Argument(help: "The group's name.") var name: String
+        @Option(help: "The group's CA certificate (PEM).") var ca: String
+        @Flag(help: "Enroll it disabled (its devices are refused, 403).") var disabled = false
+
+        func run() async throws {
+            var request = AdminRequest(op: "dps.add-group")
+            request.name = name
+            request.caPEM = try Dps.read(ca, what: "CA file")
+            request.enabled = !disabled
+            writeLine("enrolled " + Dps.line(try admin(state.client, request)))
+        }
+    }
+
+    struct AddDevice: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "add-device",
+            abstract: "Enroll one device by its certificate (matched by SHA-256 thumbprint).")
+        @OptionGroup var state: LocalHubCommand.StateOptions
+        @Argument(help: "Its registration id (the certificate's CN).") var registrationID: String
+        @Option(help: "The device's certificate (PEM, the leaf first).") var cert: String
+        @Option(name: .customLong("device-id"), help: "Its device id at the hub (default: the registration id).") var deviceID: String?
+        @Flag(help: "Enroll it disabled (the device is refused, 403).") var disabled = false
+
+        func run() async throws {
+            var request = AdminRequest(op: "dps.add-device", deviceId: deviceID)
+            request.name = registrationID
+            request.certificatePEM = try Dps.read(cert, what: "certificate")
+            request.enabled = !disabled
+            writeLine("enrolled " + Dps.line(try admin(state.client, request)))
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the enrollments.")
+        @OptionGroup var state: LocalHubCommand.StateOptions
+
+        func run() async throws {
+            guard case .array(let items) = try admin(state.client, AdminRequest(op: "dps.list")) else { return }
+            if items.isEmpty { writeLine("no enrollments; add one: localhub dps add-group NAME --ca CA.pem") }
+            for item in items { writeLine(Dps.line(item)) }
+        }
+    }
+
+    /// `remove`, `disable` and `enable`: one enrollment by name.
+    struct NamedOptions: ParsableArguments {
+        @OptionGroup var state: LocalHubCommand.StateOptions
+        @Argument(help: "A group's name or an individual enrollment's registration id.") var name: String
+
+        func send(_ op: String) throws -> JSONValue {
+            var request = AdminRequest(op: op)
+            request.name = name
+            return try admin(state.client, request)
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove an enrollment.")
+        @OptionGroup var options: NamedOptions
+        func run() async throws {
+            _ = try options.send("dps.remove")
+            writeLine("removed \(options.name)")
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable an enrollment (its devices are refused, 403).")
+        @OptionGroup var options: NamedOptions
+        func run() async throws { writeLine(Dps.line(try options.send("dps.disable"))) }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable an enrollment.")
+        @OptionGroup var options: NamedOptions
+        func run() async throws { writeLine(Dps.line(try options.send("dps.enable"))) }
+    }
+
+    struct Registrations: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the devices DPS assigned.")
+        @OptionGroup var state: LocalHubCommand.StateOptions
+
+        func run() async throws {
+            guard case .array(let items) = try admin(state.client, AdminRequest(op: "dps.registrations")) else { return }
+            writeLine("REGISTRATION          DEVICE                HUB          ISSUED  AT")
+            for item in items {
+                writeLine((item.field("registrationId") ?? "?").padding(toLength: 22, withPad: " ", startingAt: 0)
+                    + (item.field("deviceId") ?? "?").padding(toLength: 22, withPad: " ", startingAt: 0)
+                    + (item.field("assignedHub") ?? "?").padding(toLength: 13, withPad: " ", startingAt: 0)
+                    + (item["issuedThumbprint"] == .null ? "no" : "yes").padding(toLength: 8, withPad: " ", startingAt: 0)
+                    + (item.field("at") ?? "?"))
             }
         }
     }

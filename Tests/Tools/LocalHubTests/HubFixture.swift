@@ -19,12 +19,14 @@ struct HubFixture: Sendable {
     var directory: String { folder.path }
     var stateDirectory: String { directory + "/state" }
     var port: UInt16 { server.port ?? 0 }
+    /// The DPS port, for a hub made with `dps:`.
+    var dpsPort: UInt16 { server.dpsPort ?? 0 }
 
     /// A hub in a new folder, or, `reusing` a stopped one, a hub restarted on its folder and PKI.
     static func make(devices: [String] = ["dev-1", "dev-2"], reusing previous: HubFixture? = nil,
                      now: @escaping @Sendable () -> Date = { Date() },
                      cloudToDevice: CloudToDeviceLimits = CloudToDeviceLimits(),
-                     webSockets: Bool = false) async throws -> HubFixture {
+                     webSockets: Bool = false, dps: DpsConfiguration? = nil) async throws -> HubFixture {
         let folder = try previous?.folder ?? TemporaryDirectory(prefix: "localhub")
         let directory = folder.path
         let pki = try previous?.pki ?? DevPKI.generate(outputDirectory: directory + "/pki", devices: devices, now: Date())
@@ -36,6 +38,7 @@ struct HubFixture: Sendable {
         configuration.now = now
         configuration.cloudToDevice = cloudToDevice
         configuration.webSocketPort = webSockets ? 0 : nil
+        configuration.dps = dps
         configuration.serverCertificateFile = pki.files.serverCertificate
         configuration.serverKeyFile = pki.files.serverKey
         let server = try LocalHubServer(configuration)
@@ -82,11 +85,16 @@ final class TestDevice: @unchecked Sendable {
     var decoder = MQTTDecoder()
     var nextPacketID: UInt16 = 0
 
-    init(port: UInt16, fixture: HubFixture, certificateOf device: String) throws {
+    convenience init(port: UInt16, fixture: HubFixture, certificateOf device: String) throws {
         let files = fixture.pki.files.devices[device]
-        let identity = try X509Identity.load(certificateFile: files?.certificate ?? "", keyFile: files?.key ?? "")
+        try self.init(port: port, certificateFile: files?.certificate ?? "", keyFile: files?.key ?? "", trust: fixture.pki.files.caChain)
+    }
+
+    /// A device with these files, trusting the server through `trust` (a CA PEM file).
+    init(port: UInt16, certificateFile: String, keyFile: String, trust: String) throws {
+        let identity = try X509Identity.load(certificateFile: certificateFile, keyFile: keyFile)
         tls = try TLSConnection.connect(host: "127.0.0.1", port: port,
-                                        configuration: .client(trustAnchors: .file(fixture.pki.files.caChain), identity: identity))
+                                        configuration: .client(trustAnchors: .file(trust), identity: identity))
     }
 
     deinit { tls.close() }

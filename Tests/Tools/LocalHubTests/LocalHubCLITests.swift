@@ -10,6 +10,25 @@ struct LocalHubCLITests {
         try run(builtExecutable("localhub"), arguments)
     }
 
+    /// Starts `localhub serve ARGUMENTS`; returns it and the lines it printed up to and with
+    /// "LocalHub listening…", printed once every socket listens (fewer lines if it failed).
+    func serve(_ arguments: [String]) throws -> (Process, [String]) {
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: try builtExecutable("localhub"))
+        serve.arguments = ["serve"] + arguments
+        let out = Pipe()
+        serve.standardOutput = out
+        serve.standardError = FileHandle.nullDevice
+        try serve.run()
+        var banner = Data()
+        while !String(decoding: banner, as: UTF8.self).contains("LocalHub listening") || banner.last != UInt8(ascii: "\n") {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            banner += chunk
+        }
+        return (serve, String(decoding: banner, as: UTF8.self).split(separator: "\n").map(String.init))
+    }
+
     @Test func withoutAHubTheCommandsExit2AndSayHowToStartIt() throws {
         let folder = try TemporaryDirectory(prefix: "localhub-cli")
         let state = folder.file("never-created")
@@ -22,23 +41,9 @@ struct LocalHubCLITests {
     @Test func serveThenRegisterSetTheTwinAndCallAMethodOnAnOfflineDevice() throws {
         let folder = try TemporaryDirectory(prefix: "localhub-cli")
         let state = folder.file("state")
-        let serve = Process()
-        serve.executableURL = URL(fileURLWithPath: try builtExecutable("localhub"))
-        serve.arguments = ["serve", "--state-dir", state, "--port", "0", "--log-level", "warning"]
-        let out = Pipe()
-        serve.standardOutput = out
-        serve.standardError = FileHandle.nullDevice
-        try serve.run()
+        let (serve, banner) = try self.serve(["--state-dir", state, "--port", "0", "--log-level", "warning"])
         defer { if serve.isRunning { serve.terminate() } }
-
-        // `serve` prints one line once both sockets listen; read up to it (EOF if it failed).
-        var banner = Data()
-        while !banner.contains(UInt8(ascii: "\n")) {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            banner += chunk
-        }
-        let line = String(decoding: banner, as: UTF8.self)
+        let line = banner.joined(separator: "\n")
         try #require(line.hasPrefix("LocalHub listening on 127.0.0.1:"), "serve said: \(line)")
         #expect(line.contains("admin socket \(state)/admin.sock"))
 
@@ -49,7 +54,7 @@ struct LocalHubCLITests {
 
         let list = try localhub(["device", "list", "--state-dir", state])
         let row = list.stdout.split(separator: "\n").first { $0.hasPrefix("dev-1 ") }.map { $0.split(separator: " ") }
-        #expect(row == ["dev-1", "selfSigned", "no", Substring(thumbprint.uppercased())])
+        #expect(row == ["dev-1", "selfSigned", "no", Substring(thumbprint.uppercased()), "-"], "never connected: no last certificate")
 
         let set = try localhub(["twin", "set", "dev-1", "sendFrequency=5s", "--state-dir", state])
         #expect(set.stdout == "desired properties of dev-1 now at $version 2\n")

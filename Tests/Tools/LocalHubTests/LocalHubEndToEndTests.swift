@@ -51,6 +51,9 @@ struct LocalHubEndToEndTests {
         #expect(file.split(separator: "\n").count == 3)
         #expect(waitUntil { client.twin == .available }, "HubClient's twin GET was answered 200: \(client.twin)")
         #expect(fixture.server.isConnected("dev-1"))
+        #expect(fixture.server.certificateThumbprint("dev-1") == (try fixture.certificate("dev-1")).sha256Thumbprint,
+                "the hub records which certificate the device connected with")
+        #expect(fixture.server.certificateThumbprint("dev-2") == nil)
     }
 
     @Test func twinGetReportedPatchAndDesiredPushCarryVersions() async throws {
