@@ -110,9 +110,7 @@ let package = Package(
         .testTarget(name: "ConformanceTests", dependencies: ["ChipCatalog", "Boards", "HALSimulation", "SensorCore"]),
         .testTarget(name: "AgentRuntimeTests", dependencies: ["AgentRuntime", "Boards", "Configuration", "DeviceID", "HAL", "HALLinux", "HALSimulation", "HALTesting", "SensorCore",
                                                            "HubClient", "IoTHub", "Identity", "JSON", "LocalHub", "Outbox", "TestSupport",
-                                                           "Provisioning"],
-                    // The DPS end-to-end test waits for LocalHub's DPS endpoint (rename it to .swift then, and drop this).
-                    exclude: ["AgentProvisioningLocalHubTests.swift.pending"]),
+                                                           "Provisioning"]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics", "Boards", "HALSimulation"]),
         // Snapshots are read through #filePath so UPDATE_SNAPSHOTS=1 can rewrite them in place.
         .testTarget(name: "CLITests", dependencies: ["fieldagent"], exclude: ["Snapshots"]),

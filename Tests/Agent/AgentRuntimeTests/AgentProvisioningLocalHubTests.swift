@@ -1,6 +1,3 @@
-// PENDING: compiles once LocalHub's DPS endpoint lands (helper dps-hub; the API of the DPS
-// contract: DpsConfiguration, LocalHubServer.Configuration.dps, dpsPort, assignedHubName,
-// dpsAddGroup, dpsRegistrations). Rename to .swift then.
 import TestSupport
 @testable import AgentRuntime
 import Boards
