@@ -274,7 +274,11 @@ public struct AgentProvisioning: Sendable {
             issuedNotAfter: outcome.issuedNotAfter.map(UTC.text), issuedThumbprint: outcome.issuedThumbprint, at: UTC.text(at))
         if let stateDirectory = config.core.stateDirectory {
             let path = stateDirectory + "/" + ProvisioningRecord.fileName
-            do { try POSIX.writeFileDurably(path, record.json, mode: 0o644) } catch {
+            // The first start: the state folder may not exist yet (the outbox makes it the same way).
+            do {
+                try POSIX.makeDirectories(stateDirectory, mode: 0o700)
+                try POSIX.writeFileDurably(path, record.json, mode: 0o644)
+            } catch {
                 logger.warning("cannot keep the DPS assignment in \(path): \(error); the next start asks DPS again",
                                metadata: ["feature": "provisioning"])
             }

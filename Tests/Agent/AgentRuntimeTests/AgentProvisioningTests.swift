@@ -91,6 +91,12 @@ import TestSupport
         #expect(settings.certificateFile == device.files.certificate && settings.keyFile == device.files.key)
 
         let saved = try #require(ProvisioningRecord.load(stateDirectory: folder.file("state")))
+        // A first start: the state folder is made when the assignment is kept.
+        var fresh = try config()
+        fresh.core.stateDirectory = folder.file("new/state")
+        _ = try AgentProvisioning(config: fresh, register: dps.register).hubSettings(logger: logger)
+        #expect(ProvisioningRecord.load(stateDirectory: folder.file("new/state")) != nil)
+        dps.calls.withLock { $0.removeLast() }
         #expect(saved == record)
         #expect(saved.assignedHub == "hub-1.example" && saved.deviceID == "assigned-dev-1" && saved.endpoint == "127.0.0.1:4443")
 
