@@ -97,14 +97,6 @@ import Testing
         func cleanUp() async { await hub.stop() }
     }
 
-    func waitFor(_ timeout: Double = 20, _ condition: () -> Bool) -> Bool {
-        let end = Date().addingTimeInterval(timeout)
-        while Date() < end {
-            if condition() { return true }
-            usleep(50_000)
-        }
-        return condition()
-    }
 
     @Test("(a) an onboarding certificate and an ID scope: DPS assigns the hub through a group enrollment, telemetry arrives there")
     func provisionsThroughAGroupEnrollment() async throws {
@@ -117,8 +109,8 @@ import Testing
         #expect(registrations.count == 1)
         #expect(registrations.first?.registrationId == registrationID)
         #expect(registrations.first?.deviceId == registrationID)
-        #expect(waitFor { harness.hub.isConnected(registrationID) })
-        #expect(waitFor { harness.telemetryCount(registrationID) >= 2 })
+        #expect(eventually { harness.hub.isConnected(registrationID) })
+        #expect(eventually { harness.telemetryCount(registrationID) >= 2 })
         #expect(agent.status().provisioning?.hasPrefix("\(record.assignedHub) as \(registrationID) (assigned ") == true)
         harness.stop(agent)
         await harness.cleanUp()
@@ -138,8 +130,8 @@ import Testing
         let registration = try #require(harness.hub.dpsRegistrations().first)
         #expect(registration.issuedThumbprint?.uppercased() == issued.sha256Thumbprint.uppercased())
         #expect(registration.issuedThumbprint?.uppercased() != onboarding.sha256Thumbprint.uppercased())
-        #expect(waitFor { harness.hub.isConnected(registrationID) })
-        #expect(waitFor { harness.telemetryCount(registrationID) >= 2 })
+        #expect(eventually { harness.hub.isConnected(registrationID) })
+        #expect(eventually { harness.telemetryCount(registrationID) >= 2 })
         harness.stop(agent)
         await harness.cleanUp()
     }
@@ -148,7 +140,7 @@ import Testing
     func restartUsesTheKeptAssignment() async throws {
         let harness = try await Harness()
         let (first, record) = try harness.startAgent(harness.config())
-        #expect(waitFor { harness.telemetryCount(registrationID) >= 1 })
+        #expect(eventually { harness.telemetryCount(registrationID) >= 1 })
         harness.stop(first)
         #expect(harness.hub.dpsRegistrations().count == 1)
         #expect(ProvisioningRecord.load(stateDirectory: harness.folder.file("agent")) == record)
@@ -157,7 +149,7 @@ import Testing
         let (second, again) = try harness.startAgent(harness.config())
         #expect(again == record)
         #expect(harness.hub.dpsRegistrations().count == 1, "DPS was not asked again")
-        #expect(waitFor { harness.telemetryCount(registrationID) >= before + 2 })
+        #expect(eventually { harness.telemetryCount(registrationID) >= before + 2 })
         harness.stop(second)
         await harness.cleanUp()
     }
