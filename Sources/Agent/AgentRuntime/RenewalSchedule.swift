@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// When the agent renews its operational certificate (issue 17 item 3): `renewBefore` its expiry,
 /// earlier by a random share of `jitter` so a fleet issued at once does not renew at once, and
