@@ -110,7 +110,8 @@ public final class Agent: Sendable {
         let wake = WakeUp()
         let reassignment = Later<ProvisioningRecord>()
         let provisioning = options.provisioned.map { provisioned in
-            ProvisioningFeature(configuration: .init(provisioning: provisioned.provisioning, record: provisioned.record), link: link,
+            ProvisioningFeature(configuration: .init(provisioning: provisioned.provisioning, record: provisioned.record,
+                                                     renewal: config.provisioning.issueCertificate ? config.provisioning.renewal : nil), link: link,
                                 logger: logger, onReassigned: { record in
                                     reassignment.set(record)
                                     wake.raise()

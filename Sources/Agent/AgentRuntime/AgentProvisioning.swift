@@ -15,8 +15,13 @@ public struct ProvisioningConfig: SettingsSection {
     public var registrationID: String?
     public var hubPort = 8883
     public var issueCertificate = false
+    public var renewBefore: Duration = .seconds(7 * 86_400)
+    public var renewJitter: Duration = .seconds(86_400)
 
     public init() {}
+
+    /// When an issued certificate is renewed (with `issue_certificate`).
+    public var renewal: RenewalSchedule { RenewalSchedule(renewBefore: renewBefore, jitter: renewJitter) }
 
     public static let keys: [SettingKey<ProvisioningConfig>] = [
         SettingKey("provisioning.endpoint", \.endpoint, .endpoint, flag: "--dps", absent: "none: no DPS, the hub is hub.host",
@@ -29,6 +34,10 @@ public struct ProvisioningConfig: SettingsSection {
                    "The port the agent connects to on the hub DPS assigns (DPS names only the host)."),
         SettingKey("provisioning.issue_certificate", \.issueCertificate, .boolean, flag: "--issue-certificate",
                    "Ask DPS to issue the device's hub certificate: a new EC P-384 key and a CSR (CN = registration id); the issued chain and key are kept in state_dir/identity/ and used for the hub, the onboarding certificate only for DPS."),
+        SettingKey("provisioning.renew_before", \.renewBefore, .duration(.seconds(1) ... .seconds(365 * 86_400)),
+                   "With issue_certificate: the agent registers again with a new key and CSR this long before the issued certificate expires (never before half its validity), and moves to the new certificate without losing a reading."),
+        SettingKey("provisioning.renew_jitter", \.renewJitter, .duration(.zero ... .seconds(30 * 86_400)),
+                   "Renewal starts up to this much earlier, at random, so a fleet issued at once does not renew at once."),
     ]
 
     /// DPS needs an ID scope and the onboarding identity; issuance needs somewhere to keep the key.

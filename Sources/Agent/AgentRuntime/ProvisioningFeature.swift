@@ -1,4 +1,6 @@
+import FoundationEssentials
 import HubClient
+import Identity
 import JSON
 import Logging
 import Provisioning
@@ -17,6 +19,9 @@ final class ProvisioningFeature: Feature {
         var record: ProvisioningRecord
         /// Failed hub connects in a row that make the agent ask DPS again.
         var failureLimit = 10
+        /// When to renew an issued certificate (nil: the hub identity is not issued by DPS).
+        var renewal: RenewalSchedule?
+        var now: @Sendable () -> Date = { Date() }
     }
 
     /// What status shows.
@@ -29,6 +34,9 @@ final class ProvisioningFeature: Feature {
         var reassigned = false
         /// The failed-connect count at which DPS was last asked in this run of failures.
         var askedAtFailure: Int?
+        /// When the issued certificate is renewed next (nil: no renewal planned).
+        var renewAt: Date?
+        var stopped = false
     }
 
     let name = "provisioning"
@@ -37,6 +45,8 @@ final class ProvisioningFeature: Feature {
     let logger: Logger
     let onReassigned: @Sendable (ProvisioningRecord) -> Void
     let state: Mutex<State>
+    /// Ends the renewal wait when the feature stops.
+    private let renewalWake = WakeUp()
 
     init(configuration: Configuration, link: HubLink?, logger: Logger,
          onReassigned: @escaping @Sendable (ProvisioningRecord) -> Void) {
@@ -61,6 +71,59 @@ final class ProvisioningFeature: Feature {
         link?.client?.observeConnectFailures { [weak self] failure in
             guard let self, let reason = trigger(failure) else { return }
             reprovision(reason: reason)
+        }
+        guard let schedule = configuration.renewal, let file = configuration.record.certificateFile else { return }
+        let leaf: X509Certificate
+        do {
+            guard let first = try X509Certificate.load(chainFile: file).first else { return }
+            leaf = first
+        } catch {
+            logger.error("cannot read the issued certificate \(file) to plan its renewal: \(error); call the reprovision method to have DPS issue a new one",
+                         metadata: ["feature": "provisioning"])
+            return
+        }
+        let due = schedule.due(notBefore: leaf.notBefore, notAfter: leaf.notAfter, share: Double.random(in: 0..<1))
+        state.withLock { $0.renewAt = due }
+        link?.report(Self.certificateReport(leaf, renewAt: due))
+        logger.info("the issued certificate (SHA-256 \(leaf.sha256Thumbprint)) expires \(UTC.text(leaf.notAfter)); renewing at \(UTC.text(due))",
+                    metadata: ["feature": "provisioning"])
+        let started = POSIX.startThread { [self] in renew(leaf, schedule: schedule, due: due) }
+        if started != 0 {
+            logger.error("cannot start the renewal thread (\(POSIX.describe(errno: started))); the certificate is renewed at the next start or by the reprovision method",
+                         metadata: ["feature": "provisioning"])
+        }
+    }
+
+    /// The twin's `certificate` reported property: which certificate the device uses and when it
+    /// is renewed, so the fleet's expiries are visible from the cloud.
+    static func certificateReport(_ leaf: X509Certificate, renewAt: Date) -> [UInt8] {
+        let time = Date.ISO8601FormatStyle()
+        return JSONValue.object(["certificate": .object([
+            "thumbprint": .string(leaf.sha256Thumbprint), "validFrom": .string(leaf.notBefore.formatted(time)),
+            "validUntil": .string(leaf.notAfter.formatted(time)), "renewAt": .string(renewAt.formatted(time)), "source": .string("dps"),
+        ])]).encoded()
+    }
+
+    /// Waits until `due`, then registers again with a new CSR; a new certificate ends the run
+    /// (the agent restarts on it, the outbox carrying every reading across); a failure is tried
+    /// again on the schedule's doubling delay, before expiry.
+    private func renew(_ leaf: X509Certificate, schedule: RenewalSchedule, due: Date) {
+        var due = due
+        var failures = 0
+        while true {
+            let wait = due.timeIntervalSince(configuration.now())
+            if wait > 0, renewalWake.wait(timeout: .milliseconds(Int64(min(wait, 86_400) * 1000))) || state.withLock({ $0.stopped }) { return }
+            if due.timeIntervalSince(configuration.now()) > 0 { continue }
+            let reason = "the issued certificate (SHA-256 \(leaf.sha256Thumbprint)) expires \(UTC.text(leaf.notAfter)); renewing it"
+            if begin(reason: reason) {
+                if work() { return }
+                failures += 1
+                due = schedule.retry(failures: failures, now: configuration.now(), notAfter: leaf.notAfter)
+            } else {
+                // Provisioning runs already (a method call, a refusal); look again after it.
+                due = configuration.now().addingTimeInterval(RenewalSchedule.seconds(schedule.retryBase))
+            }
+            state.withLock { $0.renewAt = due }
         }
     }
 
@@ -88,6 +151,8 @@ final class ProvisioningFeature: Feature {
 
     func stop() {
         link?.client?.observeConnectFailures(nil)
+        state.withLock { $0.stopped = true }
+        renewalWake.raise()
     }
 
     var methods: [DirectMethod] {
@@ -102,23 +167,33 @@ final class ProvisioningFeature: Feature {
     /// Starts asking DPS again unless that already runs (or a new assignment waits); false then.
     @discardableResult
     func reprovision(reason: String) -> Bool {
+        guard begin(reason: reason) else { return false }
+        let started = POSIX.startThread { [self] in _ = work() }
+        if started != 0 {
+            finish(.failure(.connection("cannot start the provisioning thread (\(POSIX.describe(errno: started)))")))
+        }
+        return true
+    }
+
+    /// Marks provisioning as running unless it runs already (or a new assignment waits).
+    private func begin(reason: String) -> Bool {
         let begun = state.withLock { s -> Bool in
             guard !s.running, !s.reassigned else { return false }
             s.running = true
             return true
         }
-        guard begun else { return false }
-        logger.notice("provisioning again: \(reason)", metadata: ["feature": "provisioning"])
-        let started = POSIX.startThread { [self] in
-            let outcome = Result { () throws(ProvisioningError) -> ProvisioningRecord in
-                try configuration.provisioning.provision(logger: logger)
-            }
-            finish(outcome)
+        if begun { logger.notice("provisioning again: \(reason)", metadata: ["feature": "provisioning"]) }
+        return begun
+    }
+
+    /// Asks DPS on the calling thread; true when it answered.
+    private func work() -> Bool {
+        let outcome = Result { () throws(ProvisioningError) -> ProvisioningRecord in
+            try configuration.provisioning.provision(logger: logger)
         }
-        if started != 0 {
-            finish(.failure(.connection("cannot start the provisioning thread (\(POSIX.describe(errno: started)))")))
-        }
-        return true
+        finish(outcome)
+        if case .success = outcome { return true }
+        return false
     }
 
     private func finish(_ outcome: Result<ProvisioningRecord, ProvisioningError>) {

@@ -24,7 +24,7 @@ import Testing
 
         /// LocalHub with its DPS endpoint; the device is NOT registered at the hub (DPS does it).
         /// `issuing`: give DPS an issuing CA (certificate issuance on).
-        init(issuing: Bool = false) async throws {
+        init(issuing: Bool = false, validity: Duration = .seconds(30 * 86_400)) async throws {
             folder = try TemporaryDirectory(prefix: "fieldagent-dps-e2e")
             pki = try DevPKI.generate(outputDirectory: folder.file("pki"), devices: ["factory-line-01"], now: Date())
             var dps = DpsConfiguration()
@@ -38,6 +38,7 @@ import Testing
                 try DevPKI.writeKey(issuer.key, to: folder.file("pki/issuing.key"))
                 dps.issuingCertificateFile = folder.file("pki/issuing.pem")
                 dps.issuingKeyFile = folder.file("pki/issuing.key")
+                dps.certificateValidity = validity
             }
             var configuration = LocalHubServer.Configuration(stateDirectory: folder.file("hub"), port: 0,
                                                              logger: Logger(label: "localhub"))
@@ -70,13 +71,13 @@ import Testing
 
         /// Provisions (or uses the kept assignment) as `fieldagent run` does, then runs an agent on
         /// the assigned hub on its own thread.
-        func startAgent(_ config: AgentConfig) throws -> (Agent, ProvisioningRecord) {
+        func startAgent(_ config: AgentConfig, timeScale: Double = 1) throws -> (Agent, ProvisioningRecord) {
             try FileManager.default.createDirectory(atPath: folder.file("agent"), withIntermediateDirectories: true)
             let provisioning = AgentProvisioning(config: config)
             var (settings, record) = try provisioning.hubSettings(logger: Logger(label: "provisioning"))
             settings.backoffBase = .milliseconds(50)
             settings.backoffCap = .milliseconds(300)
-            let board = try Board.open(try BoardFile.load(path: "\(repositoryRoot)/boards/sim-factory-line.yaml"), timeScale: 1)
+            let board = try Board.open(try BoardFile.load(path: "\(repositoryRoot)/boards/sim-factory-line.yaml"), timeScale: timeScale)
             var options = Agent.Options(agentVersion: "test", config: config)
             options.provisioned = ProvisionedHub(provisioning: provisioning, record: record)
             let agent = Agent(board: board, options: options, hub: settings, logger: Logger(label: "agent"))
@@ -92,6 +93,22 @@ import Testing
 
         func telemetryCount(_ deviceID: String) -> Int {
             ((try? hub.telemetry(deviceID)) ?? []).filter { $0.properties["alert"] == nil }.count
+        }
+
+        /// Every sequence number the hub holds, from single messages and batches.
+        func sequenceNumbers(_ deviceID: String) -> [Int] {
+            ((try? hub.telemetry(deviceID)) ?? []).flatMap { record -> [Int] in
+                let object = try? JSONSerialization.jsonObject(with: Data(record.payload.utf8)) as? [String: Any]
+                if let messages = object?["messages"] as? [[String: Any]] { return messages.compactMap { $0["seq"] as? Int } }
+                return (object?["seq"] as? Int).map { [$0] } ?? []
+            }
+        }
+
+        /// The thumbprint in the twin's reported `certificate` property.
+        func reportedThumbprint(_ deviceID: String) -> String? {
+            guard case .object(let certificate)? = (try? hub.twin(deviceID))?.reported["certificate"],
+                  case .string(let thumbprint)? = certificate["thumbprint"] else { return nil }
+            return thumbprint
         }
 
         func cleanUp() async { await hub.stop() }
@@ -151,6 +168,45 @@ import Testing
         #expect(harness.hub.dpsRegistrations().count == 1, "DPS was not asked again")
         #expect(eventually { harness.telemetryCount(registrationID) >= before + 2 })
         harness.stop(second)
+        await harness.cleanUp()
+    }
+
+    @Test("(d) an issued certificate inside its renewal window is renewed under load: a new thumbprint at the hub and in the twin, no reading lost")
+    func renewalUnderLoad() async throws {
+        // 40-second certificates renewed 25 s before expiry: the first renewal is due 15 s after issuance.
+        let harness = try await Harness(issuing: true, validity: .seconds(40))
+        var config = harness.config(issueCertificate: true)
+        config.telemetry.sendFrequency = .seconds(1)
+        config.provisioning.renewBefore = .seconds(25)
+        config.provisioning.renewJitter = .zero
+        // Ten readings a second of board time: telemetry keeps flowing while the identity changes.
+        let (first, record) = try harness.startAgent(config, timeScale: 10)
+        let issued = try #require(record.issuedThumbprint).uppercased()
+        #expect(eventually { harness.hub.certificateThumbprint(registrationID)?.uppercased() == issued })
+        #expect(eventually { harness.reportedThumbprint(registrationID)?.uppercased() == issued }, "the twin reports the certificate in use")
+        #expect(eventually(40) { first.reassigned != nil }, "the agent renewed on its own before expiry")
+        let renewed = try #require(first.reassigned)
+        #expect(eventually { first.hubClient?.state == .stopped && first.outbox == nil }, "the first run ended")
+        let renewedThumbprint = try #require(renewed.issuedThumbprint).uppercased()
+        #expect(renewedThumbprint != issued)
+        #expect(harness.hub.dpsRegistrations().first?.issuedThumbprint?.uppercased() == renewedThumbprint)
+
+        // The restart `fieldagent run` makes on a new assignment: the kept record, the new identity.
+        let before = harness.telemetryCount(registrationID)
+        let (second, kept) = try harness.startAgent(config, timeScale: 10)
+        #expect(kept == renewed)
+        #expect(eventually { harness.hub.certificateThumbprint(registrationID)?.uppercased() == renewedThumbprint },
+                "the hub sees the new certificate")
+        #expect(eventually { harness.reportedThumbprint(registrationID)?.uppercased() == renewedThumbprint })
+        #expect(eventually { harness.telemetryCount(registrationID) >= before + 5 }, "telemetry goes on with the new identity")
+        harness.stop(second)
+
+        // Every reading captured in both runs reached the hub: the sequence has no gap.
+        let sequence = Set(harness.sequenceNumbers(registrationID))
+        let top = try #require(sequence.max())
+        #expect(top >= 10)
+        print("renewal under load: \(sequence.count) readings 1…\(top) at the hub, certificate \(issued.prefix(12))… → \(renewedThumbprint.prefix(12))…")
+        #expect(sequence == Set(1...top), "missing: \(Set(1...top).subtracting(sequence).sorted().prefix(20))")
         await harness.cleanUp()
     }
 }
