@@ -1,5 +1,6 @@
 import FoundationEssentials
 import HubClient
+import Diagnostics
 import Identity
 import JSON
 import Logging
@@ -22,6 +23,11 @@ final class ProvisioningFeature: Feature {
         /// When to renew an issued certificate (nil: the hub identity is not issued by DPS).
         var renewal: RenewalSchedule?
         var now: @Sendable () -> Date = { Date() }
+        /// Connects to the hub with a renewed identity before the agent leaves the current one
+        /// (TLS and CONNACK, as the doctor's link probe: ok when the hub accepted it). The probe
+        /// connects as the same device, so the hub drops the live link once; it reconnects and
+        /// resends what was not acknowledged.
+        var confirm: @Sendable (HubClient.Settings) -> Check = { AgentChecks.link($0) }
     }
 
     /// What status shows.
@@ -116,7 +122,7 @@ final class ProvisioningFeature: Feature {
             if due.timeIntervalSince(configuration.now()) > 0 { continue }
             let reason = "the issued certificate (SHA-256 \(leaf.sha256Thumbprint)) expires \(UTC.text(leaf.notAfter)); renewing it"
             if begin(reason: reason) {
-                if work() { return }
+                if work(confirming: true) { return }
                 failures += 1
                 due = schedule.retry(failures: failures, now: configuration.now(), notAfter: leaf.notAfter)
             } else {
@@ -186,14 +192,42 @@ final class ProvisioningFeature: Feature {
         return begun
     }
 
-    /// Asks DPS on the calling thread; true when it answered.
-    private func work() -> Bool {
-        let outcome = Result { () throws(ProvisioningError) -> ProvisioningRecord in
+    /// Asks DPS on the calling thread; true when it answered. `confirming` (a renewal, while the
+    /// current identity still works): a new certificate is used only once the hub has accepted
+    /// it; else the current assignment is kept (provisioning.json written back) and it fails.
+    private func work(confirming: Bool = false) -> Bool {
+        var outcome = Result { () throws(ProvisioningError) -> ProvisioningRecord in
             try configuration.provisioning.provision(logger: logger)
+        }
+        if confirming, case .success(let record) = outcome, record.issuedThumbprint != configuration.record.issuedThumbprint,
+           let refusal = confirm(record) {
+            outcome = .failure(.certificate("the hub did not accept the renewed certificate (SHA-256 \(record.issuedThumbprint ?? "?")): "
+                + "\(refusal); the agent keeps its current certificate and tries again later"))
         }
         finish(outcome)
         if case .success = outcome { return true }
         return false
+    }
+
+    /// Why the hub does not accept `record`'s identity (nil: it does); on a refusal the kept
+    /// assignment is the current one again, so a restart does not pick the refused identity.
+    private func confirm(_ record: ProvisioningRecord) -> String? {
+        let refusal: String?
+        do throws(ProvisioningError) {
+            let check = configuration.confirm(try configuration.provisioning.settings(for: record))
+            refusal = check.status == .ok ? nil : check.detail
+        } catch {
+            refusal = "\(error)"
+        }
+        guard let refusal else { return nil }
+        if let stateDirectory = configuration.provisioning.config.core.stateDirectory {
+            let path = stateDirectory + "/" + ProvisioningRecord.fileName
+            do { try POSIX.writeFileDurably(path, configuration.record.json, mode: 0o644) } catch {
+                logger.error("cannot write the current DPS assignment back to \(path): \(error); a restart would use the refused certificate",
+                             metadata: ["feature": "provisioning"])
+            }
+        }
+        return refusal
     }
 
     private func finish(_ outcome: Result<ProvisioningRecord, ProvisioningError>) {

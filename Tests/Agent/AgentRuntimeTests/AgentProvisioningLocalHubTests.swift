@@ -6,6 +6,7 @@ import HubClient
 import Identity
 import LocalHub
 import Logging
+import Synchronization
 import Testing
 
 /// DPS end to end: a device with only an onboarding certificate (dev PKI) and an ID scope
@@ -207,6 +208,40 @@ import Testing
         #expect(top >= 10)
         print("renewal under load: \(sequence.count) readings 1…\(top) at the hub, certificate \(issued.prefix(12))… → \(renewedThumbprint.prefix(12))…")
         #expect(sequence == Set(1...top), "missing: \(Set(1...top).subtracting(sequence).sorted().prefix(20))")
+        await harness.cleanUp()
+    }
+
+    @Test("(e) a renewed certificate the hub does not accept is not used: the current one stays, in provisioning.json too, and the renewal is tried again")
+    func aRefusedRenewalKeepsTheCurrentIdentity() async throws {
+        let harness = try await Harness(issuing: true, validity: .seconds(20))
+        var config = harness.config(issueCertificate: true)
+        config.provisioning.renewBefore = .seconds(15)
+        config.provisioning.renewJitter = .zero
+        let provisioning = AgentProvisioning(config: config)
+        let (_, record) = try provisioning.hubSettings(logger: Logger(label: "provisioning"))
+        let reassigned = Mutex<ProvisioningRecord?>(nil)
+        var configuration = ProvisioningFeature.Configuration(provisioning: provisioning, record: record,
+                                                              renewal: config.provisioning.renewal)
+        // The probe really connects, but to a port nobody listens on: the new identity never gets a CONNACK.
+        configuration.confirm = { settings in
+            var elsewhere = settings
+            elsewhere.port = 1
+            return AgentChecks.link(elsewhere, timeout: .seconds(2))
+        }
+        let feature = ProvisioningFeature(configuration: configuration, link: nil, logger: Logger(label: "provisioning"),
+                                          onReassigned: { record in reassigned.withLock { $0 = record } })
+        try feature.start()
+        defer { feature.stop() }
+        #expect(eventually(20) { feature.current.lastError != nil }, "the renewal was attempted (due 5 s after issuance)")
+        let error = feature.current.lastError ?? ""
+        #expect(error.contains("the hub did not accept the renewed certificate"), "\(error)")
+        #expect(reassigned.withLock { $0 } == nil, "the agent stays on its current certificate")
+        #expect(ProvisioningRecord.load(stateDirectory: harness.folder.file("agent")) == record, "the kept assignment is the current one again")
+        #expect(harness.hub.dpsRegistrations().first?.issuedThumbprint?.uppercased() != record.issuedThumbprint?.uppercased(),
+                "DPS did issue a new certificate")
+        for file in [record.certificateFile, record.keyFile].compactMap({ $0 }) { #expect(FileManager.default.fileExists(atPath: file)) }
+        let next = try #require(feature.current.renewAt)
+        #expect(next.timeIntervalSinceNow > 30, "tried again after a minute, not at once")
         await harness.cleanUp()
     }
 }
