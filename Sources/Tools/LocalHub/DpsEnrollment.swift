@@ -9,6 +9,9 @@ import Identity
 public struct DpsConfiguration: Sendable {
     /// Its own TLS port on 127.0.0.1 (0 picks a free one, see ``LocalHubServer/dpsPort``).
     public var port: Int = 0
+    /// DPS over WebSockets on TLS (`/$iothub/websocket`, subprotocol `mqtt`, as Azure DPS on 443)
+    /// on this port too (0 picks a free one, see ``LocalHubServer/dpsWebSocketPort``); nil: none.
+    public var webSocketPort: Int?
     public var idScope: String = "0ne00LOCAL1"
     /// With ``issuingKeyFile``: the CA that signs devices' CSRs (certificate issuance).
     public var issuingCertificateFile: String?

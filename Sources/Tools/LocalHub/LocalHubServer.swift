@@ -93,6 +93,8 @@ public final class LocalHubServer: Sendable {
         var webSocket: (any Channel)?
         var dps: (any Channel)?
         var dpsPort: UInt16?
+        var dpsWebSocket: (any Channel)?
+        var dpsWebSocketPort: UInt16?
         var admin: (any Channel)?
         var port: UInt16?
         var webSocketPort: UInt16?
@@ -213,6 +215,14 @@ public final class LocalHubServer: Sendable {
                 $0.dpsPort = bound
             }
             configuration.logger.notice("\(Self.dpsStartupLine(port: bound, idScope: settings.idScope, hub: assignedHubName))")
+            if let webSocketPort = settings.webSocketPort {
+                let channel = try await listen(bootstrap(core: core, tls: tls, webSocket: true, dps: dps), port: webSocketPort,
+                                               what: " (DPS WebSockets)", hint: "another server may hold the port: pass --dps-ws-port 0 for a free one")
+                running.withLock {
+                    $0.dpsWebSocket = channel
+                    $0.dpsWebSocketPort = UInt16(channel.localAddress?.port ?? 0)
+                }
+            }
         }
         if configuration.adminSocket {
             let admin = try await AdminServer.start(group: adminGroup, path: configuration.adminSocketPath, core: core, dps: dps)
@@ -249,7 +259,10 @@ public final class LocalHubServer: Sendable {
                         do {
                             let session = try tls.makeSession(peer: peer)
                             try channel.pipeline.syncOperations.addHandler(NIOTLSMemoryHandler(session: session))
-                            try WebSocketListener.configure(channel, core: core)  // its guard counts the connection
+                            // Its guard counts the connection until the hub or DPS handler takes over.
+                            try WebSocketListener.configure(channel, core: core) {
+                                if let dps { DpsConnectionHandler(service: dps) } else { HubConnectionHandler(core: core) }
+                            }
                         } catch {
                             core.connectionClosed(authenticated: false)
                             throw error
@@ -281,6 +294,8 @@ public final class LocalHubServer: Sendable {
 
     /// The DPS port, once started with ``Configuration/dps``.
     public var dpsPort: UInt16? { running.withLock { $0.dpsPort } }
+    /// The DPS WebSocket port, once started with ``DpsConfiguration/webSocketPort``.
+    public var dpsWebSocketPort: UInt16? { running.withLock { $0.dpsWebSocketPort } }
 
     /// `LocalHub DPS listening on 127.0.0.1:PORT (id scope S, assigns to HUB)`: logged at start and printed by `localhub serve`.
     public static func dpsStartupLine(port: UInt16, idScope: String, hub: String) -> String {
@@ -292,7 +307,7 @@ public final class LocalHubServer: Sendable {
         let channels: [any Channel]? = running.withLock { state in
             if state.stopped { return nil }
             state.stopped = true
-            return [state.device, state.webSocket, state.dps, state.admin].compactMap { $0 }
+            return [state.device, state.webSocket, state.dps, state.dpsWebSocket, state.admin].compactMap { $0 }
         }
         guard let channels else { return }
         for channel in channels { try? await channel.close() }

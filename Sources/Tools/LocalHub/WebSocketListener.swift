@@ -15,7 +15,10 @@ enum WebSocketListener {
     static let path = "/$iothub/websocket"
 
     /// Sets up a new connection's pipeline after the TLS handler.
-    static func configure(_ channel: any Channel, core: HubCore) throws {
+    /// `connection` makes the MQTT handler once the upgrade is done: the hub's, or DPS's on the
+    /// DPS WebSocket port.
+    static func configure(_ channel: any Channel, core: HubCore,
+                          connection: @escaping @Sendable () -> any CountedConnection & ChannelHandler) throws {
         let upgradeGuard = UpgradeGuard(core: core)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: MQTTDecoder.defaultMaximumPacketSize + 8192,
@@ -32,7 +35,7 @@ enum WebSocketListener {
                     let handshake = upgradeGuard.handOver(channel.pipeline.syncOperations)
                     try channel.pipeline.syncOperations.addHandler(WebSocketMQTTBridge())
                     try channel.pipeline.syncOperations.addHandler(MQTTFrameHandler())
-                    try channel.pipeline.syncOperations.addHandler(HubConnectionHandler(core: core))
+                    try channel.pipeline.syncOperations.addHandler(connection())
                     // The hub connection starts as on the TLS port, from the TLS handshake.
                     if let handshake { channel.pipeline.fireUserInboundEventTriggered(handshake) }
                 }

@@ -65,6 +65,9 @@ struct LocalHubCommand: AsyncParsableCommand {
         @Option(name: .customLong("dps-port"), help: "Also serve a Device Provisioning Service endpoint (MQTT over TLS, X.509) on this port of 127.0.0.1 (0 = any free port). Default: none.")
         var dpsPort: Int?
 
+        @Option(name: .customLong("dps-ws-port"), help: "Also serve DPS over WebSockets on TLS (wss://127.0.0.1:PORT/$iothub/websocket, as Azure DPS on 443) on this port (0 = any free port); with --dps-port. Default: none.")
+        var dpsWebSocketPort: Int?
+
         @Option(name: .customLong("id-scope"), help: "The DPS id scope devices must name.")
         var idScope = DpsConfiguration().idScope
 
@@ -98,6 +101,10 @@ struct LocalHubCommand: AsyncParsableCommand {
                 throw ValidationError("give both --dps-issuing-ca and --dps-issuing-key, or neither")
             }
             if dpsPort == nil, dpsIssuingCA != nil { throw ValidationError("--dps-issuing-ca goes with --dps-port") }
+            if let dpsWebSocketPort, !(0...65_535).contains(dpsWebSocketPort) {
+                throw ValidationError("--dps-ws-port must be 0…65535, got \(dpsWebSocketPort)")
+            }
+            if dpsPort == nil, dpsWebSocketPort != nil { throw ValidationError("--dps-ws-port goes with --dps-port") }
             let validity = try parsedValidity()
             guard validity >= .seconds(60), validity <= .seconds(3650 * 86_400) else {
                 throw ValidationError("--dps-certificate-validity must be 1m…3650d, got \(dpsCertificateValidity)")
@@ -117,6 +124,7 @@ struct LocalHubCommand: AsyncParsableCommand {
             if let dpsPort {
                 var dps = DpsConfiguration()
                 dps.port = dpsPort
+                dps.webSocketPort = dpsWebSocketPort
                 dps.idScope = idScope
                 dps.issuingCertificateFile = dpsIssuingCA
                 dps.issuingKeyFile = dpsIssuingKey
@@ -136,6 +144,7 @@ struct LocalHubCommand: AsyncParsableCommand {
                 writeLine(LocalHubServer.dpsStartupLine(port: dps, idScope: idScope, hub: server.assignedHubName))
             }
             if let ws = server.webSocketPort { writeLine("LocalHub serving MQTT over WebSockets on wss://127.0.0.1:\(ws)/$iothub/websocket") }
+            if let ws = server.dpsWebSocketPort { writeLine("LocalHub DPS over WebSockets on wss://127.0.0.1:\(ws)/$iothub/websocket") }
             writeLine("LocalHub listening on 127.0.0.1:\(bound); admin socket \(configuration.adminSocketPath); Ctrl-C stops it")
             await waitForTermination()
             await server.stop()

@@ -8,6 +8,7 @@ import LocalHub
 import Logging
 import Synchronization
 import Testing
+import Transport
 
 /// DPS end to end: a device with only an onboarding certificate (dev PKI) and an ID scope
 /// provisions at LocalHub's DPS over real mutual TLS on 127.0.0.1 through a group enrollment,
@@ -25,12 +26,14 @@ import Testing
 
         /// LocalHub with its DPS endpoint; the device is NOT registered at the hub (DPS does it).
         /// `issuing`: give DPS an issuing CA (certificate issuance on).
-        init(issuing: Bool = false, validity: Duration = .seconds(30 * 86_400)) async throws {
+        /// `webSockets`: the hub and DPS serve WebSockets on TLS too (``webSocketPort``, ``dpsWebSocketPort``).
+        init(issuing: Bool = false, validity: Duration = .seconds(30 * 86_400), webSockets: Bool = false) async throws {
             folder = try TemporaryDirectory(prefix: "fieldagent-dps-e2e")
             pki = try DevPKI.generate(outputDirectory: folder.file("pki"), devices: ["factory-line-01"], now: Date())
             var dps = DpsConfiguration()
             dps.idScope = "0ne00LOCAL1"
             dps.retryAfterSeconds = 1
+            dps.webSocketPort = webSockets ? 0 : nil
             if issuing {
                 let start = Date().addingTimeInterval(-DevPKI.backdating)
                 let issuer = try DevPKI.makeAuthority(commonName: "FieldAgent Dev Issuing CA", profile: .intermediateCA,
@@ -47,6 +50,7 @@ import Testing
             configuration.serverKeyFile = pki.files.serverKey
             configuration.adminSocket = false
             configuration.dps = dps
+            configuration.webSocketPort = webSockets ? 0 : nil
             hub = try LocalHubServer(configuration)
             port = try await hub.start()
             dpsPort = try #require(hub.dpsPort)
@@ -242,6 +246,25 @@ import Testing
         for file in [record.certificateFile, record.keyFile].compactMap({ $0 }) { #expect(FileManager.default.fileExists(atPath: file)) }
         let next = try #require(feature.current.renewAt)
         #expect(next.timeIntervalSinceNow > 30, "tried again after a minute, not at once")
+        await harness.cleanUp()
+    }
+
+    @Test("(f) out of a locked-down network: DPS and the assigned hub both over wss:// through an HTTP CONNECT proxy with basic authentication")
+    func provisionsOverWebSocketsThroughAProxy() async throws {
+        let harness = try await Harness(webSockets: true)
+        let proxy = try ConnectProxy(user: "plant:s3cret")
+        let dpsPort = try #require(harness.hub.dpsWebSocketPort)
+        let hubPort = try #require(harness.hub.webSocketPort)
+        var config = harness.config()
+        config.provisioning.endpoint = HubEndpoint(host: "127.0.0.1", port: dpsPort, webSocketPath: "/$iothub/websocket")
+        config.provisioning.hubPort = Int(hubPort)
+        config.link.proxy = HTTPProxy(host: "127.0.0.1", port: proxy.port, user: "plant", password: "s3cret")
+        let (agent, record) = try harness.startAgent(config)
+        #expect(record.assignedHub == harness.hub.assignedHubName)
+        #expect(proxy.nextLine() == "CONNECT 127.0.0.1:\(dpsPort)", "DPS was reached through the proxy")
+        #expect(eventually { harness.telemetryCount(registrationID) >= 2 })
+        #expect(proxy.nextLine() == "CONNECT \(harness.hub.assignedHubName):\(hubPort)", "and so was the assigned hub")
+        harness.stop(agent)
         await harness.cleanUp()
     }
 }

@@ -11,13 +11,15 @@ extension LocalHubCLITests {
         let folder = try TemporaryDirectory(prefix: "localhub-dps-cli")
         let state = folder.file("state")
         let pki = try DevPKI.generate(outputDirectory: folder.file("pki"), devices: ["dev-1", "dev-2"], now: Date())
-        let (serve, lines) = try self.serve(["--state-dir", state, "--port", "0", "--dps-port", "0", "--id-scope", "0ne00CLI",
+        let (serve, lines) = try self.serve(["--state-dir", state, "--port", "0", "--dps-port", "0", "--dps-ws-port", "0", "--id-scope", "0ne00CLI",
                                              "--cert", pki.files.serverCertificate, "--key", pki.files.serverKey,
                                              "--log-level", "warning"])
         defer { if serve.isRunning { serve.terminate() } }
         let dpsLine = try #require(lines.first { $0.hasPrefix("LocalHub DPS listening on 127.0.0.1:") }, "serve said: \(lines)")
         #expect(dpsLine.hasSuffix(" (id scope 0ne00CLI, assigns to localhost)"))
         let port = try #require(UInt16(dpsLine.dropFirst("LocalHub DPS listening on 127.0.0.1:".count).prefix { $0.isNumber }))
+        #expect(lines.contains { $0.hasPrefix("LocalHub DPS over WebSockets on wss://127.0.0.1:") && $0.hasSuffix("/$iothub/websocket") },
+                "serve said: \(lines)")
 
         let group = try localhub(["dps", "add-group", "fleet", "--ca", pki.files.rootCertificate, "--state-dir", state])
         #expect(group.status == 0, "\(group.stderr)")
