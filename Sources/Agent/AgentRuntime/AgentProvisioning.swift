@@ -317,6 +317,10 @@ public struct AgentProvisioning: Sendable {
                                           trustAnchors: ca, modelID: config.link.modelID)
         settings.webSocketPath = endpoint?.webSocketPath
         settings.proxy = config.link.proxy
+        if record.certificateFile != nil {
+            settings.certificateRenewal = "the agent renews it through DPS \(DurationText.format(config.provisioning.renewBefore)) before it expires "
+                + "(provisioning.renew_before; the twin's certificate.renewAt says when)"
+        }
         return settings
     }
 }

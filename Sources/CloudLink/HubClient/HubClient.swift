@@ -52,6 +52,10 @@ public final class HubClient: Sendable {
         public var backoffCap: Duration = .seconds(60)
         /// Messages held while the hub is unreachable before the oldest is dropped (and counted).
         public var maximumPending: Int = 100_000
+        /// How the device certificate is renewed when something renews it on its own (DPS
+        /// issuance): a nearing expiry is then logged at info with this text, not as a warning
+        /// telling the operator to renew by hand. nil: the certificate is installed by hand.
+        public var certificateRenewal: String?
 
         public init(host: String, port: UInt16 = 8883, deviceID: String, certificateFile: String, keyFile: String,
                     trustAnchors: String, modelID: String? = nil) {

@@ -46,7 +46,12 @@ final class TLSHubStream: HubByteStream {
         // left to the hub's TLS alert, which may arrive as a bare connection reset.
         let validity = try identity.validity(now: Date())
         if let warning = validity.warning, warning != state.withLock({ $0.lastCertificateWarning }) {
-            logger.warning("\(warning)", metadata: ["feature": "identity"])
+            if let renewal = settings.certificateRenewal {
+                logger.info("certificate \(identity.leaf.subject) expires \(UTC.text(validity.notAfter)); \(renewal)",
+                            metadata: ["feature": "identity"])
+            } else {
+                logger.warning("\(warning)", metadata: ["feature": "identity"])
+            }
             state.withLock { $0.lastCertificateWarning = warning }
         }
         let trust = try TrustAnchors.at(settings.trustAnchors)

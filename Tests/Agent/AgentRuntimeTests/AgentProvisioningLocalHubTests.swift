@@ -127,6 +127,8 @@ import Transport
         #expect(record.assignedHub == harness.hub.assignedHubName)
         #expect(record.deviceID == registrationID)
         #expect(record.certificateFile == nil, "no issuance: the onboarding certificate is used at the hub")
+        #expect(try AgentProvisioning(config: harness.config()).settings(for: record).certificateRenewal == nil,
+                "a certificate installed by hand: a nearing expiry is a warning to the operator")
         let registrations = harness.hub.dpsRegistrations()
         #expect(registrations.count == 1)
         #expect(registrations.first?.registrationId == registrationID)
@@ -149,6 +151,9 @@ import Transport
         #expect(issued.keyType == .ec(curve: "secp384r1"))
         #expect(issued.sha256Thumbprint != onboarding.sha256Thumbprint)
         #expect(record.issuedThumbprint == issued.sha256Thumbprint)
+        let renewal = try AgentProvisioning(config: harness.config(issueCertificate: true)).settings(for: record).certificateRenewal
+        #expect(renewal?.contains("the agent renews it through DPS 168h before it expires") == true,
+                "an issued certificate's expiry is logged with the renewal plan, not as a call to renew by hand: \(renewal ?? "nil")")
         let registration = try #require(harness.hub.dpsRegistrations().first)
         #expect(registration.issuedThumbprint?.uppercased() == issued.sha256Thumbprint.uppercased())
         #expect(registration.issuedThumbprint?.uppercased() != onboarding.sha256Thumbprint.uppercased())
