@@ -118,7 +118,9 @@ final class ProvisioningFeature: Feature {
         var failures = 0
         while true {
             let wait = due.timeIntervalSince(configuration.now())
-            if wait > 0, renewalWake.wait(timeout: .milliseconds(Int64(min(wait, 86_400) * 1000))) || state.withLock({ $0.stopped }) { return }
+            if wait > 0 { _ = renewalWake.wait(timeout: .milliseconds(Int64(min(wait, 86_400) * 1000))) }
+            // Raised by stop(); checked after every wait, and before a due renewal starts.
+            if state.withLock({ $0.stopped }) { return }
             if due.timeIntervalSince(configuration.now()) > 0 { continue }
             let reason = "the issued certificate (SHA-256 \(leaf.sha256Thumbprint)) expires \(UTC.text(leaf.notAfter)); renewing it"
             if begin(reason: reason) {
