@@ -50,6 +50,21 @@ let chipTargets: [Target.Dependency] = chips.flatMap { name -> [Target.Dependenc
     [.target(name: name), .target(name: "\(name)Model")]
 }
 
+/// How the binaries that go on a board are linked in release builds on Linux (docs/device-binary.md,
+/// "How it is linked"): with LLVM's lld, relative relocations packed (DT_RELR: a 9 KB table where
+/// RELA entries took 1.1 MB that the loader reads and keeps resident; glibc 2.36, Debian 12), no
+/// dynamic export of every Swift symbol (the driver's `-export-dynamic`: 0.3 MB of symbol table
+/// nothing looks up), and, given a symbol ordering file, the functions a running agent executes
+/// placed first so that the code it keeps resident is packed together (scripts/make-order-file.sh).
+func deviceLinking(orderFile: String? = nil) -> [LinkerSetting] {
+    var flags = ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--no-export-dynamic"]
+    if let orderFile {
+        flags += ["-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/\(orderFile)",
+                  "-Xlinker", "--no-warn-symbol-ordering"]
+    }
+    return [.unsafeFlags(flags, .when(platforms: [.linux], configuration: .release))]
+}
+
 let package = Package(
     name: "FieldAgent",
     platforms: [.macOS(.v15)],
@@ -103,7 +118,7 @@ let package = Package(
             "AgentRuntime", "Boards", "CLISupport", "Configuration", "DeviceID", "Diagnostics", "Identity", "HubClient", "IoTHub", "JSON", "Provisioning", "SystemCalls",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], linkerSettings: deviceLinking(orderFile: "scripts/link/fieldagent.order")),
         .testTarget(name: "HALTests", dependencies: ["HAL", "HALSimulation", "HALTesting", "SensorCore"]),
         .testTarget(name: "SensorCoreTests", dependencies: ["SensorCore", "Configuration"]),
         .testTarget(name: "BoardsTests", dependencies: ["Boards"], resources: [.copy("Fixtures")]),
@@ -186,7 +201,7 @@ let package = Package(
             "PredictorONNX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], linkerSettings: deviceLinking()),
         .testTarget(name: "PredictorTests", dependencies: ["Predictor", "JSON",
                                                            "PredictorONNX"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),

@@ -6,6 +6,9 @@
 # with the most resident memory.
 #
 #   scripts/measure-device-rss.sh BINARY [SECONDS]
+#
+# RUN_UNDER="valgrind --tool=callgrind …" runs the agent under that command instead (what
+# scripts/make-order-file.sh does; the memory figures are then the wrapper's).
 set -euo pipefail
 [[ $# -ge 1 ]] || { echo "usage: $0 BINARY [SECONDS]" >&2; exit 2; }
 binary=$(realpath -- "$1")
@@ -32,7 +35,8 @@ pids+=($!)
 for _ in $(seq 100); do [[ -S $work/localhub/admin.sock ]] && break; sleep 0.1; done
 "$localhub" device add "${hub[@]}" "$device" --ca "$work/pki/root.pem" >/dev/null
 
-"$binary" run --board boards/sim-factory-line.yaml \
+# shellcheck disable=SC2086 # RUN_UNDER is a command line
+${RUN_UNDER:-} "$binary" run --board boards/sim-factory-line.yaml \
     --hub "127.0.0.1:$port" --expected-host-name localhost \
     --cert "$work/pki/$device.pem" --key "$work/pki/$device.key" --ca "$work/pki/ca-chain.pem" \
     --state-dir "$work/agent" --log-level warning >/dev/null 2>"$work/agent.log" &
