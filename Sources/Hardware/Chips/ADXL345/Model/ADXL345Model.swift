@@ -71,7 +71,9 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
 
     private let lock = Mutex(())
     private let registers = RegisterFile()
-    private var _environment: Environment
+    /// The environment's three axes, read once per conversion.
+    private var axes: Environment.Reader
+    private var _environment: Environment { axes.environment }
     private var _selfTestShift: SIMD3<Double>
     /// Converted samples waiting in the FIFO, oldest first.
     private var fifo = SampleRing()
@@ -94,11 +96,11 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
 
     public var environment: Environment {
         get { lock.withLock { _ in _environment } }
-        set { lock.withLock { _ in _environment = newValue } }
+        set { lock.withLock { _ in axes = Self.axes(of: newValue) } }
     }
 
     public init(environment: Environment, selfTestShift: SIMD3<Double> = SIMD3(0.8, -0.8, 1.2)) {
-        _environment = environment
+        axes = Self.axes(of: environment)
         _selfTestShift = selfTestShift
         registers.readOnly = Set([Reg.devID, Reg.actTapStatus, Reg.intSource, Reg.fifoStatus])
             .union(Reg.reservedLow).union(Reg.dataX0...Reg.dataZ1).union(0x3A...0xFF)
@@ -160,6 +162,10 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
     }
 
     // MARK: - Internals (called with the lock held)
+
+    private static func axes(of environment: Environment) -> Environment.Reader {
+        Environment.Reader(environment, .accelerationX, .accelerationY, .accelerationZ)
+    }
 
     private func resetRegisters() {
         registers.load(Array(repeating: 0, count: 256), at: 0)
@@ -258,7 +264,7 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
 
     private func convert(at t: Duration) {
         let format = registers[Reg.dataFormat]
-        var g = _environment.values(.accelerationX, .accelerationY, .accelerationZ, at: t)
+        var g = axes.values(at: t)
         if format & 0x80 != 0 { g += _selfTestShift }
         let (bits, lsb) = encoding(format: format)
         let entry = SIMD3(Self.counts(g.x, lsb: lsb, bits: bits), Self.counts(g.y, lsb: lsb, bits: bits),
