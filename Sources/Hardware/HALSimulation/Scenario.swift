@@ -132,7 +132,7 @@ public struct Scenario: Equatable, Sendable {
 
     /// Standard normal noise, constant within each `step` of time.
     private func gaussian(_ salt: UInt64, _ t: Duration, step: Duration) -> Double {
-        let index = UInt64(max(0, t / step).rounded(.down))
+        let index = UInt64(max(0, t.ratio(step)).rounded(.down))
         var g = SplitMix64(seed: SplitMix64.hash(seed, salt, index))
         let u1 = max(g.unit(), .leastNonzeroMagnitude)
         let u2 = g.unit()
@@ -145,5 +145,27 @@ public struct Scenario: Equatable, Sendable {
             let scenario = self, salt = Self.salt(channel)
             environment.attach(channel) { t in scenario.value(channel, at: t, salt: salt) ?? 0 }
         }
+    }
+}
+
+extension Duration {
+    /// `self / divisor` exactly as the standard library computes `Duration / Duration` (each
+    /// side's attoseconds rounded to the nearest `Double`, then divided), without its generic
+    /// 128-bit conversion: the scenario's noise divides per sample and axis.
+    func ratio(_ divisor: Duration) -> Double {
+        Self.nearestDouble(attoseconds) / Self.nearestDouble(divisor.attoseconds)
+    }
+
+    /// `Double(value)`, rounded to nearest, ties to even: the top 64 bits of the magnitude with a
+    /// sticky bit for any set bit below them round exactly as the whole magnitude does, because
+    /// the sticky bit lies below the 53 bits kept.
+    static func nearestDouble(_ value: Int128) -> Double {
+        if let small = Int64(exactly: value) { return Double(small) }
+        let magnitude = value.magnitude
+        let shift = max(0, 64 - magnitude.leadingZeroBitCount)
+        var top = UInt64(truncatingIfNeeded: magnitude >> shift)
+        if shift > 0, magnitude & ((1 << shift) - 1) != 0 { top |= 1 }
+        let result = Double(sign: .plus, exponent: shift, significand: Double(top))
+        return value < 0 ? -result : result
     }
 }
