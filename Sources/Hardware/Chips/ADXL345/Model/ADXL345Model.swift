@@ -255,21 +255,26 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
             next += period * (due - visible)
             if registers[Reg.fifoCtl] >> 6 != 0 { overrun = true }
         }
+        // The registers cannot change while catching up (no bus access happens meanwhile), so
+        // every conversion of the run uses the same format and FIFO mode.
+        let format = registers[Reg.dataFormat], mode = registers[Reg.fifoCtl] >> 6
+        let (bits, lsb) = encoding(format: format)
+        let shift = format & 0x80 != 0 ? _selfTestShift : nil
         while next <= now {
-            convert(at: next)
+            convert(at: next, bits: bits, lsb: lsb, selfTestShift: shift, mode: mode)
             next += period
         }
         nextConversion = next
     }
 
-    private func convert(at t: Duration) {
-        let format = registers[Reg.dataFormat]
+    /// One conversion at `t`, encoded per DATA_FORMAT (`bits`, `lsb`, the self-test force when
+    /// SELF_TEST is set) and stored per the FIFO_CTL `mode`.
+    private func convert(at t: Duration, bits: Int, lsb: Double, selfTestShift: SIMD3<Double>?, mode: UInt8) {
         var g = axes.values(at: t)
-        if format & 0x80 != 0 { g += _selfTestShift }
-        let (bits, lsb) = encoding(format: format)
+        if let selfTestShift { g += selfTestShift }
         let entry = SIMD3(Self.counts(g.x, lsb: lsb, bits: bits), Self.counts(g.y, lsb: lsb, bits: bits),
                           Self.counts(g.z, lsb: lsb, bits: bits))
-        switch registers[Reg.fifoCtl] >> 6 {
+        switch mode {
         case 0:  // bypass: the data registers always hold the newest conversion
             storeData(entry)
             freshData = true
