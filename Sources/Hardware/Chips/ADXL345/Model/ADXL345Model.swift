@@ -291,10 +291,9 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
 
     /// DATAX0…DATAZ1 ← one conversion, little-endian two's complement per axis.
     private func storeData(_ counts: SIMD3<Int16>) {
-        for axis in 0..<3 {
-            let word = UInt16(bitPattern: counts[axis])
-            registers[Reg.dataX0 + UInt8(2 * axis)] = UInt8(word & 0xFF)
-            registers[Reg.dataX0 + UInt8(2 * axis + 1)] = UInt8(word >> 8)
+        registers.store(6, at: Reg.dataX0) { i in
+            let word = UInt16(bitPattern: counts[i / 2])
+            return i % 2 == 0 ? UInt8(word & 0xFF) : UInt8(word >> 8)
         }
     }
 
