@@ -6,6 +6,11 @@ public enum I2COperation: Equatable, Sendable, CustomStringConvertible {
     /// Clock in this many bytes from the target (the controller ACKs all but the last).
     case read(count: Int)
 
+    /// The operations of ``I2CBus/writeRead(_:_:count:)``: write `bytes`, then read `count` bytes.
+    public static func writeRead(_ bytes: [UInt8], count: Int) -> [I2COperation] {
+        [.write(bytes), .read(count: count)]
+    }
+
     public var description: String {
         switch self {
         case .write(let bytes): "w[" + bytes.map(hex2).joined(separator: " ") + "]"
@@ -45,7 +50,13 @@ extension I2CBus {
 
     /// `START addr+W bytes Sr addr+R n bytes STOP`: the usual "set register pointer, read" access.
     public func writeRead(_ address: I2CAddress, _ bytes: [UInt8], count: Int) throws(I2CError) -> [UInt8] {
-        try transaction(address, [.write(bytes), .read(count: count)]).first ?? []
+        try writeRead(address, I2COperation.writeRead(bytes, count: count))
+    }
+
+    /// ``writeRead(_:_:count:)`` with operations built beforehand by ``I2COperation/writeRead(_:count:)``:
+    /// a driver repeating one read (a FIFO drain, one transaction per entry) builds them once.
+    public func writeRead(_ address: I2CAddress, _ operations: [I2COperation]) throws(I2CError) -> [UInt8] {
+        try transaction(address, operations).first ?? []
     }
 
     /// Probes an address the way `i2cdetect` does by default: a zero-length write (SMBus quick

@@ -6,33 +6,85 @@ import Synchronization
 /// Scenarios install time-varying sources; tests install constants with `set`.
 public final class Environment: Sendable {
     public typealias Source = @Sendable (Duration) -> Double
-    private let sources: Mutex<[Channel: Source]>
+    /// Three channels computed together (an accelerometer's axes sharing one noise step): the
+    /// values their single sources give, for a fraction of the work.
+    public typealias JointSource = @Sendable (Duration) -> SIMD3<Double>
+
+    private struct Sources {
+        var single: [Channel: Source]
+        /// Joint sources and their channels; a `set` or `attach` of one of the channels drops them.
+        var joint: [(channels: [Channel], source: JointSource)] = []
+    }
+    private let sources: Mutex<Sources>
+    /// Counts changes to `sources` (bumped under its lock), so a ``Reader`` looks sources up again
+    /// only after a `set` or `attach`.
+    private let generation = Atomic<UInt64>(0)
     /// The clock the chip models read time from.
     public let clock: any HALClock
 
     public init(clock: any HALClock, defaults: [Channel: Double] = [:]) {
         self.clock = clock
-        sources = Mutex(defaults.mapValues { v in { _ in v } })
+        sources = Mutex(Sources(single: defaults.mapValues { v in { _ in v } }))
     }
 
     public func set(_ channel: Channel, _ value: Double) {
-        sources.withLock { $0[channel] = { _ in value } }
+        attach(channel) { _ in value }
     }
 
     public func attach(_ channel: Channel, _ source: @escaping Source) {
-        sources.withLock { $0[channel] = source }
+        sources.withLock {
+            $0.single[channel] = source
+            $0.joint.removeAll { $0.channels.contains(channel) }
+            generation.add(1, ordering: .releasing)
+        }
     }
 
-    /// The values of three channels at time `t` (an accelerometer's axes), 0 where nothing is
-    /// attached: one lock for the three.
-    public func values(_ x: Channel, _ y: Channel, _ z: Channel, at t: Duration) -> SIMD3<Double> {
-        let (sx, sy, sz) = sources.withLock { ($0[x], $0[y], $0[z]) }
-        return SIMD3(sx?(t) ?? 0, sy?(t) ?? 0, sz?(t) ?? 0)
+    /// Computes `x`, `y` and `z` together for a ``Reader`` of these three channels, in this
+    /// order. The single sources stay as they are (``value(_:at:fallback:)`` reads them) and must
+    /// give the same values: the caller attaches both, the singles first.
+    public func attach(_ x: Channel, _ y: Channel, _ z: Channel, _ source: @escaping JointSource) {
+        sources.withLock {
+            $0.joint.removeAll { $0.channels == [x, y, z] }
+            $0.joint.append(([x, y, z], source))
+            generation.add(1, ordering: .releasing)
+        }
     }
 
     /// The value of `channel` at time `t` (default: now), or `fallback` if nothing is attached.
     public func value(_ channel: Channel, at t: Duration? = nil, fallback: Double = 0) -> Double {
-        let source = sources.withLock { $0[channel] }
+        let source = sources.withLock { $0.single[channel] }
         return source?(t ?? clock.now) ?? fallback
+    }
+
+    /// Reads three channels (an accelerometer's axes) at many instants: it keeps their sources
+    /// (or their joint source) and takes the lock and the lookups again only when a `set` or
+    /// `attach` changed the environment since, so a conversion costs one atomic load. Owned by
+    /// one chip model, which serialises its use.
+    public struct Reader: Sendable {
+        public let environment: Environment
+        private let channels: [Channel]
+        /// The generation the sources were looked up at; nil before the first lookup.
+        private var generation: UInt64?
+        private var joint: JointSource?
+        private var single: (Source?, Source?, Source?) = (nil, nil, nil)
+
+        public init(_ environment: Environment, _ x: Channel, _ y: Channel, _ z: Channel) {
+            self.environment = environment
+            channels = [x, y, z]
+        }
+
+        /// The values of the three channels at time `t`, 0 where nothing is attached.
+        public mutating func values(at t: Duration) -> SIMD3<Double> {
+            if environment.generation.load(ordering: .acquiring) != generation {
+                let environment = environment, channels = channels
+                (joint, single, generation) = environment.sources.withLock {
+                    ($0.joint.last { $0.channels == channels }?.source,
+                     ($0.single[channels[0]], $0.single[channels[1]], $0.single[channels[2]]),
+                     environment.generation.load(ordering: .relaxed))
+                }
+            }
+            if let joint { return joint(t) }
+            return SIMD3(single.0?(t) ?? 0, single.1?(t) ?? 0, single.2?(t) ?? 0)
+        }
     }
 }

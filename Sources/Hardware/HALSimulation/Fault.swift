@@ -71,12 +71,18 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     /// A pure hash of several words: noise as a function of (seed, channel, time step) rather than
     /// of call order, so readings do not depend on who asked first.
     public static func hash(_ words: UInt64...) -> UInt64 {
-        var g = SplitMix64(seed: 0x5EED)
-        var h: UInt64 = 0
-        for w in words {
-            g = SplitMix64(seed: h ^ w)
-            h = g.next()
-        }
-        return h
+        words.reduce(0, mix)
+    }
+
+    /// ``hash(_:)-(UInt64...)`` of three words without the variadic array, which the scenario's
+    /// noise would allocate per sample.
+    public static func hash(_ a: UInt64, _ b: UInt64, _ c: UInt64) -> UInt64 {
+        mix(mix(mix(0, a), b), c)
+    }
+
+    /// One step of the hash: the first output of a generator seeded with the hash so far and the word.
+    private static func mix(_ hash: UInt64, _ word: UInt64) -> UInt64 {
+        var g = SplitMix64(seed: hash ^ word)
+        return g.next()
     }
 }

@@ -37,9 +37,11 @@ public final class FaultyI2CBus: I2CBus {
     public func transaction(_ address: I2CAddress, _ operations: [I2COperation]) throws(I2CError) -> [[UInt8]] {
         let now = clock.now
         // A fault that fails the whole transaction, decided before the chip sees anything.
-        let injected: I2CError? = state.withLock { state in
+        let (injected, faulted): (I2CError?, Bool) = state.withLock { state in
             applyTimedEffects(&state, now: now)
+            var faulted = false
             for fault in state.faults where fault.address == address && fault.isActive(at: now) {
+                faulted = true
                 let kind: I2CError.Kind
                 switch fault.kind {
                 case .addressNACK: kind = .noAcknowledge(.address)
@@ -48,14 +50,16 @@ public final class FaultyI2CBus: I2CBus {
                 default: continue
                 }
                 state.injected["\(fault.kind)", default: 0] += 1
-                return I2CError(kind, bus: base.name, address: address, operation: operations.summary,
-                                detail: "injected fault: \(fault.kind)")
+                return (I2CError(kind, bus: base.name, address: address, operation: operations.summary,
+                                 detail: "injected fault: \(fault.kind)"), true)
             }
-            return nil
+            return (nil, faulted)
         }
         if let injected { throw injected }
 
         var reads = try base.transaction(address, operations)
+        // No fault active for this address: nothing to change in the answer (the common case).
+        guard faulted else { return reads }
         state.withLock { state in
             for fault in state.faults where fault.address == address && fault.isActive(at: now) {
                 switch fault.kind {

@@ -51,8 +51,14 @@ public final class RegisterFile: @unchecked Sendable {
 
     /// Stores `values` from `start` on without hooks (model-internal updates).
     public func load(_ values: [UInt8], at start: UInt8) {
-        for (i, v) in values.enumerated() where Int(start) + i < bytes.count {
-            bytes[Int(start) + i] = v
+        store(values.count, at: start) { values[$0] }
+    }
+
+    /// Stores `count` bytes from `start` on without hooks, byte `i` being `value(i)`, in one
+    /// access to the storage (a FIFO pop fills six data registers, thousands of times a message).
+    public func store(_ count: Int, at start: UInt8, _ value: (Int) -> UInt8) {
+        bytes.withUnsafeMutableBufferPointer { storage in
+            for i in 0..<max(0, min(count, storage.count - Int(start))) { storage[Int(start) + i] = value(i) }
         }
     }
 

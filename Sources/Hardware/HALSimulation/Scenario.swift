@@ -121,18 +121,40 @@ public struct Scenario: Equatable, Sendable {
     private func value(_ channel: Channel, at t: Duration, salt: UInt64) -> Double? {
         switch channel {
         case .accelerationX, .accelerationY, .accelerationZ:
-            let gravity = channel == .accelerationZ ? 1.0 : 0.0
-            let ac = channel == .accelerationZ ? profile(at: t).waveform(at: t) : 0
-            return gravity + ac + accelerationNoise * gaussian(salt, t, step: .microseconds(100))
+            return acceleration(channel, at: t, salt: salt, step: Self.step(t, Self.accelerationNoiseStep))
         default:
             guard let signal = signals[channel] else { return nil }
-            return signal.trend(at: t) + signal.noise * gaussian(salt, t, step: .milliseconds(10))
+            return signal.trend(at: t) + signal.noise * gaussian(salt, step: Self.step(t, .milliseconds(10)))
         }
     }
 
-    /// Standard normal noise, constant within each `step` of time.
-    private func gaussian(_ salt: UInt64, _ t: Duration, step: Duration) -> Double {
-        let index = UInt64(max(0, t / step).rounded(.down))
+    /// How long the accelerometer noise holds a value.
+    private static let accelerationNoiseStep = Duration.microseconds(100)
+    private static let accelerationAxes: [Channel] = [.accelerationX, .accelerationY, .accelerationZ]
+
+    /// One acceleration axis at `t`, given the noise step `t` falls in.
+    private func acceleration(_ channel: Channel, at t: Duration, salt: UInt64, step: UInt64) -> Double {
+        let gravity = channel == .accelerationZ ? 1.0 : 0.0
+        let ac = channel == .accelerationZ ? profile(at: t).waveform(at: t) : 0
+        return gravity + ac + accelerationNoise * gaussian(salt, step: step)
+    }
+
+    /// The three axes at `t`, as `value(.accelerationX/Y/Z, at: t)` gives them, with the noise
+    /// step computed once (the ADXL345 model converts thousands of samples a message).
+    private func acceleration(at t: Duration, salts: (UInt64, UInt64, UInt64)) -> SIMD3<Double> {
+        let step = Self.step(t, Self.accelerationNoiseStep)
+        return SIMD3(acceleration(.accelerationX, at: t, salt: salts.0, step: step),
+                     acceleration(.accelerationY, at: t, salt: salts.1, step: step),
+                     acceleration(.accelerationZ, at: t, salt: salts.2, step: step))
+    }
+
+    /// The index of the `length`-long step of time that `t` falls in (0 before time zero).
+    private static func step(_ t: Duration, _ length: Duration) -> UInt64 {
+        UInt64(max(0, t.ratio(length)).rounded(.down))
+    }
+
+    /// Standard normal noise, constant within each step of time (`step`: its index).
+    private func gaussian(_ salt: UInt64, step index: UInt64) -> Double {
         var g = SplitMix64(seed: SplitMix64.hash(seed, salt, index))
         let u1 = max(g.unit(), .leastNonzeroMagnitude)
         let u2 = g.unit()
@@ -140,10 +162,38 @@ public struct Scenario: Equatable, Sendable {
     }
 
     /// Connects a chip's environment to this world for every channel the scenario drives.
+    /// With all three acceleration axes among `channels`, also attaches them as one joint source.
     public func drive(_ environment: Environment, channels: [Channel]) {
         for channel in channels where value(channel, at: .zero) != nil {
             let scenario = self, salt = Self.salt(channel)
             environment.attach(channel) { t in scenario.value(channel, at: t, salt: salt) ?? 0 }
         }
+        let axes = Self.accelerationAxes
+        if axes.allSatisfy(channels.contains) {
+            let scenario = self, salts = (Self.salt(axes[0]), Self.salt(axes[1]), Self.salt(axes[2]))
+            environment.attach(axes[0], axes[1], axes[2]) { t in scenario.acceleration(at: t, salts: salts) }
+        }
+    }
+}
+
+extension Duration {
+    /// `self / divisor` exactly as the standard library computes `Duration / Duration` (each
+    /// side's attoseconds rounded to the nearest `Double`, then divided), without its generic
+    /// 128-bit conversion: the scenario's noise divides per sample and axis.
+    func ratio(_ divisor: Duration) -> Double {
+        Self.nearestDouble(attoseconds) / Self.nearestDouble(divisor.attoseconds)
+    }
+
+    /// `Double(value)`, rounded to nearest, ties to even: the top 64 bits of the magnitude with a
+    /// sticky bit for any set bit below them round exactly as the whole magnitude does, because
+    /// the sticky bit lies below the 53 bits kept.
+    static func nearestDouble(_ value: Int128) -> Double {
+        if let small = Int64(exactly: value) { return Double(small) }
+        let magnitude = value.magnitude
+        let shift = max(0, 64 - magnitude.leadingZeroBitCount)
+        var top = UInt64(truncatingIfNeeded: magnitude >> shift)
+        if shift > 0, magnitude & ((1 << shift) - 1) != 0 { top |= 1 }
+        let result = Double(sign: .plus, exponent: shift, significand: Double(top))
+        return value < 0 ? -result : result
     }
 }

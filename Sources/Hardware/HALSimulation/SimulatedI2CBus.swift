@@ -5,7 +5,8 @@ import Synchronization
 /// addresses with no device, as a real bus does (Zephyr `i2c_emul.c`).
 public final class SimulatedI2CBus: I2CBus {
     public let name: String
-    private let devices = Mutex<[I2CAddress: any SimulatedI2CDevice]>([:])
+    /// By 7-bit address: a FIFO drain is one transaction per entry, and an array slot costs no hashing.
+    private let devices = Mutex<[(any SimulatedI2CDevice)?]>(Array(repeating: nil, count: 0x80))
     /// Serializes transactions, as the kernel's adapter lock does.
     private let busLock = Mutex(())
 
@@ -14,20 +15,27 @@ public final class SimulatedI2CBus: I2CBus {
     }
 
     public func attach(_ device: any SimulatedI2CDevice, at address: I2CAddress) {
-        devices.withLock { $0[address] = device }
+        devices.withLock { $0[Int(address.rawValue)] = device }
     }
 
     /// Unplugs the device at `address` and returns it (for a later replug).
     @discardableResult
     public func detach(_ address: I2CAddress) -> (any SimulatedI2CDevice)? {
-        devices.withLock { $0.removeValue(forKey: address) }
+        devices.withLock { devices in
+            defer { devices[Int(address.rawValue)] = nil }
+            return devices[Int(address.rawValue)]
+        }
     }
 
     public func device(at address: I2CAddress) -> (any SimulatedI2CDevice)? {
-        devices.withLock { $0[address] }
+        devices.withLock { $0[Int(address.rawValue)] }
     }
 
-    public var addresses: [I2CAddress] { devices.withLock { $0.keys.sorted() } }
+    public var addresses: [I2CAddress] {
+        devices.withLock { devices in
+            devices.indices.compactMap { devices[$0] == nil ? nil : I2CAddress(UInt8($0)) }
+        }
+    }
 
     public func transaction(_ address: I2CAddress, _ operations: [I2COperation]) throws(I2CError) -> [[UInt8]] {
         let result: Result<[[UInt8]], I2CError> = busLock.withLock { _ in
@@ -37,6 +45,7 @@ public final class SimulatedI2CBus: I2CBus {
             }
             defer { device.stop() }
             var reads: [[UInt8]] = []
+            reads.reserveCapacity(operations.count)
             do throws(I2CError) {
                 for operation in operations {
                     switch operation {

@@ -61,35 +61,63 @@ public struct RobustSpikeDetector: Sendable {
     }
 
     public let parameters: Parameters
+    /// The last `count` samples in arrival order (a ring; the oldest at `head` once full).
     private var ring: [Double]
     private var head = 0
     private var count = 0
+    /// The window's finite samples sorted ascending, kept by binary-search insert and remove: a
+    /// sample costs two searches, a move of at most `window` values and a half-window merge
+    /// instead of two sorts (the agent scores every channel of every sample).
+    private var sorted: [Double]
+    /// Non-finite samples in the window, kept out of `sorted`: NaN has no place in an order and an
+    /// infinite median makes NaN deviations, so while one is held the window is sorted per sample.
+    private var nonFiniteCount = 0
     private var scratch: [Double]
 
     public init(parameters: Parameters = .standard) {
         self.parameters = parameters
         ring = [Double](repeating: 0, count: max(parameters.window, 1))
+        sorted = []
+        sorted.reserveCapacity(ring.count + 1)
         scratch = []
         scratch.reserveCapacity(ring.count)
     }
 
     public mutating func next(_ x: Double) -> Result {
         let result = score(x)
+        if count == ring.count { forget(ring[head]) }
+        remember(x)
         ring[head] = x
         head = (head + 1) % ring.count
         count = min(count + 1, ring.count)
         return result
     }
 
+    private mutating func remember(_ x: Double) {
+        if !x.isFinite { nonFiniteCount += 1; return }
+        sorted.insert(x, at: Self.lowerBound(sorted, x))
+    }
+
+    private mutating func forget(_ x: Double) {
+        if !x.isFinite { nonFiniteCount -= 1; return }
+        sorted.remove(at: Self.lowerBound(sorted, x))
+    }
+
+    /// The first index whose value is not below `x`.
+    private static func lowerBound(_ values: [Double], _ x: Double) -> Int {
+        var low = 0, high = values.count
+        while low < high {
+            let mid = (low + high) / 2
+            if values[mid] < x { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
     private mutating func score(_ x: Double) -> Result {
         guard count > 0 else {
             return Result(median: x, mad: 0, score: 0, spikeScore: 0, detected: false, warmingUp: true)
         }
-        scratch.removeAll(keepingCapacity: true)
-        for i in 0..<count { scratch.append(ring[(head + ring.count - 1 - i) % ring.count]) }
-        let median = Self.median(&scratch)
-        for i in scratch.indices { scratch[i] = abs(scratch[i] - median) }
-        let mad = Self.median(&scratch)
+        let (median, mad) = nonFiniteCount == 0 ? Self.medianAndMAD(sorted: sorted) : medianAndMADBySorting()
         let z = 0.6745 * (x - median) / max(mad, parameters.madFloor)
         let directed: Double = switch parameters.mode {
         case .spikes: max(z, 0)
@@ -101,6 +129,44 @@ public struct RobustSpikeDetector: Sendable {
         let spikeScore = directed.isFinite ? directed * directed / (directed * directed + t * t) : 1
         return Result(median: median, mad: mad, score: z, spikeScore: warming ? 0 : spikeScore,
                       detected: !warming && directed >= t, warmingUp: warming)
+    }
+
+    /// Median and MAD of an ascending window of finite values without sorting: the deviations
+    /// |v − median| of the values below the median, walked downwards, and of the rest, walked
+    /// upwards, are each ascending (floating-point subtraction is monotonic), so merging the two
+    /// walks up to the middle yields the middle deviation(s) of a full sort.
+    static func medianAndMAD(sorted values: [Double]) -> (median: Double, mad: Double) {
+        let n = values.count
+        let median = n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2
+        var below = lowerBound(values, median) - 1  // next deviation of the lower walk
+        var above = below + 1                       // next deviation of the upper walk
+        func nextDeviation() -> Double {
+            if below >= 0, above < n {
+                let low = abs(values[below] - median), high = abs(values[above] - median)
+                if low <= high { below -= 1; return low }
+                above += 1
+                return high
+            }
+            if below >= 0 { below -= 1; return abs(values[below + 1] - median) }
+            above += 1
+            return abs(values[above - 1] - median)
+        }
+        // Deviations in ascending order up to index n / 2 of the sorted deviations.
+        var previous = 0.0, current = 0.0
+        for _ in 0...(n / 2) {
+            previous = current
+            current = nextDeviation()
+        }
+        return (median, n % 2 == 1 ? current : (previous + current) / 2)
+    }
+
+    /// The window's median and MAD by sorting it (a window holding a non-finite sample).
+    private mutating func medianAndMADBySorting() -> (median: Double, mad: Double) {
+        scratch.removeAll(keepingCapacity: true)
+        for i in 0..<count { scratch.append(ring[(head + ring.count - 1 - i) % ring.count]) }
+        let median = Self.median(&scratch)
+        for i in scratch.indices { scratch[i] = abs(scratch[i] - median) }
+        return (median, Self.median(&scratch))
     }
 
     /// The median of `values` (the mean of the two middle values for an even count); sorts in place.

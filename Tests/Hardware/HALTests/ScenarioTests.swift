@@ -193,6 +193,30 @@ func instants(from start: Duration = .zero, step: Duration, count: Int) -> [Dura
         #expect(abs(correlation) < 0.1, "X/Y correlation \(correlation)")
     }
 
+    /// A reader of the three axes (the ADXL345 model's) gets what the scenario says per axis,
+    /// bit for bit, through the joint source `drive` installs; replacing one axis drops the
+    /// joint source and the reader follows.
+    @Test func aReaderOfTheThreeAxesGetsTheScenarioBitForBitAndFollowsChanges() throws {
+        let world = Self.noisyWorld(seed: 78)
+        let environment = Environment(clock: VirtualClock())
+        world.drive(environment, channels: [.accelerationX, .accelerationY, .accelerationZ])
+        var reader = Environment.Reader(environment, .accelerationX, .accelerationY, .accelerationZ)
+        let axes: [Channel] = [.accelerationX, .accelerationY, .accelerationZ]
+        for t in Self.times + instants(step: .microseconds(37), count: 2_000) {
+            let read = reader.values(at: t)
+            for (i, axis) in axes.enumerated() {
+                let expected = try #require(world.value(axis, at: t))
+                #expect(read[i].bitPattern == expected.bitPattern, "\(axis) at \(t)")
+            }
+        }
+        environment.set(.accelerationY, 0.25)
+        let t = Duration.milliseconds(2_500)
+        let read = reader.values(at: t)
+        #expect(read.y == 0.25)
+        #expect(read.x.bitPattern == world.value(.accelerationX, at: t)?.bitPattern)
+        #expect(read.z.bitPattern == world.value(.accelerationZ, at: t)?.bitPattern)
+    }
+
     @Test func driveConnectsAnEnvironmentToTheScenario() throws {
         let world = Self.noisyWorld(seed: 77)
         let clock = VirtualClock()

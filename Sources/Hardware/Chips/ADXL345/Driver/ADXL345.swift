@@ -195,6 +195,8 @@ public final class ADXL345: Sensor {
         let begin = clock.now
         var samples: [RawSample] = []
         samples.reserveCapacity(count)
+        // The burst below, built once per window rather than per entry (two arrays fewer each).
+        let burst = I2COperation.writeRead([Register.dataX0], count: ADXL345.sampleByteCount)
         while samples.count < count {
             let entries = Int(try readRegister(Register.fifoStatus) & FIFOStatus.entriesMask)
             if entries == 0 {
@@ -209,7 +211,7 @@ public final class ADXL345: Sensor {
             for _ in 0..<min(entries, count - samples.count) {
                 // A 6-byte burst from DATAX0 pops one entry ("Retrieving Data from FIFO"); the
                 // required 5 µs between reads is covered by the STOP/START of the next transaction.
-                let bytes = try readRegisters(Register.dataX0, count: ADXL345.sampleByteCount)
+                let bytes = try readRegisters(Register.dataX0, count: ADXL345.sampleByteCount, burst)
                 guard let sample = RawSample(bytes: bytes) else { break }
                 samples.append(sample)
             }
@@ -235,11 +237,13 @@ public final class ADXL345: Sensor {
         try readRegisters(register, count: 1)[0]
     }
 
-    /// `w[register] rN`: sets the register pointer, then reads with auto-increment.
-    private func readRegisters(_ register: UInt8, count: Int) throws(ADXL345Error) -> [UInt8] {
+    /// `w[register] rN`: sets the register pointer, then reads with auto-increment. `operations`:
+    /// the same transaction built beforehand, if the caller has it.
+    private func readRegisters(_ register: UInt8, count: Int,
+                               _ operations: [I2COperation]? = nil) throws(ADXL345Error) -> [UInt8] {
         let bytes: [UInt8]
         do throws(I2CError) {
-            bytes = try bus.writeRead(address, [register], count: count)
+            bytes = try bus.writeRead(address, operations ?? I2COperation.writeRead([register], count: count))
         } catch {
             throw .bus(error)
         }

@@ -71,7 +71,9 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
 
     private let lock = Mutex(())
     private let registers = RegisterFile()
-    private var _environment: Environment
+    /// The environment's three axes, read once per conversion.
+    private var axes: Environment.Reader
+    private var _environment: Environment { axes.environment }
     private var _selfTestShift: SIMD3<Double>
     /// Converted samples waiting in the FIFO, oldest first.
     private var fifo = SampleRing()
@@ -94,11 +96,11 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
 
     public var environment: Environment {
         get { lock.withLock { _ in _environment } }
-        set { lock.withLock { _ in _environment = newValue } }
+        set { lock.withLock { _ in axes = Self.axes(of: newValue) } }
     }
 
     public init(environment: Environment, selfTestShift: SIMD3<Double> = SIMD3(0.8, -0.8, 1.2)) {
-        _environment = environment
+        axes = Self.axes(of: environment)
         _selfTestShift = selfTestShift
         registers.readOnly = Set([Reg.devID, Reg.actTapStatus, Reg.intSource, Reg.fifoStatus])
             .union(Reg.reservedLow).union(Reg.dataX0...Reg.dataZ1).union(0x3A...0xFF)
@@ -160,6 +162,10 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
     }
 
     // MARK: - Internals (called with the lock held)
+
+    private static func axes(of environment: Environment) -> Environment.Reader {
+        Environment.Reader(environment, .accelerationX, .accelerationY, .accelerationZ)
+    }
 
     private func resetRegisters() {
         registers.load(Array(repeating: 0, count: 256), at: 0)
@@ -249,21 +255,26 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
             next += period * (due - visible)
             if registers[Reg.fifoCtl] >> 6 != 0 { overrun = true }
         }
+        // The registers cannot change while catching up (no bus access happens meanwhile), so
+        // every conversion of the run uses the same format and FIFO mode.
+        let format = registers[Reg.dataFormat], mode = registers[Reg.fifoCtl] >> 6
+        let (bits, lsb) = encoding(format: format)
+        let shift = format & 0x80 != 0 ? _selfTestShift : nil
         while next <= now {
-            convert(at: next)
+            convert(at: next, bits: bits, lsb: lsb, selfTestShift: shift, mode: mode)
             next += period
         }
         nextConversion = next
     }
 
-    private func convert(at t: Duration) {
-        let format = registers[Reg.dataFormat]
-        var g = _environment.values(.accelerationX, .accelerationY, .accelerationZ, at: t)
-        if format & 0x80 != 0 { g += _selfTestShift }
-        let (bits, lsb) = encoding(format: format)
+    /// One conversion at `t`, encoded per DATA_FORMAT (`bits`, `lsb`, the self-test force when
+    /// SELF_TEST is set) and stored per the FIFO_CTL `mode`.
+    private func convert(at t: Duration, bits: Int, lsb: Double, selfTestShift: SIMD3<Double>?, mode: UInt8) {
+        var g = axes.values(at: t)
+        if let selfTestShift { g += selfTestShift }
         let entry = SIMD3(Self.counts(g.x, lsb: lsb, bits: bits), Self.counts(g.y, lsb: lsb, bits: bits),
                           Self.counts(g.z, lsb: lsb, bits: bits))
-        switch registers[Reg.fifoCtl] >> 6 {
+        switch mode {
         case 0:  // bypass: the data registers always hold the newest conversion
             storeData(entry)
             freshData = true
@@ -280,10 +291,9 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
 
     /// DATAX0…DATAZ1 ← one conversion, little-endian two's complement per axis.
     private func storeData(_ counts: SIMD3<Int16>) {
-        for axis in 0..<3 {
-            let word = UInt16(bitPattern: counts[axis])
-            registers[Reg.dataX0 + UInt8(2 * axis)] = UInt8(word & 0xFF)
-            registers[Reg.dataX0 + UInt8(2 * axis + 1)] = UInt8(word >> 8)
+        registers.store(6, at: Reg.dataX0) { i in
+            let word = UInt16(bitPattern: counts[i / 2])
+            return i % 2 == 0 ? UInt8(word & 0xFF) : UInt8(word >> 8)
         }
     }
 
