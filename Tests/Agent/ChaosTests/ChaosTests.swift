@@ -143,17 +143,18 @@ struct ChaosTests {
     @Test func restartingTheHubThreeTimesMidStreamLosesNothing() async throws {
         let hub = try await Hub()
         let state = hub.directory + "/agent"
-        let (process, log) = try agent(hub, state: state, count: 3_000, extra: ["--drain-rate", "5000", "--flush-timeout", "180s"])
+        // Long enough that the stream outlasts the first restart (at 2 s) on a fast simulator.
+        let (process, log) = try agent(hub, state: state, count: 12_000, extra: ["--drain-rate", "5000", "--flush-timeout", "180s"])
         for _ in 0..<3 {
             try await Task.sleep(for: .seconds(2))
             try await hub.restart(after: 2)
         }
         #expect(waitForExit(process, timeout: 600), "the agent did not finish: \(text(log).suffix(500))")
         #expect(process.terminationStatus == 0, "\(text(log).suffix(800))")
-        // 3,000 aggregates plus the spike alerts, which share the sequence.
+        // 12,000 readings plus the spike alerts, which share the sequence.
         let unique = Set(hub.sequences())
         let top = unique.max() ?? 0
-        #expect(top >= 3_000)
+        #expect(top >= 12_000)
         #expect(unique == Set(1...top), "missing \(Set(1...max(top, 1)).subtracting(unique).sorted().prefix(10))")
         #expect(text(log).contains("hub link down"), "the agent saw the hub go away")
         await hub.cleanUp()
