@@ -29,16 +29,18 @@ public struct SpikePredictor: Sendable {
         var channel: String
     }
 
-    private enum StreamState: Sendable {
-        /// `run`: consecutive samples at or above the decision threshold (for the persistence rule).
-        case forest(RollingFeatures, lastTime: Double, run: Int)
-        case robust(RobustSpikeDetector, lastTime: Double)
-
-        var lastTime: Double {
-            switch self {
-            case .forest(_, let t, _), .robust(_, let t): t
-            }
-        }
+    /// One stream's rolling state: the forest's features or the fallback's window (whichever the
+    /// predictor's detector uses), the last capture time and, for the forest, `run`, the
+    /// consecutive samples at or above the decision threshold (for the persistence rule).
+    ///
+    /// A struct of optionals, not an enum with a payload per detector: a multi-payload enum keeps
+    /// its case in the spare high bits of a payload's pointer, which LeakSanitizer cannot follow,
+    /// so `scripts/leak-check.sh` reported the live fallback windows of a running agent as leaked.
+    private struct StreamState: Sendable {
+        var forest: RollingFeatures?
+        var robust: RobustSpikeDetector?
+        var lastTime = -Double.infinity
+        var run = 0
     }
 
     public private(set) var detector: Detector
@@ -71,19 +73,21 @@ public struct SpikePredictor: Sendable {
         } else {
             guard streams.count < maxStreams else { throw .tooManyStreams(limit: maxStreams) }
             switch detector {
-            case .forest(let forest): state = .forest(RollingFeatures(windows: forest.windows), lastTime: -.infinity, run: 0)
-            case .robust(let p): state = .robust(RobustSpikeDetector(parameters: p), lastTime: -.infinity)
+            case .forest(let forest): state = StreamState(forest: RollingFeatures(windows: forest.windows))
+            case .robust(let p): state = StreamState(robust: RobustSpikeDetector(parameters: p))
             }
         }
         // Take the state out of the dictionary while mutating it, so its ring buffer is not copied.
         streams[key] = nil
         let verdict: PredictorVerdict
-        switch (state, detector) {
-        case (.forest(var rolling, _, let run), .forest(let forest)):
+        switch detector {
+        case .forest(let forest):
+            var rolling = state.forest ?? RollingFeatures(windows: forest.windows)
+            state.forest = nil  // one reference, so `next` mutates the window in place
             let vector = rolling.next(sample.value)
             let p = forest.probability(vector)
             let above = !vector.warmingUp && p >= forest.decisionThreshold
-            let newRun = above ? run + 1 : 0
+            let newRun = above ? state.run + 1 : 0
             verdict = PredictorVerdict(
                 device: sample.device, channel: sample.channel, captureTime: sample.captureTime,
                 spikeProbability: vector.warmingUp ? 0 : p,
@@ -91,19 +95,17 @@ public struct SpikePredictor: Sendable {
                 modelID: forest.modelID, warmingUp: vector.warmingUp,
                 features: forest.features.map { NamedFeature($0.rawValue, vector[$0]) },
                 decisionThreshold: forest.decisionThreshold)
-            state = .forest(rolling, lastTime: sample.captureTime, run: min(newRun, forest.persistence))
-        case (.robust(var robust, _), _):
+            state = StreamState(forest: rolling, lastTime: sample.captureTime, run: min(newRun, forest.persistence))
+        case .robust(let p):
+            var robust = state.robust ?? RobustSpikeDetector(parameters: p)
+            state.robust = nil  // one reference, so `next` mutates the window in place
             let r = robust.next(sample.value)
             verdict = PredictorVerdict(
                 device: sample.device, channel: sample.channel, captureTime: sample.captureTime,
                 spikeProbability: r.spikeScore, spikeDetected: r.detected, modelID: modelID, warmingUp: r.warmingUp,
                 features: [NamedFeature("median", r.median), NamedFeature("mad", r.mad), NamedFeature("robust_z", r.score)],
                 decisionThreshold: RobustSpikeDetector.scoreAtThreshold)
-            state = .robust(robust, lastTime: sample.captureTime)
-        case (.forest, .robust):
-            // Unreachable: a stream's state is made from this predictor's own detector.
-            return PredictorVerdict(device: sample.device, channel: sample.channel, captureTime: sample.captureTime,
-                                    spikeProbability: 0, spikeDetected: false, modelID: modelID, warmingUp: true, features: [])
+            state = StreamState(robust: robust, lastTime: sample.captureTime)
         }
         streams[key] = state
         return verdict
@@ -119,9 +121,7 @@ public struct SpikePredictor: Sendable {
         }
         self.detector = detector
         if keep {
-            for (key, state) in streams {
-                if case .forest(let rolling, let lastTime, _) = state { streams[key] = .forest(rolling, lastTime: lastTime, run: 0) }
-            }
+            for key in streams.keys { streams[key]?.run = 0 }
         } else {
             streams.removeAll()
         }
