@@ -21,19 +21,6 @@ public func builtExecutable(_ name: String) throws -> String {
 /// Runs `executable` in the repository's root with `arguments` (and `environment` added to this
 /// process's), waits for it, and returns what it printed.
 public func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                   stderr: String(decoding: stderr, as: UTF8.self))
+    try execute(executable, arguments, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+                directory: repositoryRoot)
 }

@@ -13,22 +13,8 @@ import Testing
 @Suite struct DoctorPlanTests {
     /// The built `fieldagent`, beside this test bundle.
     func fieldagent(_ arguments: [String]) throws -> (status: Int32, stdout: Data) {
-        let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("fieldagent").path,
-            "\(repositoryRoot)/.build/debug/fieldagent",
-        ]
-        let executable = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0) }, "build fieldagent first")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, stdout)
+        let outcome = try run(try builtExecutable("fieldagent"), arguments)
+        return (outcome.status, Data(outcome.stdout.utf8))
     }
 
     func checkIDs(_ report: Data) throws -> [String] {

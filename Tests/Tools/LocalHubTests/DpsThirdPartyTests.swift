@@ -20,24 +20,15 @@ struct DpsThirdPartyTests {
         try fixture.server.dpsAddGroup(name: "fleet", caPEM: Array(try Data(contentsOf: URL(fileURLWithPath: fixture.pki.files.rootCertificate))))
         let files = try #require(fixture.pki.files.devices["py-dps"])
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.script, "\(fixture.dpsPort)", "\(fixture.port)", "0ne00LOCAL1", "py-dps",
-                             files.certificate, files.key, fixture.pki.files.rootCertificate]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        // The SDK polls after retry-after (1 s); reading to EOF ends when the script does.
-        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        // The SDK polls after retry-after (1 s); the run ends when the script does.
+        let outcome = try execute("/usr/bin/env", ["python3", Self.script, "\(fixture.dpsPort)", "\(fixture.port)", "0ne00LOCAL1", "py-dps",
+                                                  files.certificate, files.key, fixture.pki.files.rootCertificate])
+        let printed = outcome.stdout, stderr = outcome.stderr
 
         let lines = printed.split(separator: "\n").map(String.init)
         #expect(lines.contains("STEP registered assigned \(fixture.server.assignedHubName) py-dps"), "SDK output: \(lines); stderr: \(stderr.suffix(2000))")
         #expect(lines.contains("STEP done"), "stderr: \(stderr.suffix(2000))")
-        #expect(process.terminationStatus == 0)
+        #expect(outcome.status == 0)
         #expect(fixture.server.dpsRegistrations().map(\.registrationId) == ["py-dps"])
         let records = try fixture.server.telemetry("py-dps")
         #expect(records.map(\.payload) == [#"{"provisioned":true,"source":"azure-iot-device"}"#])
