@@ -106,11 +106,30 @@ public final class AgentMetrics: Sendable {
 
     /// One send period's readings of one channel: how many were taken and their average.
     public func recordReadings(sensor: String, channel: String, unit: String, count: Int, average: Double) {
-        let labels = [("sensor", sensor), ("channel", channel)]
-        registry.makeCounter(descriptor: describe("fieldagent_readings_total", "Readings taken, per sensor and channel."), labels: labels)
-            .increment(by: Int64(max(0, count)))
-        registry.makeGauge(descriptor: describe("fieldagent_reading", "The latest send period's average reading, per sensor and channel."), labels: labels + [("unit", unit)]).set(average)
+        let key = ReadingKey(sensor: sensor, channel: channel, unit: unit)
+        let handles = readingHandles.withLock { handles in
+            if let known = handles[key] { return known }
+            let labels = [("sensor", sensor), ("channel", channel)]
+            let made = (counter: registry.makeCounter(descriptor: describe("fieldagent_readings_total", "Readings taken, per sensor and channel."), labels: labels),
+                        gauge: registry.makeGauge(descriptor: describe("fieldagent_reading", "The latest send period's average reading, per sensor and channel."), labels: labels + [("unit", unit)]))
+            // Bounded by the board's channels; a cap keeps a misbehaving caller from growing it.
+            if handles.count < Self.maxReadingSeries { handles[key] = made }
+            return made
+        }
+        handles.counter.increment(by: Int64(max(0, count)))
+        handles.gauge.set(average)
     }
+
+    /// The registry's handles per (sensor, channel, unit), made once: making them looks the
+    /// series up by name and labels and validates the help text, which at one message per sample
+    /// cost more than the message's JSON.
+    private struct ReadingKey: Hashable {
+        var sensor: String
+        var channel: String
+        var unit: String
+    }
+    private let readingHandles = Mutex<[ReadingKey: (counter: Counter, gauge: Gauge)]>([:])
+    static let maxReadingSeries = 1_024
 
     /// Samples in which a sensor gave no reading.
     public func recordUnavailable(sensor: String, count: Int) {
