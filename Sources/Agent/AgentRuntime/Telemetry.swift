@@ -1,3 +1,4 @@
+import JSON
 import SensorCore
 
 /// Aggregate of one channel over a send period.
@@ -118,4 +119,41 @@ public struct HeartbeatMessage: Codable, Equatable, Sendable {
     /// Sensors whose last reading failed, by board-file name.
     public var failedSensors: [String]
     public var clockSynchronised: Bool?
+}
+
+extension TelemetryMessage {
+    /// The message's JSON body: the bytes `JSONEncoder` writes for it with `.sortedKeys` and
+    /// `.withoutEscapingSlashes` (TelemetryJSONTests compares the two), made through the JSON
+    /// module's writer. With one message per sample, `JSONEncoder` cost more than sampling the
+    /// simulated board. A value that is not finite is written `null` (`JSONEncoder` fails the
+    /// whole message).
+    public func jsonBytes() -> [UInt8] {
+        var top: [String: JSONValue] = [
+            "deviceId": .string(deviceId),
+            "seq": .integer(Int64(clamping: seq)),
+            "timestamp": .string(timestamp),
+            "periodSeconds": .number(periodSeconds),
+        ]
+        top["temperature"] = temperature.map(JSONValue.number)
+        top["humidity"] = humidity.map(JSONValue.number)
+        top["pressure"] = pressure.map(JSONValue.number)
+        top["vibration"] = vibration.map(JSONValue.number)
+        top["vibrationPeak"] = vibrationPeak.map(JSONValue.number)
+        top["clockSynchronised"] = clockSynchronised.map(JSONValue.bool)
+        top["readings"] = .object(readings.mapValues { channels in
+            .object(channels.mapValues { a in
+                var members: [String: JSONValue] = ["avg": .number(a.avg), "min": .number(a.min), "max": .number(a.max),
+                                                    "count": .integer(Int64(a.count)), "unit": .string(a.unit)]
+                members["calibration"] = a.calibration.map(JSONValue.string)
+                return .object(members)
+            })
+        })
+        top["sensorHealth"] = .object(sensorHealth.mapValues { h in
+            var members: [String: JSONValue] = ["chip": .string(h.chip), "status": .string(h.status),
+                                                "unavailable": .integer(Int64(h.unavailable))]
+            members["error"] = h.error.map(JSONValue.string)
+            return .object(members)
+        })
+        return JSONValue.object(top).encoded(sortingKeys: true)
+    }
 }

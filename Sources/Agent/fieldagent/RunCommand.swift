@@ -168,7 +168,7 @@ extension FieldAgent {
             options.provisioned = provisioned
             let agent = Agent(board: board, options: options,
                               hub: hub, logger: logger, output: { message in
-                if printing, let data = try? encoder.encode(message) { writeLine(String(decoding: data, as: UTF8.self)) }
+                if printing { writeLine(String(decoding: message.jsonBytes(), as: UTF8.self)) }
             }, alertOutput: { alert in
                 if printing, let data = try? encoder.encode(alert) { writeLine(String(decoding: data, as: UTF8.self)) }
             })

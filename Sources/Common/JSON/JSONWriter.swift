@@ -38,23 +38,26 @@ struct JSONWriter {
     }
 
     /// `d` as an integer when it has no fraction and is below 2^53 in magnitude (where every
-    /// integer is exact), as JSON has one number type: 5.0 is written 5.
+    /// integer is exact), as JSON has one number type: 5.0 is written 5. Not negative zero,
+    /// which `JSONEncoder` writes `-0`.
     static func integral(_ d: Double) -> Int64? {
-        d == d.rounded() && abs(d) < 9_007_199_254_740_992 ? Int64(d) : nil
+        d == d.rounded() && abs(d) < 9_007_199_254_740_992 && !(d == 0 && d.sign == .minus) ? Int64(d) : nil
     }
 
     /// `d` as an `Int64` when it is one exactly. Negative zero is the integer 0, as Foundation's
-    /// decoder reads it and as ``integral(_:)`` writes it, so `-0.0` round-trips.
+    /// decoder reads it: `-0` parses as `0`.
     static func exactInteger(_ d: Double) -> Int64? {
         guard d == d.rounded(), d >= -9_223_372_036_854_775_808.0, d < 9_223_372_036_854_775_808.0 else { return nil }
         return Int64(d)
     }
 
-    /// Shortest text that reads back as the same `Double`; JSON has no NaN or infinity, so those
-    /// become `null`.
+    /// Shortest text that reads back as the same `Double`, as `JSONEncoder` writes it: without a
+    /// trailing `.0` (`-0`, `9007199254740992`). JSON has no NaN or infinity, so those become `null`.
     private mutating func writeNumber(_ d: Double) {
         guard d.isFinite else { append("null"); return }
-        if let integer = Self.integral(d) { append(String(integer)) } else { append(d.description) }
+        if let integer = Self.integral(d) { append(String(integer)); return }
+        let text = d.description
+        append(text.hasSuffix(".0") ? String(text.dropLast(2)) : text)
     }
 
     private mutating func writeString(_ s: String) {
