@@ -324,23 +324,31 @@ struct ReadingHistory {
         newest = max(newest, time)
         for (sensor, channels) in message.readings {
             for (channel, aggregate) in channels {
-                let key = Key(sensor: sensor, channel: channel)
-                var entry = points[key] ?? (aggregate.unit, [])
-                entry.values.append((time, aggregate.avg))
-                entry.values.removeFirst(max(0, entry.values.count - Self.maximumPoints))
-                points[key] = entry
+                // In place: a copy of the entry (or iterating `points.keys` while changing it)
+                // made every append copy the whole series.
+                points[Key(sensor: sensor, channel: channel), default: (aggregate.unit, [])].values.append((time, aggregate.avg))
             }
         }
-        for key in points.keys {
-            points[key]?.values.removeAll { newest - $0.time > Self.window }
+        var index = points.values.startIndex
+        while index != points.values.endIndex {
+            Self.trim(&points.values[index].values, newest: newest)
+            points.values.formIndex(after: &index)
         }
+    }
+
+    /// Drops points older than `window` (checked at the front, where capture order puts the
+    /// oldest) and, once a series holds twice `maximumPoints`, the oldest half: amortised
+    /// constant work per point. ``series()`` shows the newest `maximumPoints`.
+    static func trim(_ values: inout [(time: Double, value: Double)], newest: Double) {
+        if let first = values.first, newest - first.time > window { values.removeAll { newest - $0.time > window } }
+        if values.count >= 2 * maximumPoints { values.removeFirst(values.count - maximumPoints) }
     }
 
     func series() -> [PageModel.Series] {
         points.keys.sorted().compactMap { key in
             guard let entry = points[key] else { return nil }
             return PageModel.Series(sensor: key.sensor, channel: key.channel, unit: entry.unit,
-                                    points: entry.values.map { (age: newest - $0.time, value: $0.value) })
+                                    points: entry.values.suffix(Self.maximumPoints).map { (age: newest - $0.time, value: $0.value) })
         }
     }
 }
