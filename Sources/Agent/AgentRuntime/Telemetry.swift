@@ -123,37 +123,65 @@ public struct HeartbeatMessage: Codable, Equatable, Sendable {
 
 extension TelemetryMessage {
     /// The message's JSON body: the bytes `JSONEncoder` writes for it with `.sortedKeys` and
-    /// `.withoutEscapingSlashes` (TelemetryJSONTests compares the two), made through the JSON
-    /// module's writer. With one message per sample, `JSONEncoder` cost more than sampling the
+    /// `.withoutEscapingSlashes` (TelemetryJSONTests compares the two), written member by member
+    /// in key order. With one message per sample, `JSONEncoder` cost more than sampling the
     /// simulated board. A value that is not finite is written `null` (`JSONEncoder` fails the
     /// whole message).
     public func jsonBytes() -> [UInt8] {
-        var top: [String: JSONValue] = [
-            "deviceId": .string(deviceId),
-            "seq": .integer(Int64(clamping: seq)),
-            "timestamp": .string(timestamp),
-            "periodSeconds": .number(periodSeconds),
-        ]
-        top["temperature"] = temperature.map(JSONValue.number)
-        top["humidity"] = humidity.map(JSONValue.number)
-        top["pressure"] = pressure.map(JSONValue.number)
-        top["vibration"] = vibration.map(JSONValue.number)
-        top["vibrationPeak"] = vibrationPeak.map(JSONValue.number)
-        top["clockSynchronised"] = clockSynchronised.map(JSONValue.bool)
-        top["readings"] = .object(readings.mapValues { channels in
-            .object(channels.mapValues { a in
-                var members: [String: JSONValue] = ["avg": .number(a.avg), "min": .number(a.min), "max": .number(a.max),
-                                                    "count": .integer(Int64(a.count)), "unit": .string(a.unit)]
-                members["calibration"] = a.calibration.map(JSONValue.string)
-                return .object(members)
-            })
-        })
-        top["sensorHealth"] = .object(sensorHealth.mapValues { h in
-            var members: [String: JSONValue] = ["chip": .string(h.chip), "status": .string(h.status),
-                                                "unavailable": .integer(Int64(h.unavailable))]
-            members["error"] = h.error.map(JSONValue.string)
-            return .object(members)
-        })
-        return JSONValue.object(top).encoded(sortingKeys: true)
+        var w = JSONWriter(sortingKeys: true, capacity: 2_048)
+        func member(_ name: String, _ value: Double?) {
+            if let value { w.key(name); w.write(value) }
+        }
+        func member(_ name: String, _ value: String?) {
+            if let value { w.key(name); w.write(value) }
+        }
+        // Keys in String order, as .sortedKeys writes them.
+        w.beginObject()
+        if let clockSynchronised { w.key("clockSynchronised"); w.write(clockSynchronised) }
+        member("deviceId", deviceId)
+        member("humidity", humidity)
+        member("periodSeconds", periodSeconds)
+        member("pressure", pressure)
+        w.key("readings")
+        w.beginObject()
+        for sensor in readings.keys.sorted() {
+            w.key(sensor)
+            w.beginObject()
+            let channels = readings[sensor] ?? [:]
+            for channel in channels.keys.sorted() {
+                guard let a = channels[channel] else { continue }
+                w.key(channel)
+                w.beginObject()
+                member("avg", a.avg)
+                member("calibration", a.calibration)
+                w.key("count"); w.write(Int64(a.count))
+                member("max", a.max)
+                member("min", a.min)
+                member("unit", a.unit)
+                w.endObject()
+            }
+            w.endObject()
+        }
+        w.endObject()
+        w.key("sensorHealth")
+        w.beginObject()
+        for sensor in sensorHealth.keys.sorted() {
+            guard let h = sensorHealth[sensor] else { continue }
+            w.key(sensor)
+            w.beginObject()
+            member("chip", h.chip)
+            member("error", h.error)
+            member("status", h.status)
+            w.key("unavailable"); w.write(Int64(h.unavailable))
+            w.endObject()
+        }
+        w.endObject()
+        w.key("seq"); w.write(Int64(clamping: seq))
+        member("temperature", temperature)
+        member("timestamp", timestamp)
+        member("vibration", vibration)
+        member("vibrationPeak", vibrationPeak)
+        w.endObject()
+        return w.bytes
     }
 }

@@ -1,16 +1,36 @@
 /// Compact JSON text, byte for byte what Foundation's `JSONEncoder` writes with `.sortedKeys` and
 /// `.withoutEscapingSlashes` (keys in `String` order; `\b \f \n \r \t` and `\u00xx` for the other
 /// control characters; `/` and non-ASCII as they are; a `Double` in its shortest round-trip form).
-struct JSONWriter {
-    private(set) var bytes: [UInt8] = []
+///
+/// Besides whole ``JSONValue``s it writes objects member by member (``beginObject()``,
+/// ``key(_:)``, a value, ``endObject()``), for a caller that knows its members and writes them
+/// in order without building a value first (the agent's telemetry, one message per sample).
+/// Such a caller writes the keys in `String` order itself where it wants sorted output.
+public struct JSONWriter {
+    public private(set) var bytes: [UInt8] = []
     let sortingKeys: Bool
 
-    init(sortingKeys: Bool) {
+    public init(sortingKeys: Bool, capacity: Int = 256) {
         self.sortingKeys = sortingKeys
-        bytes.reserveCapacity(256)
+        bytes.reserveCapacity(capacity)
     }
 
-    mutating func write(_ value: JSONValue) {
+    public mutating func beginObject() { bytes.append(UInt8(ascii: "{")) }
+    public mutating func endObject() { bytes.append(UInt8(ascii: "}")) }
+
+    /// A member's name (and the comma before it unless it is the object's first); its value next.
+    public mutating func key(_ name: String) {
+        if bytes.last != UInt8(ascii: "{") { bytes.append(UInt8(ascii: ",")) }
+        writeString(name)
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    public mutating func write(_ value: String) { writeString(value) }
+    public mutating func write(_ value: Double) { writeNumber(value) }
+    public mutating func write(_ value: Int64) { append(String(value)) }
+    public mutating func write(_ value: Bool) { append(value ? "true" : "false") }
+
+    public mutating func write(_ value: JSONValue) {
         switch value {
         case .null: append("null")
         case .bool(let b): append(b ? "true" : "false")
@@ -53,14 +73,14 @@ struct JSONWriter {
 
     /// Shortest text that reads back as the same `Double`, as `JSONEncoder` writes it: without a
     /// trailing `.0` (`-0`, `9007199254740992`). JSON has no NaN or infinity, so those become `null`.
-    private mutating func writeNumber(_ d: Double) {
+    mutating func writeNumber(_ d: Double) {
         guard d.isFinite else { append("null"); return }
         if let integer = Self.integral(d) { append(String(integer)); return }
         let text = d.description
         append(text.hasSuffix(".0") ? String(text.dropLast(2)) : text)
     }
 
-    private mutating func writeString(_ s: String) {
+    mutating func writeString(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
         for byte in s.utf8 {
             switch byte {
