@@ -137,9 +137,9 @@ final class AlertsFeature: Feature {
         updateLine()
     }
 
-    /// The outbox's drop count, looked at once per send period (it reads the outbox's state).
+    /// The outbox's drop count, looked at once per send period without waiting for a commit.
     func observeOutbox() {
-        guard let drops = link?.outbox?.statistics.drops else { return }
+        guard let drops = link?.outbox?.dropsIfAvailable else { return }
         state.withLock { $0.alarm.outboxDrops(Int(clamping: drops.aggregates + drops.alerts), at: $0.elapsed) }
         updateLine()
     }

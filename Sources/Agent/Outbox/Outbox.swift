@@ -374,6 +374,13 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// The drops so far without reading the database, or nil while a commit holds the outbox:
+    /// the agent asks at every message and must not wait out a commit's fsync (it asks again at
+    /// the next one).
+    public var dropsIfAvailable: OutboxDrops? {
+        state.withLockIfAvailable { $0.ledger.drops }
+    }
+
     public var statistics: OutboxStatistics {
         let now = clock()
         return state.withLock { state in
