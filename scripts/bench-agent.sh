@@ -7,6 +7,8 @@
 #                   committed to the outbox before it is sent, exit after the broker acknowledged
 #                   all), CPU s per 10k messages, peak RSS; mosquitto_pub -M 1000 sending N lines
 #                   of the agent's message size beside it
+#                   The same with one sample per message (--send-frequency 2s, the board's
+#                   sampling interval) beside mosquitto_pub sending as many lines
 #   idle            the agent at real time (sampling every 2 s, sending every 30 s), connected and
 #                   left alone for IDLE seconds: CPU % of one core, wake-ups/s (voluntary +
 #                   involuntary context switches of every thread, /proc/PID/task/*/status, diffed
@@ -31,8 +33,8 @@ cd "$(dirname "$0")/.."
 
 BENCH=${BENCH:-full}
 case $BENCH in
-    quick) COUNT=300; IDLE=60; BACKLOG=500; SPIKES=4 ;;
-    full) COUNT=3000; IDLE=60; BACKLOG=3000; SPIKES=40 ;;
+    quick) COUNT=300; PER_SAMPLE=3000; IDLE=60; BACKLOG=500; SPIKES=4 ;;
+    full) COUNT=3000; PER_SAMPLE=20000; IDLE=60; BACKLOG=3000; SPIKES=40 ;;
     *) echo "bench-agent: BENCH must be quick or full, not $BENCH" >&2; exit 2 ;;
 esac
 DEVICE=factory-line-01
@@ -120,8 +122,13 @@ timed() {  # NAME COMMAND…: runs it under time(1), prints "elapsed user sys ma
 echo "throughput: $COUNT messages" >&2
 agent_run=$(timed agent-run "$FIELDAGENT" run --board "$BOARD" --time-scale 0 --count "$COUNT" --route hub \
     --state-dir "$WORK/state-run" "${LINK[@]}")
+# The same with one message per sample (the twin's sendFrequency at the board's 2 s sampling
+# interval): what the sampler, outbox and link sustain when each message carries one sample.
+echo "throughput, one sample per message: $PER_SAMPLE messages" >&2
+per_sample_run=$(timed agent-per-sample "$FIELDAGENT" run --board "$BOARD" --time-scale 0 --count "$PER_SAMPLE" --route hub \
+    --send-frequency 2s --state-dir "$WORK/state-per-sample" "${LINK[@]}")
 SIZE=$("$FIELDAGENT" run --board "$BOARD" --time-scale 0 --count 1 --sink stdout --state-dir "$WORK/state-size" | head -1 | wc -c)
-python3 - "$COUNT" "$SIZE" "$DEVICE" >"$WORK/lines.txt" <<'PY'
+python3 - "$(( COUNT > PER_SAMPLE ? COUNT : PER_SAMPLE ))" "$SIZE" "$DEVICE" >"$WORK/lines.txt" <<'PY'
 import sys
 count, size, device = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 for i in range(1, count + 1):
@@ -129,7 +136,9 @@ for i in range(1, count + 1):
     print(head + "x" * max(0, size - len(head) - 2) + '"}')
 PY
 mp_run=$(timed mosquitto_pub /usr/bin/mosquitto_pub -h 127.0.0.1 -p "$PORT" --cafile "$CA" --cert "$CERT" --key "$KEY" \
-    -i "$DEVICE" -q 1 -M 1000 -t "devices/$DEVICE/messages/events/" -l <"$WORK/lines.txt")
+    -i "$DEVICE" -q 1 -M 1000 -t "devices/$DEVICE/messages/events/" -l < <(head -n "$COUNT" "$WORK/lines.txt"))
+mp_per_sample_run=$(timed mosquitto_pub-per-sample /usr/bin/mosquitto_pub -h 127.0.0.1 -p "$PORT" --cafile "$CA" --cert "$CERT" --key "$KEY" \
+    -i "$DEVICE" -q 1 -M 1000 -t "devices/$DEVICE/messages/events/" -l < <(head -n "$PER_SAMPLE" "$WORK/lines.txt"))
 
 # 2. Idle at real time: connected, then IDLE seconds alone.
 echo "idle: ${IDLE} s" >&2
@@ -238,11 +247,11 @@ fi
 
 # 5. The table.
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(uname -r)"
-python3 - "$BENCH" "$COUNT" "$BACKLOG" "$SIZE" "$IDLE" "$agent_run" "$mp_run" "$drain_run" "$idle" \
+python3 - "$BENCH" "$COUNT" "$BACKLOG" "$SIZE" "$IDLE" "$agent_run" "$mp_run" "$drain_run" "$idle" "$PER_SAMPLE" "$per_sample_run" "$mp_per_sample_run" \
     "$WORK/latency-fallback.txt" "$WORK/latency-predictor.txt" \
     "$(stat -c %s "$FIELDAGENT")" "$(stat -c %s "$PREDICTOR")" "$(stat -c %s /usr/bin/mosquitto_pub)" "$machine" <<'PY'
 import datetime, sys
-(bench, count, backlog, size, idle_window, agent, mp, drain, idle, fallback, predictor,
+(bench, count, backlog, size, idle_window, agent, mp, drain, idle, per_sample_count, per_sample, mp_per_sample, fallback, predictor,
  size_agent, size_predictor, size_mp, machine) = sys.argv[1:]
 count, backlog = int(count), int(backlog)
 def run(text):
@@ -251,6 +260,9 @@ def run(text):
 a_el, a_cpu, a_rss = run(agent)
 m_el, m_cpu, m_rss = run(mp)
 d_el, _, _ = run(drain)
+p_el, p_cpu, p_rss = run(per_sample)
+p_rate = int(per_sample_count) / p_el
+mp_p_rate = int(per_sample_count) / run(mp_per_sample)[0]
 wakeups, idle_cpu, steady = idle.split()
 a_rate, m_rate, d_rate = count / a_el, count / m_el, backlog / d_el
 def pct(path):
@@ -266,6 +278,7 @@ print()
 print("| measure | fieldagent | mosquitto_pub -M 1000 | fieldagent vs mosquitto_pub |")
 print("|---|---:|---:|---:|")
 print(f"| throughput (`run --time-scale 0 --count {count}`), msg/s | {a_rate:,.0f} | {m_rate:,.0f} | {a_rate / m_rate:.2f}× |")
+print(f"| throughput, one sample per message (`--send-frequency 2s --count {per_sample_count}`), msg/s | {p_rate:,.0f} | {mp_p_rate:,.0f} | {p_rate / mp_p_rate:.2f}× |")
 print(f"| CPU s / 10k messages | {a_cpu * 10000 / count:.2f} | {m_cpu * 10000 / count:.2f} | {a_cpu / max(m_cpu, 1e-3):.1f}× |")
 print(f"| peak RSS | {a_rss:.1f} MB | {m_rss:.1f} MB | |")
 print(f"| steady RSS (idle, median VmRSS) | {steady} MB | | |")
