@@ -143,7 +143,7 @@ timeout "$timeout_s" qemu-system-x86_64 -accel "$accel" -m 1024 -smp 2 -nodefaul
     -drive "file=$image,format=raw,if=virtio" -device isa-debug-exit,iobase=0xf4,iosize=0x04
 qemu=$?
 set -e
-grep -E '^(  ok|  FAIL|        |VM-)' "$log" || true
+grep -E '^(  ok|  FAIL|        |  \(|VM-)' "$log" || true
 result=$(sed -n 's/^VM-RESULT \([a-z]*\).*/\1/p' "$log" | tail -1)
 echo "systemd-vm-check: $accel, $((SECONDS - started)) s; serial log $log"
 if [ "$qemu" -eq 124 ]; then echo "systemd-vm-check: the guest hung (no result in $timeout_s s)" >&2; exit 3; fi

@@ -47,7 +47,7 @@ expect "the agent's predictor answers on its socket" sh -c 'test -S /run/fieldag
 
 # Memory of the installed service as a board's Debian kernel maps it (informational, issue 20's
 # 12 MB target: the host's newer kernel maps shared libraries in larger folios). This unit is
-# not the benchmark's: it also serves the page and routes to the predictor.
+# not the benchmark's: it has no hub link (no TLS), serves the page and routes to the predictor.
 sleep 20
 echo "  (fieldagent memory after $(ps -o etimes= -p "$pid" | tr -d ' ') s on kernel $(uname -r): $(grep -E '^(VmRSS|RssAnon|RssFile)' "/proc/$pid/status" | tr -s ' \t' ' ' | paste -sd, -))"
 echo "watchdog:"
