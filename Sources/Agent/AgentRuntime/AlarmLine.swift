@@ -76,7 +76,9 @@ struct AlarmLine: Sendable, Equatable {
             for sensor in failedSensors.sorted() { reasons.append("sensor \(sensor) failed") }
         }
         if rules.linkDown > .zero, let since = linkDownSince, elapsed - since >= rules.linkDown {
-            reasons.append("hub link down for \(DurationText.format(.seconds((elapsed - since).components.seconds))) (limit \(DurationText.format(rules.linkDown)))")
+            // The text does not count the time down: it is compared to the last one to log a change,
+            // and a running count logged the line as raised again at every sample of an outage.
+            reasons.append("hub link down longer than \(DurationText.format(rules.linkDown))")
         }
         if rules.droppedBacklog == .on, let until = dropsUntil, elapsed < until {
             reasons.append("outbox dropped \(dropped) queued message\(dropped == 1 ? "" : "s")")

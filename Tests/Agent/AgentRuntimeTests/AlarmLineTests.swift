@@ -33,7 +33,10 @@ import Testing
         line.link(connected: false, at: .seconds(10))
         line.link(connected: false, at: .seconds(609))
         #expect(line.reasons(at: .seconds(609)).isEmpty)
-        #expect(line.reasons(at: .seconds(610)) == ["hub link down for 10m (limit 10m)"])
+        #expect(line.reasons(at: .seconds(610)) == ["hub link down longer than 10m"])
+        // The same reason all through the outage: the line is logged raised once, not per sample.
+        line.link(connected: false, at: .seconds(21_600))
+        #expect(line.reasons(at: .seconds(21_600)) == line.reasons(at: .seconds(610)))
         line.link(connected: true, at: .seconds(611))
         #expect(line.reasons(at: .seconds(611)).isEmpty)
         // No hub configured: never.

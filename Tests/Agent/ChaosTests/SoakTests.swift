@@ -24,6 +24,8 @@ struct SoakTests {
     static let sequencePerHour = 124.0
     /// The planted steps of sim-soak.yaml, every day: (board time in hours, step in seconds).
     static let clockSteps: [(hours: Double, seconds: Double)] = [(5, -120), (15, 3600)]
+    /// The hub's one long outage, on the first day (board hours).
+    static let outage = (start: 1.0, hours: 6.0)
 
     /// One /proc sample of the agent.
     struct Sample {
@@ -115,19 +117,22 @@ struct SoakTests {
         }
 
         // The hub's plan in board hours: restarts (down a board minute, or the next status
-        // update) at 4 h and 18 h each day, and one 6-hour outage from 8 h on the first day.
+        // update) at 10 h and 18 h each day, and one 6-hour outage from 1 h to 7 h on the first
+        // day. The outage comes early: the agent's reconnect backoff is wall-clock (full jitter,
+        // capped at 60 s), which at 480x is up to 8 board hours after the hub is back, and the
+        // rest of the day must still hold enough samples after the drain to judge RSS.
         var plan: [(hours: Double, outage: Double)] = []
         for day in 0..<days {
             let base = Double(day * 24)
-            plan += [(base + 4, 1.0 / 60), (base + 18, 1.0 / 60)]
-            if day == 0 { plan.append((base + 8, 6)) }
+            plan += [(base + 10, 1.0 / 60), (base + 18, 1.0 / 60)]
+            if day == 0 { plan.append((base + Self.outage.start, Self.outage.hours)) }
         }
         plan.sort { $0.hours < $1.hours }
 
         var samples: [Sample] = []
         var restarts = 0
         var hubBackAt: Double?
-        let sampleEvery = max(0.5, 1800 / scale)  // every board half hour at full pace
+        let sampleEvery = max(0.5, 900 / scale)  // every board quarter hour at full pace
         var nextSample = 0.0
         while process.isRunning {
             let elapsed = Date().timeIntervalSince(started)
@@ -207,11 +212,12 @@ struct SoakTests {
 
         // Resources after warm-up: RSS grows at most 1 MB, descriptors and threads do not grow.
         // Warm-up ends a board hour after the 6-hour outage's backlog has drained (the outbox
-        // empty again after board hour 14): by then the agent has held and sent its largest
+        // empty again after the outage): by then the agent has held and sent its largest
         // backlog (SQLite's page cache and the allocator's arenas at their working size).
-        let drained = samples.first { $0.simulatedHours >= 14 && $0.backlog == 0 }?.simulatedHours
+        let outageEnd = Self.outage.start + Self.outage.hours
+        let drained = samples.first { $0.simulatedHours >= outageEnd && $0.backlog == 0 }?.simulatedHours
         #expect(drained != nil, "the outage's backlog drained")
-        let warmUp = (drained ?? 15) + 1
+        let warmUp = (drained ?? outageEnd + 1) + 1
         let steady = samples.filter { $0.simulatedHours >= warmUp }
         #expect(steady.count >= 10, "\(steady.count) samples after warm-up")
         let first = try #require(steady.first), last = try #require(steady.last)
@@ -237,6 +243,10 @@ struct SoakTests {
         #expect(steady.map(\.descriptors).max() ?? 0 <= max(warmDescriptors, first.descriptors) + 2, "descriptors peaked at \(steady.map(\.descriptors).max() ?? 0)")
         #expect(output.contains("the wall clock was set back"), "the agent logged the step back")
         #expect(output.contains("hub link down"), "the agent saw the hub go away")
+        // The alarm line is logged when its reasons change (a failed sensor, the link down longer
+        // than its limit, a spike), not at every sample while they hold: a few dozen lines a day.
+        let alarmLines = output.split(separator: "\n").filter { $0.contains("alarm line") }.count
+        #expect(alarmLines <= 50 * days, "\(alarmLines) alarm-line log lines in \(days) simulated day(s)")
 
         let table = """
             | soak | value |
@@ -255,6 +265,8 @@ struct SoakTests {
         var hourly: [Int: Int] = [:]
         for sample in samples { hourly[Int(sample.simulatedHours)] = sample.rssKB }
         print("soak RSS KB by board hour: " + hourly.keys.sorted().map { "\($0)h \(hourly[$0]!)" }.joined(separator: ", "))
+        print("soak samples (board hour, outbox depth, RSS KB): " + samples.map { s in
+            "\(String(format: "%.2f", s.simulatedHours)):\(s.backlog.map(String.init) ?? "-"):\(s.rssKB)" }.joined(separator: " "))
         await hub.cleanUp()
     }
 }
