@@ -6,9 +6,11 @@ import Synchronization
 /// Scenarios install time-varying sources; tests install constants with `set`.
 public final class Environment: Sendable {
     public typealias Source = @Sendable (Duration) -> Double
-    /// Three channels computed together (an accelerometer's axes sharing one noise step): the
-    /// values their single sources give, for a fraction of the work.
-    public typealias JointSource = @Sendable (Duration) -> SIMD3<Double>
+    /// Three channels computed together (an accelerometer's axes sharing one noise step) at a run
+    /// of instants `start`, `start + step`, … (one per element of `values`, each instant the one
+    /// before plus `step`): the values their single sources give, for a fraction of the work. An
+    /// accelerometer catching up on its conversions calls it once per catch-up, not per sample.
+    public typealias JointSource = @Sendable (_ start: Duration, _ step: Duration, _ values: inout [SIMD3<Double>]) -> Void
 
     private struct Sources {
         var single: [Channel: Source]
@@ -75,6 +77,15 @@ public final class Environment: Sendable {
 
         /// The values of the three channels at time `t`, 0 where nothing is attached.
         public mutating func values(at t: Duration) -> SIMD3<Double> {
+            var one = [SIMD3<Double>.zero]
+            values(from: t, every: .zero, into: &one)
+            return one[0]
+        }
+
+        /// Fills `values` with the three channels at `start`, `start + step`, … (each instant the
+        /// one before plus `step`), 0 where nothing is attached: what ``values(at:)`` gives at
+        /// each instant, bit for bit, with one lookup and one call of the joint source for all.
+        public mutating func values(from start: Duration, every step: Duration, into values: inout [SIMD3<Double>]) {
             if environment.generation.load(ordering: .acquiring) != generation {
                 let environment = environment, channels = channels
                 (joint, single, generation) = environment.sources.withLock {
@@ -83,8 +94,12 @@ public final class Environment: Sendable {
                      environment.generation.load(ordering: .relaxed))
                 }
             }
-            if let joint { return joint(t) }
-            return SIMD3(single.0?(t) ?? 0, single.1?(t) ?? 0, single.2?(t) ?? 0)
+            if let joint { return joint(start, step, &values) }
+            var t = start
+            for i in values.indices {
+                values[i] = SIMD3(single.0?(t) ?? 0, single.1?(t) ?? 0, single.2?(t) ?? 0)
+                t += step
+            }
         }
     }
 }

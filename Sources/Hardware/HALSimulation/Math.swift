@@ -8,5 +8,5 @@ import Darwin
 
 // libm, bound once so the rest of the target reads as plain maths.
 @inline(__always) func _sin(_ x: Double) -> Double { sin(x) }
-@inline(__always) func _cos(_ x: Double) -> Double { cos(x) }
 @inline(__always) func _log(_ x: Double) -> Double { log(x) }
+@inline(__always) func _exp(_ x: Double) -> Double { exp(x) }

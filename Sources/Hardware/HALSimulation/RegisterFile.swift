@@ -55,10 +55,20 @@ public final class RegisterFile: @unchecked Sendable {
     }
 
     /// Stores `count` bytes from `start` on without hooks, byte `i` being `value(i)`, in one
-    /// access to the storage (a FIFO pop fills six data registers, thousands of times a message).
+    /// access to the storage.
     public func store(_ count: Int, at start: UInt8, _ value: (Int) -> UInt8) {
         bytes.withUnsafeMutableBufferPointer { storage in
             for i in 0..<max(0, min(count, storage.count - Int(start))) { storage[Int(start) + i] = value(i) }
+        }
+    }
+
+    /// Stores `values` from `start` on without hooks, in one copy (a FIFO pop fills six data
+    /// registers, thousands of times a message).
+    public func store(_ values: UnsafeRawBufferPointer, at start: UInt8) {
+        bytes.withUnsafeMutableBytes { storage in
+            let count = min(values.count, storage.count - Int(start))
+            guard count > 0, let source = values.baseAddress, let target = storage.baseAddress else { return }
+            (target + Int(start)).copyMemory(from: source, byteCount: count)
         }
     }
 
@@ -81,13 +91,18 @@ public final class RegisterFile: @unchecked Sendable {
         }
     }
 
+    /// Bus face: `count` bytes from the pointer on, each from its read hook if it has one.
+    /// A hook may change the stored bytes (a FIFO pop fills the data registers), never the pointer.
     public func busRead(count: Int) -> [UInt8] {
+        let hooks = readHooks, step: UInt8 = autoIncrement ? 1 : 0
+        var register = pointer
         var out: [UInt8] = []
         out.reserveCapacity(count)
-        for _ in 0..<count {
-            out.append(readHooks[Int(pointer)]?() ?? bytes[Int(pointer)])
-            if autoIncrement { pointer &+= 1 }
+        for _ in 0..<max(0, count) {
+            out.append(hooks[Int(register)]?() ?? bytes[Int(register)])
+            register &+= step
         }
+        pointer = register
         return out
     }
 }

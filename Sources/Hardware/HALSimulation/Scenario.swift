@@ -105,7 +105,16 @@ public struct Scenario: Equatable, Sendable {
 
     /// The vibration profile in force at `t`.
     public func profile(at t: Duration) -> VibrationProfile {
-        vibration.last { $0.from <= t }?.profile ?? .idle
+        Self.profile(in: vibration, at: t)
+    }
+
+    private static func profile(in vibration: [(from: Duration, profile: VibrationProfile)], at t: Duration) -> VibrationProfile {
+        var i = vibration.endIndex
+        while i > vibration.startIndex {
+            i -= 1
+            if vibration[i].from <= t { return vibration[i].profile }
+        }
+        return .idle
     }
 
     /// The value of `channel` at `t`: nil when the scenario says nothing about it.
@@ -134,18 +143,37 @@ public struct Scenario: Equatable, Sendable {
 
     /// One acceleration axis at `t`, given the noise step `t` falls in.
     private func acceleration(_ channel: Channel, at t: Duration, salt: UInt64, step: UInt64) -> Double {
-        let gravity = channel == .accelerationZ ? 1.0 : 0.0
         let ac = channel == .accelerationZ ? profile(at: t).waveform(at: t) : 0
-        return gravity + ac + accelerationNoise * gaussian(salt, step: step)
+        return Self.acceleration(channel, ac: ac, noise: accelerationNoise * gaussian(salt, step: step))
     }
 
-    /// The three axes at `t`, as `value(.accelerationX/Y/Z, at: t)` gives them, with the noise
-    /// step computed once (the ADXL345 model converts thousands of samples a message).
-    private func acceleration(at t: Duration, salts: (UInt64, UInt64, UInt64)) -> SIMD3<Double> {
-        let step = Self.step(t, Self.accelerationNoiseStep)
-        return SIMD3(acceleration(.accelerationX, at: t, salt: salts.0, step: step),
-                     acceleration(.accelerationY, at: t, salt: salts.1, step: step),
-                     acceleration(.accelerationZ, at: t, salt: salts.2, step: step))
+    /// Gravity (1 g on the mounting axis Z) plus the machine's AC part plus the noise: the one
+    /// formula of both the single-axis and the batched path, so they agree bit for bit.
+    @inline(__always)
+    private static func acceleration(_ channel: Channel, ac: Double, noise: Double) -> Double {
+        let gravity = channel == .accelerationZ ? 1.0 : 0.0
+        return gravity + ac + noise
+    }
+
+    /// The three axes at `start`, `start + step`, … (one instant per element of `values`), as
+    /// `value(.accelerationX/Y/Z, at: t)` gives them, with the noise step computed once per instant
+    /// (the ADXL345 model converts thousands of samples a message, a catch-up at a time).
+    private func acceleration(from start: Duration, every step: Duration, into values: inout [SIMD3<Double>],
+                              salts: (UInt64, UInt64, UInt64)) {
+        let vibration = self.vibration, noise = accelerationNoise
+        values.withUnsafeMutableBufferPointer { out in
+            var t = start
+            for i in out.indices {
+                let noiseStep = Self.step(t, Self.accelerationNoiseStep)
+                let profile = Self.profile(in: vibration, at: t)
+                out[i] = SIMD3(
+                    Self.acceleration(.accelerationX, ac: 0, noise: noise * gaussian(salts.0, step: noiseStep)),
+                    Self.acceleration(.accelerationY, ac: 0, noise: noise * gaussian(salts.1, step: noiseStep)),
+                    Self.acceleration(.accelerationZ, ac: profile.waveform(at: t),
+                                      noise: noise * gaussian(salts.2, step: noiseStep)))
+                t += step
+            }
+        }
     }
 
     /// The index of the `length`-long step of time that `t` falls in (0 before time zero).
@@ -153,12 +181,11 @@ public struct Scenario: Equatable, Sendable {
         UInt64(max(0, t.ratio(length)).rounded(.down))
     }
 
-    /// Standard normal noise, constant within each step of time (`step`: its index).
+    /// Standard normal noise, constant within each step of time (`step`: its index): a ziggurat
+    /// draw from a generator seeded by (seed, salt, step).
     private func gaussian(_ salt: UInt64, step index: UInt64) -> Double {
         var g = SplitMix64(seed: SplitMix64.hash(seed, salt, index))
-        let u1 = max(g.unit(), .leastNonzeroMagnitude)
-        let u2 = g.unit()
-        return (-2 * _log(u1)).squareRoot() * _cos(2 * .pi * u2)
+        return Ziggurat.normal(using: &g)
     }
 
     /// Connects a chip's environment to this world for every channel the scenario drives.
@@ -171,7 +198,9 @@ public struct Scenario: Equatable, Sendable {
         let axes = Self.accelerationAxes
         if axes.allSatisfy(channels.contains) {
             let scenario = self, salts = (Self.salt(axes[0]), Self.salt(axes[1]), Self.salt(axes[2]))
-            environment.attach(axes[0], axes[1], axes[2]) { t in scenario.acceleration(at: t, salts: salts) }
+            environment.attach(axes[0], axes[1], axes[2]) { start, step, values in
+                scenario.acceleration(from: start, every: step, into: &values, salts: salts)
+            }
         }
     }
 }

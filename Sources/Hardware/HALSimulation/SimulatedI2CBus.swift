@@ -5,10 +5,9 @@ import Synchronization
 /// addresses with no device, as a real bus does (Zephyr `i2c_emul.c`).
 public final class SimulatedI2CBus: I2CBus {
     public let name: String
-    /// By 7-bit address: a FIFO drain is one transaction per entry, and an array slot costs no hashing.
+    /// By 7-bit address: a FIFO drain is one transaction per entry, and an array slot costs no
+    /// hashing. Its lock also serializes transactions, as the kernel's adapter lock does.
     private let devices = Mutex<[(any SimulatedI2CDevice)?]>(Array(repeating: nil, count: 0x80))
-    /// Serializes transactions, as the kernel's adapter lock does.
-    private let busLock = Mutex(())
 
     public init(name: String) {
         self.name = name
@@ -38,8 +37,8 @@ public final class SimulatedI2CBus: I2CBus {
     }
 
     public func transaction(_ address: I2CAddress, _ operations: [I2COperation]) throws(I2CError) -> [[UInt8]] {
-        let result: Result<[[UInt8]], I2CError> = busLock.withLock { _ in
-            guard let device = device(at: address) else {
+        let result: Result<[[UInt8]], I2CError> = devices.withLock { devices in
+            guard let device = devices[Int(address.rawValue)] else {
                 return .failure(I2CError(.noAcknowledge(.address), bus: name, address: address,
                                          operation: operations.summary))
             }

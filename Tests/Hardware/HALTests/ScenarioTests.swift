@@ -217,6 +217,36 @@ func instants(from start: Duration = .zero, step: Duration, count: Int) -> [Dura
         #expect(read.z.bitPattern == world.value(.accelerationZ, at: t)?.bitPattern)
     }
 
+    /// A catch-up of the accelerometer model reads many conversions at once: the batch gives, at
+    /// each instant (the one before plus the period), what the scenario says per axis, bit for
+    /// bit, across the profile changes at 2 s and 4 s.
+    @Test func aBatchOfInstantsGetsTheScenarioBitForBit() throws {
+        let world = Self.noisyWorld(seed: 79)
+        let environment = Environment(clock: VirtualClock())
+        world.drive(environment, channels: [.accelerationX, .accelerationY, .accelerationZ])
+        var reader = Environment.Reader(environment, .accelerationX, .accelerationY, .accelerationZ)
+        let axes: [Channel] = [.accelerationX, .accelerationY, .accelerationZ]
+        var batch = [SIMD3<Double>](repeating: .zero, count: 33)
+        var mismatches = 0
+        // 2.5 ms apart (400 Hz), batches straddling both profile changes.
+        for start in [Duration.milliseconds(1_950), .milliseconds(3_990), .microseconds(4_000_037)] {
+            reader.values(from: start, every: .microseconds(2_500), into: &batch)
+            var t = start
+            for values in batch {
+                for (i, axis) in axes.enumerated() where values[i].bitPattern != world.value(axis, at: t)?.bitPattern {
+                    mismatches += 1
+                }
+                t += .microseconds(2_500)
+            }
+        }
+        #expect(mismatches == 0)
+        // With single sources only (no joint source), the batch reads them per instant.
+        environment.set(.accelerationY, 0.25)
+        reader.values(from: .seconds(5), every: .microseconds(2_500), into: &batch)
+        #expect(batch.allSatisfy { $0.y == 0.25 })
+        #expect(batch[5].x.bitPattern == world.value(.accelerationX, at: .seconds(5) + .microseconds(12_500))?.bitPattern)
+    }
+
     @Test func driveConnectsAnEnvironmentToTheScenario() throws {
         let world = Self.noisyWorld(seed: 77)
         let clock = VirtualClock()

@@ -79,11 +79,16 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
     private var fifo = SampleRing()
     /// The next conversion instant while MEASURE is set; nil in standby.
     private var nextConversion: Duration?
+    /// The environment's values for the conversions of one catch-up (at most the 33 visible ones),
+    /// kept between catch-ups so a catch-up allocates nothing.
+    private var pending = [SIMD3<Double>](repeating: .zero, count: ADXL345Model.fifoCapacity + 1)
     private var overrun = false
     /// A conversion landed in the data registers since they were last read (bypass mode).
     private var freshData = false
     /// The dump being replayed, if any.
-    private var replay: I2CDump?
+    private var replay: I2CDump? { didSet { replaying = replay != nil } }
+    /// `replay != nil`, kept apart so the FIFO pops test a flag instead of copying the dump.
+    private var replaying = false
 
     /// The change in g the self-test force adds to each axis. The default (+0.8, −0.8, +1.2 g =
     /// +205, −205, +308 LSB at 3.9 mg/LSB) lies inside the data sheet's self-test limits at every
@@ -209,10 +214,10 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
             }
         }
         registers.onRead[Reg.fifoStatus] = { [unowned(unsafe) self] in
-            UInt8(replay != nil ? Self.fifoCapacity : fifo.count)
+            UInt8(replaying ? Self.fifoCapacity : fifo.count)
         }
         registers.onRead[Reg.dataX0] = { [unowned(unsafe) self] in
-            if replay == nil, let entry = fifo.popFirst() {
+            if !replaying, let entry = fifo.popFirst() {
                 storeData(entry)
                 overrun = false
             }
@@ -220,7 +225,7 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
             return registers[Reg.dataX0]
         }
         registers.onRead[Reg.intSource] = { [unowned(unsafe) self] in
-            let entries = replay != nil ? Self.fifoCapacity : fifo.count
+            let entries = replaying ? Self.fifoCapacity : fifo.count
             var bits: UInt8 = 0
             if entries > 0 || freshData { bits |= 0x80 }                       // DATA_READY
             if entries >= Int(registers[Reg.fifoCtl] & 0x1F) { bits |= 0x02 }  // WATERMARK
@@ -243,13 +248,13 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
 
     /// Runs every conversion due between the last access and now.
     private func catchUp() {
-        guard replay == nil, var next = nextConversion else { return }
+        guard !replaying, var next = nextConversion else { return }
         let now = _environment.clock.now
         guard next <= now else { return }
         let period = self.period
         // Only the newest 33 conversions can still be seen (32 in the FIFO, one in the data
         // registers); skip the rest so a long idle stretch costs nothing.
-        let due = Int(((now - next) / period).rounded(.down)) + 1
+        let due = Int((now - next).attoseconds / period.attoseconds) + 1
         let visible = Self.fifoCapacity + 1
         if due > visible {
             next += period * (due - visible)
@@ -260,17 +265,20 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
         let format = registers[Reg.dataFormat], mode = registers[Reg.fifoCtl] >> 6
         let (bits, lsb) = encoding(format: format)
         let shift = format & 0x80 != 0 ? _selfTestShift : nil
-        while next <= now {
-            convert(at: next, bits: bits, lsb: lsb, selfTestShift: shift, mode: mode)
-            next += period
+        let count = min(due, visible)
+        pending.removeAll(keepingCapacity: true)
+        pending.append(contentsOf: repeatElement(.zero, count: count))
+        axes.values(from: next, every: period, into: &pending)
+        for g in pending {
+            convert(g, bits: bits, lsb: lsb, selfTestShift: shift, mode: mode)
         }
-        nextConversion = next
+        nextConversion = next + period * count
     }
 
-    /// One conversion at `t`, encoded per DATA_FORMAT (`bits`, `lsb`, the self-test force when
-    /// SELF_TEST is set) and stored per the FIFO_CTL `mode`.
-    private func convert(at t: Duration, bits: Int, lsb: Double, selfTestShift: SIMD3<Double>?, mode: UInt8) {
-        var g = axes.values(at: t)
+    /// One conversion of the environment's acceleration `g`, encoded per DATA_FORMAT (`bits`,
+    /// `lsb`, the self-test force when SELF_TEST is set) and stored per the FIFO_CTL `mode`.
+    private func convert(_ g: SIMD3<Double>, bits: Int, lsb: Double, selfTestShift: SIMD3<Double>?, mode: UInt8) {
+        var g = g
         if let selfTestShift { g += selfTestShift }
         let entry = SIMD3(Self.counts(g.x, lsb: lsb, bits: bits), Self.counts(g.y, lsb: lsb, bits: bits),
                           Self.counts(g.z, lsb: lsb, bits: bits))
@@ -291,10 +299,8 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
 
     /// DATAX0…DATAZ1 ← one conversion, little-endian two's complement per axis.
     private func storeData(_ counts: SIMD3<Int16>) {
-        registers.store(6, at: Reg.dataX0) { i in
-            let word = UInt16(bitPattern: counts[i / 2])
-            return i % 2 == 0 ? UInt8(word & 0xFF) : UInt8(word >> 8)
-        }
+        var words = (counts.x.littleEndian, counts.y.littleEndian, counts.z.littleEndian)
+        withUnsafeBytes(of: &words) { registers.store($0, at: Reg.dataX0) }
     }
 
     /// Rounds to the nearest count and saturates at the range limits, as the part's output does.
