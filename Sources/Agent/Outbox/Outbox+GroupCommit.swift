@@ -1,6 +1,5 @@
 import FoundationEssentials
 import Logging
-import Synchronization
 import SystemCalls
 
 /// Group commit (see ``Outbox``'s contract): producers that arrive while a commit is in

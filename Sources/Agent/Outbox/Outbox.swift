@@ -1,6 +1,5 @@
 import FoundationEssentials
 import Logging
-import Synchronization
 import SystemCalls
 
 /// The durable, bounded, at-least-once queue between the agent's telemetry and the hub link.
@@ -39,7 +38,7 @@ public final class Outbox: Sendable {
     public let path: String
     let clock: @Sendable () -> Date
     let logger: Logger
-    let state: Mutex<State>
+    let state: BlockingMutex<State>
     let enqueueObserver = CallbackSlot<Void>()
     let commits = CommitQueue()
 
@@ -105,7 +104,7 @@ public final class Outbox: Sendable {
                             ledger: Ledger(nextSequence: Self.sequenceFloor(now), drops: OutboxDrops(), depth: 0, bytes: 0),
                             nextDurableRetry: now + configuration.durableRetryInterval.timeInterval)
         }
-        state = Mutex(initial)
+        state = BlockingMutex(initial)
     }
 
     // MARK: Enqueue
