@@ -61,19 +61,20 @@ kill -0 "$agent" 2>/dev/null || { cat "$work/agent.log" >&2; echo "the agent exi
 echo "after ${seconds} s: $(grep -E '^(VmRSS|VmHWM)' /proc/$agent/status | tr -s ' \t' ' ' | tr '\n' ' ')"
 grep -E '^(Rss|Pss_Anon|Pss_File|Anonymous)' /proc/$agent/smaps_rollup | tr -s ' ' | tr '\n' ' '
 echo
-# Resident kB per mapping (file or [heap]/[stack]/anonymous), largest first.
-awk '/^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "" ? "[anonymous]" : $6) }
-     /^Rss:/ { rss[name] += $2 }
-     END { for (n in rss) if (rss[n] > 0) printf "%8d kB  %s\n", rss[n], n }' /proc/$agent/smaps | sort -rn | head -12
+# Resident kB per mapping (file or [heap]/[stack]/anonymous) of process $1, the $2 largest.
+mappings() {
+    awk '/^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "" ? "[anonymous]" : $6) }
+         /^Rss:/ { rss[name] += $2 }
+         END { for (n in rss) if (rss[n] > 0) printf "%8d kB  %s\n", rss[n], n }' "/proc/$1/smaps" | sort -rn | head -"$2"
+}
+mappings "$agent" 12
 echo "$(basename "$binary") by segment (permissions, size kB, resident kB):"
 awk -v bin="$binary" '/^[0-9a-f]+-[0-9a-f]+ / { cur = (index($0, bin) ? $2 : "") }
      cur != "" && /^Size:/ { size = $2 } cur != "" && /^Rss:/ { printf "    %s %8d %8d\n", cur, size, $2 }' /proc/$agent/smaps
 if [[ -n $sub ]]; then
     if kill -0 "$sub" 2>/dev/null; then
         echo "reference, mosquitto_sub $(mosquitto_sub --help | sed -n 's/^mosquitto_sub version \([^ ]*\).*/\1/p') on the same hub, idle: $(grep -E '^VmRSS' /proc/$sub/status | tr -s ' \t' ' ')"
-        awk '/^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "" ? "[anonymous]" : $6) }
-             /^Rss:/ { rss[name] += $2 }
-             END { for (n in rss) if (rss[n] > 0) printf "%8d kB  %s\n", rss[n], n }' /proc/$sub/smaps | sort -rn | head -6
+        mappings "$sub" 6
     else
         echo "reference mosquitto_sub exited: $(cat "$work/sub.log")"
     fi

@@ -51,15 +51,7 @@ public final class RegisterFile: @unchecked Sendable {
 
     /// Stores `values` from `start` on without hooks (model-internal updates).
     public func load(_ values: [UInt8], at start: UInt8) {
-        store(values.count, at: start) { values[$0] }
-    }
-
-    /// Stores `count` bytes from `start` on without hooks, byte `i` being `value(i)`, in one
-    /// access to the storage.
-    public func store(_ count: Int, at start: UInt8, _ value: (Int) -> UInt8) {
-        bytes.withUnsafeMutableBufferPointer { storage in
-            for i in 0..<max(0, min(count, storage.count - Int(start))) { storage[Int(start) + i] = value(i) }
-        }
+        values.withUnsafeBytes { store($0, at: start) }
     }
 
     /// Stores `values` from `start` on without hooks, in one copy (a FIFO pop fills six data

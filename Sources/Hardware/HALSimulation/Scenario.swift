@@ -109,12 +109,7 @@ public struct Scenario: Equatable, Sendable {
     }
 
     private static func profile(in vibration: [(from: Duration, profile: VibrationProfile)], at t: Duration) -> VibrationProfile {
-        var i = vibration.endIndex
-        while i > vibration.startIndex {
-            i -= 1
-            if vibration[i].from <= t { return vibration[i].profile }
-        }
-        return .idle
+        vibration.last { $0.from <= t }?.profile ?? .idle
     }
 
     /// The value of `channel` at `t`: nil when the scenario says nothing about it.

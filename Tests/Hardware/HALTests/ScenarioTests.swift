@@ -193,18 +193,26 @@ func instants(from start: Duration = .zero, step: Duration, count: Int) -> [Dura
         #expect(abs(correlation) < 0.1, "X/Y correlation \(correlation)")
     }
 
+    static let axes: [Channel] = [.accelerationX, .accelerationY, .accelerationZ]
+
+    /// A noisy world driving an environment's three acceleration axes, and a reader of them (the
+    /// ADXL345 model's).
+    static func threeAxisReader(seed: UInt64) -> (Scenario, Environment, Environment.Reader) {
+        let world = noisyWorld(seed: seed)
+        let environment = Environment(clock: VirtualClock())
+        world.drive(environment, channels: axes)
+        return (world, environment, Environment.Reader(environment, axes[0], axes[1], axes[2]))
+    }
+
     /// A reader of the three axes (the ADXL345 model's) gets what the scenario says per axis,
     /// bit for bit, through the joint source `drive` installs; replacing one axis drops the
     /// joint source and the reader follows.
     @Test func aReaderOfTheThreeAxesGetsTheScenarioBitForBitAndFollowsChanges() throws {
-        let world = Self.noisyWorld(seed: 78)
-        let environment = Environment(clock: VirtualClock())
-        world.drive(environment, channels: [.accelerationX, .accelerationY, .accelerationZ])
-        var reader = Environment.Reader(environment, .accelerationX, .accelerationY, .accelerationZ)
-        let axes: [Channel] = [.accelerationX, .accelerationY, .accelerationZ]
+        let (world, environment, initialReader) = Self.threeAxisReader(seed: 78)
+        var reader = initialReader
         for t in Self.times + instants(step: .microseconds(37), count: 2_000) {
             let read = reader.values(at: t)
-            for (i, axis) in axes.enumerated() {
+            for (i, axis) in Self.axes.enumerated() {
                 let expected = try #require(world.value(axis, at: t))
                 #expect(read[i].bitPattern == expected.bitPattern, "\(axis) at \(t)")
             }
@@ -221,11 +229,8 @@ func instants(from start: Duration = .zero, step: Duration, count: Int) -> [Dura
     /// each instant (the one before plus the period), what the scenario says per axis, bit for
     /// bit, across the profile changes at 2 s and 4 s.
     @Test func aBatchOfInstantsGetsTheScenarioBitForBit() throws {
-        let world = Self.noisyWorld(seed: 79)
-        let environment = Environment(clock: VirtualClock())
-        world.drive(environment, channels: [.accelerationX, .accelerationY, .accelerationZ])
-        var reader = Environment.Reader(environment, .accelerationX, .accelerationY, .accelerationZ)
-        let axes: [Channel] = [.accelerationX, .accelerationY, .accelerationZ]
+        let (world, environment, initialReader) = Self.threeAxisReader(seed: 79)
+        var reader = initialReader
         var batch = [SIMD3<Double>](repeating: .zero, count: 33)
         var mismatches = 0
         // 2.5 ms apart (400 Hz), batches straddling both profile changes.
@@ -233,7 +238,7 @@ func instants(from start: Duration = .zero, step: Duration, count: Int) -> [Dura
             reader.values(from: start, every: .microseconds(2_500), into: &batch)
             var t = start
             for values in batch {
-                for (i, axis) in axes.enumerated() where values[i].bitPattern != world.value(axis, at: t)?.bitPattern {
+                for (i, axis) in Self.axes.enumerated() where values[i].bitPattern != world.value(axis, at: t)?.bitPattern {
                     mismatches += 1
                 }
                 t += .microseconds(2_500)

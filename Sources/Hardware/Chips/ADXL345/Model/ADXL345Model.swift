@@ -80,8 +80,8 @@ public final class ADXL345Model: ChipModel, @unchecked Sendable {
     /// The next conversion instant while MEASURE is set; nil in standby.
     private var nextConversion: Duration?
     /// The environment's values for the conversions of one catch-up (at most the 33 visible ones),
-    /// kept between catch-ups so a catch-up allocates nothing.
-    private var pending = [SIMD3<Double>](repeating: .zero, count: ADXL345Model.fifoCapacity + 1)
+    /// kept between catch-ups so that only the first allocates.
+    private var pending: [SIMD3<Double>] = []
     private var overrun = false
     /// A conversion landed in the data registers since they were last read (bypass mode).
     private var freshData = false
